@@ -1,0 +1,119 @@
+//! The history model: one record per event, with Jepsen's meaning.
+//!
+//! An operation is an `invoke` event followed (on the same process) by one completion:
+//! `ok` (it took effect), `fail` (it certainly did not) or `info` (it may have, at any time
+//! after its invocation). A process has at most one operation outstanding, and a process whose
+//! operation ended `info` never invokes again. The nemesis records its actions under the
+//! process `nemesis`, as `info` events.
+//!
+//! Values are kept as JSON values so that every workload (registers, sets, queues, lists)
+//! fits one record type; checkers convert them into their own compact form.
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of event a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum OpType {
+    Invoke,
+    Ok,
+    Fail,
+    Info,
+}
+
+impl OpType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpType::Invoke => "invoke",
+            OpType::Ok => "ok",
+            OpType::Fail => "fail",
+            OpType::Info => "info",
+        }
+    }
+
+    /// Whether this event ends an operation.
+    pub fn is_completion(self) -> bool {
+        !matches!(self, OpType::Invoke)
+    }
+}
+
+/// Who performed an event: a client process (an integer, as in Jepsen) or the nemesis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Process {
+    Client(u64),
+    Nemesis,
+}
+
+impl Serialize for Process {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Process::Client(p) => s.serialize_u64(*p),
+            Process::Nemesis => s.serialize_str("nemesis"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Process {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(p) => Ok(Process::Client(p)),
+            Raw::Str(s) if s == "nemesis" => Ok(Process::Nemesis),
+            Raw::Str(s) => s
+                .parse::<u64>()
+                .map(Process::Client)
+                .map_err(|_| serde::de::Error::custom(format!("process must be an integer or \"nemesis\", got {s:?}"))),
+        }
+    }
+}
+
+impl std::fmt::Display for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Process::Client(p) => write!(f, "{p}"),
+            Process::Nemesis => f.write_str("nemesis"),
+        }
+    }
+}
+
+/// One event of a history. This is exactly one line of `history.jsonl`.
+///
+/// `value` keeps JSON's distinction between `null` and a value: in faultline's own histories an
+/// `ok` read whose value is `null` means "the key was absent", which a checker must not confuse
+/// with "unknown" (Jepsen's EDN, where an `ok` read of nil carries no information, is imported
+/// with that convention switched on; see `formats`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Op {
+    /// Position in the history, 0-based, dense.
+    pub index: u64,
+    /// Nanoseconds since the run started.
+    #[serde(default)]
+    pub time: u64,
+    #[serde(rename = "type")]
+    pub kind: OpType,
+    pub process: Process,
+    /// The function: read, write, cas, add, append, ...; nemesis ops name their fault.
+    pub f: String,
+    #[serde(default)]
+    pub value: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Op {
+    pub fn is_nemesis(&self) -> bool {
+        self.process == Process::Nemesis
+    }
+}
+
+/// A whole history in event order.
+pub type History = Vec<Op>;

@@ -1,0 +1,28 @@
+//! faultline-checkers: the history model and every checker.
+//!
+//! Pure and synchronous: checkers read histories (from memory or files) and return results;
+//! they never talk to nodes. Data flows runner -> store -> checkers -> reports.
+
+pub mod faults;
+pub mod history;
+
+pub use history::{History, Op, OpType, Process};
+
+/// The outcome of a check, ordered from best to worst so that `max` gives the worst verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Valid,
+    Unknown,
+    Invalid,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Valid => "valid",
+            Verdict::Unknown => "unknown",
+            Verdict::Invalid => "invalid",
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! faultline-nemeses (filled by its issue).

@@ -1,0 +1,1 @@
+//! faultline-reports (filled by its issue).

@@ -1,0 +1,1 @@
+//! SSH control of nodes (control-plane issue).

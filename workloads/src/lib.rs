@@ -1,0 +1,1 @@
+//! faultline-workloads (filled by its issue).
