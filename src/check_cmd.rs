@@ -1,13 +1,199 @@
-//! `faultline check`: check stored histories offline (filled by the foundation issue).
+//! `faultline check`: check stored histories offline for linearizability.
+//!
+//! Each file is read (format auto-detected or forced with `--format`), checked against a model
+//! (picked from the ops or forced with `--model`), and reported as one line (or one JSON object
+//! with `--json`), followed by a summary. The exit code is the worst verdict: 0 valid, 1 invalid,
+//! 2 unknown; a missing or malformed file makes it 254, with a message naming the file and what
+//! is wrong. Files are checked in parallel; within a file, keys are checked in parallel.
 
-use crate::exit::Exit;
+use crate::exit::{bad_input, Exit};
+use faultline_checkers::formats::{read_history, split_independent, Format, LoadedHistory};
+use faultline_checkers::linearizable::{check, LinearizableResult, ModelKind, Options};
+use faultline_checkers::Verdict;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct CheckArgs {
     /// History files to check.
-    pub files: Vec<std::path::PathBuf>,
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Model: auto, register, cas-register, kv, mutex or fifo-queue.
+    #[arg(long, default_value = "auto")]
+    pub model: String,
+    /// History format: auto, jsonl, edn or porcupine.
+    #[arg(long, default_value = "auto")]
+    pub format: Format,
+    /// Give up after this long per file (e.g. 30s, 2m); the verdict is then unknown.
+    #[arg(long)]
+    pub timeout: Option<humantime::Duration>,
+    /// Initial value of the register (or of each kv key), as JSON or EDN nil; default nil
+    /// (Porcupine kv files: ""). The Knossos cas-register histories need --init 0.
+    #[arg(long)]
+    pub init: Option<String>,
+    /// Jepsen independent-key history: values are [key value] pairs, checked per key.
+    #[arg(long)]
+    pub independent: bool,
+    /// Print one JSON object per file and a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Write an HTML report per file into this directory (rendered by the reports crate).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
 }
 
-pub fn run(_args: CheckArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("check is not implemented yet")
+/// The check of one file: the loaded history and the result that goes into results.json under
+/// `checkers.linearizable`, for the report renderer.
+#[derive(Debug)]
+pub struct FileCheck {
+    pub path: PathBuf,
+    pub history: LoadedHistory,
+    pub result: LinearizableResult,
+    /// As JSON (the `checkers.linearizable` object).
+    pub result_json: Value,
+    pub elapsed: Duration,
+}
+
+/// Read and check one file. `Err` names the file and what is wrong (bad input).
+pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck, String> {
+    let started = Instant::now();
+    let mut history = read_history(path, args.format).map_err(|e| e.to_string())?;
+    if args.independent {
+        split_independent(&mut history.ops).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let model = if args.model == "auto" {
+        ModelKind::detect(&history.ops).map_err(|e| format!("{}: {e}", path.display()))?
+    } else {
+        ModelKind::from_name(&args.model).ok_or_else(|| {
+            format!("unknown model {:?} (expected auto, register, cas-register, kv, mutex or fifo-queue)", args.model)
+        })?
+    };
+    let mut opts = Options::new(model);
+    opts.nil_read_is_unknown = history.nil_read_is_unknown;
+    opts.timeout = args.timeout.map(Into::into);
+    opts.init = match &args.init {
+        Some(v) => parse_init(v),
+        // Porcupine's kv model starts every key as the empty string.
+        None if history.format == Format::Porcupine && model == ModelKind::Kv => Value::String(String::new()),
+        None => Value::Null,
+    };
+    let result = check(&history.ops, &opts).map_err(|e| format!("{}: {e}", path.display()))?;
+    let result_json = serde_json::to_value(&result).map_err(|e| e.to_string())?;
+    Ok(FileCheck { path: path.to_path_buf(), history, result, result_json, elapsed: started.elapsed() })
+}
+
+/// `--init`: JSON, or EDN's nil, or else a bare string.
+fn parse_init(v: &str) -> Value {
+    if v == "nil" {
+        return Value::Null;
+    }
+    serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()))
+}
+
+/// Check every file (in parallel across files), results in argument order.
+pub fn check_files(args: &CheckArgs) -> Vec<Result<FileCheck, String>> {
+    let n = args.files.len();
+    let workers = std::thread::available_parallelism().map_or(1, |p| p.get()).min(n).max(1);
+    if workers == 1 {
+        return args.files.iter().map(|f| check_file(f, args)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<(usize, Result<FileCheck, String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(f) = args.files.get(i) else { break };
+                        done.push((i, check_file(f, args)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
+    if args.model != "auto" && ModelKind::from_name(&args.model).is_none() {
+        return Err(bad_input(format!(
+            "unknown model {:?} (expected auto, register, cas-register, kv, mutex or fifo-queue)",
+            args.model
+        )));
+    }
+    if args.report.is_some() {
+        eprintln!("note: --report is not rendered by this build yet; checking only");
+    }
+    let started = Instant::now();
+    let results = check_files(&args);
+    let mut worst = Verdict::Valid;
+    let (mut valid, mut invalid, mut unknown, mut errors) = (0, 0, 0, 0);
+    for r in &results {
+        match r {
+            Ok(fc) => {
+                worst = worst.max(fc.result.verdict);
+                match fc.result.verdict {
+                    Verdict::Valid => valid += 1,
+                    Verdict::Invalid => invalid += 1,
+                    Verdict::Unknown => unknown += 1,
+                }
+                if args.json {
+                    let mut obj = json!({
+                        "file": fc.path.display().to_string(),
+                        "format": fc.history.format.as_str(),
+                        "elapsed_ms": fc.elapsed.as_secs_f64() * 1e3,
+                        "warnings": fc.history.warnings,
+                    });
+                    obj["linearizable"] = fc.result_json.clone();
+                    println!("{obj}");
+                } else {
+                    for w in &fc.history.warnings {
+                        eprintln!("warning: {}: {w}", fc.path.display());
+                    }
+                    println!(
+                        "{:<8} {:>9} ops {:>10}  {}{}",
+                        fc.result.verdict.as_str(),
+                        fc.result.ops,
+                        format_ms(fc.elapsed),
+                        fc.path.display(),
+                        if fc.result.verdict == Verdict::Valid { String::new() } else { format!("\n         {}", fc.result.summary) }
+                    );
+                }
+            }
+            Err(e) => {
+                errors += 1;
+                if args.json {
+                    println!("{}", json!({"error": e}));
+                }
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    let total = started.elapsed();
+    if args.json {
+        println!(
+            "{}",
+            json!({"summary": {"files": results.len(), "valid": valid, "invalid": invalid, "unknown": unknown,
+                   "errors": errors, "verdict": worst.as_str(), "elapsed_ms": total.as_secs_f64() * 1e3}})
+        );
+    } else {
+        println!(
+            "{} files: {valid} valid, {invalid} invalid, {unknown} unknown, {errors} unreadable, in {}",
+            results.len(),
+            format_ms(total)
+        );
+    }
+    if errors > 0 {
+        return Ok(Exit::BadArguments);
+    }
+    Ok(Exit::from_verdict(worst))
+}
+
+fn format_ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }

@@ -1,11 +1,21 @@
 //! The `faultline` binary: command line, SSH control, local cluster, database adapters,
 //! runner and store. Each subcommand lives in its own module and owns its clap arguments.
 
+mod analyze;
 mod check_cmd;
+mod clients;
 mod cluster;
+mod db;
 mod exit;
+mod final_reads;
+mod heal_cmd;
+mod list_cmd;
+mod nemesis_exec;
+mod preflight;
 mod ssh;
+mod runner;
 mod store;
+mod test_cmd;
 
 use clap::{Parser, Subcommand};
 use exit::Exit;
@@ -27,6 +37,15 @@ enum Command {
     Check(check_cmd::CheckArgs),
     /// Build, inspect or tear down the local namespace cluster.
     Cluster(cluster::ClusterArgs),
+    /// Run a test: set up the database, drive clients while the nemesis injects faults, check.
+    Test(test_cmd::TestArgs),
+    /// Local cluster + etcd + register workload + partitions for 30 s: the quickest look.
+    Demo(test_cmd::DemoArgs),
+    /// Repair nodes after faultline itself was killed: flush its firewall rules, resume stopped
+    /// database processes.
+    Heal(heal_cmd::HealArgs),
+    /// List the runs in the store with their verdicts.
+    List(list_cmd::ListArgs),
 }
 
 fn main() {
@@ -43,6 +62,10 @@ fn main() {
     let result = match cli.command {
         Command::Check(args) => check_cmd::run(args),
         Command::Cluster(args) => cluster::run(args),
+        Command::Test(args) => test_cmd::run(args),
+        Command::Demo(args) => test_cmd::demo(args),
+        Command::Heal(args) => heal_cmd::run(args),
+        Command::List(args) => list_cmd::run(args),
     };
     let code = match result {
         Ok(exit) => exit.code(),
@@ -62,5 +85,14 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Everything logged also goes to the current run's faultline.log (at info, whatever -v says).
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter);
+    let run_log = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(store::RunLogWriter)
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    let _ = tracing_subscriber::registry().with(stderr).with(run_log).try_init();
 }

@@ -1,1 +1,353 @@
-//! The run store: the only writer under store/.
+//! The run store: the only module that writes under `store/`.
+//!
+//! Layout: `store/<test-name>/<timestamp>/` holds `test.json` (the fully resolved configuration,
+//! seed and exact command line), `history.jsonl` (appended during the run, flushed at least every
+//! 100 ms so a run killed at any instant leaves complete lines that parse), `history.edn`,
+//! `results.json`, `faultline.log`, `nodes/<node>/` (collected logs) and `report/`.
+//! `store/latest` is a symlink to the newest run.
+
+use anyhow::{Context, Result};
+use faultline_checkers::{Op, OpType, Process};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often buffered history lines reach the file, at the latest.
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+/// The root of the store (default `./store`).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub root: PathBuf,
+}
+
+/// One run's directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl Store {
+    pub fn new(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
+    /// Create `store/<name>/<timestamp>/` and point `store/latest` at it.
+    pub fn create_run(&self, test_name: &str) -> Result<RunDir> {
+        let safe_name: String = test_name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+            .collect();
+        let mut stamp = timestamp_now();
+        let mut path = self.root.join(&safe_name).join(&stamp);
+        // Two runs in the same millisecond (scripts, --test-count) must not share a directory.
+        let mut n = 1;
+        while path.exists() {
+            stamp = format!("{}-{n}", timestamp_now());
+            path = self.root.join(&safe_name).join(&stamp);
+            n += 1;
+        }
+        fs::create_dir_all(path.join("nodes"))
+            .with_context(|| format!("cannot create run directory {}", path.display()))?;
+        fs::create_dir_all(path.join("report"))?;
+        let latest = self.root.join("latest");
+        let _ = fs::remove_file(&latest);
+        let target = Path::new(&safe_name).join(&stamp);
+        std::os::unix::fs::symlink(&target, &latest)
+            .with_context(|| format!("cannot update {}", latest.display()))?;
+        Ok(RunDir { path })
+    }
+
+    /// Every run directory in the store, oldest first.
+    pub fn runs(&self) -> Result<Vec<RunDir>> {
+        let mut runs = Vec::new();
+        let Ok(tests) = fs::read_dir(&self.root) else { return Ok(runs) };
+        for test in tests.flatten() {
+            let tp = test.path();
+            if tp.is_symlink() || !tp.is_dir() {
+                continue;
+            }
+            for run in fs::read_dir(&tp)?.flatten() {
+                let rp = run.path();
+                if rp.join("test.json").exists() || rp.join("history.jsonl").exists() {
+                    runs.push(RunDir { path: rp });
+                }
+            }
+        }
+        runs.sort_by_key(|r| r.path.file_name().map(|s| s.to_owned()));
+        Ok(runs)
+    }
+}
+
+/// `20261122T031500.123Z`: sortable, no colons.
+pub fn timestamp_now() -> String {
+    let s = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    s.replace(['-', ':'], "")
+}
+
+impl RunDir {
+    pub fn open(path: impl Into<PathBuf>) -> RunDir {
+        RunDir { path: path.into() }
+    }
+    pub fn history_jsonl(&self) -> PathBuf {
+        self.path.join("history.jsonl")
+    }
+    pub fn history_edn(&self) -> PathBuf {
+        self.path.join("history.edn")
+    }
+    pub fn results_json(&self) -> PathBuf {
+        self.path.join("results.json")
+    }
+    pub fn test_json(&self) -> PathBuf {
+        self.path.join("test.json")
+    }
+    pub fn log_file(&self) -> PathBuf {
+        self.path.join("faultline.log")
+    }
+    pub fn report_dir(&self) -> PathBuf {
+        self.path.join("report")
+    }
+    /// `nodes/<node>/`, created on demand.
+    pub fn node_dir(&self, node: &str) -> Result<PathBuf> {
+        let p = self.path.join("nodes").join(node);
+        fs::create_dir_all(&p)?;
+        Ok(p)
+    }
+
+    pub fn write_json(&self, name: &str, value: &impl serde::Serialize) -> Result<()> {
+        let path = self.path.join(name);
+        let tmp = self.path.join(format!(".{name}.tmp"));
+        let text = serde_json::to_string_pretty(value)?;
+        fs::write(&tmp, text + "\n").with_context(|| format!("cannot write {}", tmp.display()))?;
+        fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
+    }
+
+    pub fn write_text(&self, name: &str, text: &str) -> Result<()> {
+        let path = self.path.join(name);
+        fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Start the history writer for this run. Events sent to it are numbered in arrival order
+    /// and appended to `history.jsonl`.
+    pub fn history_writer(&self, start: Instant) -> Result<HistoryWriter> {
+        HistoryWriter::create(&self.history_jsonl(), start)
+    }
+
+    /// Send `faultline.log` lines of the process-wide logger to this run's log file.
+    pub fn capture_log(&self) -> Result<()> {
+        let file = OpenOptions::new().create(true).append(true).open(self.log_file())?;
+        *run_log().lock().unwrap() = Some(file);
+        Ok(())
+    }
+}
+
+/// The run's log file, shared by the tracing layer in `main` (set when a run directory exists).
+pub fn run_log() -> &'static Mutex<Option<File>> {
+    static LOG: OnceLock<Mutex<Option<File>>> = OnceLock::new();
+    LOG.get_or_init(|| Mutex::new(None))
+}
+
+/// A tracing writer that appends to the current run's `faultline.log`, if any.
+#[derive(Clone, Copy, Default)]
+pub struct RunLogWriter;
+
+impl Write for RunLogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(f) = run_log().lock().unwrap().as_mut() {
+            f.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RunLogWriter {
+    type Writer = RunLogWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        RunLogWriter
+    }
+}
+
+/// An event on its way to the history file. The time is taken by the sender, as close to the
+/// real event as possible; the writer assigns the index.
+#[derive(Debug)]
+pub struct Event {
+    pub time: u64,
+    pub kind: OpType,
+    pub process: Process,
+    pub f: String,
+    pub value: serde_json::Value,
+    pub key: Option<serde_json::Value>,
+    pub node: Option<String>,
+    pub error: Option<String>,
+}
+
+enum Msg {
+    Event(Event),
+    Finish,
+}
+
+/// Appends events to `history.jsonl` from a dedicated thread.
+///
+/// Why a channel: the history order must be an order in which events really could have
+/// happened. A worker sends its invoke *before* it sends the request and its completion *after*
+/// the response arrives, so the arrival order at this single writer brackets every real
+/// operation. Times are made monotonic in that order.
+#[derive(Clone)]
+pub struct HistoryWriter {
+    tx: mpsc::Sender<Msg>,
+    start: Instant,
+    done: Arc<Mutex<Option<std::thread::JoinHandle<Result<u64>>>>>,
+    written: Arc<AtomicU64>,
+}
+
+impl HistoryWriter {
+    fn create(path: &Path, start: Instant) -> Result<HistoryWriter> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let written = Arc::new(AtomicU64::new(0));
+        let counter = written.clone();
+        let handle = std::thread::Builder::new().name("history-writer".into()).spawn(move || -> Result<u64> {
+            let mut out = BufWriter::with_capacity(1 << 16, file);
+            let mut index = 0u64;
+            let mut last_time = 0u64;
+            let mut last_flush = Instant::now();
+            let mut line = Vec::with_capacity(256);
+            loop {
+                match rx.recv_timeout(FLUSH_EVERY) {
+                    Ok(Msg::Event(e)) => {
+                        last_time = last_time.max(e.time);
+                        let op = Op {
+                            index,
+                            time: last_time,
+                            kind: e.kind,
+                            process: e.process,
+                            f: e.f,
+                            value: e.value,
+                            key: e.key,
+                            node: e.node,
+                            error: e.error,
+                        };
+                        line.clear();
+                        serde_json::to_writer(&mut line, &op)?;
+                        line.push(b'\n');
+                        out.write_all(&line)?;
+                        index += 1;
+                        counter.store(index, Ordering::Relaxed);
+                    }
+                    Ok(Msg::Finish) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        out.flush()?;
+                        out.get_ref().sync_data()?;
+                        return Ok(index);
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                }
+                if last_flush.elapsed() >= FLUSH_EVERY {
+                    out.flush()?;
+                    last_flush = Instant::now();
+                }
+            }
+        })?;
+        Ok(HistoryWriter { tx, start, done: Arc::new(Mutex::new(Some(handle))), written })
+    }
+
+    /// Nanoseconds since the run started.
+    pub fn now(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// Queue an event; its time is now.
+    pub fn record(&self, mut e: Event) {
+        e.time = self.now();
+        let _ = self.tx.send(Msg::Event(e));
+    }
+
+    /// Events written so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Flush everything and stop the writer thread; returns how many events were written.
+    pub fn finish(&self) -> Result<u64> {
+        let _ = self.tx.send(Msg::Finish);
+        let handle = self.done.lock().unwrap().take();
+        match handle {
+            Some(h) => h.join().map_err(|_| anyhow::anyhow!("history writer panicked"))?,
+            None => Ok(self.written()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_numbered_monotonic_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let run = store.create_run("my test").unwrap();
+        assert!(dir.path().join("latest").join("nodes").is_dir());
+        let w = run.history_writer(Instant::now()).unwrap();
+        for i in 0..1000u64 {
+            w.record(Event {
+                time: 0,
+                kind: if i % 2 == 0 { OpType::Invoke } else { OpType::Ok },
+                process: Process::Client(i / 2 % 7),
+                f: "write".into(),
+                value: serde_json::json!(i),
+                key: None,
+                node: Some("n1".into()),
+                error: None,
+            });
+        }
+        assert_eq!(w.finish().unwrap(), 1000);
+        let text = fs::read_to_string(run.history_jsonl()).unwrap();
+        let ops: Vec<Op> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(ops.len(), 1000);
+        for (i, op) in ops.iter().enumerate() {
+            assert_eq!(op.index, i as u64);
+            if i > 0 {
+                assert!(op.time >= ops[i - 1].time);
+            }
+        }
+        assert_eq!(store.runs().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn flushes_while_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = Store::new(dir.path()).create_run("t").unwrap();
+        let w = run.history_writer(Instant::now()).unwrap();
+        w.record(Event {
+            time: 0,
+            kind: OpType::Invoke,
+            process: Process::Client(0),
+            f: "read".into(),
+            value: serde_json::Value::Null,
+            key: None,
+            node: None,
+            error: None,
+        });
+        // Without finishing: the line must reach the file within the flush interval.
+        std::thread::sleep(Duration::from_millis(150));
+        let text = fs::read_to_string(run.history_jsonl()).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        w.finish().unwrap();
+    }
+}

@@ -3,8 +3,16 @@
 //! Pure and synchronous: checkers read histories (from memory or files) and return results;
 //! they never talk to nodes. Data flows runner -> store -> checkers -> reports.
 
+pub mod convergence;
+pub mod counter;
+pub mod expect;
 pub mod faults;
+pub mod formats;
 pub mod history;
+pub mod linearizable;
+pub mod metrics;
+pub mod models;
+pub mod set;
 
 pub use history::{History, Op, OpType, Process};
 

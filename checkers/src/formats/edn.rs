@@ -1,0 +1,483 @@
+//! A small EDN reader and writer, just enough for Jepsen, Knossos and Porcupine histories.
+//!
+//! Hand-written rather than a general EDN crate because history errors must name the line an op
+//! starts on, and because importing large histories should be fast. The reader knows nil,
+//! booleans, integers, floats, strings, characters, keywords, symbols, lists, vectors, maps,
+//! sets, `;` comments, `#_` discards and tagged values such as `#jepsen.history.Op{...}` (the tag
+//! is kept and otherwise ignored). Commas are whitespace.
+
+use serde_json::Value;
+
+/// An EDN value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Edn {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Char(char),
+    /// Without the leading `:`.
+    Keyword(String),
+    Symbol(String),
+    List(Vec<Edn>),
+    Vector(Vec<Edn>),
+    Set(Vec<Edn>),
+    Map(Vec<(Edn, Edn)>),
+    Tagged(String, Box<Edn>),
+}
+
+/// A reading error: the 1-based line where it happened and what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdnError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// A cursor over EDN text that tracks line numbers.
+pub struct Reader<'a> {
+    text: &'a [u8],
+    pos: usize,
+    line: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Reader { text: text.as_bytes(), pos: 0, line: 1 }
+    }
+
+    /// The current 1-based line.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    fn err<T>(&self, message: impl Into<String>) -> Result<T, EdnError> {
+        Err(EdnError { line: self.line, message: message.into() })
+    }
+
+    /// Skip whitespace, commas, `;` comments and `#_` discarded forms.
+    pub fn skip_space(&mut self) -> Result<(), EdnError> {
+        while self.pos < self.text.len() {
+            match self.text[self.pos] {
+                b'\n' => {
+                    self.line += 1;
+                    self.pos += 1;
+                }
+                b' ' | b'\t' | b'\r' | b',' => self.pos += 1,
+                b';' => {
+                    while self.pos < self.text.len() && self.text[self.pos] != b'\n' {
+                        self.pos += 1;
+                    }
+                }
+                b'#' if self.text.get(self.pos + 1) == Some(&b'_') => {
+                    self.pos += 2;
+                    self.read()?;
+                }
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// The next significant byte, after skipping space, without consuming it.
+    pub fn peek(&mut self) -> Result<Option<u8>, EdnError> {
+        self.skip_space()?;
+        Ok(self.text.get(self.pos).copied())
+    }
+
+    /// Consume one byte (the caller peeked it).
+    pub fn bump(&mut self) {
+        self.pos += 1;
+    }
+
+    /// Read one value. Errors at the end of the input.
+    pub fn read(&mut self) -> Result<Edn, EdnError> {
+        self.skip_space()?;
+        let Some(&c) = self.text.get(self.pos) else {
+            return self.err("unexpected end of input (unclosed bracket?)");
+        };
+        match c {
+            b'(' => {
+                self.pos += 1;
+                Ok(Edn::List(self.read_seq(b')')?))
+            }
+            b'[' => {
+                self.pos += 1;
+                Ok(Edn::Vector(self.read_seq(b']')?))
+            }
+            b'{' => {
+                self.pos += 1;
+                self.read_map()
+            }
+            b')' | b']' | b'}' => self.err(format!("unexpected '{}'", c as char)),
+            b'"' => self.read_string().map(Edn::Str),
+            b':' => {
+                self.pos += 1;
+                let tok = self.token();
+                if tok.is_empty() {
+                    return self.err("empty keyword");
+                }
+                Ok(Edn::Keyword(tok.to_string()))
+            }
+            b'\\' => {
+                self.pos += 1;
+                let tok = self.token();
+                let ch = match tok {
+                    "newline" => '\n',
+                    "space" => ' ',
+                    "tab" => '\t',
+                    "return" => '\r',
+                    t if t.chars().count() == 1 => t.chars().next().unwrap_or(' '),
+                    "" if self.pos < self.text.len() => {
+                        // A delimiter character such as `\(`.
+                        let c = self.text[self.pos] as char;
+                        self.pos += 1;
+                        c
+                    }
+                    t => return self.err(format!("unknown character literal \\{t}")),
+                };
+                Ok(Edn::Char(ch))
+            }
+            b'#' => {
+                self.pos += 1;
+                match self.text.get(self.pos) {
+                    Some(b'{') => {
+                        self.pos += 1;
+                        Ok(Edn::Set(self.read_seq(b'}')?))
+                    }
+                    Some(c) if c.is_ascii_alphabetic() => {
+                        let tag = self.token().to_string();
+                        let inner = self.read()?;
+                        Ok(Edn::Tagged(tag, Box::new(inner)))
+                    }
+                    _ => self.err("bad '#' dispatch (expected #{, #_ or a tag)"),
+                }
+            }
+            _ => {
+                let tok = self.token();
+                if tok.is_empty() {
+                    return self.err(format!("unexpected character {:?}", c as char));
+                }
+                atom(tok).or_else(|m| self.err(m))
+            }
+        }
+    }
+
+    fn read_seq(&mut self, close: u8) -> Result<Vec<Edn>, EdnError> {
+        let start = self.line;
+        let mut items = Vec::new();
+        loop {
+            match self.peek()? {
+                None => {
+                    return Err(EdnError {
+                        line: start,
+                        message: format!("'{}' opened here is never closed", opener(close)),
+                    })
+                }
+                Some(c) if c == close => {
+                    self.pos += 1;
+                    return Ok(items);
+                }
+                Some(_) => items.push(self.read()?),
+            }
+        }
+    }
+
+    fn read_map(&mut self) -> Result<Edn, EdnError> {
+        let start = self.line;
+        let items = self.read_seq(b'}')?;
+        if items.len() % 2 != 0 {
+            return Err(EdnError { line: start, message: "map has an odd number of forms".into() });
+        }
+        let mut it = items.into_iter();
+        let mut pairs = Vec::new();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            pairs.push((k, v));
+        }
+        Ok(Edn::Map(pairs))
+    }
+
+    fn read_string(&mut self) -> Result<String, EdnError> {
+        let start = self.line;
+        self.pos += 1; // opening quote
+        let mut out = Vec::new();
+        loop {
+            let Some(&c) = self.text.get(self.pos) else {
+                return Err(EdnError { line: start, message: "string opened here is never closed".into() });
+            };
+            self.pos += 1;
+            match c {
+                b'"' => break,
+                b'\n' => {
+                    self.line += 1;
+                    out.push(c);
+                }
+                b'\\' => {
+                    let Some(&e) = self.text.get(self.pos) else { continue };
+                    self.pos += 1;
+                    match e {
+                        b'n' => out.push(b'\n'),
+                        b't' => out.push(b'\t'),
+                        b'r' => out.push(b'\r'),
+                        b'"' => out.push(b'"'),
+                        b'\\' => out.push(b'\\'),
+                        b'u' => {
+                            let hex = self.text.get(self.pos..self.pos + 4).and_then(|h| std::str::from_utf8(h).ok());
+                            let ch = hex.and_then(|h| u32::from_str_radix(h, 16).ok()).and_then(char::from_u32);
+                            let Some(ch) = ch else { return self.err("bad \\u escape in string") };
+                            self.pos += 4;
+                            let mut buf = [0u8; 4];
+                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                        }
+                        other => return self.err(format!("unknown escape \\{} in string", other as char)),
+                    }
+                }
+                _ => out.push(c),
+            }
+        }
+        // The input is a &str, and we only split at ASCII bytes, so this cannot fail.
+        String::from_utf8(out).or_else(|_| self.err("string is not valid UTF-8"))
+    }
+
+    /// A run of non-delimiter bytes.
+    fn token(&mut self) -> &'a str {
+        let start = self.pos;
+        while self.pos < self.text.len() {
+            match self.text[self.pos] {
+                b' ' | b'\t' | b'\r' | b'\n' | b',' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'"' | b';' => break,
+                _ => self.pos += 1,
+            }
+        }
+        // Delimiters are ASCII, so the slice is on char boundaries.
+        std::str::from_utf8(&self.text[start..self.pos]).unwrap_or("")
+    }
+}
+
+fn opener(close: u8) -> char {
+    match close {
+        b')' => '(',
+        b']' => '[',
+        _ => '{',
+    }
+}
+
+/// A bare token: nil, true, false, a number, or a symbol.
+fn atom(tok: &str) -> Result<Edn, String> {
+    match tok {
+        "nil" => return Ok(Edn::Nil),
+        "true" => return Ok(Edn::Bool(true)),
+        "false" => return Ok(Edn::Bool(false)),
+        _ => {}
+    }
+    let b = tok.as_bytes();
+    let numeric = b[0].is_ascii_digit() || (b.len() > 1 && (b[0] == b'-' || b[0] == b'+') && b[1].is_ascii_digit());
+    if !numeric {
+        return Ok(Edn::Symbol(tok.to_string()));
+    }
+    let t = tok.trim_end_matches(['N', 'M']);
+    if let Ok(i) = t.parse::<i64>() {
+        return Ok(Edn::Int(i));
+    }
+    if let Ok(f) = t.parse::<f64>() {
+        return Ok(Edn::Float(f));
+    }
+    Err(format!("bad number {tok:?}"))
+}
+
+impl Edn {
+    /// The value under keyword `key` of a map (or of a tagged map).
+    pub fn get(&self, key: &str) -> Option<&Edn> {
+        match self {
+            Edn::Map(pairs) => pairs.iter().find(|(k, _)| matches!(k, Edn::Keyword(s) if s == key)).map(|(_, v)| v),
+            Edn::Tagged(_, inner) => inner.get(key),
+            _ => None,
+        }
+    }
+
+    /// A keyword, symbol or string as text.
+    pub fn as_name(&self) -> Option<&str> {
+        match self {
+            Edn::Keyword(s) | Edn::Symbol(s) | Edn::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Convert to JSON: keywords and symbols become strings (without `:`), lists, vectors and
+    /// sets become arrays, maps become objects keyed by the key's name (or its EDN text).
+    pub fn to_json(&self) -> Value {
+        match self {
+            Edn::Nil => Value::Null,
+            Edn::Bool(b) => Value::Bool(*b),
+            Edn::Int(i) => Value::from(*i),
+            Edn::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+            Edn::Str(s) | Edn::Keyword(s) | Edn::Symbol(s) => Value::String(s.clone()),
+            Edn::Char(c) => Value::String(c.to_string()),
+            Edn::List(items) | Edn::Vector(items) | Edn::Set(items) => Value::Array(items.iter().map(Edn::to_json).collect()),
+            Edn::Map(pairs) => Value::Object(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_name().map(str::to_string).unwrap_or_else(|| k.to_string()), v.to_json()))
+                    .collect(),
+            ),
+            Edn::Tagged(_, inner) => inner.to_json(),
+        }
+    }
+}
+
+impl std::fmt::Display for Edn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn seq(f: &mut std::fmt::Formatter<'_>, open: &str, items: &[Edn], close: &str) -> std::fmt::Result {
+            f.write_str(open)?;
+            for (i, it) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(" ")?;
+                }
+                write!(f, "{it}")?;
+            }
+            f.write_str(close)
+        }
+        match self {
+            Edn::Nil => f.write_str("nil"),
+            Edn::Bool(b) => write!(f, "{b}"),
+            Edn::Int(i) => write!(f, "{i}"),
+            Edn::Float(x) => write!(f, "{x:?}"),
+            Edn::Str(s) => write_edn_string(f, s),
+            Edn::Char(c) => write!(f, "\\{c}"),
+            Edn::Keyword(s) => write!(f, ":{s}"),
+            Edn::Symbol(s) => f.write_str(s),
+            Edn::List(items) => seq(f, "(", items, ")"),
+            Edn::Vector(items) => seq(f, "[", items, "]"),
+            Edn::Set(items) => seq(f, "#{", items, "}"),
+            Edn::Map(pairs) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k} {v}")?;
+                }
+                f.write_str("}")
+            }
+            Edn::Tagged(tag, inner) => write!(f, "#{tag}{inner}"),
+        }
+    }
+}
+
+fn write_edn_string(out: &mut impl std::fmt::Write, s: &str) -> std::fmt::Result {
+    out.write_char('"')?;
+    for c in s.chars() {
+        match c {
+            '"' => out.write_str("\\\"")?,
+            '\\' => out.write_str("\\\\")?,
+            '\n' => out.write_str("\\n")?,
+            '\t' => out.write_str("\\t")?,
+            '\r' => out.write_str("\\r")?,
+            c => out.write_char(c)?,
+        }
+    }
+    out.write_char('"')
+}
+
+/// Whether `s` can be written as a keyword `:s` and read back as the same name.
+pub fn is_keyword_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() || "*+!-_?<>=".contains(c) => {}
+        _ => return false,
+    }
+    // A leading '-' or '+' followed by a digit would read back as a number-like token; keep it simple.
+    if (s.starts_with('-') || s.starts_with('+')) && s[1..].starts_with(|c: char| c.is_ascii_digit()) {
+        return false;
+    }
+    chars.all(|c| c.is_ascii_alphanumeric() || "*+!-_?<>=./".contains(c)) && !s.ends_with('/') && s != "nil"
+}
+
+/// Write a JSON value as EDN: null as nil, arrays as vectors, objects as maps (keys as keywords
+/// when they can be, strings otherwise). Strings stay strings so that a round trip is exact.
+pub fn write_json_as_edn(out: &mut String, v: &Value) {
+    use std::fmt::Write;
+    match v {
+        Value::Null => out.push_str("nil"),
+        Value::Bool(b) => {
+            let _ = write!(out, "{b}");
+        }
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::String(s) => {
+            let _ = write_edn_string(out, s);
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, it) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                write_json_as_edn(out, it);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, it)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                if is_keyword_name(k) {
+                    out.push(':');
+                    out.push_str(k);
+                } else {
+                    let _ = write_edn_string(out, k);
+                }
+                out.push(' ');
+                write_json_as_edn(out, it);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Write a string as an EDN keyword when it is a valid keyword name, else as a string.
+pub fn write_name(out: &mut String, s: &str) {
+    if is_keyword_name(s) {
+        out.push(':');
+        out.push_str(s);
+    } else {
+        let _ = write_edn_string(out, s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_nested_values_and_lines() {
+        let mut r = Reader::new("; c\n[{:a 1, :b [1 2.5 \"x\\ny\"] :c #{:k} :d nil}\n #foo.Bar{:x -3}]");
+        let v = r.read().unwrap();
+        let Edn::Vector(items) = v else { panic!("not a vector") };
+        assert_eq!(items[0].get("a"), Some(&Edn::Int(1)));
+        assert_eq!(items[0].get("d"), Some(&Edn::Nil));
+        assert_eq!(items[1].get("x"), Some(&Edn::Int(-3)));
+        assert_eq!(items[0].get("b").unwrap().to_json(), serde_json::json!([1, 2.5, "x\ny"]));
+        assert_eq!(r.line(), 3);
+    }
+
+    #[test]
+    fn reports_unclosed_with_line() {
+        let e = Reader::new("\n\n{:a [1 2}").read().unwrap_err();
+        assert_eq!(e.line, 3);
+        let e = Reader::new("[\n{:a 1}").read().unwrap_err();
+        assert!(e.message.contains("never closed"), "{e:?}");
+        assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn keyword_names() {
+        assert!(is_keyword_name("read"));
+        assert!(is_keyword_name("start-partition"));
+        assert!(!is_keyword_name("two words"));
+        assert!(!is_keyword_name("7"));
+        assert!(!is_keyword_name(""));
+    }
+}

@@ -1,0 +1,158 @@
+//! faultline's JSON Lines reader: one `Op` per line, parsed in parallel chunks.
+//!
+//! Large histories (millions of ops) are split at line boundaries into one chunk per core; each
+//! chunk is parsed on its own thread and the results are concatenated in order. A run killed
+//! mid-write leaves a partial last line: an unterminated final line that fails to parse is
+//! ignored and reported as a warning; any other bad line is an error naming its line.
+
+use super::LineError;
+use crate::history::{History, Op, OpType, Process};
+
+/// The on-disk record, with `index` and `time` optional (they default to the position).
+#[derive(serde::Deserialize)]
+struct RawOp {
+    index: Option<u64>,
+    time: Option<u64>,
+    #[serde(rename = "type")]
+    kind: OpType,
+    process: Process,
+    f: String,
+    #[serde(default)]
+    value: serde_json::Value,
+    #[serde(default)]
+    key: Option<serde_json::Value>,
+    #[serde(default)]
+    node: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Below this size, parsing on one thread is faster than starting others.
+const PARALLEL_THRESHOLD: usize = 1 << 20;
+
+/// Parse JSONL text into ops, their line numbers, and warnings.
+pub(super) fn read(text: &str) -> Result<(History, Vec<usize>, Vec<String>), LineError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1);
+    let chunks = if text.len() < PARALLEL_THRESHOLD || threads == 1 { vec![text] } else { split_chunks(text, threads * 2) };
+    let results: Vec<Result<Chunk, LineError>> = if chunks.len() == 1 {
+        vec![parse_chunk(chunks[0])]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = chunks.iter().map(|c| s.spawn(move || parse_chunk(c))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(LineError { line: 0, message: "parser thread panicked".into() })))
+                .collect()
+        })
+    };
+    // Chunk-local line numbers become file line numbers by adding the lines of earlier chunks.
+    let mut ops = Vec::with_capacity(results.iter().map(|r| r.as_ref().map_or(0, |c| c.ops.len())).sum());
+    let mut lines = Vec::with_capacity(ops.capacity());
+    let mut warnings = Vec::new();
+    let mut line_base = 0usize;
+    let last = results.len().saturating_sub(1);
+    for (i, result) in results.into_iter().enumerate() {
+        let chunk = result.map_err(|e| LineError { line: e.line + line_base, ..e })?;
+        if let Some(bad) = chunk.bad_unterminated_last {
+            let line = bad.line + line_base;
+            if i == last {
+                warnings.push(format!("line {line}: ignored a truncated last line ({})", bad.message));
+            } else {
+                return Err(LineError { line, message: bad.message });
+            }
+        }
+        let base_index = ops.len() as u64;
+        for (j, mut op) in chunk.ops.into_iter().enumerate() {
+            if op.index == u64::MAX {
+                op.index = base_index + j as u64;
+            }
+            if op.time == u64::MAX {
+                op.time = base_index + j as u64;
+            }
+            ops.push(op);
+        }
+        lines.extend(chunk.lines.into_iter().map(|l| l + line_base));
+        line_base += chunk.line_count;
+    }
+    Ok((ops, lines, warnings))
+}
+
+struct Chunk {
+    ops: Vec<Op>,
+    lines: Vec<usize>,
+    line_count: usize,
+    bad_unterminated_last: Option<LineError>,
+}
+
+/// Split into about `n` pieces, each ending just after a newline (the last takes the rest).
+fn split_chunks(text: &str, n: usize) -> Vec<&str> {
+    let target = text.len() / n + 1;
+    let bytes = text.as_bytes();
+    let mut chunks = Vec::with_capacity(n);
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + target).min(text.len());
+        while end < text.len() && bytes[end - 1] != b'\n' {
+            end += 1;
+        }
+        chunks.push(&text[start..end]);
+        start = end;
+    }
+    if chunks.is_empty() {
+        chunks.push(text);
+    }
+    chunks
+}
+
+fn parse_chunk(text: &str) -> Result<Chunk, LineError> {
+    let mut ops = Vec::with_capacity(text.len() / 90);
+    let mut lines = Vec::with_capacity(text.len() / 90);
+    let mut line_no = 0;
+    let mut rest = text;
+    let mut bad_unterminated_last = None;
+    while !rest.is_empty() {
+        line_no += 1;
+        let (line, terminated) = match rest.find('\n') {
+            Some(i) => {
+                let l = &rest[..i];
+                rest = &rest[i + 1..];
+                (l, true)
+            }
+            None => {
+                let l = rest;
+                rest = "";
+                (l, false)
+            }
+        };
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<RawOp>(trimmed) {
+            Ok(raw) => {
+                ops.push(Op {
+                    // u64::MAX marks "absent"; `read` fills in the position.
+                    index: raw.index.unwrap_or(u64::MAX),
+                    time: raw.time.unwrap_or(u64::MAX),
+                    kind: raw.kind,
+                    process: raw.process,
+                    f: raw.f,
+                    value: raw.value,
+                    key: raw.key,
+                    node: raw.node,
+                    error: raw.error,
+                });
+                lines.push(line_no);
+            }
+            Err(e) => {
+                let message = format!("bad JSON op: {e}");
+                if !terminated {
+                    bad_unterminated_last = Some(LineError { line: line_no, message });
+                } else {
+                    return Err(LineError { line: line_no, message });
+                }
+            }
+        }
+    }
+    Ok(Chunk { ops, lines, line_count: line_no, bad_unterminated_last })
+}

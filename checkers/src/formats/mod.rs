@@ -1,0 +1,415 @@
+//! History file formats: faultline's JSON Lines, Jepsen/Knossos EDN and Porcupine's key-value
+//! EDN, auto-detected from the content; and EDN output so that faultline histories can be fed to
+//! Elle or Knossos.
+//!
+//! Every reader produces the same `Op` records. Histories without `:index`/`:time` get
+//! index = time = position, which keeps their order. After reading, the history is checked for
+//! well-formedness (see `validate`), so a checker can rely on: each completion follows an
+//! invocation on its process, a process has at most one operation outstanding, and a process
+//! whose operation ended `info` never invokes again. Every problem is reported with the file, the
+//! line and what is wrong; nothing here panics on bad input.
+
+pub mod edn;
+mod jsonl;
+
+use crate::history::{History, Op, OpType, Process};
+use edn::{Edn, Reader};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// A history file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Detect from the content.
+    Auto,
+    /// faultline's own: one JSON `Op` per line.
+    Jsonl,
+    /// Jepsen or Knossos EDN: a map per line (`history.edn`) or one vector/list of maps.
+    Edn,
+    /// Porcupine's key-value histories: one EDN map per line, with `:key`.
+    Porcupine,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Jsonl => "jsonl",
+            Format::Edn => "edn",
+            Format::Porcupine => "porcupine",
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Format::Auto),
+            "jsonl" | "json" => Ok(Format::Jsonl),
+            "edn" => Ok(Format::Edn),
+            "porcupine" => Ok(Format::Porcupine),
+            _ => Err(format!("unknown format {s:?} (expected auto, jsonl, edn or porcupine)")),
+        }
+    }
+}
+
+/// A history read from a file.
+#[derive(Debug, Clone)]
+pub struct LoadedHistory {
+    pub ops: History,
+    /// The format actually read (never `Auto`).
+    pub format: Format,
+    /// Whether an `ok` read of nil means "unknown" (imported Jepsen/Knossos EDN) rather than
+    /// "the key was absent" (faultline's own histories).
+    pub nil_read_is_unknown: bool,
+    /// The 1-based line each op starts on, parallel to `ops`.
+    pub lines: Vec<usize>,
+    /// Problems that did not stop the read, e.g. a truncated last line that was ignored.
+    pub warnings: Vec<String>,
+}
+
+/// Why a history could not be read: names the file, the line when known, and what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for HistoryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.path.display(), line, self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for HistoryError {}
+
+/// A problem at a line, before the file name is attached.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LineError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Read and validate a history file.
+pub fn read_history(path: impl AsRef<Path>, format: Format) -> Result<LoadedHistory, HistoryError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path)
+        .map_err(|e| HistoryError { path: path.to_path_buf(), line: None, message: format!("cannot read: {e}") })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+        HistoryError { path: path.to_path_buf(), line: Some(line), message: "not valid UTF-8".into() }
+    })?;
+    parse_history(&text, format).map_err(|e| HistoryError { path: path.to_path_buf(), ..e })
+}
+
+/// Parse and validate history text (the error's path is empty; `read_history` fills it in).
+pub fn parse_history(text: &str, format: Format) -> Result<LoadedHistory, HistoryError> {
+    let at = |e: LineError| HistoryError { path: PathBuf::new(), line: Some(e.line), message: e.message };
+    let format = match format {
+        Format::Auto => detect(text).ok_or_else(|| HistoryError {
+            path: PathBuf::new(),
+            line: None,
+            message: "cannot detect the format (expected JSON Lines, EDN or Porcupine; try --format)".into(),
+        })?,
+        f => f,
+    };
+    let mut loaded = match format {
+        Format::Jsonl => {
+            let (ops, lines, warnings) = jsonl::read(text).map_err(at)?;
+            LoadedHistory { ops, format, nil_read_is_unknown: false, lines, warnings }
+        }
+        Format::Edn | Format::Porcupine | Format::Auto => {
+            let (ops, lines) = read_edn_ops(text).map_err(at)?;
+            LoadedHistory { ops, format, nil_read_is_unknown: format == Format::Edn, lines, warnings: Vec::new() }
+        }
+    };
+    if loaded.ops.is_empty() && loaded.warnings.is_empty() && text.trim().is_empty() {
+        loaded.warnings.push("the history is empty".into());
+    }
+    validate(&loaded.ops, &loaded.lines).map_err(at)?;
+    Ok(loaded)
+}
+
+/// Guess the format from the first significant characters.
+pub fn detect(text: &str) -> Option<Format> {
+    let t = text.trim_start();
+    if t.starts_with('[') || t.starts_with('(') || t.starts_with(';') || t.starts_with('#') {
+        return Some(Format::Edn);
+    }
+    if let Some(rest) = t.strip_prefix('{') {
+        let rest = rest.trim_start();
+        if rest.starts_with('"') || rest.starts_with('}') {
+            return Some(Format::Jsonl);
+        }
+        if rest.starts_with(':') {
+            // Porcupine's key-value files are maps with :key, one per line.
+            let first_line = t.lines().next().unwrap_or("");
+            return Some(if first_line.contains(":key ") { Format::Porcupine } else { Format::Edn });
+        }
+    }
+    None
+}
+
+/// Read EDN ops: either one top-level vector/list of maps, or a sequence of top-level maps.
+fn read_edn_ops(text: &str) -> Result<(History, Vec<usize>), LineError> {
+    let mut r = Reader::new(text);
+    let le = |e: edn::EdnError| LineError { line: e.line, message: format!("bad EDN: {}", e.message) };
+    let mut ops = Vec::new();
+    let mut lines = Vec::new();
+    let mut push = |v: Edn, line: usize, ops: &mut History| -> Result<(), LineError> {
+        let op = op_from_edn(&v, ops.len() as u64).map_err(|m| LineError { line, message: m })?;
+        ops.push(op);
+        lines.push(line);
+        Ok(())
+    };
+    match r.peek().map_err(le)? {
+        Some(open @ (b'[' | b'(')) => {
+            let close = if open == b'[' { b']' } else { b')' };
+            let start = r.line();
+            r.bump();
+            loop {
+                match r.peek().map_err(le)? {
+                    None => {
+                        return Err(LineError {
+                            line: start,
+                            message: format!("bad EDN: '{}' opened here is never closed", open as char),
+                        })
+                    }
+                    Some(c) if c == close => {
+                        r.bump();
+                        break;
+                    }
+                    Some(_) => {
+                        let line = r.line();
+                        let v = r.read().map_err(le)?;
+                        push(v, line, &mut ops)?;
+                    }
+                }
+            }
+            if r.peek().map_err(le)?.is_some() {
+                return Err(LineError { line: r.line(), message: "bad EDN: unexpected text after the history vector".into() });
+            }
+        }
+        _ => {
+            while r.peek().map_err(le)?.is_some() {
+                let line = r.line();
+                let v = r.read().map_err(le)?;
+                push(v, line, &mut ops)?;
+            }
+        }
+    }
+    Ok((ops, lines))
+}
+
+/// Convert one EDN op map into an `Op`; `position` is its position in the history.
+fn op_from_edn(v: &Edn, position: u64) -> Result<Op, String> {
+    let map_ok = match v {
+        Edn::Map(_) => true,
+        Edn::Tagged(_, inner) => matches!(**inner, Edn::Map(_)),
+        _ => false,
+    };
+    if !map_ok {
+        return Err(format!("expected an op map, got {}", short(v)));
+    }
+    let kind = match v.get("type") {
+        Some(t) => match t.as_name() {
+            Some("invoke") => OpType::Invoke,
+            Some("ok") => OpType::Ok,
+            Some("fail") => OpType::Fail,
+            Some("info") => OpType::Info,
+            _ => return Err(format!("unknown type {} (expected :invoke, :ok, :fail or :info)", short(t))),
+        },
+        None => return Err("op has no :type".into()),
+    };
+    let process = match v.get("process") {
+        Some(Edn::Int(p)) if *p >= 0 => Process::Client(*p as u64),
+        Some(p) if p.as_name() == Some("nemesis") => Process::Nemesis,
+        Some(p) => return Err(format!("bad :process {} (expected a non-negative integer or :nemesis)", short(p))),
+        None => return Err("op has no :process".into()),
+    };
+    let f = match v.get("f") {
+        Some(f) => match f.as_name() {
+            Some(s) => s.to_string(),
+            None => f.to_string(),
+        },
+        None => return Err("op has no :f".into()),
+    };
+    let int_field = |name: &str| -> Result<Option<u64>, String> {
+        match v.get(name) {
+            None | Some(Edn::Nil) => Ok(None),
+            Some(Edn::Int(i)) if *i >= 0 => Ok(Some(*i as u64)),
+            Some(x) => Err(format!("bad :{name} {} (expected a non-negative integer)", short(x))),
+        }
+    };
+    let index = int_field("index")?.unwrap_or(position);
+    let time = int_field("time")?.unwrap_or(position);
+    let value = v.get("value").map(Edn::to_json).unwrap_or(Value::Null);
+    let key = match v.get("key") {
+        None | Some(Edn::Nil) => None,
+        Some(k) => Some(k.to_json()),
+    };
+    let node = match v.get("node") {
+        None | Some(Edn::Nil) => None,
+        Some(n) => Some(n.as_name().map(str::to_string).unwrap_or_else(|| n.to_string())),
+    };
+    let error = match v.get("error") {
+        None | Some(Edn::Nil) => None,
+        Some(Edn::Str(s)) => Some(s.clone()),
+        Some(e) => Some(e.to_string()),
+    };
+    Ok(Op { index, time, kind, process, f, value, key, node, error })
+}
+
+/// A short rendering of an EDN value for error messages.
+fn short(v: &Edn) -> String {
+    let s = v.to_string();
+    if s.len() > 60 {
+        format!("{}...", &s[..s.char_indices().take_while(|(i, _)| *i < 57).last().map_or(0, |(i, c)| i + c.len_utf8())])
+    } else {
+        s
+    }
+}
+
+/// Check that the history is well formed (see the module doc). Nemesis events are not checked:
+/// the nemesis records its actions as pairs of `info` events.
+pub(crate) fn validate(ops: &[Op], lines: &[usize]) -> Result<(), LineError> {
+    use std::collections::HashMap;
+    #[derive(Clone, Copy)]
+    enum Status {
+        /// An operation is outstanding; its invoke is at this position.
+        Open(usize),
+        Idle,
+        /// The last operation ended `info` at this position; the process is gone.
+        Crashed(usize),
+    }
+    let line_of = |i: usize| lines.get(i).copied().unwrap_or(i + 1);
+    let mut procs: HashMap<u64, Status> = HashMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        let Process::Client(p) = op.process else { continue };
+        let status = procs.get(&p).copied().unwrap_or(Status::Idle);
+        let fail = |message: String| Err(LineError { line: line_of(i), message });
+        match (op.kind, status) {
+            (OpType::Invoke, Status::Idle) => {
+                procs.insert(p, Status::Open(i));
+            }
+            (OpType::Invoke, Status::Open(j)) => {
+                return fail(format!(
+                    "process {p} invokes {} while its {} invoked at line {} is still outstanding (two outstanding invocations on one process)",
+                    op.f,
+                    ops[j].f,
+                    line_of(j)
+                ))
+            }
+            (OpType::Invoke, Status::Crashed(j)) => {
+                return fail(format!(
+                    "process {p} invokes {} after its operation ended info at line {} (a crashed process must not invoke again)",
+                    op.f,
+                    line_of(j)
+                ))
+            }
+            (kind, Status::Open(_)) => {
+                procs.insert(p, if kind == OpType::Info { Status::Crashed(i) } else { Status::Idle });
+            }
+            (kind, _) => {
+                return fail(format!("{} {} on process {p} without an invoke", kind.as_str(), op.f));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Jepsen's independent-key histories carry `:value [key value]`; move the key into `key` so the
+/// history splits per key. Ops whose value is not a pair (e.g. nemesis ops) are left alone, as
+/// are ops that already have a key. Fails on an invoke or ok of a client op that is not a pair.
+pub fn split_independent(ops: &mut [Op]) -> Result<(), String> {
+    for op in ops.iter_mut() {
+        if op.is_nemesis() || op.key.is_some() {
+            continue;
+        }
+        match &mut op.value {
+            Value::Array(pair) if pair.len() == 2 => {
+                let v = pair.pop().unwrap_or(Value::Null);
+                let k = pair.pop().unwrap_or(Value::Null);
+                op.key = Some(k);
+                op.value = v;
+            }
+            Value::Null if op.kind != OpType::Invoke => {}
+            other => {
+                return Err(format!(
+                    "op at index {} has value {} but --independent expects [key value]",
+                    op.index, other
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Write a history as EDN, one map per line (Jepsen's `history.edn` shape), so that it can be
+/// read by Elle or Knossos: `type` and `f` as keywords, `:process` as an integer or `:nemesis`,
+/// and `:key`, `:node`, `:error` when set.
+pub fn write_edn(history: &[Op]) -> String {
+    let mut out = String::with_capacity(history.len() * 80);
+    for op in history {
+        write_edn_op(&mut out, op);
+        out.push('\n');
+    }
+    out
+}
+
+/// Write a history as EDN to a writer (see `write_edn`).
+pub fn write_edn_to(history: &[Op], mut w: impl std::io::Write) -> std::io::Result<()> {
+    let mut line = String::new();
+    for op in history {
+        line.clear();
+        write_edn_op(&mut line, op);
+        line.push('\n');
+        w.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn write_edn_op(out: &mut String, op: &Op) {
+    use std::fmt::Write;
+    let _ = write!(out, "{{:index {}, :time {}, :type :{}, :process ", op.index, op.time, op.kind.as_str());
+    match op.process {
+        Process::Client(p) => {
+            let _ = write!(out, "{p}");
+        }
+        Process::Nemesis => out.push_str(":nemesis"),
+    }
+    out.push_str(", :f ");
+    edn::write_name(out, &op.f);
+    out.push_str(", :value ");
+    edn::write_json_as_edn(out, &op.value);
+    if let Some(k) = &op.key {
+        out.push_str(", :key ");
+        edn::write_json_as_edn(out, k);
+    }
+    if let Some(n) = &op.node {
+        out.push_str(", :node ");
+        edn::write_json_as_edn(out, &Value::String(n.clone()));
+    }
+    if let Some(e) = &op.error {
+        out.push_str(", :error ");
+        edn::write_json_as_edn(out, &Value::String(e.clone()));
+    }
+    out.push('}');
+}
+
+/// Write a history as faultline JSON Lines.
+pub fn write_jsonl(history: &[Op]) -> String {
+    let mut out = String::with_capacity(history.len() * 80);
+    for op in history {
+        // Serializing plain data into a String cannot fail.
+        out.push_str(&serde_json::to_string(op).unwrap_or_default());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,484 @@
+//! The linearizability checker: pairs invocations with completions, splits the history per key
+//! (P-compositionality: a history is linearizable iff each key's sub-history is), checks the keys
+//! in parallel on all cores with the search in `search`, stops at the first violation, and
+//! explains an invalid verdict with the fields the reports draw from (see `Failure`).
+//!
+//! Jepsen conventions: `fail` ops are dropped (they certainly did not happen); `info` ops, and
+//! invocations that never completed, stay open to the end of the history; nemesis ops are
+//! ignored. In imported Jepsen/Knossos EDN an `ok` read of nil carries no information
+//! (`nil_read_is_unknown`); in faultline's own histories it means "absent".
+
+pub mod search;
+
+use crate::history::{Op, OpType, Process};
+use crate::models::{FifoQueue, Kv, Model, Mutex, Register, Val};
+use crate::Verdict;
+use search::{Limits, Outcome, SearchOp};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Which model to check against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    Register,
+    CasRegister,
+    Kv,
+    Mutex,
+    FifoQueue,
+}
+
+impl ModelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Register => "register",
+            ModelKind::CasRegister => "cas-register",
+            ModelKind::Kv => "kv",
+            ModelKind::Mutex => "mutex",
+            ModelKind::FifoQueue => "fifo-queue",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<ModelKind> {
+        Some(match s {
+            "register" => ModelKind::Register,
+            "cas-register" => ModelKind::CasRegister,
+            "kv" => ModelKind::Kv,
+            "mutex" => ModelKind::Mutex,
+            "fifo-queue" => ModelKind::FifoQueue,
+            _ => return None,
+        })
+    }
+
+    /// Pick a model from the functions the client ops use: kv when keyed ops use get/put/append,
+    /// cas-register when any op is a cas, register for read/write, mutex for acquire/release,
+    /// fifo-queue for enqueue/dequeue.
+    pub fn detect(history: &[Op]) -> Result<ModelKind, String> {
+        let mut fs: Vec<&str> = Vec::new();
+        let mut keyed = false;
+        for op in history.iter().filter(|o| !o.is_nemesis()) {
+            keyed |= op.key.is_some();
+            if !fs.contains(&op.f.as_str()) {
+                fs.push(&op.f);
+            }
+        }
+        let has = |f: &str| fs.contains(&f);
+        let only = |allowed: &[&str]| fs.iter().all(|f| allowed.contains(f));
+        if fs.is_empty() {
+            return Ok(ModelKind::Register);
+        }
+        if keyed && (has("get") || has("put") || has("append")) && only(&["get", "put", "append"]) {
+            return Ok(ModelKind::Kv);
+        }
+        if has("cas") && only(&["read", "write", "cas"]) {
+            return Ok(ModelKind::CasRegister);
+        }
+        if only(&["read", "write"]) {
+            return Ok(ModelKind::Register);
+        }
+        if only(&["acquire", "release"]) {
+            return Ok(ModelKind::Mutex);
+        }
+        if only(&["enqueue", "dequeue"]) {
+            return Ok(ModelKind::FifoQueue);
+        }
+        Err(format!("cannot pick a model for the functions {} (use --model)", fs.join(", ")))
+    }
+}
+
+/// How to check.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub model: ModelKind,
+    /// Initial value of registers and of each kv key (`null`: nil / absent).
+    pub init: Value,
+    /// An `ok` completion with a nil value carries no information (imported Jepsen EDN).
+    pub nil_read_is_unknown: bool,
+    /// After this long the result is `unknown`.
+    pub timeout: Option<Duration>,
+    /// Bytes all search caches together may use; beyond it the result is `unknown`.
+    pub memory_budget: usize,
+    /// Worker threads; 0 = all cores.
+    pub threads: usize,
+}
+
+impl Options {
+    pub fn new(model: ModelKind) -> Options {
+        Options { model, init: Value::Null, nil_read_is_unknown: false, timeout: None, memory_budget: 512 << 20, threads: 0 }
+    }
+}
+
+/// The result that goes into results.json under `checkers.linearizable`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinearizableResult {
+    pub verdict: Verdict,
+    pub summary: String,
+    pub model: String,
+    /// Number of keys (partitions) checked.
+    pub keys: usize,
+    /// Number of client operations (invocations) in the history.
+    pub ops: usize,
+    pub failure: Option<Failure>,
+}
+
+/// Why the history is not linearizable, for the report's picture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The failing key, or null when the history has no keys.
+    pub key: Value,
+    /// The ops of the failing key around the failure: those overlapping the window from the
+    /// earliest op not in the prefix to the failing op's end (at most `MAX_FAILURE_OPS`).
+    pub ops: Vec<FailureOp>,
+    /// The longest linearizable prefix found, in linearization order (only ids also in `ops`).
+    pub linearized: Vec<usize>,
+    /// Length of the whole prefix, including ops before the window.
+    pub linearized_count: usize,
+    /// Model states allowed after that prefix.
+    pub states: Vec<String>,
+    /// The op that cannot be linearized next.
+    pub failing: usize,
+    /// Ops concurrent with the failing op.
+    pub concurrent: Vec<usize>,
+}
+
+/// One operation in a failure report. `id` is its number within its key, in invocation order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureOp {
+    pub id: usize,
+    /// History index of the invoke.
+    pub index: u64,
+    pub process: u64,
+    pub f: String,
+    /// The invocation's value.
+    pub value: Value,
+    /// The completion's value, or null for an info op.
+    pub output: Value,
+    /// "ok" or "info".
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Nanoseconds since the run started, of the invoke.
+    pub start: u64,
+    /// Of the completion; null for an info op.
+    pub end: Option<u64>,
+}
+
+/// The most ops a failure report carries.
+pub const MAX_FAILURE_OPS: usize = 300;
+
+/// An operation of one key: its invoke and completion positions in the history.
+#[derive(Debug, Clone, Copy)]
+struct Call {
+    invoke: usize,
+    /// `None` when it ended `info` or never completed.
+    ok: Option<usize>,
+}
+
+/// Check a history. `Err` when an op does not fit the model (e.g. a cas under `register`).
+pub fn check(history: &[Op], opts: &Options) -> Result<LinearizableResult, String> {
+    match opts.model {
+        ModelKind::Register => check_with(&Register { init: Val::from_json(&opts.init), allow_cas: false }, history, opts),
+        ModelKind::CasRegister => check_with(&Register { init: Val::from_json(&opts.init), allow_cas: true }, history, opts),
+        ModelKind::Kv => {
+            let init = match &opts.init {
+                Value::Null => None,
+                Value::String(s) => Some(Arc::from(s.as_str())),
+                other => Some(Arc::from(other.to_string())),
+            };
+            check_with(&Kv { init }, history, opts)
+        }
+        ModelKind::Mutex => check_with(&Mutex, history, opts),
+        ModelKind::FifoQueue => check_with(&FifoQueue, history, opts),
+    }
+}
+
+/// Pair client invocations with completions and group them per key, keys in order of first use.
+fn partition(history: &[Op]) -> (Vec<Option<Value>>, Vec<Vec<Call>>, usize) {
+    use std::collections::HashMap;
+    let mut key_ids: HashMap<String, usize> = HashMap::new();
+    let mut keys: Vec<Option<Value>> = Vec::new();
+    let mut parts: Vec<Vec<Call>> = Vec::new();
+    // Open call per process: (partition, index within it).
+    let mut open: HashMap<u64, (usize, usize)> = HashMap::new();
+    let mut invocations = 0;
+    // Fast path for the common unkeyed case.
+    let mut unkeyed: Option<usize> = None;
+    for (pos, op) in history.iter().enumerate() {
+        let Process::Client(p) = op.process else { continue };
+        match op.kind {
+            OpType::Invoke => {
+                invocations += 1;
+                let part = match &op.key {
+                    None => *unkeyed.get_or_insert_with(|| {
+                        keys.push(None);
+                        parts.push(Vec::new());
+                        keys.len() - 1
+                    }),
+                    Some(k) => {
+                        let text = match k {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        *key_ids.entry(text).or_insert_with(|| {
+                            keys.push(Some(k.clone()));
+                            parts.push(Vec::new());
+                            keys.len() - 1
+                        })
+                    }
+                };
+                parts[part].push(Call { invoke: pos, ok: None });
+                open.insert(p, (part, parts[part].len() - 1));
+            }
+            OpType::Ok => {
+                if let Some((part, i)) = open.remove(&p) {
+                    parts[part][i].ok = Some(pos);
+                }
+            }
+            OpType::Fail => {
+                // It certainly did not happen: mark it so that it is dropped.
+                if let Some((part, i)) = open.remove(&p) {
+                    parts[part][i].invoke = usize::MAX;
+                }
+            }
+            OpType::Info => {
+                open.remove(&p);
+            }
+        }
+    }
+    for part in &mut parts {
+        part.retain(|c| c.invoke != usize::MAX);
+    }
+    (keys, parts, invocations)
+}
+
+/// What one key's search came to.
+enum KeyOutcome {
+    Valid,
+    Invalid(Box<Failure>, String),
+    Unknown(String),
+}
+
+fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<LinearizableResult, String> {
+    let started = Instant::now();
+    let deadline = opts.timeout.map(|t| started + t);
+    let (keys, parts, invocations) = partition(history);
+    let result = |verdict, summary: String, failure| LinearizableResult {
+        verdict,
+        summary,
+        model: model.name().to_string(),
+        keys: keys.len(),
+        ops: invocations,
+        failure,
+    };
+
+    // Convert every op up front, so that an op that does not fit the model is an error rather
+    // than a verdict, whatever order the keys are searched in.
+    let mut prepared: Vec<(Vec<usize>, Vec<SearchOp<M::Op>>)> = Vec::with_capacity(parts.len());
+    for (k, calls) in parts.iter().enumerate() {
+        let mut ids = Vec::with_capacity(calls.len());
+        let mut ops = Vec::with_capacity(calls.len());
+        for (id, c) in calls.iter().enumerate() {
+            let inv = &history[c.invoke];
+            let output = match c.ok {
+                Some(pos) => {
+                    let v = &history[pos].value;
+                    if opts.nil_read_is_unknown && v.is_null() {
+                        None
+                    } else {
+                        Some(v)
+                    }
+                }
+                None => None,
+            };
+            let op = model.prepare(&inv.f, &inv.value, output).map_err(|e| {
+                let key = keys[k].as_ref().map(|k| format!(" (key {k})")).unwrap_or_default();
+                format!("op at history index {}{key}: {e}", inv.index)
+            })?;
+            if let Some(op) = op {
+                ids.push(id);
+                ops.push(SearchOp { op, call_at: c.invoke, return_at: c.ok });
+            }
+        }
+        prepared.push((ids, ops));
+    }
+
+    let threads = if opts.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.threads };
+    let threads = threads.clamp(1, parts.len().max(1));
+    let stop = AtomicBool::new(false);
+    let next = AtomicUsize::new(0);
+    let per_thread_budget = opts.memory_budget / threads;
+    // Bigger keys first, so one large key does not start last and finish alone.
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(prepared[k].1.len()));
+
+    let worker = || -> Vec<(usize, KeyOutcome)> {
+        let mut found = Vec::new();
+        let limits = Limits { deadline, memory_budget: per_thread_budget, stop: &stop };
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&k) = order.get(i) else { break };
+            let (ids, ops) = &prepared[k];
+            let outcome = run_key(model, ids, ops, &limits, history, &parts[k], keys[k].as_ref());
+            match outcome {
+                KeyOutcome::Valid => {}
+                KeyOutcome::Invalid(..) => {
+                    stop.store(true, Ordering::Relaxed);
+                    found.push((k, outcome));
+                }
+                KeyOutcome::Unknown(ref reason) => {
+                    if !reason.starts_with("stopped") {
+                        found.push((k, outcome));
+                    }
+                }
+            }
+        }
+        found
+    };
+    let mut outcomes: Vec<(usize, KeyOutcome)> = if threads == 1 {
+        worker()
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(worker)).collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        })
+    };
+    outcomes.sort_by_key(|(k, _)| *k);
+
+    let n_keys = keys.len();
+    let keys_word = if n_keys == 1 { "key" } else { "keys" };
+    if let Some(pos) = outcomes.iter().position(|(_, o)| matches!(o, KeyOutcome::Invalid(..))) {
+        let (_, KeyOutcome::Invalid(failure, summary)) = outcomes.swap_remove(pos) else { unreachable!() };
+        return Ok(result(Verdict::Invalid, summary, Some(*failure)));
+    }
+    if let Some((k, KeyOutcome::Unknown(reason))) = outcomes.into_iter().next() {
+        let key = keys[k].as_ref().map(|k| format!("key {k}: ")).unwrap_or_default();
+        return Ok(result(Verdict::Unknown, format!("could not decide linearizability: {key}{reason}"), None));
+    }
+    Ok(result(
+        Verdict::Valid,
+        format!("all {invocations} operations on {n_keys} {keys_word} are linearizable under the {} model", model.name()),
+        None,
+    ))
+}
+
+/// Search one key; on failure search again recording a witness, and build the report.
+fn run_key<M: Model>(
+    model: &M,
+    ids: &[usize],
+    ops: &[SearchOp<M::Op>],
+    limits: &Limits,
+    history: &[Op],
+    calls: &[Call],
+    key: Option<&Value>,
+) -> KeyOutcome {
+    match search::search(model, ops, limits, false) {
+        Outcome::Linearizable => KeyOutcome::Valid,
+        Outcome::GaveUp(reason) => KeyOutcome::Unknown(reason),
+        Outcome::NotLinearizable(_) => {
+            // Re-run with recording: slower, but only for the key that failed.
+            let unlimited = AtomicBool::new(false);
+            let relimits = Limits { deadline: None, memory_budget: limits.memory_budget, stop: &unlimited };
+            let witness = match search::search(model, ops, &relimits, true) {
+                Outcome::NotLinearizable(Some(w)) => w,
+                _ => return KeyOutcome::Invalid(Box::new(bare_failure(key)), "not linearizable".into()),
+            };
+            let failure = explain(model, &witness, ids, ops, history, calls, key);
+            let op = &failure.ops.iter().find(|o| o.id == failure.failing);
+            let what = op.map(describe_op).unwrap_or_else(|| format!("op {}", failure.failing));
+            let key_text = key.map(|k| format!("key {k}: ")).unwrap_or_default();
+            let states = failure.states.join(" or ");
+            let summary = format!(
+                "{key_text}{what} cannot be linearized after a prefix of {} operations, when the {} could only be {states}",
+                failure.linearized_count,
+                model.name(),
+            );
+            KeyOutcome::Invalid(Box::new(failure), summary)
+        }
+    }
+}
+
+fn bare_failure(key: Option<&Value>) -> Failure {
+    Failure {
+        key: key.cloned().unwrap_or(Value::Null),
+        ops: Vec::new(),
+        linearized: Vec::new(),
+        linearized_count: 0,
+        states: Vec::new(),
+        failing: 0,
+        concurrent: Vec::new(),
+    }
+}
+
+/// "read 3 by process 4 (op 12, history index 345)".
+fn describe_op(op: &FailureOp) -> String {
+    let shown = if op.value.is_null() { &op.output } else { &op.value };
+    let value = if shown.is_null() { String::new() } else { format!(" {shown}") };
+    format!("{}{value} by process {} (op {}, history index {})", op.f, op.process, op.id, op.index)
+}
+
+/// Build the report fields from a witness.
+fn explain<M: Model>(
+    model: &M,
+    witness: &search::Witness<M::State>,
+    ids: &[usize],
+    ops: &[SearchOp<M::Op>],
+    history: &[Op],
+    calls: &[Call],
+    key: Option<&Value>,
+) -> Failure {
+    let in_prefix: std::collections::HashSet<usize> = witness.linearized.iter().copied().collect();
+    let failing = witness.failing;
+    // The window: from the earliest op not in the prefix to the failing op's completion.
+    let window_start = (0..ops.len()).filter(|i| !in_prefix.contains(i)).map(|i| ops[i].call_at).min().unwrap_or(0);
+    let window_end = ops[failing].return_at.unwrap_or(usize::MAX);
+    let overlaps = |i: usize| ops[i].call_at <= window_end && ops[i].return_at.unwrap_or(usize::MAX) >= window_start;
+    let mut chosen: Vec<usize> = (0..ops.len()).filter(|&i| overlaps(i)).collect();
+    if chosen.len() > MAX_FAILURE_OPS {
+        // Keep the ops nearest the failing one.
+        let at = ops[failing].call_at;
+        chosen.sort_by_key(|&i| (ops[i].call_at as i64 - at as i64).unsigned_abs());
+        chosen.truncate(MAX_FAILURE_OPS);
+        chosen.sort_unstable();
+    }
+    let chosen_set: std::collections::HashSet<usize> = chosen.iter().copied().collect();
+    let failure_op = |i: usize| {
+        let id = ids[i];
+        let call = calls[id];
+        let inv = &history[call.invoke];
+        let done = call.ok.map(|p| &history[p]);
+        FailureOp {
+            id,
+            index: inv.index,
+            process: match inv.process {
+                Process::Client(p) => p,
+                Process::Nemesis => u64::MAX,
+            },
+            f: inv.f.clone(),
+            value: inv.value.clone(),
+            output: done.map(|d| d.value.clone()).unwrap_or(Value::Null),
+            kind: if done.is_some() { "ok" } else { "info" }.to_string(),
+            start: inv.time,
+            end: done.map(|d| d.time),
+        }
+    };
+    let f_start = ops[failing].call_at;
+    let f_end = ops[failing].return_at.unwrap_or(usize::MAX);
+    let concurrent = (0..ops.len())
+        .filter(|&i| i != failing && ops[i].call_at <= f_end && ops[i].return_at.unwrap_or(usize::MAX) >= f_start)
+        .filter(|i| chosen_set.contains(i))
+        .map(|i| ids[i])
+        .collect();
+    Failure {
+        key: key.cloned().unwrap_or(Value::Null),
+        ops: chosen.iter().map(|&i| failure_op(i)).collect(),
+        linearized: witness.linearized.iter().filter(|i| chosen_set.contains(i)).map(|&i| ids[i]).collect(),
+        linearized_count: witness.linearized.len(),
+        states: witness.states.iter().map(|s| model.describe(s)).collect(),
+        failing: ids[failing],
+        concurrent,
+    }
+}

@@ -1,0 +1,357 @@
+//! The linearizability search for one partition (one key), after Wing & Gong with Lowe's
+//! just-in-time linearization and a cache, as in Porcupine.
+//!
+//! The history becomes a doubly-linked list of entries in real-time order: each operation has a
+//! *call* entry at its invocation and, if it completed `ok`, a *return* entry at its completion.
+//! Operations that ended `info` (or never completed) have no return entry: they may take effect
+//! at any point after their invocation, or never.
+//!
+//! Depth-first search: walk the list from the front. At a call entry, try to linearize that
+//! operation now (the model accepts it in the current state): if the pair (set of linearized
+//! operations, new state) has not been seen before, record it in the cache, push the choice on a
+//! stack, remove the operation's entries from the list ("lift") and restart from the front. A
+//! pair seen before was already explored from this point, so skip it. At a return entry, the
+//! operation it belongs to had to take effect before now but could not: undo the last choice
+//! ("unlift") and try the next entry after it. The history is linearizable once every `ok`
+//! operation is linearized; it is not if we must backtrack with an empty stack.
+//!
+//! The cache is what keeps this tractable: two different orders that linearize the same set and
+//! reach the same state have the same future, so only one is explored. Its memory is bounded by
+//! a budget, and the search checks a deadline and a stop flag every few thousand steps; running
+//! out of either makes the result unknown rather than a hang or an out-of-memory.
+
+use crate::models::Model;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+const NONE: u32 = u32::MAX;
+const HEAD: u32 = 0;
+
+/// One operation of a partition, ready for the search.
+#[derive(Debug)]
+pub struct SearchOp<O> {
+    pub op: O,
+    /// Position of the invocation in the history (real-time order).
+    pub call_at: usize,
+    /// Position of the `ok` completion, or `None` when the op may stay pending forever.
+    pub return_at: Option<usize>,
+}
+
+/// Limits for one search.
+pub struct Limits<'a> {
+    pub deadline: Option<Instant>,
+    /// Bytes the cache may use.
+    pub memory_budget: usize,
+    /// Set by another thread to abandon the search (a violation was found elsewhere).
+    pub stop: &'a AtomicBool,
+}
+
+/// What the search found.
+#[derive(Debug)]
+pub enum Outcome<S> {
+    Linearizable,
+    NotLinearizable(Option<Witness<S>>),
+    /// The search ran out of time or memory, or was stopped: says which.
+    GaveUp(String),
+}
+
+/// Why a partition is not linearizable, recorded when the search is asked to (`record`).
+#[derive(Debug)]
+pub struct Witness<S> {
+    /// The longest linearizable prefix found, as indexes into the ops, in order.
+    pub linearized: Vec<usize>,
+    /// The model states reachable after exactly that set of operations (a few).
+    pub states: Vec<S>,
+    /// The op that had to be linearized next but could not be.
+    pub failing: usize,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    /// Index into the ops; the head sentinel has `NONE`.
+    op: u32,
+    is_call: bool,
+    /// For a call: its return entry, or `NONE`.
+    ret: u32,
+    prev: u32,
+    next: u32,
+}
+
+/// FxHash-style hasher for states: fast, not DoS-resistant (inputs are our own histories).
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(i as u64)
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(i as u64)
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64)
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// For a map keyed by an already-mixed 64-bit hash.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys")
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A per-op random 64-bit number (splitmix64), so the hash of a set of linearized ops is the
+/// XOR of its members' numbers and changes in O(1) when one op is added or removed.
+fn zobrist(i: usize) -> u64 {
+    let mut z = (i as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The set of (linearized set, state) pairs already explored. Bitsets are stored back to back in
+/// one vector to avoid an allocation per entry; pairs with equal hashes are chained.
+struct Cache<S> {
+    words_per_set: usize,
+    words: Vec<u64>,
+    states: Vec<S>,
+    /// Next entry with the same hash, or `NONE`.
+    chain: Vec<u32>,
+    first: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
+}
+
+impl<S: Eq + Hash> Cache<S> {
+    fn new(words_per_set: usize) -> Self {
+        Cache { words_per_set, words: Vec::new(), states: Vec::new(), chain: Vec::new(), first: HashMap::default() }
+    }
+
+    /// Insert; false if already present.
+    fn insert(&mut self, hash: u64, set: &[u64], state: &S) -> bool
+    where
+        S: Clone,
+    {
+        let w = self.words_per_set;
+        let mut at = self.first.get(&hash).copied().unwrap_or(NONE);
+        let head = at;
+        while at != NONE {
+            let i = at as usize;
+            if self.states[i] == *state && self.words[i * w..(i + 1) * w] == *set {
+                return false;
+            }
+            at = self.chain[i];
+        }
+        let id = self.states.len() as u32;
+        self.words.extend_from_slice(set);
+        self.states.push(state.clone());
+        self.chain.push(head);
+        self.first.insert(hash, id);
+        true
+    }
+
+    fn bytes(&self) -> usize {
+        self.words.capacity() * 8
+            + self.states.capacity() * std::mem::size_of::<S>()
+            + self.chain.capacity() * 4
+            + self.first.capacity() * 16
+    }
+}
+
+/// Search for a linearization of `ops` under `model`. With `record`, an invalid result carries a
+/// witness (this costs time, so callers search once without and re-run with it on failure).
+pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, record: bool) -> Outcome<M::State> {
+    let n = ops.len();
+    if n >= NONE as usize - 1 {
+        return Outcome::GaveUp(format!("{n} operations on one key is more than the search supports"));
+    }
+    // Build the entry list in real-time order. Entry 0 is the head sentinel.
+    let mut events: Vec<(usize, bool, u32)> = Vec::with_capacity(2 * n);
+    for (i, op) in ops.iter().enumerate() {
+        events.push((op.call_at, true, i as u32));
+        if let Some(r) = op.return_at {
+            events.push((r, false, i as u32));
+        }
+    }
+    events.sort_unstable_by_key(|e| e.0);
+    let mut entries: Vec<Entry> = Vec::with_capacity(events.len() + 1);
+    entries.push(Entry { op: NONE, is_call: false, ret: NONE, prev: NONE, next: NONE });
+    let mut call_entry = vec![NONE; n];
+    for (_, is_call, op) in &events {
+        let idx = entries.len() as u32;
+        let prev = idx - 1;
+        entries[prev as usize].next = idx;
+        entries.push(Entry { op: *op, is_call: *is_call, ret: NONE, prev, next: NONE });
+        if *is_call {
+            call_entry[*op as usize] = idx;
+        } else {
+            entries[call_entry[*op as usize] as usize].ret = idx;
+        }
+    }
+
+    let words_per_set = n.div_ceil(64).max(1);
+    let mut linearized = vec![0u64; words_per_set];
+    let mut set_hash = 0u64;
+    let mut cache: Cache<M::State> = Cache::new(words_per_set);
+    let mut state = model.init();
+    // The choices made so far: (call entry, state before it).
+    let mut stack: Vec<(u32, M::State)> = Vec::new();
+    let mut required = ops.iter().filter(|o| o.return_at.is_some()).count();
+
+    // Witness recording: the longest prefix seen when a return blocked the search.
+    let mut best: Option<Witness<M::State>> = None;
+    let mut best_set: Vec<u64> = Vec::new();
+
+    let state_hash = |s: &M::State| {
+        let mut h = FxHasher::default();
+        s.hash(&mut h);
+        h.finish()
+    };
+
+    let mut entry = entries[HEAD as usize].next;
+    let mut steps: u64 = 0;
+    loop {
+        if required == 0 {
+            return Outcome::Linearizable;
+        }
+        steps += 1;
+        if steps % 4096 == 0 {
+            if limits.stop.load(Ordering::Relaxed) {
+                return Outcome::GaveUp("stopped: a violation was found on another key".into());
+            }
+            if let Some(d) = limits.deadline {
+                if Instant::now() >= d {
+                    return Outcome::GaveUp(format!("timed out after exploring {} states", cache.states.len()));
+                }
+            }
+            if cache.bytes() > limits.memory_budget {
+                return Outcome::GaveUp(format!(
+                    "the search cache outgrew its memory budget of {} MiB ({} states explored)",
+                    limits.memory_budget >> 20,
+                    cache.states.len()
+                ));
+            }
+        }
+        // A required return entry is always in the list while `required > 0`, and the walk
+        // stops at the first return entry, so `entry` cannot run off the end.
+        debug_assert!(entry != NONE);
+        let e = entries[entry as usize];
+        if e.is_call {
+            let op = e.op as usize;
+            if let Some(next_state) = model.step(&state, &ops[op].op) {
+                linearized[op / 64] |= 1 << (op % 64);
+                set_hash ^= zobrist(op);
+                if cache.insert(set_hash ^ state_hash(&next_state), &linearized, &next_state) {
+                    // Linearize it: push the choice and lift its entries out of the list.
+                    stack.push((entry, std::mem::replace(&mut state, next_state)));
+                    lift(&mut entries, entry);
+                    if e.ret != NONE {
+                        required -= 1;
+                    }
+                    entry = entries[HEAD as usize].next;
+                    continue;
+                }
+                linearized[op / 64] &= !(1 << (op % 64));
+                set_hash ^= zobrist(op);
+            }
+            entry = e.next;
+        } else {
+            // The op owning this return had to be linearized by now and was not.
+            if record {
+                note_blocked(&mut best, &mut best_set, &stack, &entries, &linearized, &state, e.op as usize);
+            }
+            let Some((call, prev_state)) = stack.pop() else {
+                return Outcome::NotLinearizable(best);
+            };
+            let op = entries[call as usize].op as usize;
+            linearized[op / 64] &= !(1 << (op % 64));
+            set_hash ^= zobrist(op);
+            state = prev_state;
+            unlift(&mut entries, call);
+            if entries[call as usize].ret != NONE {
+                required += 1;
+            }
+            entry = entries[call as usize].next;
+        }
+    }
+}
+
+/// Record the blocked point if its prefix is the longest so far (or another state for it).
+fn note_blocked<S: Clone + Eq>(
+    best: &mut Option<Witness<S>>,
+    best_set: &mut Vec<u64>,
+    stack: &[(u32, S)],
+    entries: &[Entry],
+    linearized: &[u64],
+    state: &S,
+    failing: usize,
+) {
+    let longer = best.as_ref().is_none_or(|b| stack.len() > b.linearized.len());
+    if longer {
+        *best = Some(Witness {
+            linearized: stack.iter().map(|(c, _)| entries[*c as usize].op as usize).collect(),
+            states: vec![state.clone()],
+            failing,
+        });
+        *best_set = linearized.to_vec();
+    } else if let Some(b) = best {
+        if stack.len() == b.linearized.len() && best_set.as_slice() == linearized && b.states.len() < 8 && !b.states.contains(state)
+        {
+            b.states.push(state.clone());
+        }
+    }
+}
+
+/// Remove a call entry and its return entry from the list (dancing links).
+fn lift(entries: &mut [Entry], call: u32) {
+    let c = entries[call as usize];
+    entries[c.prev as usize].next = c.next;
+    if c.next != NONE {
+        entries[c.next as usize].prev = c.prev;
+    }
+    if c.ret != NONE {
+        let r = entries[c.ret as usize];
+        entries[r.prev as usize].next = r.next;
+        if r.next != NONE {
+            entries[r.next as usize].prev = r.prev;
+        }
+    }
+}
+
+/// Put back what `lift` removed, in reverse order; the removed entries kept their links.
+fn unlift(entries: &mut [Entry], call: u32) {
+    let c = entries[call as usize];
+    if c.ret != NONE {
+        let r = entries[c.ret as usize];
+        entries[r.prev as usize].next = c.ret;
+        if r.next != NONE {
+            entries[r.next as usize].prev = c.ret;
+        }
+    }
+    entries[c.prev as usize].next = call;
+    if c.next != NONE {
+        entries[c.next as usize].prev = call;
+    }
+}

@@ -1,0 +1,102 @@
+//! Every history in shared/histories must get its label: the 6 Porcupine key-value files
+//! (`-ok` linearizable, `-bad` not) and the 120 Knossos cas-register files (good/ and bad/).
+
+use faultline_checkers::formats::{read_history, Format};
+use faultline_checkers::linearizable::{check, ModelKind, Options};
+use faultline_checkers::Verdict;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn shared() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/histories"))
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Check a file the way `faultline check --model auto` does, with the Knossos convention for
+/// the initial value (0, except rethink-fail-minimal which starts at nil).
+fn verdict_of(path: &Path) -> (Verdict, String) {
+    let loaded = read_history(path, Format::Auto).unwrap_or_else(|e| panic!("{e}"));
+    let model = ModelKind::detect(&loaded.ops).unwrap();
+    let mut opts = Options::new(model);
+    opts.nil_read_is_unknown = loaded.nil_read_is_unknown;
+    opts.init = match loaded.format {
+        Format::Porcupine => Value::String(String::new()),
+        _ if path.ends_with("rethink-fail-minimal.edn") => Value::Null,
+        _ => Value::from(0),
+    };
+    let r = check(&loaded.ops, &opts).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (r.verdict, r.summary)
+}
+
+#[test]
+fn porcupine_kv_files_get_their_labels() {
+    let all = files(&shared().join("porcupine-kv"));
+    assert_eq!(all.len(), 6);
+    for path in all {
+        let loaded = read_history(&path, Format::Auto).unwrap();
+        assert_eq!(loaded.format, Format::Porcupine, "{}", path.display());
+        assert_eq!(ModelKind::detect(&loaded.ops).unwrap(), ModelKind::Kv);
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let want = if name.contains("-ok") { Verdict::Valid } else { Verdict::Invalid };
+        let (got, summary) = verdict_of(&path);
+        assert_eq!(got, want, "{name}: {summary}");
+    }
+}
+
+#[test]
+fn knossos_good_files_are_linearizable() {
+    let all = files(&shared().join("knossos-cas-register/good"));
+    assert_eq!(all.len(), 113);
+    let wrong: Vec<String> = all
+        .iter()
+        .filter_map(|p| {
+            let (v, s) = verdict_of(p);
+            (v != Verdict::Valid).then(|| format!("{}: {v:?} {s}", p.display()))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[test]
+fn knossos_bad_files_are_not_linearizable() {
+    let all = files(&shared().join("knossos-cas-register/bad"));
+    assert_eq!(all.len(), 7);
+    for p in &all {
+        let loaded = read_history(p, Format::Auto).unwrap();
+        assert_eq!(loaded.format, Format::Edn);
+        assert!(loaded.nil_read_is_unknown);
+        let (v, s) = verdict_of(p);
+        assert_eq!(v, Verdict::Invalid, "{}: {s}", p.display());
+    }
+}
+
+#[test]
+fn invalid_verdict_explains_itself() {
+    let path = shared().join("knossos-cas-register/bad/rethink-fail-minimal.edn");
+    let loaded = read_history(&path, Format::Auto).unwrap();
+    let mut opts = Options::new(ModelKind::CasRegister);
+    opts.nil_read_is_unknown = true;
+    let r = check(&loaded.ops, &opts).unwrap();
+    assert_eq!(r.verdict, Verdict::Invalid);
+    let f = r.failure.expect("a failure");
+    // write 0 is linearized; then read 3 (op 1) cannot be: the register holds 0 (or 4).
+    let failing = f.ops.iter().find(|o| o.id == f.failing).expect("failing op in ops");
+    assert_eq!(failing.f, "read");
+    assert_eq!(failing.output, Value::from(3));
+    assert!(f.linearized_count >= 1);
+    assert!(f.states.iter().any(|s| s == "0" || s == "4"), "{:?}", f.states);
+    assert!(r.summary.contains("read 3 by process 1"), "{}", r.summary);
+    assert!(f.concurrent.iter().any(|&id| f.ops.iter().any(|o| o.id == id && o.f == "write")));
+    let json = serde_json::to_value(&f).unwrap();
+    for field in ["key", "ops", "linearized", "states", "failing", "concurrent"] {
+        assert!(json.get(field).is_some(), "missing {field}");
+    }
+}

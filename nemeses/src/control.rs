@@ -1,0 +1,159 @@
+//! The one door to the nodes: the `Control` trait. The binary implements it over SSH (with the
+//! database adapter for process control); the tests implement it in memory (`fake`). The nemesis
+//! never runs anything any other way.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+/// The result of a command on a node. A non-zero status is a result, not an error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn ok(&self) -> bool {
+        self.status == 0
+    }
+}
+
+/// Access to the cluster for the nemesis.
+pub trait Control: Send + Sync {
+    /// The node names (n1..nN).
+    fn nodes(&self) -> Vec<String>;
+    /// The node's IP address as the other nodes see it (what partition rules match on).
+    fn address(&self, node: &str) -> String;
+    /// Addresses of the control node; never named in a rule (a safety net: node addresses are the
+    /// only ones rules are built from).
+    fn control_addresses(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// True when the nodes share one clock (the local cluster): the clock fault is refused.
+    fn shared_clock(&self) -> bool;
+    /// A TCP port listening on every node, used to probe links (sshd: 22).
+    fn probe_port(&self) -> u16;
+    /// Run `argv` as root on `node` (argv is passed literally). Errors mean the command could not be
+    /// run (node unreachable, timed out), not that it exited non-zero.
+    fn run(&self, node: &str, argv: Vec<String>) -> impl Future<Output = anyhow::Result<Output>> + Send;
+    /// SIGKILL the database on `node`; returns a line saying what was done (e.g. the pid).
+    fn kill_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send;
+    /// Start the database on `node` again after `kill_db`.
+    fn restart_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send;
+    /// SIGSTOP the database on `node`.
+    fn pause_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send;
+    /// SIGCONT every stopped (state T) process of the database on `node`. Idempotent; returns an
+    /// empty string when there was nothing to resume.
+    fn resume_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send;
+    /// The nodes the database currently considers primaries/leaders.
+    fn primaries(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send;
+}
+
+/// Delegate through references, so the engine can borrow a control the runner keeps using.
+impl<T: Control> Control for &T {
+    fn nodes(&self) -> Vec<String> {
+        (**self).nodes()
+    }
+    fn address(&self, node: &str) -> String {
+        (**self).address(node)
+    }
+    fn control_addresses(&self) -> Vec<String> {
+        (**self).control_addresses()
+    }
+    fn shared_clock(&self) -> bool {
+        (**self).shared_clock()
+    }
+    fn probe_port(&self) -> u16 {
+        (**self).probe_port()
+    }
+    fn run(&self, node: &str, argv: Vec<String>) -> impl Future<Output = anyhow::Result<Output>> + Send {
+        (**self).run(node, argv)
+    }
+    fn kill_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+        (**self).kill_db(node)
+    }
+    fn restart_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+        (**self).restart_db(node)
+    }
+    fn pause_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+        (**self).pause_db(node)
+    }
+    fn resume_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+        (**self).resume_db(node)
+    }
+    fn primaries(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send {
+        (**self).primaries()
+    }
+}
+
+/// Delegate through `Arc`, so the engine can live in a spawned task.
+impl<T: Control> Control for Arc<T> {
+    fn nodes(&self) -> Vec<String> {
+        (**self).nodes()
+    }
+    fn address(&self, node: &str) -> String {
+        (**self).address(node)
+    }
+    fn control_addresses(&self) -> Vec<String> {
+        (**self).control_addresses()
+    }
+    fn shared_clock(&self) -> bool {
+        (**self).shared_clock()
+    }
+    fn probe_port(&self) -> u16 {
+        (**self).probe_port()
+    }
+    fn run(&self, node: &str, argv: Vec<String>) -> impl Future<Output = anyhow::Result<Output>> + Send {
+        (**self).run(node, argv)
+    }
+    fn kill_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+        (**self).kill_db(node)
+    }
+    fn restart_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+        (**self).restart_db(node)
+    }
+    fn pause_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+        (**self).pause_db(node)
+    }
+    fn resume_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+        (**self).resume_db(node)
+    }
+    fn primaries(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send {
+        (**self).primaries()
+    }
+}
+
+/// A boxed future borrowing from the caller.
+pub(crate) type Task<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Run futures concurrently on the current task and collect their outputs in order. Commands to
+/// different nodes (and probes of different links) go out together; the SSH layer bounds how many
+/// run at once per node.
+pub(crate) async fn join_all<'a, T: Send + 'a>(futures: Vec<Task<'a, T>>) -> Vec<T> {
+    let mut pending: Vec<Option<Task<'a, T>>> = futures.into_iter().map(Some).collect();
+    let mut results: Vec<Option<T>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
+            if let Some(fut) = slot {
+                match fut.as_mut().poll(cx) {
+                    Poll::Ready(v) => {
+                        *result = Some(v);
+                        *slot = None;
+                    }
+                    Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    results.into_iter().map(|r| r.expect("every future completed")).collect()
+}

@@ -1,0 +1,856 @@
+//! The nemesis engine: applies and stops faults on a cluster through `Control`, tracks exactly what
+//! it applied, verifies partitions with probes, and heals everything.
+//!
+//! Every `start`/`stop` returns a JSON value for the completion of the nemesis op in the history
+//! (see `faultline_checkers::faults`): `fault`, `targets`, what was applied (`grudge`, `loss`,
+//! `delay_ms`, `offsets_ms`, ...), `verified` (+ `reason` when false), the probe matrix and timings.
+//! A fault that did not take effect is reported as `verified: false` rather than as an error; errors
+//! are kept for requests that make no sense (starting an applied fault, clock on a shared clock).
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use crate::control::{join_all, Control, Task};
+use crate::fault::{Fault, Targets, DEFAULT_LOSS};
+use crate::grudge::{self, Grudge};
+use crate::netem;
+use crate::probe::{probe_all, ProbeMatrix};
+use crate::render;
+use crate::schedule::Action;
+
+/// Knobs of the faults.
+#[derive(Debug, Clone)]
+pub struct NemesisOptions {
+    /// `--nemesis-targets`; `None` = each fault's default (one for kill/pause, all otherwise).
+    pub targets: Option<Targets>,
+    /// Packet-loss probability of `flaky`.
+    pub loss: f64,
+    /// Mean delay and jitter of `slow`.
+    pub delay: Duration,
+    pub jitter: Duration,
+    /// Largest clock bump of `clock` (each target gets a seeded offset of 100 ms ..= this, either sign).
+    pub clock_max_offset: Duration,
+    /// Seconds a probe's TCP connect may take before the link counts as cut.
+    pub probe_timeout_s: u32,
+    /// Probe partitions after applying and healing them.
+    pub verify: bool,
+}
+
+impl Default for NemesisOptions {
+    fn default() -> Self {
+        NemesisOptions {
+            targets: None,
+            loss: DEFAULT_LOSS,
+            delay: Duration::from_millis(50),
+            jitter: Duration::from_millis(10),
+            clock_max_offset: Duration::from_secs(30),
+            probe_timeout_s: 1,
+            verify: true,
+        }
+    }
+}
+
+/// One iptables rule faultline added.
+#[derive(Debug, Clone, PartialEq)]
+struct Rule {
+    node: String,
+    bin: &'static str,
+    spec: Vec<String>,
+}
+
+/// What an applied fault changed, so stopping and healing undo exactly that.
+#[derive(Debug, Clone)]
+enum Applied {
+    /// Partitions and flaky links: the rules added (and the grudge for partitions).
+    Rules { grudge: Option<Grudge>, rules: Vec<Rule> },
+    /// `slow`: (node, device) pairs that got faultline's root qdisc.
+    Qdiscs(Vec<(String, String)>),
+    Killed(Vec<String>),
+    Paused(Vec<String>),
+    /// node -> net offset in milliseconds.
+    Clock(BTreeMap<String, i64>),
+}
+
+/// What `heal_all` did.
+#[derive(Debug, Clone, Default)]
+pub struct HealReport {
+    /// One human-readable line per thing healed (empty when nothing needed healing).
+    pub lines: Vec<String>,
+    /// Things that could not be healed (they stay tracked and are retried by the next heal).
+    pub errors: Vec<String>,
+    /// Probes after the heal (None when verification is off).
+    pub probes: Option<ProbeMatrix>,
+    pub heal_ms: u64,
+    pub verify_ms: u64,
+}
+
+impl HealReport {
+    /// Healed without errors and, when probed, every link is back.
+    pub fn verified(&self) -> bool {
+        self.errors.is_empty() && self.probes.as_ref().is_none_or(|p| p.agrees())
+    }
+
+    /// The value for the completion of a `heal` nemesis op.
+    pub fn value(&self) -> Value {
+        let mut v = json!({
+            "fault": "all",
+            "healed": self.lines,
+            "verified": self.verified(),
+            "heal_ms": self.heal_ms,
+        });
+        if let Some(p) = &self.probes {
+            v["probes"] = p.matrix_json();
+            v["verify_ms"] = json!(self.verify_ms);
+        }
+        if !self.verified() {
+            let mut why: Vec<String> = self.errors.clone();
+            if let Some(p) = &self.probes {
+                why.extend(p.mismatches.iter().map(|m| format!("after heal {m}")));
+            }
+            v["reason"] = json!(why.join("; "));
+        }
+        v
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// The nemesis for one run, generic over how it reaches the nodes.
+pub struct Nemesis<C: Control> {
+    ctl: C,
+    opts: NemesisOptions,
+    rng: ChaCha8Rng,
+    nodes: Vec<String>,
+    /// (node, iptables binary) pairs whose chain and jumps are in place.
+    prepared: BTreeSet<(String, &'static str)>,
+    applied: BTreeMap<Fault, Applied>,
+}
+
+impl<C: Control> Nemesis<C> {
+    pub fn new(ctl: C, seed: u64, opts: NemesisOptions) -> Self {
+        let nodes = ctl.nodes();
+        Nemesis { ctl, opts, rng: ChaCha8Rng::seed_from_u64(seed), nodes, prepared: BTreeSet::new(), applied: BTreeMap::new() }
+    }
+
+    pub fn control(&self) -> &C {
+        &self.ctl
+    }
+
+    /// The faults currently applied.
+    pub fn active(&self) -> Vec<Fault> {
+        self.applied.keys().copied().collect()
+    }
+
+    /// The faults this cluster cannot do, each with the reason (for `--nemesis all` and preflight).
+    /// Probes each node's kernel for `slow` (read-only).
+    pub async fn unsupported_faults(&self) -> Vec<(Fault, String)> {
+        let mut out = Vec::new();
+        let n = self.nodes.len();
+        for f in Fault::ALL.into_iter().filter(|f| f.is_partition()) {
+            let min = if matches!(f, Fault::PartitionRing | Fault::PartitionBridge) { 3 } else { 2 };
+            if n < min {
+                out.push((f, format!("needs at least {min} nodes; the cluster has {n}")));
+            }
+        }
+        if self.ctl.shared_clock() {
+            out.push((Fault::Clock, clock_refusal()));
+        }
+        let tasks: Vec<Task<'_, Result<(), String>>> = self
+            .nodes
+            .iter()
+            .map(|node| {
+                let t: Task<'_, _> = Box::pin(async move {
+                    match self.ctl.run(node, netem::probe_argv()).await {
+                        Ok(o) => netem::interpret_probe(node, &o.stdout),
+                        Err(e) => Err(format!("cannot probe {node} for netem: {e:#}")),
+                    }
+                });
+                t
+            })
+            .collect();
+        let problems: Vec<String> = join_all(tasks).await.into_iter().filter_map(Result::err).collect();
+        if !problems.is_empty() {
+            out.push((Fault::Slow, problems.join("; ")));
+        }
+        out
+    }
+
+    /// Run one schedule step. `Start` and `Stop` return the op value; `HealAll` returns the heal
+    /// report's value.
+    pub async fn apply(&mut self, action: &Action) -> anyhow::Result<Value> {
+        match action {
+            Action::Start { fault, targets, nodes, grudge } => {
+                self.start(*fault, *targets, nodes.clone(), grudge.clone()).await
+            }
+            Action::Stop { fault } => self.stop(*fault).await,
+            Action::HealAll => Ok(self.heal_all().await.value()),
+        }
+    }
+
+    fn check_nodes(&self, what: &str, nodes: &[String]) -> anyhow::Result<()> {
+        for n in nodes {
+            if !self.nodes.contains(n) {
+                anyhow::bail!("{what} names '{n}', which is not a node of this cluster ({})", self.nodes.join(", "));
+            }
+        }
+        Ok(())
+    }
+
+    async fn choose_targets(&mut self, fault: Fault, targets: Option<Targets>, pinned: Option<Vec<String>>) -> anyhow::Result<Vec<String>> {
+        if let Some(nodes) = pinned {
+            self.check_nodes(&format!("{fault} nodes"), &nodes)?;
+            return Ok(nodes);
+        }
+        let targets = targets.or(self.opts.targets).unwrap_or(fault.default_targets());
+        let primaries = if targets == Targets::Primaries { self.ctl.primaries().await? } else { Vec::new() };
+        targets.choose(&self.nodes, &primaries, &mut self.rng).map_err(|e| anyhow::anyhow!("{fault}: {e}"))
+    }
+
+    /// Apply `fault`. `targets`/`nodes` choose the nodes for kill, pause, clock, flaky and slow;
+    /// `grudge` pins a partition (otherwise it is drawn from the seeded rng).
+    pub async fn start(
+        &mut self,
+        fault: Fault,
+        targets: Option<Targets>,
+        nodes: Option<Vec<String>>,
+        grudge: Option<Grudge>,
+    ) -> anyhow::Result<Value> {
+        if self.applied.contains_key(&fault) {
+            anyhow::bail!("{fault} is already applied; stop it before starting it again");
+        }
+        let began = Instant::now();
+        let mut value = if fault.is_partition() {
+            let grudge = match grudge {
+                Some(g) => {
+                    let mut named: Vec<String> = g.keys().cloned().collect();
+                    named.extend(g.values().flatten().cloned());
+                    self.check_nodes(&format!("{fault} grudge"), &named)?;
+                    if let Some((k, _)) = g.iter().find(|(k, v)| v.contains(*k)) {
+                        anyhow::bail!("{fault} grudge: {k} cannot drop its own packets");
+                    }
+                    g
+                }
+                None if fault == Fault::PartitionLeader => {
+                    let primaries = self.ctl.primaries().await?;
+                    grudge::partition_primaries(&self.nodes, &primaries).map_err(anyhow::Error::msg)?
+                }
+                None => grudge::topology(fault, &self.nodes, &mut self.rng).map_err(anyhow::Error::msg)?,
+            };
+            self.start_partition(fault, grudge).await?
+        } else {
+            match fault {
+                Fault::Flaky => {
+                    let targets = self.choose_targets(fault, targets, nodes).await?;
+                    self.start_flaky(targets).await?
+                }
+                Fault::Slow => {
+                    let targets = self.choose_targets(fault, targets, nodes).await?;
+                    self.start_slow(targets).await
+                }
+                Fault::Kill | Fault::Pause => {
+                    let targets = self.choose_targets(fault, targets, nodes).await?;
+                    self.start_process(fault, targets).await
+                }
+                Fault::Clock => {
+                    if self.ctl.shared_clock() {
+                        anyhow::bail!("{}", clock_refusal());
+                    }
+                    let targets = self.choose_targets(fault, targets, nodes).await?;
+                    self.start_clock(targets).await
+                }
+                _ => unreachable!("partitions are handled above"),
+            }
+        };
+        value["fault"] = json!(fault.name());
+        if value.get("apply_ms").is_none() {
+            value["apply_ms"] = json!(ms(began.elapsed()));
+        }
+        Ok(value)
+    }
+
+    /// Make sure `node` has the FAULTLINE chain in `bin` and INPUT/OUTPUT jump to it (idempotent:
+    /// `-C` before `-I`).
+    async fn ensure_chain(ctl: &C, node: &str, bin: &'static str) -> Result<(), String> {
+        let fail = |what: &str, o: anyhow::Result<crate::control::Output>| -> Result<crate::control::Output, String> {
+            match o {
+                Ok(o) => Ok(o),
+                Err(e) => Err(format!("{node}: {what}: {e:#}")),
+            }
+        };
+        let listed = fail("list chain", ctl.run(node, render::list_chain(bin)).await)?;
+        if !listed.ok() {
+            let created = fail("create chain", ctl.run(node, render::create_chain(bin)).await)?;
+            if !created.ok() && !created.stderr.contains("already exists") {
+                return Err(format!("{node}: `{}` failed: {}", render::create_chain(bin).join(" "), created.stderr.trim()));
+            }
+        }
+        for builtin in ["INPUT", "OUTPUT"] {
+            let present = fail("check jump", ctl.run(node, render::check_jump(bin, builtin)).await)?;
+            if !present.ok() {
+                let argv = render::insert_jump(bin, builtin);
+                let inserted = fail("insert jump", ctl.run(node, argv.clone()).await)?;
+                if !inserted.ok() {
+                    return Err(format!("{node}: `{}` failed: {}", argv.join(" "), inserted.stderr.trim()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Add `rules` (grouped by node; nodes in parallel). Returns the rules that were added and the
+    /// errors of those that were not.
+    async fn add_rules(&mut self, rules: Vec<Rule>) -> (Vec<Rule>, Vec<String>) {
+        let mut by_node: BTreeMap<String, Vec<Rule>> = BTreeMap::new();
+        for r in rules {
+            by_node.entry(r.node.clone()).or_default().push(r);
+        }
+        let ctl = &self.ctl;
+        let prepared = &self.prepared;
+        let tasks: Vec<Task<'_, (Vec<(String, &'static str)>, Vec<Rule>, Vec<String>)>> = by_node
+            .into_iter()
+            .map(|(node, rules)| {
+                let t: Task<'_, _> = Box::pin(async move {
+                    let (mut ready, mut added, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+                    let bins: BTreeSet<&'static str> = rules.iter().map(|r| r.bin).collect();
+                    for bin in bins {
+                        if prepared.contains(&(node.clone(), bin)) {
+                            continue;
+                        }
+                        match Self::ensure_chain(ctl, &node, bin).await {
+                            Ok(()) => ready.push((node.clone(), bin)),
+                            Err(e) => errors.push(e),
+                        }
+                    }
+                    if !errors.is_empty() {
+                        return (ready, added, errors);
+                    }
+                    for rule in rules {
+                        let argv = render::append_rule(rule.bin, &rule.spec);
+                        match ctl.run(&node, argv.clone()).await {
+                            Ok(o) if o.ok() => added.push(rule),
+                            Ok(o) => errors.push(format!("{node}: `{}` failed: {}", argv.join(" "), o.stderr.trim())),
+                            Err(e) => errors.push(format!("{node}: `{}`: {e:#}", argv.join(" "))),
+                        }
+                    }
+                    (ready, added, errors)
+                });
+                t
+            })
+            .collect();
+        let (mut added, mut errors) = (Vec::new(), Vec::new());
+        for (ready, a, e) in join_all(tasks).await {
+            self.prepared.extend(ready);
+            added.extend(a);
+            errors.extend(e);
+        }
+        (added, errors)
+    }
+
+    /// Delete `rules` one instance each. Returns the rules that could not be deleted, with errors.
+    async fn delete_rules(&self, rules: Vec<Rule>) -> (Vec<Rule>, Vec<String>) {
+        let ctl = &self.ctl;
+        let tasks: Vec<Task<'_, Result<(), (Rule, String)>>> = rules
+            .into_iter()
+            .map(|rule| {
+                let t: Task<'_, _> = Box::pin(async move {
+                    let argv = render::delete_rule(rule.bin, &rule.spec);
+                    match ctl.run(&rule.node, argv.clone()).await {
+                        Ok(o) if o.ok() => Ok(()),
+                        // Already gone (a heal flushed it): nothing left to undo.
+                        Ok(o) if o.stderr.contains("does a matching rule exist") || o.stderr.contains("No chain") => Ok(()),
+                        Ok(o) => {
+                            let e = format!("{}: `{}` failed: {}", rule.node, argv.join(" "), o.stderr.trim());
+                            Err((rule, e))
+                        }
+                        Err(e) => {
+                            let e = format!("{}: `{}`: {e:#}", rule.node, argv.join(" "));
+                            Err((rule, e))
+                        }
+                    }
+                });
+                t
+            })
+            .collect();
+        let (mut kept, mut errors) = (Vec::new(), Vec::new());
+        for r in join_all(tasks).await {
+            if let Err((rule, e)) = r {
+                kept.push(rule);
+                errors.push(e);
+            }
+        }
+        (kept, errors)
+    }
+
+    fn rule_address(&self, node: &str) -> anyhow::Result<String> {
+        let addr = self.ctl.address(node);
+        render::check_rule_address(&addr, &self.ctl.control_addresses()).map_err(|e| anyhow::anyhow!("{node}: {e}"))?;
+        Ok(addr)
+    }
+
+    /// The grudges of every applied partition, for expectations.
+    fn active_grudges(&self) -> Vec<&Grudge> {
+        self.applied
+            .values()
+            .filter_map(|a| match a {
+                Applied::Rules { grudge: Some(g), .. } => Some(g),
+                _ => None,
+            })
+            .collect()
+    }
+
+    async fn probe_expected(&self) -> ProbeMatrix {
+        let grudges = self.active_grudges();
+        let expect = |from: &str, to: &str| grudge::tcp_reachable(&grudges, from, to);
+        probe_all(&self.ctl, &self.nodes, self.opts.probe_timeout_s, &expect).await
+    }
+
+    async fn start_partition(&mut self, fault: Fault, grudge: Grudge) -> anyhow::Result<Value> {
+        let began = Instant::now();
+        let mut rules = Vec::new();
+        for (node, dropped) in &grudge {
+            for peer in dropped {
+                let addr = self.rule_address(peer)?;
+                rules.push(Rule { node: node.clone(), bin: render::iptables_for(&addr), spec: render::drop_from_spec(&addr) });
+            }
+        }
+        let (added, errors) = self.add_rules(rules).await;
+        self.applied.insert(fault, Applied::Rules { grudge: Some(grudge.clone()), rules: added });
+        let apply_ms = ms(began.elapsed());
+        let mut value = json!({
+            "targets": grudge.keys().collect::<Vec<_>>(),
+            "grudge": grudge::grudge_json(&grudge),
+            "apply_ms": apply_ms,
+        });
+        if fault == Fault::PartitionOneway {
+            value["note"] = json!(
+                "one-way partition: a TCP connect needs both directions, so links are probed as cut both ways; \
+                 the probes verify the cut direction, not that the other direction still carries packets"
+            );
+        }
+        let mut reasons: Vec<String> = errors;
+        if self.opts.verify {
+            let t = Instant::now();
+            let probes = self.probe_expected().await;
+            value["verify_ms"] = json!(ms(t.elapsed()));
+            value["probes"] = probes.matrix_json();
+            reasons.extend(probes.mismatches.iter().cloned());
+        }
+        value["verified"] = json!(reasons.is_empty());
+        if !reasons.is_empty() {
+            value["reason"] = json!(format!("{fault} did not take effect as planned: {}", reasons.join("; ")));
+        }
+        Ok(value)
+    }
+
+    async fn start_flaky(&mut self, targets: Vec<String>) -> anyhow::Result<Value> {
+        let loss = self.opts.loss;
+        let mut rules = Vec::new();
+        for node in &targets {
+            for peer in self.nodes.iter().filter(|p| *p != node) {
+                let addr = self.rule_address(peer)?;
+                rules.push(Rule { node: node.clone(), bin: render::iptables_for(&addr), spec: render::random_drop_from_spec(&addr, loss) });
+            }
+        }
+        let wanted = rules.len();
+        let (added, errors) = self.add_rules(rules).await;
+        let n_added = added.len();
+        self.applied.insert(Fault::Flaky, Applied::Rules { grudge: None, rules: added });
+        let mut value = json!({ "targets": targets, "loss": loss, "rules": n_added });
+        value["verified"] = json!(errors.is_empty() && n_added == wanted);
+        if !errors.is_empty() {
+            value["reason"] = json!(format!("flaky rules were not all added: {}", errors.join("; ")));
+        }
+        Ok(value)
+    }
+
+    async fn start_slow(&mut self, targets: Vec<String>) -> Value {
+        let (delay, jitter) = (self.opts.delay, self.opts.jitter);
+        let ctl = &self.ctl;
+        let nodes = &self.nodes;
+        let tasks: Vec<Task<'_, (Vec<(String, String)>, Vec<String>)>> = targets
+            .iter()
+            .map(|node| {
+                let t: Task<'_, _> = Box::pin(async move {
+                    let (mut done, mut errors) = (Vec::new(), Vec::new());
+                    // Which device reaches each peer.
+                    let mut by_dev: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                    for peer in nodes.iter().filter(|p| *p != node) {
+                        let addr = ctl.address(peer);
+                        match ctl.run(node, render::route_get(&addr)).await {
+                            Ok(o) if o.ok() => match render::parse_route_dev(&o.stdout) {
+                                Some(dev) => by_dev.entry(dev).or_default().push(addr),
+                                None => errors.push(format!("{node}: no device in `ip route get {addr}`: {}", o.stdout.trim())),
+                            },
+                            Ok(o) => errors.push(format!("{node}: `ip route get {addr}` failed: {}", o.stderr.trim())),
+                            Err(e) => errors.push(format!("{node}: `ip route get {addr}`: {e:#}")),
+                        }
+                    }
+                    for (dev, peers) in by_dev {
+                        let mut ok = true;
+                        for (i, argv) in render::netem_commands(&dev, &peers, delay, jitter).into_iter().enumerate() {
+                            let r = ctl.run(node, argv.clone()).await;
+                            let failed = match &r {
+                                Ok(o) if o.ok() => None,
+                                Ok(o) => Some(o.stderr.trim().to_string()),
+                                Err(e) => Some(format!("{e:#}")),
+                            };
+                            if let Some(why) = failed {
+                                errors.push(format!("{node}: `{}` failed: {why}", argv.join(" ")));
+                                if i > 0 {
+                                    // The root qdisc is ours: take the half-built tree away again.
+                                    let _ = ctl.run(node, render::netem_delete(&dev)).await;
+                                }
+                                ok = false;
+                                break;
+                            }
+                        }
+                        if ok {
+                            done.push((node.clone(), dev));
+                        }
+                    }
+                    (done, errors)
+                });
+                t
+            })
+            .collect();
+        let (mut done, mut errors) = (Vec::new(), Vec::new());
+        for (d, e) in join_all(tasks).await {
+            done.extend(d);
+            errors.extend(e);
+        }
+        let mut devices: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (node, dev) in &done {
+            devices.entry(node.clone()).or_default().push(dev.clone());
+        }
+        self.applied.insert(Fault::Slow, Applied::Qdiscs(done));
+        let mut value = json!({
+            "targets": targets,
+            "delay_ms": ms(delay),
+            "jitter_ms": ms(jitter),
+            "devices": devices,
+            "verified": errors.is_empty(),
+        });
+        if !errors.is_empty() {
+            value["reason"] = json!(format!("slow did not take effect everywhere: {}", errors.join("; ")));
+        }
+        value
+    }
+
+    async fn start_process(&mut self, fault: Fault, targets: Vec<String>) -> Value {
+        let ctl = &self.ctl;
+        let tasks: Vec<Task<'_, anyhow::Result<String>>> = targets
+            .iter()
+            .map(|node| {
+                let t: Task<'_, _> = if fault == Fault::Kill { Box::pin(ctl.kill_db(node)) } else { Box::pin(ctl.pause_db(node)) };
+                t
+            })
+            .collect();
+        let (mut hit, mut results, mut errors) = (Vec::new(), BTreeMap::new(), Vec::new());
+        for (node, r) in targets.iter().zip(join_all(tasks).await) {
+            match r {
+                Ok(line) => {
+                    hit.push(node.clone());
+                    results.insert(node.clone(), line);
+                }
+                Err(e) => errors.push(format!("{node}: {e:#}")),
+            }
+        }
+        self.applied.insert(fault, if fault == Fault::Kill { Applied::Killed(hit) } else { Applied::Paused(hit) });
+        let mut value = json!({
+            "targets": targets,
+            "signal": if fault == Fault::Kill { "SIGKILL" } else { "SIGSTOP" },
+            "results": results,
+            "verified": errors.is_empty(),
+        });
+        if !errors.is_empty() {
+            value["reason"] = json!(format!("{fault} failed on some targets: {}", errors.join("; ")));
+        }
+        value
+    }
+
+    async fn start_clock(&mut self, targets: Vec<String>) -> Value {
+        let max_ms = (ms(self.opts.clock_max_offset) as i64).max(100);
+        // Draw every number first, in target order, so the run is reproducible from the seed.
+        let plans: Vec<(String, i64, i64, u32, u64)> = targets
+            .iter()
+            .map(|node| {
+                let magnitude = self.rng.random_range(100..=max_ms);
+                let offset = if self.rng.random_bool(0.5) { magnitude } else { -magnitude };
+                let strobe = self.rng.random_range(10..=200);
+                let flips = self.rng.random_range(0..=10);
+                let period = self.rng.random_range(10..=100);
+                (node.clone(), offset, strobe, flips, period)
+            })
+            .collect();
+        let ctl = &self.ctl;
+        let tasks: Vec<Task<'_, anyhow::Result<crate::control::Output>>> = plans
+            .iter()
+            .map(|(node, offset, strobe, flips, period)| {
+                let t: Task<'_, _> = Box::pin(ctl.run(node, render::clock_bump(*offset, *strobe, *flips, *period)));
+                t
+            })
+            .collect();
+        let (mut offsets, mut errors) = (BTreeMap::new(), Vec::new());
+        for ((node, offset, ..), r) in plans.iter().zip(join_all(tasks).await) {
+            match r {
+                Ok(o) if o.ok() => {
+                    offsets.insert(node.clone(), *offset);
+                }
+                Ok(o) => errors.push(format!("{node}: clock bump failed: {}", o.stderr.trim())),
+                Err(e) => errors.push(format!("{node}: clock bump: {e:#}")),
+            }
+        }
+        let strobes: BTreeMap<&String, Value> = plans
+            .iter()
+            .map(|(n, _, s, f, p)| (n, json!({"delta_ms": s, "flips": f, "period_ms": p})))
+            .collect();
+        self.applied.insert(Fault::Clock, Applied::Clock(offsets.clone()));
+        let mut value = json!({
+            "targets": targets,
+            "offsets_ms": offsets,
+            "strobe": strobes,
+            "verified": errors.is_empty(),
+        });
+        if !errors.is_empty() {
+            value["reason"] = json!(format!("clock bump failed on some targets: {}", errors.join("; ")));
+        }
+        value
+    }
+
+    /// Undo one applied thing; returns (lines of what was undone, errors, what is still applied).
+    async fn undo(&self, fault: Fault, applied: Applied) -> (Vec<String>, Vec<String>, Option<Applied>) {
+        let ctl = &self.ctl;
+        match applied {
+            Applied::Rules { grudge, rules } => {
+                let n = rules.len();
+                let mut nodes: BTreeSet<String> = rules.iter().map(|r| r.node.clone()).collect();
+                let (kept, errors) = self.delete_rules(rules).await;
+                for r in &kept {
+                    nodes.remove(&r.node);
+                }
+                let lines = if n > kept.len() {
+                    vec![format!("{fault}: removed {} rule(s) on {}", n - kept.len(), nodes.into_iter().collect::<Vec<_>>().join(", "))]
+                } else {
+                    vec![]
+                };
+                let left = (!kept.is_empty()).then_some(Applied::Rules { grudge, rules: kept });
+                (lines, errors, left)
+            }
+            Applied::Qdiscs(pairs) => {
+                let tasks: Vec<Task<'_, anyhow::Result<crate::control::Output>>> =
+                    pairs.iter().map(|(node, dev)| Box::pin(ctl.run(node, render::netem_delete(dev))) as Task<'_, _>).collect();
+                let (mut lines, mut errors, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+                let results = join_all(tasks).await;
+                for ((node, dev), r) in pairs.iter().cloned().zip(results) {
+                    match r {
+                        Ok(o) if o.ok() || o.stderr.contains("Cannot find") || o.stderr.contains("Invalid handle") => {
+                            lines.push(format!("slow: removed netem delay on {node} {dev}"))
+                        }
+                        Ok(o) => {
+                            errors.push(format!("{node}: removing netem on {dev} failed: {}", o.stderr.trim()));
+                            kept.push((node, dev));
+                        }
+                        Err(e) => {
+                            errors.push(format!("{node}: removing netem on {dev}: {e:#}"));
+                            kept.push((node, dev));
+                        }
+                    }
+                }
+                (lines, errors, (!kept.is_empty()).then_some(Applied::Qdiscs(kept)))
+            }
+            Applied::Killed(nodes) | Applied::Paused(nodes) => {
+                let kill = fault == Fault::Kill;
+                let tasks: Vec<Task<'_, anyhow::Result<String>>> = nodes
+                    .iter()
+                    .map(|n| if kill { Box::pin(ctl.restart_db(n)) as Task<'_, _> } else { Box::pin(ctl.resume_db(n)) as Task<'_, _> })
+                    .collect();
+                let (mut lines, mut errors, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+                let results = join_all(tasks).await;
+                for (node, r) in nodes.iter().cloned().zip(results) {
+                    match r {
+                        Ok(line) => {
+                            let what = if kill { "restarted the database" } else { "resumed the database (SIGCONT)" };
+                            lines.push(if line.is_empty() { format!("{fault}: {what} on {node}") } else { format!("{fault}: {what} on {node}: {line}") });
+                        }
+                        Err(e) => {
+                            errors.push(format!("{node}: {e:#}"));
+                            kept.push(node);
+                        }
+                    }
+                }
+                let left = (!kept.is_empty()).then(|| if kill { Applied::Killed(kept) } else { Applied::Paused(kept) });
+                (lines, errors, left)
+            }
+            Applied::Clock(offsets) => {
+                let tasks: Vec<Task<'_, anyhow::Result<crate::control::Output>>> = offsets
+                    .iter()
+                    .map(|(node, off)| Box::pin(ctl.run(node, render::clock_bump(-off, 0, 0, 0))) as Task<'_, _>)
+                    .collect();
+                let (mut lines, mut errors, mut kept) = (Vec::new(), Vec::new(), BTreeMap::new());
+                let results = join_all(tasks).await;
+                for ((node, off), r) in offsets.iter().map(|(n, o)| (n.clone(), *o)).zip(results) {
+                    match r {
+                        Ok(o) if o.ok() => lines.push(format!("clock: moved {node}'s clock back by {off} ms")),
+                        Ok(o) => {
+                            errors.push(format!("{node}: clock restore failed: {}", o.stderr.trim()));
+                            kept.insert(node, off);
+                        }
+                        Err(e) => {
+                            errors.push(format!("{node}: clock restore: {e:#}"));
+                            kept.insert(node, off);
+                        }
+                    }
+                }
+                (lines, errors, (!kept.is_empty()).then_some(Applied::Clock(kept)))
+            }
+        }
+    }
+
+    /// Remove `fault`. For partitions, probes that the links it cut are back (links other applied
+    /// partitions still cut are expected to stay cut).
+    pub async fn stop(&mut self, fault: Fault) -> anyhow::Result<Value> {
+        let Some(applied) = self.applied.remove(&fault) else {
+            anyhow::bail!("{fault} is not applied, so it cannot be stopped");
+        };
+        let began = Instant::now();
+        let (lines, errors, left) = self.undo(fault, applied).await;
+        if let Some(left) = left {
+            // Keep what could not be undone so heal_all retries it.
+            self.applied.insert(fault, left);
+        }
+        let mut value = json!({ "fault": fault.name(), "healed": lines, "heal_ms": ms(began.elapsed()) });
+        let mut reasons = errors;
+        if fault.is_partition() && self.opts.verify {
+            let t = Instant::now();
+            let probes = self.probe_expected().await;
+            value["verify_ms"] = json!(ms(t.elapsed()));
+            value["probes"] = probes.matrix_json();
+            reasons.extend(probes.mismatches.iter().map(|m| format!("after stop {m}")));
+        }
+        value["verified"] = json!(reasons.is_empty());
+        if !reasons.is_empty() {
+            value["reason"] = json!(format!("{fault} was not fully removed: {}", reasons.join("; ")));
+        }
+        Ok(value)
+    }
+
+    /// Heal everything: flush FAULTLINE on every node (also rules faultline did not track), remove
+    /// the netem qdiscs it added, SIGCONT paused and restart killed databases, undo clock offsets;
+    /// then probe that every link is back. Exact (only what was applied is undone) and idempotent (a
+    /// second call finds nothing to do).
+    pub async fn heal_all(&mut self) -> HealReport {
+        let began = Instant::now();
+        let mut report = HealReport::default();
+        let bins = self.families();
+        let ctl = &self.ctl;
+        let tasks: Vec<Task<'_, (Vec<String>, Vec<String>)>> = self
+            .nodes
+            .iter()
+            .map(|node| {
+                let bins = bins.clone();
+                let t: Task<'_, _> = Box::pin(async move {
+                    let (mut lines, mut errors) = (Vec::new(), Vec::new());
+                    for bin in bins {
+                        match ctl.run(node, render::list_chain(bin)).await {
+                            Ok(o) if o.ok() => {
+                                let n = render::count_rules(&o.stdout);
+                                if n == 0 {
+                                    continue;
+                                }
+                                match ctl.run(node, render::flush_chain(bin)).await {
+                                    Ok(f) if f.ok() => lines.push(format!("{node}: flushed {n} rule(s) from {bin} chain FAULTLINE")),
+                                    Ok(f) => errors.push(format!("{node}: `{bin} -F FAULTLINE` failed: {}", f.stderr.trim())),
+                                    Err(e) => errors.push(format!("{node}: `{bin} -F FAULTLINE`: {e:#}")),
+                                }
+                            }
+                            Ok(_) => {} // No chain: nothing of ours there.
+                            Err(e) => errors.push(format!("{node}: listing {bin} chain FAULTLINE: {e:#}")),
+                        }
+                    }
+                    (lines, errors)
+                });
+                t
+            })
+            .collect();
+        let mut flush_failed = false;
+        for (lines, errors) in join_all(tasks).await {
+            report.lines.extend(lines);
+            flush_failed |= !errors.is_empty();
+            report.errors.extend(errors);
+        }
+        // Rules are gone with the flush (unless it failed somewhere: then keep them tracked).
+        let applied = std::mem::take(&mut self.applied);
+        for (fault, a) in applied {
+            match a {
+                Applied::Rules { .. } if !flush_failed => {}
+                other => {
+                    let (lines, errors, left) = self.undo(fault, other).await;
+                    report.lines.extend(lines);
+                    report.errors.extend(errors);
+                    if let Some(left) = left {
+                        self.applied.insert(fault, left);
+                    }
+                }
+            }
+        }
+        report.heal_ms = ms(began.elapsed());
+        if self.opts.verify {
+            let t = Instant::now();
+            report.probes = Some(self.probe_expected().await);
+            report.verify_ms = ms(t.elapsed());
+        }
+        report
+    }
+
+    /// The iptables binaries for the address families of the nodes.
+    fn families(&self) -> Vec<&'static str> {
+        let mut bins: Vec<&'static str> = self.nodes.iter().map(|n| render::iptables_for(&self.ctl.address(n))).collect();
+        bins.sort();
+        bins.dedup();
+        bins
+    }
+
+    /// Heal, then remove the jumps and the FAULTLINE chain from every node (end of run).
+    pub async fn teardown(&mut self) -> HealReport {
+        let mut report = self.heal_all().await;
+        let bins = self.families();
+        let ctl = &self.ctl;
+        let tasks: Vec<Task<'_, (Vec<String>, Vec<String>)>> = self
+            .nodes
+            .iter()
+            .map(|node| {
+                let bins = bins.clone();
+                Box::pin(async move {
+                    let (mut lines, mut errors) = (Vec::new(), Vec::new());
+                    for bin in bins {
+                        match crate::heal::remove_chain(ctl, node, bin).await {
+                            Ok(Some(line)) => lines.push(line),
+                            Ok(None) => {}
+                            Err(e) => errors.push(e),
+                        }
+                    }
+                    (lines, errors)
+                }) as Task<'_, _>
+            })
+            .collect();
+        for (lines, errors) in join_all(tasks).await {
+            report.lines.extend(lines);
+            report.errors.extend(errors);
+        }
+        self.prepared.clear();
+        report
+    }
+}
+
+/// Why `clock` is refused on a cluster whose nodes share one clock.
+pub fn clock_refusal() -> String {
+    "the clock fault is refused here: the nodes share one kernel clock (the local cluster's nodes are namespaces \
+     of this machine), so bumping one node's clock would bump every node's and the control node's; run clock \
+     faults against real hosts"
+        .into()
+}

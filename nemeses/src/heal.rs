@@ -1,0 +1,100 @@
+//! `faultline heal`: repair nodes after the harness died mid-run (SIGKILL, power loss), without
+//! any record of what was applied. It removes everything faultline can recognise as its own: the
+//! FAULTLINE chains and their jumps (IPv4 and IPv6), root qdiscs with faultline's handle, and
+//! stopped database processes (through `Control::resume_db`). Clock offsets cannot be undone without
+//! the run's record; resync those hosts with NTP.
+
+use crate::control::{join_all, Control, Task};
+use crate::render;
+
+/// At most this many jumps are removed per builtin chain (a guard against a command that "succeeds"
+/// forever).
+const MAX_JUMPS: usize = 16;
+
+/// What `heal_nodes` fixed and what it could not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HealNodesReport {
+    pub fixed: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+/// Remove FAULTLINE from `bin` on `node`: jumps from INPUT/OUTPUT, rules, chain. `Ok(None)` when
+/// there was no chain and no jump (or the binary is not installed).
+pub async fn remove_chain<C: Control>(ctl: &C, node: &str, bin: &'static str) -> Result<Option<String>, String> {
+    let run = |argv: Vec<String>| async move {
+        ctl.run(node, argv.clone()).await.map_err(|e| format!("{node}: `{}`: {e:#}", argv.join(" ")))
+    };
+    let listed = run(render::list_chain(bin)).await?;
+    if listed.status == 127 || listed.stderr.contains("not found") {
+        return Ok(None);
+    }
+    let mut jumps = 0;
+    for builtin in ["INPUT", "OUTPUT"] {
+        for _ in 0..MAX_JUMPS {
+            if !run(render::check_jump(bin, builtin)).await?.ok() {
+                break;
+            }
+            let deleted = run(render::delete_jump(bin, builtin)).await?;
+            if !deleted.ok() {
+                return Err(format!("{node}: `{bin} -D {builtin} -j FAULTLINE` failed: {}", deleted.stderr.trim()));
+            }
+            jumps += 1;
+        }
+    }
+    if !listed.ok() {
+        return Ok((jumps > 0).then(|| format!("{node}: removed {jumps} jump(s) to a missing {bin} chain FAULTLINE")));
+    }
+    let rules = render::count_rules(&listed.stdout);
+    for argv in [render::flush_chain(bin), render::delete_chain(bin)] {
+        let out = run(argv.clone()).await?;
+        if !out.ok() {
+            return Err(format!("{node}: `{}` failed: {}", argv.join(" "), out.stderr.trim()));
+        }
+    }
+    Ok(Some(format!("{node}: removed {bin} chain FAULTLINE ({rules} rule(s), {jumps} jump(s))")))
+}
+
+async fn heal_node<C: Control>(ctl: &C, node: &str) -> HealNodesReport {
+    let mut report = HealNodesReport::default();
+    for bin in ["iptables", "ip6tables"] {
+        match remove_chain(ctl, node, bin).await {
+            Ok(Some(line)) => report.fixed.push(line),
+            Ok(None) => {}
+            Err(e) => report.errors.push(e),
+        }
+    }
+    match ctl.run(node, render::qdisc_show()).await {
+        Ok(o) if o.ok() => {
+            for dev in render::parse_faultline_qdisc_devs(&o.stdout) {
+                match ctl.run(node, render::netem_delete(&dev)).await {
+                    Ok(d) if d.ok() => report.fixed.push(format!("{node}: removed faultline's netem qdisc from {dev}")),
+                    Ok(d) => report.errors.push(format!("{node}: removing qdisc on {dev} failed: {}", d.stderr.trim())),
+                    Err(e) => report.errors.push(format!("{node}: removing qdisc on {dev}: {e:#}")),
+                }
+            }
+        }
+        // No tc on the node: faultline cannot have added qdiscs there.
+        Ok(o) if o.status == 127 => {}
+        Ok(o) => report.errors.push(format!("{node}: `tc qdisc show` failed: {}", o.stderr.trim())),
+        Err(e) => report.errors.push(format!("{node}: `tc qdisc show`: {e:#}")),
+    }
+    match ctl.resume_db(node).await {
+        Ok(line) if line.is_empty() => {}
+        Ok(line) => report.fixed.push(format!("{node}: {line}")),
+        Err(e) => report.errors.push(format!("{node}: resuming stopped database processes: {e:#}")),
+    }
+    report
+}
+
+/// Heal every node (in parallel) and report what was fixed, node by node.
+pub async fn heal_nodes<C: Control>(ctl: &C) -> HealNodesReport {
+    let nodes = ctl.nodes();
+    let tasks: Vec<Task<'_, HealNodesReport>> =
+        nodes.iter().map(|n| Box::pin(heal_node(ctl, n)) as Task<'_, _>).collect();
+    let mut report = HealNodesReport::default();
+    for r in join_all(tasks).await {
+        report.fixed.extend(r.fixed);
+        report.errors.extend(r.errors);
+    }
+    report
+}

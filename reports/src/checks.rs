@@ -1,0 +1,373 @@
+//! Each checker's result in words, with its evidence, ready for the template.
+//!
+//! Known checkers get a tailored view (linearizable: the failure picture; set: lost elements
+//! and when they were acknowledged; convergence: what each node holds; expectations: each
+//! threshold; metrics: the headline numbers). Every other checker, and every field a tailored
+//! view does not use, is shown generically as pretty JSON. Missing or oddly typed fields never
+//! fail rendering: they are simply not shown.
+
+use crate::linear_svg;
+use crate::style;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Items listed per table before "and N more".
+const MAX_ROWS: usize = 200;
+/// Characters of pretty JSON shown before cutting.
+const MAX_DETAILS: usize = 20_000;
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Table {
+    pub title: String,
+    pub headers: Vec<String>,
+    pub rows: Vec<Row>,
+    /// e.g. "showing 200 of 1234".
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Row {
+    pub cells: Vec<String>,
+    /// CSS class for the row: "", "bad" or "good".
+    pub class: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct CheckerView {
+    pub name: String,
+    pub verdict: String,
+    pub summary: String,
+    /// Sentences explaining the evidence.
+    pub explanation: Vec<String>,
+    /// Headline figures as label/value pairs.
+    pub facts: Vec<(String, String)>,
+    pub tables: Vec<Table>,
+    /// Markup built by `linear_svg` (all text in it escaped there).
+    pub svg: String,
+    /// Model states after the linearizable prefix.
+    pub states: Vec<String>,
+    /// Pretty JSON of the fields not shown above; empty when there are none.
+    pub details: String,
+}
+
+/// A verdict string we can colour; anything else becomes "unknown".
+pub fn verdict_of(v: Option<&Value>) -> String {
+    match v.and_then(Value::as_str) {
+        Some(s @ ("valid" | "invalid" | "unknown")) => s.to_string(),
+        Some("true") => "valid".into(),
+        Some("false") => "invalid".into(),
+        _ => match v.and_then(Value::as_bool) {
+            Some(true) => "valid".into(),
+            Some(false) => "invalid".into(),
+            None => "unknown".into(),
+        },
+    }
+}
+
+pub fn views(checkers: Option<&Value>) -> Vec<CheckerView> {
+    let Some(map) = checkers.and_then(Value::as_object) else { return Vec::new() };
+    map.iter().map(|(name, result)| view(name, result)).collect()
+}
+
+fn ns_text(v: Option<&Value>) -> String {
+    match v.and_then(Value::as_u64) {
+        Some(n) => style::secs(n),
+        None => match v.and_then(Value::as_f64) {
+            Some(f) if f >= 0.0 => style::secs(f as u64),
+            _ => "—".into(),
+        },
+    }
+}
+
+fn text(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "—".into(),
+        Some(v) => style::value_text(v, 300),
+    }
+}
+
+fn list_text(v: Option<&Value>, max: usize) -> String {
+    match v.and_then(Value::as_array) {
+        Some(a) => {
+            let shown: Vec<String> = a.iter().take(max).map(|x| style::value_text(x, 60)).collect();
+            let more = if a.len() > max { format!(" … and {} more", a.len() - max) } else { String::new() };
+            format!("{}{more}", shown.join(", "))
+        }
+        None => text(v),
+    }
+}
+
+fn rows_note(shown: usize, total: usize, declared: Option<u64>) -> String {
+    let total = declared.map(|d| d as usize).unwrap_or(total).max(total);
+    if shown < total {
+        format!("showing {shown} of {total}")
+    } else {
+        String::new()
+    }
+}
+
+fn view(name: &str, result: &Value) -> CheckerView {
+    let obj = result.as_object().cloned().unwrap_or_default();
+    let mut v = CheckerView {
+        name: name.to_string(),
+        verdict: verdict_of(obj.get("verdict").or(obj.get("valid?")).or(obj.get("valid"))),
+        summary: obj.get("summary").map(|s| style::value_text(s, 2000)).unwrap_or_default(),
+        ..Default::default()
+    };
+    let mut rest = obj.clone();
+    for k in ["verdict", "summary"] {
+        rest.remove(k);
+    }
+    match name {
+        "linearizable" | "linearizability" => linearizable(&mut v, &obj, &mut rest),
+        "set" | "set-full" => set(&mut v, &obj, &mut rest),
+        "convergence" => convergence(&mut v, &obj, &mut rest),
+        "expectations" | "expect" => expectations(&mut v, &obj, &mut rest),
+        "metrics" => metrics(&mut v, &obj, &mut rest),
+        "counter" => counter(&mut v, &obj, &mut rest),
+        _ => {}
+    }
+    if !result.is_object() {
+        v.details = style::truncate(&result.to_string(), MAX_DETAILS);
+    } else if !rest.is_empty() {
+        let pretty = serde_json::to_string_pretty(&Value::Object(rest)).unwrap_or_default();
+        v.details = if pretty.len() > MAX_DETAILS {
+            format!("{}\n… ({} more characters in results.json)", style::truncate(&pretty, MAX_DETAILS), pretty.len() - MAX_DETAILS)
+        } else {
+            pretty
+        };
+    }
+    v
+}
+
+fn linearizable(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Value>) {
+    for k in ["model", "keys", "ops"] {
+        if let Some(x) = obj.get(k) {
+            v.facts.push((k.to_string(), text(Some(x))));
+            rest.remove(k);
+        }
+    }
+    let Some(failure) = obj.get("failure").filter(|f| !f.is_null()) else { return };
+    if let Some(f) = linear_svg::Failure::parse(failure) {
+        v.explanation = linear_svg::explain(&f);
+        v.svg = linear_svg::draw(&f);
+        v.states = f.states.clone();
+        rest.remove("failure");
+    }
+}
+
+fn set(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Value>) {
+    let counts = obj.get("counts").and_then(Value::as_object);
+    if let Some(counts) = counts {
+        for (k, x) in counts {
+            v.facts.push((k.clone(), text(Some(x))));
+        }
+        rest.remove("counts");
+    }
+    let declared = |k: &str| counts.and_then(|c| c.get(k)).and_then(Value::as_u64);
+    let element_rows = |items: &[Value], cols: &dyn Fn(&Value) -> Vec<String>, class: &str| -> Vec<Row> {
+        items.iter().take(MAX_ROWS).map(|i| Row { cells: cols(i), class: class.into() }).collect()
+    };
+    if let Some(lost) = obj.get("lost").and_then(Value::as_array) {
+        if !lost.is_empty() {
+            v.explanation.push(format!(
+                "{} acknowledged element{} missing from the final reads: the database confirmed the write and then lost it.",
+                declared("lost").unwrap_or(lost.len() as u64),
+                if lost.len() == 1 { " is" } else { "s are" }
+            ));
+        }
+        let rows = element_rows(lost, &|i| vec![text(i.get("element").or(Some(i))), ns_text(i.get("acknowledged_at")), list_text(i.get("missing_on"), 20)], "bad");
+        v.tables.push(Table {
+            title: "Lost (acknowledged, then missing)".into(),
+            headers: vec!["element".into(), "acknowledged at (since start)".into(), "missing on".into()],
+            note: rows_note(rows.len(), lost.len(), declared("lost")),
+            rows,
+        });
+        rest.remove("lost");
+    }
+    for (key, title) in [("unexpected", "Unexpected (read but never written)"), ("recovered", "Recovered (unknown writes that are present)")] {
+        if let Some(items) = obj.get(key).and_then(Value::as_array) {
+            if !items.is_empty() {
+                let rows = element_rows(items, &|i| vec![text(i.get("element").or(Some(i)))], if key == "unexpected" { "bad" } else { "" });
+                v.tables.push(Table { title: title.into(), headers: vec!["element".into()], note: rows_note(rows.len(), items.len(), declared(key)), rows });
+            }
+            rest.remove(key);
+        }
+    }
+    if let Some(stale) = obj.get("stale").and_then(Value::as_array) {
+        if !stale.is_empty() {
+            let rows = element_rows(
+                stale,
+                &|i| vec![text(i.get("element").or(Some(i))), ns_text(i.get("acknowledged_at")), text(i.get("stale_reads")), i.get("worst_ns").and_then(Value::as_u64).map(style::duration).unwrap_or("—".into())],
+                "",
+            );
+            v.tables.push(Table {
+                title: "Stale reads (acknowledged, not yet visible)".into(),
+                headers: vec!["element".into(), "acknowledged at".into(), "stale reads".into(), "worst staleness".into()],
+                note: rows_note(rows.len(), stale.len(), declared("stale")),
+                rows,
+            });
+        }
+        rest.remove("stale");
+    }
+}
+
+fn convergence(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Value>) {
+    if let Some(c) = obj.get("converged") {
+        v.facts.push(("converged".into(), text(Some(c))));
+        rest.remove("converged");
+    }
+    if let Some(d) = obj.get("divergence").and_then(Value::as_f64) {
+        v.facts.push(("divergence".into(), format!("{d:.4}")));
+        rest.remove("divergence");
+    }
+    if obj.contains_key("time_to_converge_ns") {
+        let t = obj.get("time_to_converge_ns").and_then(Value::as_u64).map(style::duration).unwrap_or("never".into());
+        v.facts.push(("time to converge".into(), t));
+        rest.remove("time_to_converge_ns");
+    }
+    let diffs = obj.get("differences").and_then(Value::as_object);
+    let Some(nodes) = obj.get("nodes").and_then(Value::as_object) else { return };
+    let mut rows = Vec::new();
+    for (node, elements) in nodes {
+        let d = diffs.and_then(|d| d.get(node));
+        let missing = d.and_then(|d| d.get("missing"));
+        let extra = d.and_then(|d| d.get("extra"));
+        let differs = [missing, extra].iter().any(|x| x.and_then(Value::as_array).is_some_and(|a| !a.is_empty()));
+        rows.push(Row {
+            cells: vec![
+                node.clone(),
+                elements.as_array().map(|a| a.len().to_string()).unwrap_or("—".into()),
+                list_text(missing, 50),
+                list_text(extra, 50),
+                list_text(Some(elements), 50),
+            ],
+            class: if differs { "bad".into() } else { String::new() },
+        });
+    }
+    if rows.iter().any(|r| r.class == "bad") {
+        v.explanation.push("The nodes' final reads differ; the highlighted nodes lack elements others hold or hold extra ones.".into());
+    }
+    v.tables.push(Table {
+        title: "What each node holds (final read)".into(),
+        headers: vec!["node".into(), "elements".into(), "missing (vs union)".into(), "extra".into(), "holds".into()],
+        rows,
+        note: String::new(),
+    });
+    rest.remove("nodes");
+    rest.remove("differences");
+}
+
+fn expectations(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Value>) {
+    let Some(results) = obj.get("results").and_then(Value::as_array) else { return };
+    let rows = results
+        .iter()
+        .map(|r| {
+            let ok = r.get("ok").and_then(Value::as_bool);
+            Row {
+                cells: vec![
+                    text(r.get("expect")),
+                    text(r.get("actual")),
+                    match ok {
+                        Some(true) => "kept".into(),
+                        Some(false) => "broken".into(),
+                        None => "—".into(),
+                    },
+                    text(r.get("message")),
+                ],
+                class: match ok {
+                    Some(true) => "good".into(),
+                    Some(false) => "bad".into(),
+                    None => String::new(),
+                },
+            }
+        })
+        .collect();
+    v.tables.push(Table { title: "Expectations".into(), headers: vec!["expectation".into(), "actual".into(), "".into(), "message".into()], rows, note: String::new() });
+    rest.remove("results");
+}
+
+fn metrics(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Value>) {
+    if let Some(a) = obj.get("availability").and_then(Value::as_f64) {
+        v.facts.push(("availability".into(), style::percent(Some(a))));
+        rest.remove("availability");
+    }
+    if let Some(ops) = obj.get("ops").and_then(Value::as_object) {
+        for (k, x) in ops {
+            v.facts.push((format!("{k} ops"), text(Some(x))));
+        }
+        rest.remove("ops");
+    }
+    if let Some(outage) = obj.get("longest_outage_ns").and_then(Value::as_object) {
+        let rows = outage
+            .iter()
+            .map(|(node, ns)| Row { cells: vec![node.clone(), ns.as_u64().map(style::duration).unwrap_or_else(|| text(Some(ns)))], class: String::new() })
+            .collect();
+        v.tables.push(Table { title: "Longest stretch without a successful op".into(), headers: vec!["node".into(), "duration".into()], rows, note: String::new() });
+        rest.remove("longest_outage_ns");
+    }
+    if obj.get("windows").and_then(Value::as_array).is_some() {
+        v.explanation.push("Per-window availability, detection and recovery are in the fault window table above.".into());
+        rest.remove("windows");
+    }
+}
+
+fn counter(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Value>) {
+    let Some(bad) = obj.get("violations").or(obj.get("errors")).and_then(Value::as_array) else { return };
+    if bad.is_empty() || !bad[0].is_object() {
+        return;
+    }
+    // Columns: the union of the violation objects' keys, in first-seen order.
+    let mut headers: Vec<String> = Vec::new();
+    for b in bad.iter().take(MAX_ROWS) {
+        for k in b.as_object().into_iter().flat_map(|o| o.keys()) {
+            if !headers.contains(k) {
+                headers.push(k.clone());
+            }
+        }
+    }
+    let rows: Vec<Row> = bad.iter().take(MAX_ROWS).map(|b| Row { cells: headers.iter().map(|h| text(b.get(h))).collect(), class: "bad".into() }).collect();
+    v.tables.push(Table { title: "Reads outside their bounds".into(), headers, note: rows_note(rows.len(), bad.len(), None), rows });
+    rest.remove("violations");
+    rest.remove("errors");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn set_lists_lost_elements_with_their_acknowledgement() {
+        let v = views(Some(&json!({"set": {"verdict": "invalid", "summary": "2 lost",
+            "lost": [{"element": 7, "acknowledged_at": 1_500_000_000u64, "missing_on": ["n1"]}, {"element": "<i>x</i>"}],
+            "counts": {"lost": 2}, "extra_field": 1}})));
+        assert_eq!(v.len(), 1);
+        let t = &v[0].tables[0];
+        assert_eq!(t.rows[0].cells, vec!["7", "1.50 s", "n1"]);
+        assert_eq!(t.rows[1].cells[0], "<i>x</i>", "escaping is the template's job");
+        assert!(v[0].details.contains("extra_field"));
+        assert!(!v[0].details.contains("acknowledged_at"));
+    }
+
+    #[test]
+    fn odd_shapes_do_not_break() {
+        let v = views(Some(&json!({"a": 3, "b": {"verdict": 5}, "convergence": {"nodes": "x"}, "set": {"lost": "y"},
+            "linearizable": {"failure": {"ops": "z"}}, "expectations": {"results": [1, {"ok": false}]}})));
+        assert_eq!(v.len(), 6);
+        assert!(v.iter().all(|c| c.verdict == "unknown"));
+        assert!(views(None).is_empty());
+        assert!(views(Some(&json!([1, 2]))).is_empty());
+    }
+
+    #[test]
+    fn convergence_marks_nodes_that_differ() {
+        let v = views(Some(&json!({"convergence": {"verdict": "invalid", "nodes": {"n1": [1, 2], "n2": [1]},
+            "differences": {"n2": {"missing": [2], "extra": []}}, "divergence": 0.5, "converged": false}})));
+        let t = &v[0].tables[0];
+        assert_eq!(t.rows[0].class, "");
+        assert_eq!(t.rows[1].class, "bad");
+        assert_eq!(t.rows[1].cells[2], "2");
+        assert!(v[0].details.is_empty());
+    }
+}

@@ -1,0 +1,337 @@
+//! The picture of a linearizability failure, in the manner of Porcupine's and Knossos's: one
+//! lane per process, each op a bar from its invocation to its completion (info ops open to the
+//! right), the longest linearizable prefix highlighted in green and numbered in linearization
+//! order, the op that cannot be linearized next in red, and the ops concurrent with it in amber.
+//!
+//! Input is the `failure` object of the linearizability checker's result (see the module
+//! `checks`); every field is optional here, so a partial object still draws what it can.
+//! All text placed in the SVG is escaped with `style::esc`.
+
+use crate::style::{self, esc};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+
+const WIDTH: f64 = 1200.0;
+const LEFT: f64 = 110.0;
+const RIGHT: f64 = 30.0;
+const TOP: f64 = 34.0;
+const LANE: f64 = 34.0;
+const BAR: f64 = 22.0;
+const AXIS: f64 = 40.0;
+
+/// One op of the failure window, read tolerantly from JSON.
+#[derive(Debug, Clone)]
+pub struct FailureOp {
+    pub id: String,
+    pub process: String,
+    pub f: String,
+    pub value: Value,
+    pub output: Value,
+    pub kind: String,
+    pub start: u64,
+    pub end: Option<u64>,
+}
+
+/// How an op of the window relates to the failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// In the longest linearizable prefix, at this position (1-based).
+    Linearized(usize),
+    Failing,
+    Concurrent,
+    Other,
+}
+
+/// The failure, parsed.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub key: Option<Value>,
+    pub ops: Vec<FailureOp>,
+    pub linearized: Vec<String>,
+    pub states: Vec<String>,
+    pub failing: Option<String>,
+    pub concurrent: Vec<String>,
+}
+
+/// Ids may be numbers or strings; compare them as text.
+fn id_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        v => v.to_string(),
+    }
+}
+
+fn ns(v: Option<&Value>) -> Option<u64> {
+    v.and_then(|v| v.as_u64().or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)))
+}
+
+impl Failure {
+    pub fn parse(v: &Value) -> Option<Failure> {
+        let obj = v.as_object()?;
+        let ops = obj
+            .get("ops")
+            .and_then(Value::as_array)
+            .map(|ops| {
+                ops.iter()
+                    .enumerate()
+                    .filter_map(|(i, o)| {
+                        let o = o.as_object()?;
+                        Some(FailureOp {
+                            id: o.get("id").map(id_text).unwrap_or_else(|| i.to_string()),
+                            process: o.get("process").map(id_text).unwrap_or_else(|| "?".into()),
+                            f: o.get("f").map(id_text).unwrap_or_default(),
+                            value: o.get("value").cloned().unwrap_or(Value::Null),
+                            output: o.get("output").cloned().unwrap_or(Value::Null),
+                            kind: o.get("type").map(id_text).unwrap_or_else(|| "ok".into()),
+                            start: ns(o.get("start")).unwrap_or(0),
+                            end: ns(o.get("end")),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ids = |k: &str| obj.get(k).and_then(Value::as_array).map(|a| a.iter().map(id_text).collect()).unwrap_or_default();
+        Some(Failure {
+            key: obj.get("key").cloned(),
+            ops,
+            linearized: ids("linearized"),
+            states: obj
+                .get("states")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(|s| style::value_text(s, 200)).collect())
+                .unwrap_or_default(),
+            failing: obj.get("failing").filter(|v| !v.is_null()).map(id_text),
+            concurrent: ids("concurrent"),
+        })
+    }
+
+    pub fn role(&self, id: &str) -> Role {
+        if self.failing.as_deref() == Some(id) {
+            return Role::Failing;
+        }
+        if let Some(i) = self.linearized.iter().position(|x| x == id) {
+            return Role::Linearized(i + 1);
+        }
+        if self.concurrent.iter().any(|x| x == id) {
+            return Role::Concurrent;
+        }
+        Role::Other
+    }
+
+    pub fn op(&self, id: &str) -> Option<&FailureOp> {
+        self.ops.iter().find(|o| o.id == id)
+    }
+
+    /// The time span the window covers, for keeping nearby points in the plots.
+    pub fn span(&self) -> Option<(u64, u64)> {
+        let a = self.ops.iter().map(|o| o.start).min()?;
+        let b = self.ops.iter().map(|o| o.end.unwrap_or(o.start)).max()?;
+        Some((a, b))
+    }
+}
+
+/// "read nil → 3", the op as one would say it.
+pub fn op_text(o: &FailureOp, max: usize) -> String {
+    let mut s = format!("{} {}", o.f, style::value_text(&o.value, max));
+    if !o.output.is_null() && o.output != o.value {
+        let _ = write!(s, " → {}", style::value_text(&o.output, max));
+    }
+    s
+}
+
+/// The SVG: lanes, bars, a time axis and a legend.
+pub fn draw(f: &Failure) -> String {
+    let mut lanes: BTreeMap<(u8, u64, String), Vec<&FailureOp>> = BTreeMap::new();
+    for o in &f.ops {
+        // Numeric processes in numeric order, then any others by name.
+        let key = match o.process.parse::<u64>() {
+            Ok(n) => (0, n, String::new()),
+            Err(_) => (1, 0, o.process.clone()),
+        };
+        lanes.entry(key).or_default().push(o);
+    }
+    let t0 = f.ops.iter().map(|o| o.start).min().unwrap_or(0);
+    let t_last = f.ops.iter().map(|o| o.end.unwrap_or(o.start)).max().unwrap_or(t0).max(t0 + 1);
+    // Leave room on the right for open (info) ops.
+    let t1 = t_last + (t_last - t0) / 12 + 1;
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let x = |t: u64| LEFT + (t - t0) as f64 / (t1 - t0) as f64 * plot_w;
+    let height = TOP + lanes.len().max(1) as f64 * LANE + AXIS;
+    let mut s = String::with_capacity(2048 + f.ops.len() * 400);
+    let _ = write!(
+        s,
+        r#"<svg class="linear" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="system-ui, sans-serif" font-size="12">"#
+    );
+    s.push_str(r##"<defs><linearGradient id="open" x1="0" x2="1"><stop offset="0.6" stop-color="#fff3d6"/><stop offset="1" stop-color="#fff3d6" stop-opacity="0"/></linearGradient></defs>"##);
+    // Legend.
+    let legend = [
+        ("#d9f2e3", &style::hex(style::OK), "linearizable prefix (numbered in order)"),
+        ("#fde0dd", &style::hex(style::FAIL), "cannot be linearized next"),
+        ("#fff3d6", &style::hex(style::INFO), "concurrent with it"),
+        ("#eeeeee", &"#999999".to_string(), "other ops of the key"),
+    ];
+    let mut lx = LEFT;
+    for (fill, stroke, label) in legend {
+        let _ = write!(s, r#"<rect x="{lx}" y="8" width="14" height="12" fill="{fill}" stroke="{stroke}"/><text x="{}" y="18">{}</text>"#, lx + 19.0, esc(label));
+        lx += 26.0 + label.len() as f64 * 6.6;
+    }
+    for (lane, ((_, _, _), ops)) in lanes.iter().enumerate() {
+        let y = TOP + lane as f64 * LANE;
+        let name = &ops[0].process;
+        let _ = write!(
+            s,
+            r##"<line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="#e5e5e5"/><text x="{}" y="{}" text-anchor="end">process {}</text>"##,
+            y + LANE / 2.0,
+            WIDTH - RIGHT,
+            y + LANE / 2.0,
+            LEFT - 10.0,
+            y + LANE / 2.0 + 4.0,
+            esc(&style::truncate(name, 10))
+        );
+        for o in ops {
+            bar(&mut s, f, o, y + (LANE - BAR) / 2.0, &x, t1);
+        }
+    }
+    // Time axis, in ms since the window's first invocation.
+    let ay = TOP + lanes.len().max(1) as f64 * LANE + 6.0;
+    let _ = write!(s, r##"<line x1="{LEFT}" y1="{ay}" x2="{}" y2="{ay}" stroke="#888"/>"##, WIDTH - RIGHT);
+    for i in 0..=8u64 {
+        let t = t0 + (t1 - t0) * i / 8;
+        let _ = write!(
+            s,
+            r##"<line x1="{0}" y1="{ay}" x2="{0}" y2="{1}" stroke="#888"/><text x="{0}" y="{2}" text-anchor="middle" fill="#444">{3}</text>"##,
+            x(t),
+            ay + 5.0,
+            ay + 18.0,
+            esc(&style::duration(t - t0))
+        );
+    }
+    let _ = write!(s, r##"<text x="{}" y="{}" text-anchor="end" fill="#444">time since the window's first invocation</text>"##, WIDTH - RIGHT, ay + 32.0);
+    s.push_str("</svg>");
+    s
+}
+
+fn bar(s: &mut String, f: &Failure, o: &FailureOp, y: f64, x: &dyn Fn(u64) -> f64, t1: u64) {
+    let role = f.role(&o.id);
+    let open = o.end.is_none() || o.kind == "info";
+    let (fill, stroke, width) = match role {
+        Role::Linearized(_) => ("#d9f2e3".to_string(), style::hex(style::OK), 1.5),
+        Role::Failing => ("#fde0dd".to_string(), style::hex(style::FAIL), 3.0),
+        Role::Concurrent => ("#fff3d6".to_string(), style::hex(style::INFO), 1.5),
+        Role::Other => ("#eeeeee".to_string(), "#999999".to_string(), 1.0),
+    };
+    let fill = if open && role != Role::Failing { "url(#open)".to_string() } else { fill };
+    let x0 = x(o.start);
+    let x1 = if open { x(t1) } else { x(o.end.unwrap_or(o.start)) };
+    let w = (x1 - x0).max(3.0);
+    let dash = if open { r#" stroke-dasharray="5 3""# } else { "" };
+    let prefix = match role {
+        Role::Linearized(n) => format!("#{n} "),
+        Role::Failing => "✗ ".into(),
+        _ => String::new(),
+    };
+    let label = format!("{prefix}{}", op_text(o, 40));
+    let fits = ((w - 8.0) / 6.8).max(0.0) as usize;
+    let duration = match o.end {
+        Some(e) => style::duration(e.saturating_sub(o.start)),
+        None => "never completed".into(),
+    };
+    let title = format!(
+        "op {} · process {} · {} ({}) · {}{}",
+        o.id,
+        o.process,
+        op_text(o, 400),
+        o.kind,
+        duration,
+        match role {
+            Role::Linearized(n) => format!(" · linearized #{n}"),
+            Role::Failing => " · cannot be linearized next".into(),
+            Role::Concurrent => " · concurrent with the failing op".into(),
+            Role::Other => String::new(),
+        }
+    );
+    let _ = write!(
+        s,
+        r#"<g><title>{}</title><rect x="{x0:.1}" y="{y:.1}" width="{w:.1}" height="{BAR}" rx="3" fill="{fill}" stroke="{stroke}" stroke-width="{width}"{dash}/>"#,
+        esc(&title)
+    );
+    if fits >= 3 {
+        let _ = write!(s, r##"<text x="{:.1}" y="{:.1}" fill="#222">{}</text>"##, x0 + 4.0, y + BAR / 2.0 + 4.0, esc(&style::truncate(&label, fits)));
+    }
+    s.push_str("</g>");
+}
+
+/// Sentences that explain the failure in words.
+pub fn explain(f: &Failure) -> Vec<String> {
+    let mut out = Vec::new();
+    let key = match &f.key {
+        Some(k) if !k.is_null() => format!("key {}", style::value_text(k, 80)),
+        _ => "the history".into(),
+    };
+    let by_id: HashMap<&str, &FailureOp> = f.ops.iter().map(|o| (o.id.as_str(), o)).collect();
+    out.push(format!(
+        "On {key}, the longest prefix that could be linearized has {} op{}; after it the model could be in {} state{}.",
+        f.linearized.len(),
+        if f.linearized.len() == 1 { "" } else { "s" },
+        f.states.len(),
+        if f.states.len() == 1 { "" } else { "s" }
+    ));
+    if let Some(id) = &f.failing {
+        match by_id.get(id.as_str()) {
+            Some(o) => out.push(format!(
+                "Op {id} (process {}: {}, {}) cannot be linearized next from any of those states{}.",
+                o.process,
+                op_text(o, 80),
+                o.kind,
+                if f.concurrent.is_empty() {
+                    String::new()
+                } else {
+                    format!(", nor can any of the {} ops concurrent with it be placed first so that it fits", f.concurrent.len())
+                }
+            )),
+            None => out.push(format!("Op {id} cannot be linearized next.")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn failure() -> Value {
+        json!({
+            "key": "<b>k</b>",
+            "ops": [
+                {"id": 0, "index": 0, "process": 0, "f": "write", "value": 1, "output": null, "type": "ok", "start": 0, "end": 1000},
+                {"id": 1, "index": 2, "process": 1, "f": "read", "value": null, "output": "<script>alert(1)</script>", "type": "ok", "start": 1500, "end": 3000},
+                {"id": 2, "index": 3, "process": 2, "f": "write", "value": 2, "output": null, "type": "info", "start": 1200, "end": null}
+            ],
+            "linearized": [0], "states": ["1"], "failing": 1, "concurrent": [2]
+        })
+    }
+
+    #[test]
+    fn draws_roles_and_escapes_values() {
+        let f = Failure::parse(&failure()).unwrap();
+        assert_eq!(f.role("0"), Role::Linearized(1));
+        assert_eq!(f.role("1"), Role::Failing);
+        assert_eq!(f.role("2"), Role::Concurrent);
+        let svg = draw(&f);
+        assert!(!svg.contains("<script>"), "raw value leaked into the SVG");
+        assert!(svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(svg.contains("stroke-dasharray"), "the info op must be drawn open");
+        assert_eq!(svg.matches("<title>").count(), 3);
+        assert!(explain(&f)[1].contains("Op 1 (process 1: read nil → <script>"));
+    }
+
+    #[test]
+    fn tolerates_partial_objects() {
+        let f = Failure::parse(&json!({"ops": [{"f": "read"}], "failing": null})).unwrap();
+        assert!(draw(&f).ends_with("</svg>"));
+        assert!(Failure::parse(&json!("nope")).is_none());
+        assert!(draw(&Failure::parse(&json!({})).unwrap()).contains("<svg"));
+    }
+}

@@ -1,0 +1,396 @@
+//! The run's charts, drawn with plotters into inline SVG: latency of every completed client op
+//! over time (log scale), latency quantiles per time bucket, and throughput per bucket by
+//! outcome; all with the fault windows shaded and labelled.
+//!
+//! Large histories are thinned before drawing so that the page stays small: ok ops are reduced
+//! to one point per small cell of the plot (cells grow until the budget fits, so the picture is
+//! unchanged at screen resolution), while every fail and info op and every op near a violation is
+//! kept (up to a generous cap, past which they too go through per-pixel thinning). What was
+//! thinned is reported in `Plots::sampling` and printed on the page.
+
+use crate::ops::{ClientOp, Outcome};
+use crate::style::{self, Shape, SHAPES};
+use faultline_checkers::faults::FaultWindow;
+use faultline_checkers::Op;
+use plotters::coord::ranged1d::Ranged;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::collections::{HashMap, HashSet};
+
+pub const WIDTH: u32 = 1200;
+const LATENCY_HEIGHT: u32 = 440;
+const SMALL_HEIGHT: u32 = 300;
+/// Ok points drawn at most (after cell thinning).
+const OK_POINT_BUDGET: usize = 12_000;
+/// Fail/info/near-violation points kept one for one up to this many.
+const SPECIAL_POINT_BUDGET: usize = 20_000;
+
+/// What the charts are drawn from.
+pub struct PlotInput<'a> {
+    pub history: &'a [Op],
+    pub ops: &'a [ClientOp],
+    pub windows: &'a [FaultWindow],
+    pub end_ns: u64,
+    /// Time spans (ns) around violations: ops completing inside them are always drawn.
+    pub keep_spans: &'a [(u64, u64)],
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FunctionShape {
+    pub f: String,
+    pub shape: Shape,
+    pub icon: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Plots {
+    pub latency_svg: String,
+    pub quantiles_svg: String,
+    pub throughput_svg: String,
+    /// One marker shape per function, for the legend.
+    pub functions: Vec<FunctionShape>,
+    /// Sentences saying what was thinned and what is not plotted.
+    pub sampling: Vec<String>,
+    pub bucket: String,
+}
+
+struct Point {
+    t_s: f64,
+    lat_ms: f64,
+    outcome: Outcome,
+    shape: Shape,
+}
+
+pub fn draw(input: &PlotInput) -> anyhow::Result<Plots> {
+    let dur_s = (input.end_ns as f64 / 1e9).max(1e-3);
+    let functions = function_shapes(input);
+    let shape_of: HashMap<&str, Shape> = functions.iter().map(|f| (f.f.as_str(), f.shape)).collect();
+    let mut sampling = Vec::new();
+
+    // Latency range over all completed ops (log scale needs positive values).
+    let lat_ms = |o: &ClientOp| o.latency_ns().map(|l| (l as f64 / 1e6).max(1e-3));
+    let (mut lo, mut hi) = (f64::MAX, 0f64);
+    for l in input.ops.iter().filter_map(lat_ms) {
+        lo = lo.min(l);
+        hi = hi.max(l);
+    }
+    if hi == 0.0 {
+        (lo, hi) = (0.1, 10.0);
+    }
+    let y_lo = 10f64.powf(lo.log10().floor());
+    let y_hi = 10f64.powf(hi.log10().ceil()).max(y_lo * 10.0);
+
+    let (points, notes) = thin_points(input, &shape_of, dur_s, y_lo, y_hi);
+    sampling.extend(notes);
+    let pending = input.ops.iter().filter(|o| o.end.is_none()).count();
+    if pending > 0 {
+        sampling.push(format!("{pending} ops never completed (no latency) and are not in the latency plot."));
+    }
+
+    let latency_svg = latency_chart(input, &points, dur_s, y_lo, y_hi)?;
+    let bucket_ns = bucket_width_ns(input.end_ns);
+    let (quantiles_svg, throughput_svg) = bucket_charts(input, dur_s, bucket_ns)?;
+    Ok(Plots { latency_svg, quantiles_svg, throughput_svg, functions, sampling, bucket: style::duration(bucket_ns) })
+}
+
+/// Marker shape per function, most frequent first.
+fn function_shapes(input: &PlotInput) -> Vec<FunctionShape> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for o in input.ops {
+        *counts.entry(input.history[o.invoke].f.as_str()).or_default() += 1;
+    }
+    let mut fs: Vec<(&str, usize)> = counts.into_iter().collect();
+    fs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    fs.into_iter()
+        .enumerate()
+        .map(|(i, (f, _))| {
+            let shape = SHAPES[i % SHAPES.len()];
+            FunctionShape { f: f.to_string(), shape, icon: style::shape_icon(shape, "#555") }
+        })
+        .collect()
+}
+
+/// Choose which completed ops to draw. See the module doc for the rules.
+fn thin_points(input: &PlotInput, shape_of: &HashMap<&str, Shape>, dur_s: f64, y_lo: f64, y_hi: f64) -> (Vec<Point>, Vec<String>) {
+    let mut ok = Vec::new();
+    let mut special = Vec::new();
+    let near = |t: u64| input.keep_spans.iter().any(|&(a, b)| t >= a && t <= b);
+    for o in input.ops {
+        let (Some(end), Some(lat)) = (o.end, o.latency_ns()) else { continue };
+        let p = Point {
+            t_s: o.start as f64 / 1e9,
+            lat_ms: (lat as f64 / 1e6).max(1e-3),
+            outcome: o.outcome,
+            shape: *shape_of.get(input.history[o.invoke].f.as_str()).unwrap_or(&Shape::Circle),
+        };
+        if o.outcome == Outcome::Ok && !near(end) && !near(o.start) {
+            ok.push(p);
+        } else {
+            special.push(p);
+        }
+    }
+    let mut notes = Vec::new();
+    let total_ok = ok.len();
+    let (log_lo, log_span) = (y_lo.log10(), (y_hi.log10() - y_lo.log10()).max(1e-9));
+    // Grid cell of a point, at `cell` plot pixels per cell.
+    let cell_of = |p: &Point, cell: f64| -> (u32, u32, u8, u8) {
+        let x = (p.t_s / dur_s * WIDTH as f64 / cell) as u32;
+        let y = ((p.lat_ms.log10() - log_lo) / log_span * LATENCY_HEIGHT as f64 / cell) as u32;
+        (x, y, p.shape as u8, p.outcome as u8)
+    };
+    let dedup = |pts: Vec<Point>, cell: f64| -> Vec<Point> {
+        let mut seen = HashSet::with_capacity(pts.len().min(1 << 16));
+        pts.into_iter().filter(|p| seen.insert(cell_of(p, cell))).collect()
+    };
+    let mut ok_drawn = ok;
+    let mut cell = 1.0;
+    while ok_drawn.len() > OK_POINT_BUDGET {
+        ok_drawn = dedup(ok_drawn, cell);
+        cell *= 1.5;
+    }
+    if ok_drawn.len() < total_ok {
+        notes.push(format!(
+            "Latency plot: {} of {} ok ops drawn (one per {:.0}-pixel cell; hidden points lie under drawn ones).",
+            ok_drawn.len(),
+            total_ok,
+            cell / 1.5
+        ));
+    }
+    let total_special = special.len();
+    if total_special > SPECIAL_POINT_BUDGET {
+        special = dedup(special, 1.0);
+        notes.push(format!(
+            "Latency plot: {} of {} fail/info/near-violation ops drawn (one per pixel).",
+            special.len(),
+            total_special
+        ));
+    } else if total_special > 0 && !notes.is_empty() {
+        notes.push(format!("Every fail and info op and every op near a violation is drawn ({total_special})."));
+    }
+    // Ok first so that the rarer outcomes are drawn on top.
+    ok_drawn.extend(special);
+    (ok_drawn, notes)
+}
+
+/// Axes, grid and axis titles, the same on every chart (a macro because plotters' formatter
+/// bounds differ between linear and log axes).
+macro_rules! mesh {
+    ($chart:expr, $y_desc:expr) => {
+        $chart
+            .configure_mesh()
+            .x_desc("time since start (s)")
+            .y_desc($y_desc)
+            .label_style(font(13))
+            .axis_desc_style(font(14))
+            .light_line_style(RGBColor(0xee, 0xee, 0xee))
+            .y_label_formatter(&|v| short_number(*v))
+            .draw()
+            .map_err(|e| anyhow::anyhow!("chart axes: {e}"))?
+    };
+}
+
+fn font(size: u32) -> TextStyle<'static> {
+    ("sans-serif", size).into_font().color(&RGBColor(0x33, 0x33, 0x33))
+}
+
+/// Shade and label the fault windows on a chart whose y range is `y0..y1`.
+fn shade_windows<DB, X, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    windows: &[FaultWindow],
+    end_ns: u64,
+    y0: Y::ValueType,
+    y1: Y::ValueType,
+    label: bool,
+) -> anyhow::Result<()>
+where
+    DB: DrawingBackend,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged,
+    Y::ValueType: Clone + 'static,
+{
+    for (i, w) in windows.iter().enumerate() {
+        let (a, b) = (w.start as f64 / 1e9, w.end_or(end_ns) as f64 / 1e9);
+        chart
+            .draw_series(std::iter::once(Rectangle::new([(a, y0.clone()), (b, y1.clone())], style::FAULT.mix(0.12).filled())))
+            .map_err(|e| anyhow::anyhow!("drawing fault window: {e}"))?;
+        if label {
+            // Stagger labels over three rows so that neighbouring windows stay legible.
+            let row = (i % 3) as i32;
+            let text = Text::new(style::truncate(&w.fault, 28), (3, 3 + 14 * row), font(12).color(&style::FAULT));
+            chart
+                .draw_series(std::iter::once(EmptyElement::at((a, y1.clone())) + text))
+                .map_err(|e| anyhow::anyhow!("labelling fault window: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn root(buf: &mut String, height: u32) -> DrawingArea<SVGBackend<'_>, Shift> {
+    let root = SVGBackend::with_string(buf, (WIDTH, height)).into_drawing_area();
+    let _ = root.fill(&WHITE);
+    root
+}
+
+fn latency_chart(input: &PlotInput, points: &[Point], dur_s: f64, y_lo: f64, y_hi: f64) -> anyhow::Result<String> {
+    let mut buf = String::with_capacity(points.len() * 100 + 20_000);
+    {
+        let root = root(&mut buf, LATENCY_HEIGHT);
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..dur_s, (y_lo..y_hi).log_scale())
+            .map_err(|e| anyhow::anyhow!("latency chart: {e}"))?;
+        mesh!(chart, "latency (ms, log scale)");
+        shade_windows(&mut chart, input.windows, input.end_ns, y_lo, y_hi, true)?;
+        for shape in SHAPES {
+            let pts = points.iter().filter(|p| p.shape == shape);
+            let draw = |c: &mut ChartContext<'_, _, _>, it: Vec<&Point>| -> anyhow::Result<()> {
+                let res = match shape {
+                    Shape::Circle => c.draw_series(it.into_iter().map(|p| Circle::new((p.t_s, p.lat_ms), 2, style::outcome_color(p.outcome).filled()))),
+                    Shape::Triangle => c.draw_series(it.into_iter().map(|p| TriangleMarker::new((p.t_s, p.lat_ms), 4, style::outcome_color(p.outcome).filled()))),
+                    Shape::Square => c.draw_series(it.into_iter().map(|p| {
+                        EmptyElement::at((p.t_s, p.lat_ms)) + Rectangle::new([(-2, -2), (2, 2)], style::outcome_color(p.outcome).filled())
+                    })),
+                    Shape::Cross => c.draw_series(it.into_iter().map(|p| Cross::new((p.t_s, p.lat_ms), 3, style::outcome_color(p.outcome).stroke_width(1)))),
+                };
+                res.map(|_| ()).map_err(|e| anyhow::anyhow!("latency points: {e}"))
+            };
+            draw(&mut chart, pts.collect())?;
+        }
+        root.present().map_err(|e| anyhow::anyhow!("latency chart: {e}"))?;
+    }
+    Ok(compact_svg(buf))
+}
+
+/// plotters writes every default attribute; dropping the ones that say nothing keeps a
+/// twenty-thousand-point chart at about half the bytes.
+fn compact_svg(svg: String) -> String {
+    svg.replace(" opacity=\"1\"", "").replace(" stroke=\"none\" stroke-width=\"1\"", "")
+}
+
+/// A y-axis label: 0.001, 0.5, 10, 2000.
+fn short_number(v: f64) -> String {
+    if v >= 1.0 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Bucket width: a round number of seconds giving about 120 buckets over the run.
+pub fn bucket_width_ns(end_ns: u64) -> u64 {
+    const STEPS_MS: [u64; 17] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 300_000];
+    let target = end_ns / 120;
+    STEPS_MS.iter().map(|ms| ms * 1_000_000).find(|&w| w >= target).unwrap_or(600_000_000_000)
+}
+
+fn bucket_charts(input: &PlotInput, dur_s: f64, bucket_ns: u64) -> anyhow::Result<(String, String)> {
+    let n = (input.end_ns / bucket_ns + 1) as usize;
+    let mut lat: Vec<Vec<u64>> = vec![Vec::new(); n];
+    let mut counts = vec![[0u64; 3]; n];
+    for o in input.ops {
+        let Some(end) = o.end else { continue };
+        let b = ((end / bucket_ns) as usize).min(n - 1);
+        let slot = match o.outcome {
+            Outcome::Ok => 0,
+            Outcome::Fail => 1,
+            _ => 2,
+        };
+        counts[b][slot] += 1;
+        if let Some(l) = o.latency_ns() {
+            lat[b].push(l);
+        }
+    }
+    let mid = |b: usize| (b as f64 + 0.5) * bucket_ns as f64 / 1e9;
+    // Quantile series (ms), skipping empty buckets.
+    let names = ["p50", "p95", "p99", "max"];
+    let qs = [0.5, 0.95, 0.99, 1.0];
+    let colors = [RGBColor(0x1f, 0x77, 0xb4), RGBColor(0x9e, 0x5f, 0xc0), RGBColor(0xd6, 0x27, 0x83), RGBColor(0x44, 0x44, 0x44)];
+    let mut series: [Vec<(f64, f64)>; 4] = Default::default();
+    for (b, l) in lat.iter_mut().enumerate() {
+        if l.is_empty() {
+            continue;
+        }
+        l.sort_unstable();
+        for (k, q) in qs.iter().enumerate() {
+            let i = ((l.len() - 1) as f64 * q).round() as usize;
+            series[k].push((mid(b), (l[i] as f64 / 1e6).max(1e-3)));
+        }
+    }
+    let (mut lo, mut hi) = (f64::MAX, 0f64);
+    for s in &series {
+        for &(_, v) in s {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    if hi == 0.0 {
+        (lo, hi) = (0.1, 10.0);
+    }
+    let y_lo = 10f64.powf(lo.log10().floor());
+    let y_hi = 10f64.powf(hi.log10().ceil()).max(y_lo * 10.0);
+    let mut qbuf = String::new();
+    {
+        let root = root(&mut qbuf, SMALL_HEIGHT);
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..dur_s, (y_lo..y_hi).log_scale())
+            .map_err(|e| anyhow::anyhow!("quantile chart: {e}"))?;
+        mesh!(chart, "latency (ms, log scale)");
+        shade_windows(&mut chart, input.windows, input.end_ns, y_lo, y_hi, false)?;
+        for k in 0..4 {
+            let c = colors[k];
+            chart
+                .draw_series(LineSeries::new(series[k].iter().copied(), c.stroke_width(2)))
+                .map_err(|e| anyhow::anyhow!("quantile chart: {e}"))?
+                .label(names[k])
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+        }
+        legend(&mut chart)?;
+        root.present().map_err(|e| anyhow::anyhow!("quantile chart: {e}"))?;
+    }
+    // Throughput (ops/s) per outcome.
+    let per_s = 1e9 / bucket_ns as f64;
+    let top = counts.iter().flat_map(|c| c.iter()).copied().max().unwrap_or(0) as f64 * per_s;
+    let y_top = if top <= 0.0 { 1.0 } else { top * 1.1 };
+    let mut tbuf = String::new();
+    {
+        let root = root(&mut tbuf, SMALL_HEIGHT);
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..dur_s, 0f64..y_top)
+            .map_err(|e| anyhow::anyhow!("throughput chart: {e}"))?;
+        mesh!(chart, "throughput (ops/s)");
+        shade_windows(&mut chart, input.windows, input.end_ns, 0.0, y_top, false)?;
+        for (slot, (name, c)) in [("ok", style::OK), ("fail", style::FAIL), ("info", style::INFO)].into_iter().enumerate() {
+            if counts.iter().all(|b| b[slot] == 0) {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(counts.iter().enumerate().map(|(b, k)| (mid(b), k[slot] as f64 * per_s)), c.stroke_width(2)))
+                .map_err(|e| anyhow::anyhow!("throughput chart: {e}"))?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+        }
+        legend(&mut chart)?;
+        root.present().map_err(|e| anyhow::anyhow!("throughput chart: {e}"))?;
+    }
+    Ok((qbuf, tbuf))
+}
+
+fn legend<'a, 'b: 'a, X: Ranged, Y: Ranged>(chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, Y>>) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(0xcc, 0xcc, 0xcc))
+        .label_font(font(12))
+        .draw()
+        .map_err(|e| anyhow::anyhow!("chart legend: {e}"))
+}

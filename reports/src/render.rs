@@ -1,0 +1,149 @@
+//! Assemble a run's page: gather every view (plots, fault table, checkers, timeline) into one
+//! serializable value and render it with the embedded tera template (autoescape on, so every
+//! string from the database is shown as text; only markup we built and escaped ourselves is
+//! passed through `safe`).
+
+use crate::checks::{self, CheckerView};
+use crate::linear_svg;
+use crate::ops::{self, Outcome};
+use crate::plots::{self, Plots};
+use crate::style;
+use crate::timeline::{self, Timeline};
+use crate::windows::{self, WindowRow};
+use crate::{Link, RunInput};
+use anyhow::Context as _;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::OnceLock;
+
+pub const CSS: &str = include_str!("../templates/style.css");
+const RUN_TEMPLATE: &str = include_str!("../templates/run.html");
+const INDEX_TEMPLATE: &str = include_str!("../templates/index.html");
+
+/// The template engine with our two pages, parsed once per process.
+pub fn tera() -> anyhow::Result<&'static tera::Tera> {
+    static TERA: OnceLock<Result<tera::Tera, String>> = OnceLock::new();
+    let t = TERA.get_or_init(|| {
+        let mut t = tera::Tera::default();
+        // Names end in .html, so autoescaping applies (tera's default suffixes).
+        t.add_raw_templates([("run.html", RUN_TEMPLATE), ("index.html", INDEX_TEMPLATE)]).map_err(|e| format!("{e:?}"))?;
+        t.autoescape_on([".html"]);
+        Ok(t)
+    });
+    t.as_ref().map_err(|e| anyhow::anyhow!("report templates do not parse: {e}"))
+}
+
+#[derive(Debug, Serialize)]
+pub struct LabelValue {
+    pub label: String,
+    pub value: String,
+}
+
+#[derive(Serialize)]
+struct RunView<'a> {
+    title: &'a str,
+    subtitle: String,
+    verdict: String,
+    reason: String,
+    seed: String,
+    command_line: String,
+    config: Vec<LabelValue>,
+    stats: Vec<LabelValue>,
+    notes: &'a [String],
+    plots: Plots,
+    windows: Vec<WindowRow>,
+    checkers: Vec<CheckerView>,
+    timeline: Timeline,
+    links: &'a [Link],
+    css: &'static str,
+    version: &'static str,
+}
+
+/// Keys of test.json shown first, in this order; the rest follow alphabetically.
+const CONFIG_ORDER: [&str; 11] = ["name", "db", "workload", "nemesis", "nodes", "seed", "time_limit", "concurrency", "rate", "start", "start_time"];
+
+fn config_rows(test: &Value) -> Vec<LabelValue> {
+    let Some(obj) = test.as_object() else {
+        return vec![LabelValue { label: "test.json".into(), value: style::value_text(test, 2000) }];
+    };
+    let mut keys: Vec<&String> = obj.keys().filter(|k| k.as_str() != "command_line").collect();
+    keys.sort_by_key(|k| (CONFIG_ORDER.iter().position(|o| o == k).unwrap_or(usize::MAX), k.to_string()));
+    keys.into_iter().map(|k| LabelValue { label: k.clone(), value: style::value_text(&obj[k], 2000) }).collect()
+}
+
+fn scalar_text(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    }
+}
+
+pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
+    let history = &input.history;
+    let mut ops = ops::client_ops(history);
+    ops.sort_by_key(|o| (o.start, o.invoke));
+    let end_ns = ops::history_end(history);
+    let fault_windows = faultline_checkers::faults::fault_windows(history);
+    let results = input.results.as_ref();
+    let checkers_json = results.and_then(|r| r.get("checkers"));
+
+    // Spans around violations: the linearizability failure's window, and lost elements' acks.
+    let mut violations: Vec<(u64, u64)> = Vec::new();
+    if let Some(f) = checkers_json.and_then(|c| c.get("linearizable")).and_then(|l| l.get("failure")).and_then(linear_svg::Failure::parse) {
+        violations.extend(f.span());
+    }
+    if let Some(lost) = checkers_json.and_then(|c| c.get("set")).and_then(|s| s.get("lost")).and_then(Value::as_array) {
+        violations.extend(lost.iter().take(20).filter_map(|l| l.get("acknowledged_at").and_then(Value::as_u64)).map(|t| (t, t)));
+    }
+
+    let plots = plots::draw(&plots::PlotInput { history, ops: &ops, windows: &fault_windows, end_ns, keep_spans: &violations })?;
+    let windows = windows::rows(&fault_windows, checkers_json.and_then(|c| c.get("metrics")), &ops, end_ns);
+    let checkers = checks::views(checkers_json);
+    let timeline = timeline::build(history, &ops, &fault_windows, &violations);
+
+    let (verdict, reason) = match results {
+        Some(r) => (
+            checks::verdict_of(r.get("verdict").or(r.get("valid?"))),
+            r.get("reason").map(|s| style::value_text(s, 2000)).unwrap_or_else(|| "results.json gives no reason.".into()),
+        ),
+        None => ("unknown".into(), "This history has not been checked (no results).".into()),
+    };
+    let test = input.test.as_ref();
+    let count = |o: Outcome| ops.iter().filter(|x| x.outcome == o).count();
+    let stats = vec![
+        LabelValue { label: "client ops".into(), value: ops.len().to_string() },
+        LabelValue { label: "ok".into(), value: count(Outcome::Ok).to_string() },
+        LabelValue { label: "fail".into(), value: count(Outcome::Fail).to_string() },
+        LabelValue { label: "info".into(), value: count(Outcome::Info).to_string() },
+        LabelValue { label: "never completed".into(), value: count(Outcome::Pending).to_string() },
+        LabelValue { label: "processes".into(), value: ops.iter().map(|o| o.process).collect::<std::collections::HashSet<_>>().len().to_string() },
+        LabelValue { label: "fault windows".into(), value: fault_windows.len().to_string() },
+        LabelValue { label: "duration".into(), value: style::secs(end_ns) },
+    ];
+    let view = RunView {
+        title: &input.title,
+        subtitle: input.subtitle.clone(),
+        verdict,
+        reason,
+        seed: scalar_text(test.and_then(|t| t.get("seed"))),
+        command_line: scalar_text(test.and_then(|t| t.get("command_line"))),
+        config: test.map(config_rows).unwrap_or_default(),
+        stats,
+        notes: &input.notes,
+        plots,
+        windows,
+        checkers,
+        timeline,
+        links: &input.links,
+        css: CSS,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let ctx = tera::Context::from_serialize(&view).map_err(|e| anyhow::anyhow!("report data: {e:?}"))?;
+    tera()?.render("run.html", &ctx).map_err(|e| anyhow::anyhow!("{e:?}")).context("rendering the run report")
+}
+
+pub fn render_index(ctx: &impl Serialize) -> anyhow::Result<String> {
+    let ctx = tera::Context::from_serialize(ctx).map_err(|e| anyhow::anyhow!("store index data: {e:?}"))?;
+    tera()?.render("index.html", &ctx).map_err(|e| anyhow::anyhow!("{e:?}")).context("rendering the store index")
+}

@@ -1,0 +1,213 @@
+//! The operation timeline, like Jepsen's timeline.html: one column per process, one box per
+//! op from its invocation to its completion, coloured by outcome, with the details on hover
+//! (a `title` attribute). Rows are event positions, not wall time, so boxes never overlap and
+//! short ops stay legible.
+//!
+//! A huge history is bounded: the timeline shows the first ops, the ops around each fault
+//! window's start and end, and the ops around violations, as separate segments, and says how
+//! many ops it left out between them.
+
+use crate::ops::{ClientOp, Outcome};
+use crate::style;
+use faultline_checkers::faults::FaultWindow;
+use faultline_checkers::Op;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Ops shown from the start of the run.
+const FIRST: usize = 300;
+/// Ops shown either side of a fault window's start or end.
+const AROUND_FAULT: usize = 30;
+/// Fault windows whose edges get a segment.
+const MAX_WINDOWS: usize = 12;
+/// Ops shown either side of a violation's span.
+const AROUND_VIOLATION: usize = 60;
+/// Hard cap on ops in the timeline.
+const MAX_OPS: usize = 3_000;
+pub const ROW_PX: usize = 16;
+pub const COLUMN_PX: usize = 96;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OpBox {
+    pub left: usize,
+    pub top: usize,
+    pub height: usize,
+    /// "ok", "fail", "info" or "pending".
+    pub class: String,
+    pub label: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Segment {
+    pub title: String,
+    /// Ops of the history left out before this segment (0 for none).
+    pub omitted_before: usize,
+    pub width: usize,
+    pub height: usize,
+    pub columns: Vec<(usize, String)>,
+    pub boxes: Vec<OpBox>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Timeline {
+    pub segments: Vec<Segment>,
+    pub shown: usize,
+    pub total: usize,
+    pub omitted_after: usize,
+}
+
+/// Index ranges of `ops` (sorted by start) to show.
+fn ranges(ops: &[ClientOp], windows: &[FaultWindow], violations: &[(u64, u64)]) -> Vec<(usize, usize)> {
+    let n = ops.len();
+    let mut want: Vec<(usize, usize)> = vec![(0, FIRST.min(n))];
+    let first_at = |t: u64| ops.partition_point(|o| o.start < t);
+    for &(a, b) in violations {
+        let (i, j) = (first_at(a), first_at(b.saturating_add(1)));
+        want.push((i.saturating_sub(AROUND_VIOLATION), (j + AROUND_VIOLATION).min(n)));
+    }
+    for w in windows.iter().take(MAX_WINDOWS) {
+        for t in [Some(w.start), w.end].into_iter().flatten() {
+            let i = first_at(t);
+            want.push((i.saturating_sub(AROUND_FAULT), (i + AROUND_FAULT).min(n)));
+        }
+    }
+    // Violations first in priority: they were pushed before the fault edges.
+    let mut budget = MAX_OPS;
+    let mut kept = Vec::new();
+    for (a, b) in want {
+        if a >= b || budget == 0 {
+            continue;
+        }
+        let b = b.min(a + budget);
+        budget -= b - a;
+        kept.push((a, b));
+    }
+    kept.sort();
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for (a, b) in kept {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    merged
+}
+
+fn segment(history: &[Op], ops: &[ClientOp], omitted_before: usize) -> Segment {
+    // Columns: processes in numeric order.
+    let mut columns: BTreeMap<u64, usize> = BTreeMap::new();
+    for o in ops {
+        columns.entry(o.process).or_default();
+    }
+    for (i, c) in columns.values_mut().enumerate() {
+        *c = i;
+    }
+    // Rows: the segment's events in history order.
+    let mut events: Vec<usize> = ops.iter().flat_map(|o| [Some(o.invoke), o.complete]).flatten().collect();
+    events.sort_unstable();
+    events.dedup();
+    let row = |e: usize| events.binary_search(&e).unwrap_or(0);
+    let rows = events.len().max(1);
+    let boxes = ops
+        .iter()
+        .map(|o| {
+            let top = row(o.invoke);
+            let bottom = o.complete.map(row).unwrap_or(rows - 1);
+            let inv = &history[o.invoke];
+            let last = o.last_event(history);
+            let value = if o.outcome == Outcome::Ok && !last.value.is_null() { &last.value } else { &inv.value };
+            let key = inv.key.as_ref().map(|k| format!("[{}] ", style::value_text(k, 20))).unwrap_or_default();
+            let mut title = format!(
+                "process {} · {} {}{} · {} · invoked {}",
+                o.process,
+                inv.f,
+                key,
+                style::value_text(&inv.value, 300),
+                o.outcome.as_str(),
+                style::secs(o.start)
+            );
+            if o.complete.is_some() {
+                title.push_str(&format!(" · returned {} · latency {}", style::value_text(&last.value, 300), style::duration(o.latency_ns().unwrap_or(0))));
+            }
+            if let Some(node) = &last.node.as_ref().or(inv.node.as_ref()) {
+                title.push_str(&format!(" · node {node}"));
+            }
+            if let Some(err) = &last.error {
+                title.push_str(&format!(" · error {}", style::truncate(err, 300)));
+            }
+            OpBox {
+                left: columns[&o.process] * COLUMN_PX,
+                top: top * ROW_PX,
+                height: (bottom - top + 1) * ROW_PX - 2,
+                class: o.outcome.as_str().to_string(),
+                label: style::truncate(&format!("{} {key}{}", inv.f, style::value_text(value, 24)), 40),
+                title,
+            }
+        })
+        .collect();
+    let (t0, t1) = (ops.first().map(|o| o.start).unwrap_or(0), ops.iter().map(|o| o.end.unwrap_or(o.start)).max().unwrap_or(0));
+    Segment {
+        title: format!("{} ops from {} to {}", ops.len(), style::secs(t0), style::secs(t1)),
+        omitted_before,
+        width: columns.len() * COLUMN_PX,
+        height: rows * ROW_PX,
+        columns: columns.iter().map(|(p, c)| (c * COLUMN_PX, p.to_string())).collect(),
+        boxes,
+    }
+}
+
+/// `ops` must be sorted by start (as `ops::client_ops` returns them).
+pub fn build(history: &[Op], ops: &[ClientOp], windows: &[FaultWindow], violations: &[(u64, u64)]) -> Timeline {
+    let mut segments = Vec::new();
+    let mut prev_end = 0;
+    let mut shown = 0;
+    for (a, b) in ranges(ops, windows, violations) {
+        segments.push(segment(history, &ops[a..b], a - prev_end));
+        shown += b - a;
+        prev_end = b;
+    }
+    Timeline { segments, shown, total: ops.len(), omitted_after: ops.len() - prev_end }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_checkers::{OpType, Process};
+    use serde_json::json;
+
+    fn history(n: u64) -> Vec<Op> {
+        let mut h = Vec::new();
+        for i in 0..n {
+            let p = i % 3;
+            for (k, kind) in [OpType::Invoke, OpType::Ok].into_iter().enumerate() {
+                h.push(Op { index: h.len() as u64, time: i * 100 + k as u64 * 50, kind, process: Process::Client(p), f: "write".into(), value: json!(i), key: None, node: None, error: None });
+            }
+        }
+        h
+    }
+
+    #[test]
+    fn small_histories_are_shown_whole() {
+        let h = history(10);
+        let ops = crate::ops::client_ops(&h);
+        let t = build(&h, &ops, &[], &[]);
+        assert_eq!((t.segments.len(), t.shown, t.omitted_after), (1, 10, 0));
+        assert_eq!(t.segments[0].columns.len(), 3);
+        assert_eq!(t.segments[0].boxes[1].left, COLUMN_PX);
+        assert_eq!(t.segments[0].boxes[1].top, 2 * ROW_PX);
+    }
+
+    #[test]
+    fn large_histories_keep_the_start_and_the_violation() {
+        let h = history(10_000);
+        let ops = crate::ops::client_ops(&h);
+        let t = build(&h, &ops, &[], &[(500_000, 500_100)]);
+        assert_eq!(t.segments.len(), 2);
+        assert_eq!(t.segments[0].boxes.len(), FIRST);
+        let seg = &t.segments[1];
+        assert!(seg.omitted_before > 0);
+        assert!(seg.boxes.iter().any(|b| b.title.contains("write 5000 ")), "the op at the violation must be shown");
+        assert_eq!(t.shown + t.segments.iter().map(|s| s.omitted_before).sum::<usize>() + t.omitted_after, 10_000);
+    }
+}

@@ -1,0 +1,165 @@
+//! The fault window table: one row per window, what was done to whom, and how the system fared.
+//!
+//! Availability, detection and recovery come from the metrics checker
+//! (`results.checkers.metrics.windows`) when it ran; otherwise availability is computed here
+//! from the ops that completed inside the window, and the rest is shown as unknown.
+
+use crate::ops::{ClientOp, Outcome};
+use crate::style;
+use faultline_checkers::faults::FaultWindow;
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowRow {
+    pub fault: String,
+    pub targets: String,
+    pub start: String,
+    pub duration: String,
+    pub availability: String,
+    pub detection: String,
+    pub recovery: String,
+    pub recovery_90: String,
+    /// "yes", "no" or "—".
+    pub verified: String,
+}
+
+fn targets_text(detail: Option<&Value>) -> String {
+    let Some(d) = detail else { return "—".into() };
+    if let Some(t) = d.get("targets").filter(|t| !t.is_null()) {
+        return match t.as_array() {
+            Some(a) => a.iter().map(|x| style::value_text(x, 40)).collect::<Vec<_>>().join(", "),
+            None => style::value_text(t, 200),
+        };
+    }
+    if let Some(g) = d.get("grudge").and_then(Value::as_object) {
+        // "n1 ⊘ n3, n4": who cannot hear from whom.
+        return g
+            .iter()
+            .map(|(n, cut)| format!("{n} ⊘ {}", cut.as_array().map(|a| a.iter().map(|x| style::value_text(x, 20)).collect::<Vec<_>>().join(" ")).unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    "—".into()
+}
+
+fn verified_text(v: Option<&Value>) -> String {
+    match v.and_then(Value::as_bool) {
+        Some(true) => "yes".into(),
+        Some(false) => "no".into(),
+        None => "—".into(),
+    }
+}
+
+fn opt_duration(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "—".into(),
+        Some(v) => match v.as_u64() {
+            Some(ns) => style::duration(ns),
+            None => v.as_f64().filter(|f| *f >= 0.0).map(|f| style::duration(f as u64)).unwrap_or_else(|| "—".into()),
+        },
+    }
+}
+
+/// Share of the ops completing in `[a, b]` that succeeded.
+fn availability(ops: &[ClientOp], a: u64, b: u64) -> Option<f64> {
+    let (mut ok, mut all) = (0u64, 0u64);
+    for o in ops {
+        if let Some(e) = o.end {
+            if e >= a && e <= b {
+                all += 1;
+                if o.outcome == Outcome::Ok {
+                    ok += 1;
+                }
+            }
+        }
+    }
+    (all > 0).then(|| ok as f64 / all as f64)
+}
+
+/// Rows for the computed windows, merged with the metrics checker's windows when present.
+pub fn rows(windows: &[FaultWindow], metrics: Option<&Value>, ops: &[ClientOp], end_ns: u64) -> Vec<WindowRow> {
+    let measured: Vec<&Value> = metrics.and_then(|m| m.get("windows")).and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, w) in windows.iter().enumerate() {
+        // The metrics window for this one: same fault and start, else the same position.
+        let m = measured
+            .iter()
+            .find(|m| m.get("fault").and_then(Value::as_str) == Some(w.fault.as_str()) && m.get("start").and_then(Value::as_u64) == Some(w.start))
+            .or_else(|| measured.get(i).filter(|m| m.get("fault").and_then(Value::as_str).is_none_or(|f| f == w.fault)))
+            .copied();
+        let end = w.end_or(end_ns);
+        let avail = m.and_then(|m| m.get("availability")).and_then(Value::as_f64).or_else(|| availability(ops, w.start, end));
+        let targets = m.and_then(|m| m.get("targets")).filter(|t| !t.is_null()).map(|t| targets_text(Some(&serde_json::json!({ "targets": t }))));
+        out.push(WindowRow {
+            fault: w.fault.clone(),
+            targets: targets.unwrap_or_else(|| targets_text(Some(&w.detail))),
+            start: style::secs(w.start),
+            duration: if w.end.is_some() { style::duration(end - w.start) } else { format!("{} (never healed)", style::duration(end - w.start)) },
+            availability: style::percent(avail),
+            detection: opt_duration(m.and_then(|m| m.get("detection_ns"))),
+            recovery: opt_duration(m.and_then(|m| m.get("recovery_ns"))),
+            recovery_90: opt_duration(m.and_then(|m| m.get("recovery_90_ns"))),
+            verified: verified_text(m.and_then(|m| m.get("verified")).filter(|v| !v.is_null()).or(w.detail.get("verified"))),
+        });
+    }
+    // Windows only the metrics checker knows of (e.g. a report without nemesis events).
+    if windows.is_empty() {
+        for m in measured {
+            let start = m.get("start").and_then(Value::as_u64).unwrap_or(0);
+            let end = m.get("end").and_then(Value::as_u64);
+            out.push(WindowRow {
+                fault: m.get("fault").map(|f| style::value_text(f, 80)).unwrap_or("?".into()),
+                targets: targets_text(Some(m)),
+                start: style::secs(start),
+                duration: end.map(|e| style::duration(e.saturating_sub(start))).unwrap_or("—".into()),
+                availability: style::percent(m.get("availability").and_then(Value::as_f64)),
+                detection: opt_duration(m.get("detection_ns")),
+                recovery: opt_duration(m.get("recovery_ns")),
+                recovery_90: opt_duration(m.get("recovery_90_ns")),
+                verified: verified_text(m.get("verified")),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn window(fault: &str, start: u64, end: Option<u64>, detail: Value) -> FaultWindow {
+        FaultWindow { fault: fault.into(), start, end, detail, heal_detail: None }
+    }
+
+    fn op(start: u64, end: u64, outcome: Outcome) -> ClientOp {
+        ClientOp { process: 0, invoke: 0, complete: Some(0), start, end: Some(end), outcome }
+    }
+
+    #[test]
+    fn computes_availability_without_metrics() {
+        let ops = [op(0, 10, Outcome::Ok), op(100, 150, Outcome::Fail), op(110, 160, Outcome::Ok), op(300, 400, Outcome::Info)];
+        let w = [window("kill", 100, Some(200), json!({"targets": ["n1", "<n2>"], "verified": true}))];
+        let r = rows(&w, None, &ops, 1000);
+        assert_eq!(r[0].availability, "50.0 %");
+        assert_eq!(r[0].targets, "n1, <n2>");
+        assert_eq!(r[0].verified, "yes");
+        assert_eq!(r[0].detection, "—");
+    }
+
+    #[test]
+    fn prefers_metrics_and_tolerates_odd_fields() {
+        let w = [window("partition-halves", 5, None, json!({"grudge": {"n1": ["n3"]}}))];
+        let m = json!({"windows": [{"fault": "partition-halves", "start": 5, "availability": 0.25, "detection_ns": 2_000_000, "recovery_ns": "x", "verified": false}]});
+        let r = rows(&w, Some(&m), &[], 3_000_000_000);
+        assert_eq!(r[0].availability, "25.0 %");
+        assert_eq!(r[0].detection, "2.0 ms");
+        assert_eq!(r[0].recovery, "—");
+        assert_eq!(r[0].verified, "no");
+        assert_eq!(r[0].targets, "n1 ⊘ n3");
+        assert!(r[0].duration.contains("never healed"));
+        let r = rows(&[], Some(&json!({"windows": [{"fault": 3}]})), &[], 0);
+        assert_eq!(r.len(), 1);
+    }
+}

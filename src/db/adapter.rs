@@ -1,0 +1,151 @@
+//! What every database adapter offers the runner and the nemesis, as plain data and one enum.
+//!
+//! An adapter installs, configures, starts, stops, kills (SIGKILL), pauses (SIGSTOP), resumes,
+//! wipes, finds the primary/leader, and knows where its logs are. Daemons are started with
+//! pidfiles and signalled only after checking /proc/PID/comm (pids wrap).
+
+use crate::ssh::Node;
+use anyhow::{bail, Context, Result};
+use faultline_workloads::WorkloadKind;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One database node as the adapters see it: the SSH handle, the address the other nodes and
+/// the clients use, and a directory of its own (nodes of the local cluster share one filesystem).
+#[derive(Clone, Debug)]
+pub struct DbNode {
+    pub ssh: Node,
+    pub name: String,
+    pub host: String,
+    pub root: String,
+}
+
+impl DbNode {
+    pub fn path(&self, file: &str) -> String {
+        format!("{}/{}", self.root.trim_end_matches('/'), file)
+    }
+}
+
+/// The databases faultline knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbKind {
+    Etcd,
+    Redis,
+}
+
+impl DbKind {
+    pub const ALL: [DbKind; 2] = [DbKind::Etcd, DbKind::Redis];
+
+    pub fn parse(name: &str) -> Result<DbKind> {
+        match name.to_ascii_lowercase().as_str() {
+            "etcd" => Ok(DbKind::Etcd),
+            "redis" => Ok(DbKind::Redis),
+            other => Err(crate::exit::bad_input(format!("--db {other:?}: unknown database; known: etcd, redis"))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DbKind::Etcd => "etcd",
+            DbKind::Redis => "redis",
+        }
+    }
+
+    /// The process name (/proc/PID/comm) of the daemon.
+    pub fn comm(self) -> &'static str {
+        match self {
+            DbKind::Etcd => "etcd",
+            DbKind::Redis => "redis-server",
+        }
+    }
+
+    /// The workloads this database's client implements.
+    pub fn supports(self, w: WorkloadKind) -> bool {
+        // Both clients implement every workload (register, set, counter).
+        matches!((self, w), (DbKind::Etcd | DbKind::Redis, _))
+    }
+
+    /// Tools the adapter needs on every node, checked by preflight.
+    pub fn required_tools(self) -> &'static [&'static str] {
+        &["sh", "kill", "cat", "rm", "mkdir"]
+    }
+}
+
+/// Options shared by the adapters.
+#[derive(Debug, Clone, Default)]
+pub struct DbOptions {
+    /// Upload this binary instead of using the distribution's.
+    pub binary: Option<PathBuf>,
+}
+
+pub const SHORT: Duration = Duration::from_secs(20);
+
+/// Install a Debian package on a node when `binary` is not on its PATH. Daemons the package
+/// would start on install are blocked with policy-rc.d: faultline starts its own.
+pub async fn ensure_package(node: &DbNode, binary: &str, package: &str) -> Result<()> {
+    let probe = node.ssh.run_root(&["sh", "-c", &format!("command -v {binary}")], SHORT).await?;
+    if probe.success() {
+        return Ok(());
+    }
+    eprintln!("{}: installing {package} with apt-get (no {binary} found)", node.name);
+    let script = format!(
+        "set -e; printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; \
+         trap 'rm -f /usr/sbin/policy-rc.d' EXIT; \
+         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends {package} \
+         || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends {package})"
+    );
+    let out = node.ssh.run_root(&["sh", "-c", &script], Duration::from_secs(600)).await?;
+    if !out.success() {
+        bail!("{}: apt-get install {package} failed (status {}): {}", node.name, out.status, tail(&out.stderr));
+    }
+    Ok(())
+}
+
+/// Upload a user-supplied database binary to `<root>/bin/<name>` and return that path.
+pub async fn upload_binary(node: &DbNode, local: &std::path::Path, name: &str) -> Result<String> {
+    let remote = node.path(&format!("bin/{name}"));
+    node.ssh
+        .run_root(&["mkdir", "-p", &node.path("bin")], SHORT)
+        .await?
+        .check(&node.name, &["mkdir"])?;
+    node.ssh
+        .upload(local, &remote)
+        .await
+        .with_context(|| format!("uploading --db-binary {} to {}", local.display(), node.name))?;
+    node.ssh.run_root(&["chmod", "755", &remote], SHORT).await?.check(&node.name, &["chmod"])?;
+    Ok(remote)
+}
+
+/// Send a signal to the daemon whose pidfile is `pidfile`; false if it was not running.
+pub async fn signal(node: &DbNode, pidfile: &str, comm: &str, sig: &str) -> Result<bool> {
+    node.ssh.signal_pidfile(pidfile, comm, sig).await
+}
+
+/// Stop a daemon: TERM, wait up to `grace`, then KILL; also resumes it first in case it is paused.
+pub async fn stop_daemon(node: &DbNode, pidfile: &str, comm: &str, grace: Duration) -> Result<()> {
+    let _ = signal(node, pidfile, comm, "CONT").await;
+    if !signal(node, pidfile, comm, "TERM").await? {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + grace;
+    while tokio::time::Instant::now() < deadline {
+        if !is_running(node, pidfile, comm).await? {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    signal(node, pidfile, comm, "KILL").await?;
+    Ok(())
+}
+
+/// Whether the pidfile names a live process with the expected name.
+pub async fn is_running(node: &DbNode, pidfile: &str, comm: &str) -> Result<bool> {
+    // Signal 0 checks existence without touching the process.
+    signal(node, pidfile, comm, "0").await
+}
+
+pub fn tail(s: &str) -> String {
+    let t: Vec<&str> = s.trim().lines().rev().take(5).collect();
+    t.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}

@@ -1,0 +1,194 @@
+//! The etcd adapter: Debian's etcd-server (or `--db-binary`), one member per node, a fresh
+//! cluster on every set-up.
+
+use super::adapter::{ensure_package, is_running, signal, stop_daemon, tail, upload_binary, DbNode, DbOptions, SHORT};
+use anyhow::{bail, Context, Result};
+use futures::future::join_all;
+use std::time::Duration;
+
+pub const CLIENT_PORT: u16 = 2379;
+pub const PEER_PORT: u16 = 2380;
+const COMM: &str = "etcd";
+
+fn pidfile(n: &DbNode) -> String {
+    n.path("etcd.pid")
+}
+fn logfile(n: &DbNode) -> String {
+    n.path("etcd.log")
+}
+fn data_dir(n: &DbNode) -> String {
+    n.path("etcd.data")
+}
+fn binary_marker(n: &DbNode) -> String {
+    n.path("etcd.binary")
+}
+
+/// The `--initial-cluster` line: every member's name and peer URL.
+pub fn initial_cluster(nodes: &[DbNode]) -> String {
+    nodes
+        .iter()
+        .map(|n| format!("{}=http://{}:{PEER_PORT}", n.name, n.host))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The argv that starts one member.
+pub fn start_argv(binary: &str, node: &DbNode, cluster: &str) -> Vec<String> {
+    let host = &node.host;
+    vec![
+        binary.to_string(),
+        "--name".into(),
+        node.name.clone(),
+        "--data-dir".into(),
+        data_dir(node),
+        "--listen-peer-urls".into(),
+        format!("http://{host}:{PEER_PORT}"),
+        "--initial-advertise-peer-urls".into(),
+        format!("http://{host}:{PEER_PORT}"),
+        "--listen-client-urls".into(),
+        format!("http://{host}:{CLIENT_PORT},http://127.0.0.1:{CLIENT_PORT}"),
+        "--advertise-client-urls".into(),
+        format!("http://{host}:{CLIENT_PORT}"),
+        "--initial-cluster".into(),
+        cluster.to_string(),
+        "--initial-cluster-state".into(),
+        "new".into(),
+        "--initial-cluster-token".into(),
+        "faultline".into(),
+        // Fail fast enough that a 30 s test sees elections, as in Jepsen's etcd suite.
+        "--heartbeat-interval".into(),
+        "100".into(),
+        "--election-timeout".into(),
+        "1000".into(),
+    ]
+}
+
+/// Install (or upload) etcd on every node; returns the binary path to use. Installs run one
+/// node at a time: the local cluster's nodes share one dpkg database.
+pub async fn install(nodes: &[DbNode], opts: &DbOptions) -> Result<String> {
+    let mut binary = "etcd".to_string();
+    for n in nodes {
+        match &opts.binary {
+            Some(local) => binary = upload_binary(n, local, "etcd").await?,
+            None => ensure_package(n, "etcd", "etcd-server").await?,
+        }
+        n.ssh
+            .run_root(&["sh", "-c", "mkdir -p \"$1\" && printf %s \"$2\" > \"$3\"", "sh", &n.root, &binary, &binary_marker(n)], SHORT)
+            .await?
+            .check(&n.name, &["mkdir"])?;
+    }
+    Ok(binary)
+}
+
+/// Wipe data and start every member, then wait until the cluster has a leader.
+pub async fn setup(nodes: &[DbNode], binary: &str) -> Result<()> {
+    let cluster = initial_cluster(nodes);
+    let starts = nodes.iter().map(|n| {
+        let cluster = cluster.clone();
+        async move {
+            stop_daemon(n, &pidfile(n), COMM, Duration::from_secs(5)).await?;
+            n.ssh.run_root(&["rm", "-rf", &data_dir(n)], SHORT).await?.check(&n.name, &["rm"])?;
+            n.ssh.run_root(&["rm", "-f", &logfile(n)], SHORT).await?;
+            start(n, binary, &cluster).await
+        }
+    });
+    for r in join_all(starts).await {
+        r?;
+    }
+    wait_for_leader(nodes, Duration::from_secs(60)).await?;
+    Ok(())
+}
+
+async fn start(n: &DbNode, binary: &str, cluster: &str) -> Result<()> {
+    let argv = start_argv(binary, n, cluster);
+    let argv_ref: Vec<&str> = argv.iter().map(String::as_str).collect();
+    // etcd refuses to start on some architectures without this; harmless elsewhere.
+    let env = vec![("ETCD_UNSUPPORTED_ARCH".to_string(), std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"))];
+    n.ssh
+        .start_daemon(&argv_ref, &pidfile(n), &logfile(n), &env, &n.root)
+        .await
+        .with_context(|| format!("starting etcd on {}", n.name))?;
+    Ok(())
+}
+
+/// Restart a member (after a kill) with its existing data.
+pub async fn restart(n: &DbNode, nodes: &[DbNode]) -> Result<()> {
+    if is_running(n, &pidfile(n), COMM).await? {
+        return Ok(());
+    }
+    let binary = n
+        .ssh
+        .run_root(&["cat", &binary_marker(n)], SHORT)
+        .await?
+        .check(&n.name, &["cat"])?
+        .stdout;
+    // A restarted member joins the cluster it already belongs to; --initial-cluster-state is
+    // ignored once the data dir exists.
+    start(n, binary.trim(), &initial_cluster(nodes)).await
+}
+
+pub async fn kill(n: &DbNode) -> Result<bool> {
+    signal(n, &pidfile(n), COMM, "KILL").await
+}
+pub async fn pause(n: &DbNode) -> Result<bool> {
+    signal(n, &pidfile(n), COMM, "STOP").await
+}
+pub async fn resume(n: &DbNode) -> Result<bool> {
+    signal(n, &pidfile(n), COMM, "CONT").await
+}
+
+/// Stop every member and remove its data.
+pub async fn teardown(nodes: &[DbNode]) -> Result<()> {
+    for r in join_all(nodes.iter().map(|n| async move {
+        stop_daemon(n, &pidfile(n), COMM, Duration::from_secs(5)).await?;
+        n.ssh.run_root(&["rm", "-rf", &data_dir(n)], SHORT).await?;
+        anyhow::Ok(())
+    }))
+    .await
+    {
+        r?;
+    }
+    Ok(())
+}
+
+pub fn log_files(n: &DbNode) -> Vec<String> {
+    vec![logfile(n)]
+}
+
+/// Ask each member who the leader is (`/v3/maintenance/status`): the names of the members
+/// that say they are it.
+pub async fn leaders(nodes: &[DbNode]) -> Result<Vec<String>> {
+    let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(2)).build()?;
+    let mut leaders = Vec::new();
+    for n in nodes {
+        let url = format!("http://{}:{CLIENT_PORT}/v3/maintenance/status", n.host);
+        let Ok(resp) = http.post(&url).json(&serde_json::json!({})).send().await else { continue };
+        let Ok(v) = resp.json::<serde_json::Value>().await else { continue };
+        let member = v["header"]["member_id"].as_str().unwrap_or("");
+        let leader = v["leader"].as_str().unwrap_or("");
+        if !member.is_empty() && member == leader {
+            leaders.push(n.name.clone());
+        }
+    }
+    Ok(leaders)
+}
+
+async fn wait_for_leader(nodes: &[DbNode], limit: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if !leaders(nodes).await?.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let mut why = String::new();
+            for n in nodes {
+                let out = n.ssh.run_root(&["tail", "-n", "3", &logfile(n)], SHORT).await;
+                if let Ok(o) = out {
+                    why.push_str(&format!("\n  {}: {}", n.name, tail(&o.stdout)));
+                }
+            }
+            bail!("etcd elected no leader within {}s; last log lines:{why}", limit.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

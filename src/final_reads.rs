@@ -1,0 +1,68 @@
+//! Final reads: after the heal, poll every node until all agree (or `--recovery-time` passes),
+//! recording each poll as `final-read` ops. The convergence checker takes each node's last read
+//! and the first round in which all agreed.
+
+use crate::db::{DbKind, DbNode};
+use crate::nemesis_exec::SshControl;
+use crate::runner::perform;
+use crate::store::HistoryWriter;
+use crate::test_cmd::TestArgs;
+use anyhow::Result;
+use faultline_checkers::OpType;
+use faultline_workloads::{Generator, WorkloadKind};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Process numbers for final reads start here, far from the workers' (which grow by the
+/// concurrency after every `info`).
+const FINAL_READ_PROCESS_BASE: u64 = 1 << 40;
+
+pub async fn run(
+    workload: WorkloadKind,
+    db: DbKind,
+    nodes: &[DbNode],
+    args: &TestArgs,
+    control: Arc<SshControl>,
+    generator: &Generator,
+    writer: &HistoryWriter,
+) -> Result<()> {
+    let Some(op) = generator.final_read() else {
+        // Register histories need no final state: linearizability speaks for every read.
+        return Ok(());
+    };
+    if workload == WorkloadKind::Register {
+        return Ok(());
+    }
+    eprintln!("faultline: final reads from every node (up to {})", humantime::format_duration(args.recovery_time));
+    let deadline = Instant::now() + args.recovery_time;
+    let mut clients = Vec::new();
+    for n in nodes {
+        clients.push(crate::clients::client_for(db, workload, n, nodes, args, control.clone())?);
+    }
+    let mut processes: Vec<u64> = (0..nodes.len() as u64).map(|i| FINAL_READ_PROCESS_BASE + i).collect();
+    loop {
+        let round_started = Instant::now();
+        let reads = futures::future::join_all(clients.iter_mut().zip(nodes).zip(processes.iter()).map(|((c, n), p)| {
+            let op = op.clone();
+            async move { perform(c, &op, *p, &n.name, writer, args.op_timeout).await }
+        }))
+        .await;
+        let mut values: Vec<Option<Value>> = Vec::new();
+        for (i, r) in reads.iter().enumerate() {
+            if r.kind == OpType::Info {
+                processes[i] += nodes.len() as u64;
+            }
+            values.push((r.kind == OpType::Ok).then(|| r.value.clone()));
+        }
+        let all_agree = values.iter().all(|v| v.is_some()) && values.windows(2).all(|w| w[0] == w[1]);
+        if all_agree || Instant::now() >= deadline {
+            if !all_agree {
+                eprintln!("faultline: nodes still disagree after {}", humantime::format_duration(args.recovery_time));
+            }
+            return Ok(());
+        }
+        let pause = Duration::from_millis(500).saturating_sub(round_started.elapsed());
+        tokio::time::sleep(pause).await;
+    }
+}

@@ -1,0 +1,60 @@
+//! `faultline heal`: repair nodes after the harness itself was killed (SIGKILL, a crash): flush
+//! and remove faultline's iptables chains, remove its qdiscs, SIGCONT stopped database processes,
+//! and say what was fixed.
+
+use crate::db::{DbKind, DbNode};
+use crate::exit::{bad_input, Exit};
+use crate::nemesis_exec::SshControl;
+use crate::test_cmd::TargetArgs;
+use anyhow::Result;
+
+#[derive(clap::Args, Debug)]
+pub struct HealArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+pub fn run(args: HealArgs) -> Result<Exit> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(heal(args))
+}
+
+async fn heal(args: HealArgs) -> Result<Exit> {
+    let (specs, opts, roots, shared_clock, control) = if args.target.local {
+        let Some(c) = crate::cluster::load_local_cluster()? else {
+            println!("no local cluster: nothing to heal");
+            return Ok(Exit::Valid);
+        };
+        let roots: Vec<String> = c.nodes.iter().map(|n| n.data_dir.display().to_string()).collect();
+        (c.node_specs(), c.ssh_options(), roots, true, vec![c.control_address.clone()])
+    } else {
+        let (specs, opts) = args.target.ssh.resolve()?;
+        if specs.is_empty() {
+            return Err(bad_input("say which nodes to heal: --local, --nodes n1,n2,... or --nodes-file FILE"));
+        }
+        let roots = specs.iter().map(|_| "/var/lib/faultline".to_string()).collect();
+        (specs, opts, roots, false, Vec::new())
+    };
+    let nodes = crate::ssh::connect_all(&specs, &opts).await?;
+    let db_nodes: Vec<DbNode> = nodes
+        .into_iter()
+        .zip(roots)
+        .map(|(ssh, root)| DbNode { name: ssh.name.clone(), host: ssh.host.clone(), ssh, root })
+        .collect();
+    let ctl = SshControl::new(db_nodes, DbKind::Etcd, shared_clock, control);
+    let report = faultline_nemeses::heal::heal_nodes(&ctl).await;
+    if report.fixed.is_empty() && report.errors.is_empty() {
+        println!("nothing to heal on {} node(s)", specs.len());
+    }
+    for line in &report.fixed {
+        println!("healed: {line}");
+    }
+    for line in &report.errors {
+        eprintln!("NOT healed: {line}");
+    }
+    if report.errors.is_empty() {
+        Ok(Exit::Valid)
+    } else {
+        anyhow::bail!("{} problem(s) could not be healed", report.errors.len())
+    }
+}

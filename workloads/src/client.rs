@@ -1,0 +1,78 @@
+//! The client side of a workload: an operation to perform ([`Invocation`]), how it ended
+//! ([`Completion`]) and the [`Client`] trait every database client implements.
+//!
+//! Outcome convention (Jepsen's): `Ok` = it took effect, `Fail` = it certainly did not, `Info` =
+//! it may have (timeouts and lost connections after a request was sent). When in doubt a client
+//! must answer `Info`: a wrong `Fail` makes a correct database look broken, a wrong `Ok` hides bugs.
+
+use faultline_checkers::history::OpType;
+use serde_json::Value;
+use std::future::Future;
+
+/// One operation a worker is about to perform (becomes the `invoke` event of the history).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    /// The function: `read`, `write`, `cas`, `add`, `final-read`.
+    pub f: String,
+    /// The independent key (register workload only).
+    pub key: Option<Value>,
+    /// The argument: `null` for reads, an integer for write/add, `[old, new]` for cas.
+    pub value: Value,
+}
+
+impl Invocation {
+    pub fn new(f: &str, key: Option<Value>, value: Value) -> Invocation {
+        Invocation { f: f.to_string(), key, value }
+    }
+
+    /// Whether this operation only observes state (a failed or lost read changed nothing).
+    pub fn is_read(&self) -> bool {
+        self.f == "read" || self.f == "final-read"
+    }
+}
+
+/// How an operation ended (becomes the completion event of the history).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// `Ok`, `Fail` or `Info`; never `Invoke`.
+    pub kind: OpType,
+    /// For ok reads the value read; otherwise the invocation's value.
+    pub value: Value,
+    /// A short reason for `Fail` and `Info` (e.g. "timeout", "connection refused").
+    pub error: Option<String>,
+}
+
+impl Completion {
+    /// It took effect; `value` is what was read, or the invocation's value for writes.
+    pub fn ok(value: Value) -> Completion {
+        Completion { kind: OpType::Ok, value, error: None }
+    }
+
+    /// It certainly did not take effect.
+    pub fn fail(op: &Invocation, error: impl Into<String>) -> Completion {
+        Completion { kind: OpType::Fail, value: op.value.clone(), error: Some(error.into()) }
+    }
+
+    /// It may or may not have taken effect.
+    pub fn info(op: &Invocation, error: impl Into<String>) -> Completion {
+        Completion { kind: OpType::Info, value: op.value.clone(), error: Some(error.into()) }
+    }
+
+    /// An error whose outcome is unknown: `Fail` for reads (nothing can have changed), `Info`
+    /// for anything that may have written.
+    pub fn indeterminate(op: &Invocation, error: impl Into<String>) -> Completion {
+        if op.is_read() {
+            Completion::fail(op, error)
+        } else {
+            Completion::info(op, error)
+        }
+    }
+}
+
+/// A database client. The runner creates one per worker; each talks to ONE node (the runner
+/// records that node on every op). A client must never panic on a database answer it does not
+/// understand: it reports `Fail` (reads) or `Info` (writes) with a short error instead.
+pub trait Client: Send {
+    /// Perform one operation. Implementations may be written as `async fn`.
+    fn invoke(&mut self, op: &Invocation) -> impl Future<Output = Completion> + Send;
+}

@@ -1,0 +1,393 @@
+//! Operation generators: which operation each worker invokes next.
+//!
+//! Reproducibility: the `i`-th operation of worker `w` depends only on `(seed, w, i)`. It is
+//! drawn from a ChaCha8 stream selected by `w` and positioned at `i` (a fixed budget of words per
+//! operation), so the op stream of every worker is the same for the same seed however the
+//! workers interleave in time. Nothing is shared between workers except a per-worker counter
+//! and the optional global limit, both atomics: `next` is lock-free and cheap.
+//!
+//! Register keys: workers are split into groups of `threads_per_key`; each group works through
+//! its own sequence of keys (group `g` of `G` uses keys `g, g+G, g+2G, ...`), and each worker of a
+//! group performs `ops_per_key / group_size` operations on a key before moving to the group's
+//! next key. So a key sees at most `ops_per_key` operations, from several workers at once.
+
+use crate::client::Invocation;
+use anyhow::{bail, Result};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The workloads faultline knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkloadKind {
+    Register,
+    Set,
+    Counter,
+}
+
+impl WorkloadKind {
+    pub const ALL: [WorkloadKind; 3] = [WorkloadKind::Register, WorkloadKind::Set, WorkloadKind::Counter];
+
+    /// The name used on the command line and in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::Register => "register",
+            WorkloadKind::Set => "set",
+            WorkloadKind::Counter => "counter",
+        }
+    }
+}
+
+impl std::fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Parse a workload name (`register`, `set`, `counter`; case-insensitive).
+pub fn parse_workload(name: &str) -> Result<WorkloadKind> {
+    let wanted = name.trim().to_ascii_lowercase();
+    match WorkloadKind::ALL.iter().find(|k| k.name() == wanted) {
+        Some(kind) => Ok(*kind),
+        None => {
+            let valid: Vec<&str> = WorkloadKind::ALL.iter().map(|k| k.name()).collect();
+            bail!("unknown workload {name:?}; valid workloads are: {}", valid.join(", "))
+        }
+    }
+}
+
+/// How a generator shapes its operation stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratorOptions {
+    /// Same seed, same operations per worker.
+    pub seed: u64,
+    /// Number of workers; `next` accepts worker indices `0..concurrency`.
+    pub concurrency: usize,
+    /// Register: at most this many operations per key (default 200).
+    pub ops_per_key: u64,
+    /// Register: how many workers share a key at a time (default 10; clamped to
+    /// `1..=min(concurrency, ops_per_key)`).
+    pub threads_per_key: usize,
+    /// Register: in each group of workers sharing a key, the first `reserved_reads` workers only
+    /// read (default 2; clamped so that every group keeps at least one writer).
+    pub reserved_reads: usize,
+    /// Stop after this many invocations over all workers (`None`: never; the runner stops on time).
+    pub limit: Option<u64>,
+}
+
+impl Default for GeneratorOptions {
+    fn default() -> Self {
+        GeneratorOptions { seed: 0, concurrency: 10, ops_per_key: 200, threads_per_key: 10, reserved_reads: 2, limit: None }
+    }
+}
+
+/// Words of the ChaCha stream set aside for one operation (an op draws at most a handful).
+const WORDS_PER_OP: u128 = 32;
+
+/// Set workload: each worker reads the whole set on every `SET_READ_EVERY`-th operation.
+const SET_READ_EVERY: u64 = 10;
+
+/// Register values and cas arguments are drawn from `0..REGISTER_VALUES`.
+const REGISTER_VALUES: i64 = 5;
+
+/// A thread-safe, reproducible operation source for one workload.
+#[derive(Debug)]
+pub struct Generator {
+    kind: WorkloadKind,
+    opts: GeneratorOptions,
+    /// Operations handed out so far, per worker.
+    per_worker: Vec<AtomicU64>,
+    /// Operations handed out so far, all workers (only for `limit`).
+    issued: AtomicU64,
+    threads_per_key: usize,
+    groups: usize,
+}
+
+/// Build the generator of `kind`. Never fails: out-of-range options are clamped (documented
+/// on [`GeneratorOptions`]); `concurrency` 0 gives a generator that hands out nothing.
+pub fn new_generator(kind: WorkloadKind, opts: GeneratorOptions) -> Generator {
+    let ops_per_key = opts.ops_per_key.max(1);
+    let threads_per_key = opts.threads_per_key.clamp(1, opts.concurrency.max(1)).min(ops_per_key as usize);
+    let groups = opts.concurrency.div_ceil(threads_per_key);
+    let per_worker = (0..opts.concurrency).map(|_| AtomicU64::new(0)).collect();
+    Generator {
+        kind,
+        opts: GeneratorOptions { ops_per_key, threads_per_key, ..opts },
+        per_worker,
+        issued: AtomicU64::new(0),
+        threads_per_key,
+        groups,
+    }
+}
+
+impl Generator {
+    pub fn kind(&self) -> WorkloadKind {
+        self.kind
+    }
+
+    /// The options in effect (after clamping).
+    pub fn options(&self) -> &GeneratorOptions {
+        &self.opts
+    }
+
+    /// The next operation for `worker`, or `None` once the limit is reached or when `worker` is
+    /// not below `concurrency`.
+    pub fn next(&self, worker: usize) -> Option<Invocation> {
+        let counter = self.per_worker.get(worker)?;
+        if let Some(limit) = self.opts.limit {
+            if self.issued.fetch_add(1, Ordering::Relaxed) >= limit {
+                return None;
+            }
+        }
+        let seq = counter.fetch_add(1, Ordering::Relaxed);
+        Some(self.op_at(worker, seq))
+    }
+
+    /// The operation `worker` performs as its `seq`-th (0-based): a pure function of the seed.
+    pub fn op_at(&self, worker: usize, seq: u64) -> Invocation {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.opts.seed);
+        rng.set_stream(worker as u64);
+        rng.set_word_pos(seq as u128 * WORDS_PER_OP);
+        match self.kind {
+            WorkloadKind::Register => self.register_op(worker, seq, &mut rng),
+            WorkloadKind::Set => set_op(worker, seq, self.opts.concurrency),
+            WorkloadKind::Counter => counter_op(&mut rng),
+        }
+    }
+
+    /// The read that ends a run (set and counter; the register workload has none).
+    pub fn final_read(&self) -> Option<Invocation> {
+        match self.kind {
+            WorkloadKind::Register => None,
+            WorkloadKind::Set | WorkloadKind::Counter => Some(Invocation::new("final-read", None, Value::Null)),
+        }
+    }
+
+    /// The key `worker` uses for its `seq`-th operation (register workload).
+    pub fn register_key(&self, worker: usize, seq: u64) -> u64 {
+        let (group, _, size) = self.group_of(worker);
+        let per_worker_quota = (self.opts.ops_per_key / size as u64).max(1);
+        (seq / per_worker_quota) * self.groups as u64 + group as u64
+    }
+
+    /// (group index, index within the group, group size) of a worker.
+    fn group_of(&self, worker: usize) -> (usize, usize, usize) {
+        let group = worker / self.threads_per_key;
+        let size = self.threads_per_key.min(self.opts.concurrency - group * self.threads_per_key);
+        (group, worker % self.threads_per_key, size)
+    }
+
+    fn register_op(&self, worker: usize, seq: u64, rng: &mut ChaCha8Rng) -> Invocation {
+        let (_, local, size) = self.group_of(worker);
+        let key = Some(json!(self.register_key(worker, seq)));
+        let reserved = self.opts.reserved_reads.min(size - 1);
+        let choice = if local < reserved { 0 } else { rng.random_range(0..3u32) };
+        match choice {
+            0 => Invocation::new("read", key, Value::Null),
+            1 => Invocation::new("write", key, json!(rng.random_range(0..REGISTER_VALUES))),
+            _ => {
+                let old = rng.random_range(0..REGISTER_VALUES);
+                let new = rng.random_range(0..REGISTER_VALUES);
+                Invocation::new("cas", key, json!([old, new]))
+            }
+        }
+    }
+}
+
+/// Set: adds of unique elements, a read every `SET_READ_EVERY` ops (staggered by worker).
+/// Element = (this worker's add count) * concurrency + worker, so elements never repeat.
+fn set_op(worker: usize, seq: u64, concurrency: usize) -> Invocation {
+    let offset = worker as u64 % SET_READ_EVERY;
+    if (seq + offset) % SET_READ_EVERY == SET_READ_EVERY - 1 {
+        return Invocation::new("read", None, Value::Null);
+    }
+    let reads_before = (seq + offset) / SET_READ_EVERY;
+    let add_index = seq - reads_before;
+    Invocation::new("add", None, json!(add_index * concurrency as u64 + worker as u64))
+}
+
+/// Counter: one read in five, otherwise add 1..=5.
+fn counter_op(rng: &mut ChaCha8Rng) -> Invocation {
+    if rng.random_range(0..5u32) == 0 {
+        Invocation::new("read", None, Value::Null)
+    } else {
+        Invocation::new("add", None, json!(rng.random_range(1..=5i64)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+
+    fn opts(seed: u64, concurrency: usize) -> GeneratorOptions {
+        GeneratorOptions { seed, concurrency, ..GeneratorOptions::default() }
+    }
+
+    fn stream(g: &Generator, worker: usize, n: usize) -> Vec<Invocation> {
+        (0..n).map(|_| g.next(worker).unwrap()).collect()
+    }
+
+    #[test]
+    fn parse_workload_accepts_known_names_and_lists_them_on_error() {
+        assert_eq!(parse_workload("register").unwrap(), WorkloadKind::Register);
+        assert_eq!(parse_workload(" Set ").unwrap(), WorkloadKind::Set);
+        assert_eq!(parse_workload("counter").unwrap(), WorkloadKind::Counter);
+        let err = parse_workload("queue").unwrap_err().to_string();
+        assert!(err.contains("\"queue\"") && err.contains("register, set, counter"), "{err}");
+    }
+
+    #[test]
+    fn same_seed_same_stream_regardless_of_interleaving() {
+        for kind in WorkloadKind::ALL {
+            let a = new_generator(kind, opts(7, 4));
+            let b = new_generator(kind, opts(7, 4));
+            // a: workers one after the other; b: round robin, in reverse worker order.
+            let a_streams: Vec<_> = (0..4).map(|w| stream(&a, w, 300)).collect();
+            let mut b_streams = vec![Vec::new(); 4];
+            for _ in 0..300 {
+                for w in (0..4).rev() {
+                    b_streams[w].push(b.next(w).unwrap());
+                }
+            }
+            assert_eq!(a_streams, b_streams, "{kind}");
+        }
+    }
+
+    #[test]
+    fn different_seeds_differ() {
+        let a = new_generator(WorkloadKind::Register, opts(1, 4));
+        let b = new_generator(WorkloadKind::Register, opts(2, 4));
+        assert_ne!(stream(&a, 3, 50), stream(&b, 3, 50));
+        let a = new_generator(WorkloadKind::Counter, opts(1, 4));
+        let b = new_generator(WorkloadKind::Counter, opts(2, 4));
+        assert_ne!(stream(&a, 0, 50), stream(&b, 0, 50));
+    }
+
+    #[test]
+    fn register_keys_roll_over_after_ops_per_key() {
+        let o = GeneratorOptions { ops_per_key: 20, threads_per_key: 4, reserved_reads: 1, ..opts(3, 8) };
+        let g = new_generator(WorkloadKind::Register, o);
+        let mut per_key: HashMap<u64, (usize, HashSet<usize>)> = HashMap::new();
+        for _ in 0..100 {
+            for w in 0..8 {
+                let op = g.next(w).unwrap();
+                let key = op.key.as_ref().and_then(Value::as_u64).expect("integer key");
+                let entry = per_key.entry(key).or_default();
+                entry.0 += 1;
+                entry.1.insert(w);
+            }
+        }
+        // 2 groups of 4 workers, 5 ops per worker per key: 20 ops and 4 workers on every key.
+        assert_eq!(per_key.len(), 800 / 20);
+        for (key, (count, workers)) in &per_key {
+            assert_eq!(*count, 20, "key {key}");
+            assert_eq!(workers.len(), 4, "key {key}");
+        }
+        // Groups use disjoint keys: even keys for workers 0..4, odd keys for 4..8.
+        assert!(g.register_key(0, 0) == 0 && g.register_key(4, 0) == 1 && g.register_key(3, 5) == 2);
+    }
+
+    #[test]
+    fn register_never_exceeds_ops_per_key_when_concurrency_is_large() {
+        let o = GeneratorOptions { ops_per_key: 3, threads_per_key: 10, ..opts(0, 10) };
+        let g = new_generator(WorkloadKind::Register, o);
+        let mut counts: HashMap<u64, u64> = HashMap::new();
+        for w in 0..10 {
+            for op in stream(&g, w, 30) {
+                *counts.entry(op.key.unwrap().as_u64().unwrap()).or_default() += 1;
+            }
+        }
+        assert!(counts.values().all(|&c| c <= 3), "{counts:?}");
+    }
+
+    #[test]
+    fn reserved_readers_only_read_and_others_mix() {
+        let o = GeneratorOptions { reserved_reads: 2, threads_per_key: 5, ..opts(11, 10) };
+        let g = new_generator(WorkloadKind::Register, o);
+        for w in 0..10 {
+            let fs: HashSet<String> = stream(&g, w, 200).into_iter().map(|op| op.f).collect();
+            if w % 5 < 2 {
+                assert_eq!(fs, HashSet::from(["read".to_string()]), "worker {w}");
+            } else {
+                assert_eq!(fs.len(), 3, "worker {w}: {fs:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn reserved_readers_leave_one_writer_per_group() {
+        let o = GeneratorOptions { reserved_reads: 99, threads_per_key: 3, ..opts(0, 3) };
+        let g = new_generator(WorkloadKind::Register, o);
+        assert!(stream(&g, 2, 50).iter().any(|op| op.f != "read"));
+    }
+
+    #[test]
+    fn register_values_are_small_integers() {
+        let g = new_generator(WorkloadKind::Register, GeneratorOptions { reserved_reads: 0, ..opts(5, 2) });
+        for op in stream(&g, 1, 500) {
+            match op.f.as_str() {
+                "read" => assert!(op.value.is_null()),
+                "write" => assert!((0..5).contains(&op.value.as_i64().unwrap())),
+                "cas" => {
+                    let pair = op.value.as_array().unwrap();
+                    assert_eq!(pair.len(), 2);
+                    assert!(pair.iter().all(|v| (0..5).contains(&v.as_i64().unwrap())));
+                }
+                other => panic!("unexpected f {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn set_elements_are_unique_and_reads_are_periodic() {
+        let g = new_generator(WorkloadKind::Set, opts(0, 3));
+        let mut seen = HashSet::new();
+        for w in 0..3 {
+            let ops = stream(&g, w, 100);
+            let reads = ops.iter().filter(|op| op.f == "read").count();
+            assert_eq!(reads, 10, "worker {w}");
+            for op in ops.iter().filter(|op| op.f == "add") {
+                assert!(seen.insert(op.value.as_u64().unwrap()), "duplicate element {}", op.value);
+            }
+        }
+        assert_eq!(seen.len(), 270);
+        assert_eq!(g.final_read().unwrap().f, "final-read");
+    }
+
+    #[test]
+    fn counter_adds_small_positive_integers() {
+        let g = new_generator(WorkloadKind::Counter, opts(9, 1));
+        let ops = stream(&g, 0, 500);
+        assert!(ops.iter().any(|op| op.f == "read"));
+        for op in ops.iter().filter(|op| op.f == "add") {
+            assert!((1..=5).contains(&op.value.as_i64().unwrap()));
+        }
+        assert!(new_generator(WorkloadKind::Register, opts(0, 1)).final_read().is_none());
+    }
+
+    #[test]
+    fn limit_and_worker_range_end_the_stream() {
+        let g = new_generator(WorkloadKind::Counter, GeneratorOptions { limit: Some(5), ..opts(0, 2) });
+        assert!(g.next(2).is_none(), "worker 2 is out of range for concurrency 2");
+        let handed_out = (0..10).filter(|i| g.next(i % 2).is_some()).count();
+        assert_eq!(handed_out, 5);
+    }
+
+    #[test]
+    fn concurrent_next_is_consistent() {
+        let g = std::sync::Arc::new(new_generator(WorkloadKind::Register, opts(42, 8)));
+        let handles: Vec<_> = (0..8)
+            .map(|w| {
+                let g = g.clone();
+                std::thread::spawn(move || stream(&g, w, 1000))
+            })
+            .collect();
+        for (w, h) in handles.into_iter().enumerate() {
+            let got = h.join().unwrap();
+            let expected: Vec<_> = (0..1000).map(|i| g.op_at(w, i)).collect();
+            assert_eq!(got, expected);
+        }
+    }
+}
