@@ -46,6 +46,14 @@ enum Command {
     Heal(heal_cmd::HealArgs),
     /// List the runs in the store with their verdicts.
     List(list_cmd::ListArgs),
+    /// Measure the runner's own ceiling with an in-memory register (see BENCHMARKS.md).
+    #[command(hide = true)]
+    BenchRunner {
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value = "5s", value_parser = test_cmd::parse_duration)]
+        duration: std::time::Duration,
+    },
 }
 
 fn main() {
@@ -66,6 +74,7 @@ fn main() {
         Command::Demo(args) => test_cmd::demo(args),
         Command::Heal(args) => heal_cmd::run(args),
         Command::List(args) => list_cmd::run(args),
+        Command::BenchRunner { concurrency, duration } => runner::bench_runner(concurrency, duration).map(|_| Exit::Valid),
     };
     let code = match result {
         Ok(exit) => exit.code(),

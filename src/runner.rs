@@ -70,7 +70,7 @@ pub struct TestConfig {
 
 /// Live counters for the progress line.
 #[derive(Default)]
-struct Stats {
+pub struct Stats {
     ok: AtomicU64,
     fail: AtomicU64,
     info: AtomicU64,
@@ -248,13 +248,15 @@ async fn resolve_nodes(args: &TestArgs) -> Result<Resolved> {
             crate::cluster::ensure_local_cluster(5)
         })
         .await??;
-        let roots = cluster.nodes.iter().map(|n| n.data_dir.display().to_string()).collect();
-        Ok((cluster.node_specs(), cluster.ssh_options(), roots, true, vec![cluster.control_address.clone()]))
+        let roots = args.target.limit(cluster.nodes.iter().map(|n| n.data_dir.display().to_string()).collect())?;
+        let specs = args.target.limit(cluster.node_specs())?;
+        Ok((specs, cluster.ssh_options(), roots, true, vec![cluster.control_address.clone()]))
     } else {
         let (specs, opts) = args.target.ssh.resolve()?;
         if specs.is_empty() {
             return Err(bad_input("--nodes / --nodes-file named no nodes"));
         }
+        let specs = args.target.limit(specs)?;
         let roots = specs.iter().map(|_| "/var/lib/faultline".to_string()).collect();
         Ok((specs, opts, roots, false, Vec::new()))
     }
@@ -362,10 +364,10 @@ fn per_worker_interval(rate: f64, workers: usize) -> Option<Duration> {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn worker_loop(
+async fn worker_loop<C: Client>(
     worker: usize,
     concurrency: usize,
-    mut client: crate::clients::AnyClient,
+    mut client: C,
     node: String,
     generator: Arc<Generator>,
     writer: HistoryWriter,
@@ -551,4 +553,72 @@ mod tests {
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
     }
+}
+
+/// `faultline bench-runner`: how fast the runner records operations when the database is not the
+/// bottleneck (an in-memory register), i.e. the harness's own ceiling.
+pub fn bench_runner(concurrency: usize, duration: Duration) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let dir = tempfile_dir()?;
+    let store = Store::new(&dir);
+    let run = store.create_run("bench-runner")?;
+    let writer = run.history_writer(Instant::now())?;
+    let generator = Arc::new(faultline_workloads::new_generator(
+        WorkloadKind::Register,
+        GeneratorOptions { seed: 1, concurrency, ..GeneratorOptions::default() },
+    ));
+    let stats = Arc::new(Stats::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let cpu_before = process_cpu_seconds();
+    let started = Instant::now();
+    rt.block_on(async {
+        let shared = faultline_workloads::InMemoryClient::new(WorkloadKind::Register);
+        let mut tasks = Vec::new();
+        for w in 0..concurrency {
+            tasks.push(tokio::spawn(worker_loop(
+                w,
+                concurrency,
+                shared.clone(),
+                format!("n{}", w % 5 + 1),
+                generator.clone(),
+                writer.clone(),
+                stats.clone(),
+                stop.clone(),
+                None,
+                Duration::from_secs(5),
+            )));
+        }
+        tokio::time::sleep(duration).await;
+        stop.store(true, Ordering::SeqCst);
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    let events = writer.finish()?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds() - cpu_before;
+    let ops = stats.ok.load(Ordering::Relaxed) + stats.fail.load(Ordering::Relaxed) + stats.info.load(Ordering::Relaxed);
+    let size = std::fs::metadata(run.history_jsonl()).map(|m| m.len()).unwrap_or(0);
+    println!("runner benchmark: in-memory register, concurrency {concurrency}, {elapsed:.1} s");
+    println!("  operations completed   {ops}");
+    println!("  throughput             {:.0} ops/s", ops as f64 / elapsed);
+    println!("  history events written {events} ({:.1} MB)", size as f64 / 1e6);
+    println!("  harness CPU            {:.2} cores", cpu / elapsed);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("faultline-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// User + system CPU seconds of this process so far (for the harness's own CPU share).
+pub fn process_cpu_seconds() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(usage.ru_utime) + t(usage.ru_stime)
 }

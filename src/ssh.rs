@@ -278,6 +278,11 @@ impl Node {
         })
     }
 
+    /// The control socket of the current ssh master (for diagnostics and `ssh -S SOCKET`).
+    pub fn control_socket(&self) -> PathBuf {
+        self.inner.master.lock().unwrap_or_else(|p| p.into_inner()).1.control_socket().to_path_buf()
+    }
+
     /// The login user.
     pub fn user(&self) -> &str {
         &self.inner.opts.user

@@ -15,6 +15,22 @@ pub struct TargetArgs {
     pub local: bool,
     #[command(flatten)]
     pub ssh: crate::ssh::NodeArgs,
+    /// Use only the first N of the nodes (e.g. 3 of the local cluster's 5).
+    #[arg(long)]
+    pub node_count: Option<usize>,
+}
+
+impl TargetArgs {
+    /// Keep the first `--node-count` entries of a per-node list.
+    pub fn limit<T>(&self, mut items: Vec<T>) -> Result<Vec<T>> {
+        if let Some(n) = self.node_count {
+            if n == 0 || n > items.len() {
+                return Err(bad_input(format!("--node-count {n}: there are {} node(s) to choose from", items.len())));
+            }
+            items.truncate(n);
+        }
+        Ok(items)
+    }
 }
 
 #[derive(clap::Args, Debug, Clone)]

@@ -205,8 +205,11 @@ async fn etcd_register_set_counter() {
     let mut other = EtcdClient::new(&format!("http://{addr}/"), WorkloadKind::Register, serializable).unwrap();
     check_register(&mut c, &mut other).await;
     check_set(&mut etcd_client(&addr, WorkloadKind::Set, 2000), &mut etcd_client(&addr, WorkloadKind::Set, 2000)).await;
-    check_counter(&mut etcd_client(&addr, WorkloadKind::Counter, 2000), &mut etcd_client(&addr, WorkloadKind::Counter, 2000))
-        .await;
+    check_counter(
+        &mut etcd_client(&addr, WorkloadKind::Counter, 2000),
+        &mut etcd_client(&addr, WorkloadKind::Counter, 2000),
+    )
+    .await;
     assert!(EtcdClient::new("https://x:1", WorkloadKind::Set, EtcdOptions::default()).is_err());
 }
 

@@ -25,6 +25,7 @@ use crate::history::{Op, OpType};
 use crate::Verdict;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// At most this many entries are listed per category.
 pub const LIST_LIMIT: usize = 1000;
@@ -191,6 +192,34 @@ fn push_node(list: &mut Vec<u16>, id: u16) {
     }
 }
 
+/// A cheap multiplicative hash for integer elements (the Fx hash): histories are our own data, so
+/// hash-flooding resistance buys nothing, and SipHash dominated the time of large reads.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct ElementHasher(u64);
+
+impl Hasher for ElementHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_i64(&mut self, i: i64) {
+        self.write_u64(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Element value -> dense index.
+pub(crate) type ElementIndex = HashMap<i64, usize, BuildHasherDefault<ElementHasher>>;
+
 /// Parse an integer element; JSON integers only.
 pub(crate) fn as_element(value: &serde_json::Value) -> Option<i64> {
     value.as_i64()
@@ -204,7 +233,16 @@ pub(crate) fn as_elements(value: &serde_json::Value) -> Option<Vec<i64>> {
 struct Read<'a> {
     op: ClientOp<'a>,
     node: u16,
-    elements: Vec<i64>,
+    /// Indexes into the element table.
+    elements: Vec<usize>,
+}
+
+/// The dense index of an element, creating its entry on first sight.
+fn element_index(elements: &mut Vec<Element>, index_of: &mut ElementIndex, value: i64) -> usize {
+    *index_of.entry(value).or_insert_with(|| {
+        elements.push(Element::new(value));
+        elements.len() - 1
+    })
 }
 
 /// Check a set history.
@@ -212,7 +250,7 @@ pub fn check_set(history: &[Op], options: &SetOptions) -> SetResult {
     let ops = client_operations(history);
     let mut nodes = Nodes::default();
     let mut elements: Vec<Element> = Vec::new();
-    let mut index_of: HashMap<i64, usize> = HashMap::new();
+    let mut index_of = ElementIndex::default();
     let mut malformed: Vec<String> = Vec::new();
     let mut malformed_count = 0usize;
     let mut note_malformed = |msg: String| {
@@ -239,10 +277,7 @@ pub fn check_set(history: &[Op], options: &SetOptions) -> SetResult {
                     ));
                     continue;
                 };
-                let i = *index_of.entry(value).or_insert_with(|| {
-                    elements.push(Element::new(value));
-                    elements.len() - 1
-                });
+                let i = element_index(&mut elements, &mut index_of, value);
                 let e = &mut elements[i];
                 e.attempts += 1;
                 e.first_invoke = Some(e.first_invoke.map_or(op.invoke_index(), |f| f.min(op.invoke_index())));
@@ -259,6 +294,7 @@ pub fn check_set(history: &[Op], options: &SetOptions) -> SetResult {
             "read" | "final-read" if op.is_ok() => match as_elements(op.value()) {
                 Some(list) => {
                     let node = nodes.id(op.node());
+                    let list = list.into_iter().map(|v| element_index(&mut elements, &mut index_of, v)).collect();
                     reads.push(Read { op: *op, node, elements: list });
                 }
                 None => note_malformed(format!(
@@ -269,16 +305,6 @@ pub fn check_set(history: &[Op], options: &SetOptions) -> SetResult {
                 )),
             },
             _ => {}
-        }
-    }
-
-    // Elements in reads that were never attempted get an entry too.
-    for read in &reads {
-        for &value in &read.elements {
-            index_of.entry(value).or_insert_with(|| {
-                elements.push(Element::new(value));
-                elements.len() - 1
-            });
         }
     }
 
@@ -295,8 +321,7 @@ pub fn check_set(history: &[Op], options: &SetOptions) -> SetResult {
         let complete_index = read.op.complete_index().unwrap_or(invoke_index);
         let complete_time = read.op.complete_time().unwrap_or(read.op.invoke_time());
         last_read_invoke = Some(last_read_invoke.map_or(invoke_index, |l| l.max(invoke_index)));
-        for value in &read.elements {
-            let i = index_of[value];
+        for &i in &read.elements {
             stamp[i] = mark;
             let e = &mut elements[i];
             if e.first_seen.is_none_or(|(index, _)| complete_index < index) {
@@ -335,8 +360,8 @@ pub fn check_set(history: &[Op], options: &SetOptions) -> SetResult {
     // present_on[i]: final-state nodes holding element i.
     let mut present_on: Vec<Vec<u16>> = vec![Vec::new(); elements.len()];
     for &node in &final_nodes {
-        for value in &final_state[&node].elements {
-            push_node(&mut present_on[index_of[value]], node);
+        for &i in &final_state[&node].elements {
+            push_node(&mut present_on[i], node);
         }
     }
 

@@ -160,22 +160,36 @@ impl<C: Control> Nemesis<C> {
         if self.ctl.shared_clock() {
             out.push((Fault::Clock, clock_refusal()));
         }
+        // Nodes usually share a kernel: say each distinct problem once, naming all its nodes.
+        const NODE: &str = "\u{0}";
         let tasks: Vec<Task<'_, Result<(), String>>> = self
             .nodes
             .iter()
             .map(|node| {
                 let t: Task<'_, _> = Box::pin(async move {
                     match self.ctl.run(node, netem::probe_argv()).await {
-                        Ok(o) => netem::interpret_probe(node, &o.stdout),
-                        Err(e) => Err(format!("cannot probe {node} for netem: {e:#}")),
+                        Ok(o) => netem::interpret_probe(NODE, &o.stdout),
+                        Err(e) => Err(format!("cannot probe {NODE} for netem: {e:#}")),
                     }
                 });
                 t
             })
             .collect();
-        let problems: Vec<String> = join_all(tasks).await.into_iter().filter_map(Result::err).collect();
+        let mut problems: Vec<(String, Vec<&String>)> = Vec::new();
+        for (node, r) in self.nodes.iter().zip(join_all(tasks).await) {
+            if let Err(template) = r {
+                match problems.iter_mut().find(|(t, _)| *t == template) {
+                    Some((_, nodes)) => nodes.push(node),
+                    None => problems.push((template, vec![node])),
+                }
+            }
+        }
         if !problems.is_empty() {
-            out.push((Fault::Slow, problems.join("; ")));
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|(t, nodes)| t.replace(NODE, &nodes.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")))
+                .collect();
+            out.push((Fault::Slow, lines.join("; ")));
         }
         out
     }

@@ -154,3 +154,24 @@ mod tests {
         assert_eq!(probe_argv()[..2], ["sh".to_string(), "-c".to_string()]);
     }
 }
+
+/// The probe script really runs here (it is read-only) and its output is understood.
+#[cfg(test)]
+mod local_run_tests {
+    use super::*;
+
+    #[test]
+    fn probe_runs_and_is_understood() {
+        let o = std::process::Command::new("sh").arg("-c").arg(probe_script()).output().expect("sh");
+        assert!(o.status.success());
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("kernel=") && out.contains("tc="), "{out}");
+        for (module, _) in REQUIRED {
+            assert!(out.contains(&format!("{module}=")), "{out}");
+        }
+        match interpret_probe("local", &out) {
+            Ok(()) => {}
+            Err(e) => assert!(e.contains("is missing") && e.contains("local"), "{e}"),
+        }
+    }
+}

@@ -320,3 +320,41 @@ mod tests {
         assert!(!plain.contains("while"));
     }
 }
+
+/// The rendered shell commands really run (on this machine, harmlessly): probes against a local
+/// listener, and the clock script with `date -s` swapped for `echo` so it checks syntax and arithmetic
+/// without touching the clock.
+#[cfg(test)]
+mod local_run_tests {
+    use super::*;
+    use std::process::Command;
+
+    fn run(argv: &[String]) -> (i32, String, String) {
+        let o = Command::new(&argv[0]).args(&argv[1..]).output().expect("spawn");
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+    }
+
+    #[test]
+    fn probe_connects_to_a_listener_and_reads_refused_as_reachable() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (status, _, stderr) = run(&probe("127.0.0.1", port, 2));
+        assert!(probe_connected(status, &stderr), "status {status} {stderr}");
+        drop(listener);
+        let (status, _, stderr) = run(&probe("127.0.0.1", port, 2));
+        assert_ne!(status, 0);
+        assert!(probe_connected(status, &stderr), "a refused connect still shows the link carries packets: {stderr}");
+    }
+
+    #[test]
+    fn clock_script_runs_with_echo_instead_of_date_s() {
+        let script = clock_bump_script(-1500, 120, 2, 10).replace("date -s ", "echo ").replace(">/dev/null", "");
+        assert!(!script.contains("date -s"), "would touch the clock: {script}");
+        let (status, stdout, stderr) = run(&["sh".into(), "-c".into(), script]);
+        assert_eq!(status, 0, "{stderr}");
+        let stamps: Vec<f64> = stdout.lines().map(|l| l.trim_start_matches('@').parse().unwrap()).collect();
+        assert_eq!(stamps.len(), 5, "{stdout}");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        assert!((stamps[0] - (now - 1.5)).abs() < 1.0, "bump lands 1.5 s back: {stamps:?} now {now}");
+    }
+}

@@ -100,7 +100,8 @@ impl EtcdClient {
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(classify)?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|_| CallError::Unknown("undecodable response from etcd".into()));
+            return serde_json::from_slice(&bytes)
+                .map_err(|_| CallError::Unknown("undecodable response from etcd".into()));
         }
         let message = serde_json::from_slice::<Value>(&bytes)
             .ok()
@@ -126,7 +127,8 @@ impl EtcdClient {
         let Some(kv) = resp.get("kvs").and_then(Value::as_array).and_then(|kvs| kvs.first()) else {
             return Ok(None);
         };
-        let value = decode_b64_field(kv, "value").ok_or_else(|| CallError::Unknown("undecodable value from etcd".into()))?;
+        let value =
+            decode_b64_field(kv, "value").ok_or_else(|| CallError::Unknown("undecodable value from etcd".into()))?;
         let mod_revision = int64_field(kv, "mod_revision").unwrap_or(0);
         Ok(Some((value, mod_revision)))
     }
@@ -192,7 +194,8 @@ impl EtcdClient {
                 None => Completion::fail(op, "set element is not an integer"),
             },
             "read" | "final-read" => {
-                let mut req = json!({ "key": B64.encode(SET_PREFIX), "range_end": B64.encode(SET_RANGE_END), "keys_only": true });
+                let mut req =
+                    json!({ "key": B64.encode(SET_PREFIX), "range_end": B64.encode(SET_RANGE_END), "keys_only": true });
                 if self.opts.serializable_reads {
                     req["serializable"] = json!(true);
                 }
@@ -221,7 +224,9 @@ impl EtcdClient {
         let current = |got: Option<(String, i64)>| -> Result<(i64, i64), String> {
             match got {
                 None => Ok((0, 0)),
-                Some((v, rev)) => v.parse::<i64>().map(|n| (n, rev)).map_err(|_| format!("non-integer counter {v:?} in etcd")),
+                Some((v, rev)) => {
+                    v.parse::<i64>().map(|n| (n, rev)).map_err(|_| format!("non-integer counter {v:?} in etcd"))
+                }
             }
         };
         match op.f.as_str() {
@@ -289,7 +294,9 @@ fn classify(e: reqwest::Error) -> CallError {
     }
 }
 
-fn source_chain<'a>(e: &'a (dyn std::error::Error + 'static)) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+fn source_chain<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
     std::iter::successors(Some(e), |e| e.source())
 }
 

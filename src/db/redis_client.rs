@@ -191,7 +191,9 @@ fn parse_role(reply: &Reply) -> Option<Role> {
     let role = text(0)?;
     match role.as_str() {
         "master" => {
-            let Some(Reply::Array(Some(list))) = items.get(2) else { return Some(Role::Primary { replicas: Vec::new() }) };
+            let Some(Reply::Array(Some(list))) = items.get(2) else {
+                return Some(Role::Primary { replicas: Vec::new() });
+            };
             let replicas = list
                 .iter()
                 .filter_map(|r| match r {
@@ -378,7 +380,9 @@ impl RedisClient {
     async fn counter(&mut self, op: &Invocation) -> Completion {
         match op.f.as_str() {
             "add" => {
-                let Some(n) = op.value.as_i64() else { return Completion::fail(op, "counter increment is not an integer") };
+                let Some(n) = op.value.as_i64() else {
+                    return Completion::fail(op, "counter increment is not an integer");
+                };
                 match self.conn.command_str(&["INCRBY", COUNTER_KEY, &n.to_string()]).await {
                     Ok(Reply::Integer(_)) => Completion::ok(op.value.clone()),
                     Ok(reply) => Completion::info(op, format!("unexpected reply {reply:?}")),
@@ -434,8 +438,13 @@ mod tests {
             Reply::Array(Some(vec![Reply::Array(Some(vec![bulk("10.0.0.2"), bulk("6379"), bulk("10")]))])),
         ]));
         assert_eq!(parse_role(&primary), Some(Role::Primary { replicas: vec![("10.0.0.2".into(), 6379)] }));
-        let replica =
-            Reply::Array(Some(vec![bulk("slave"), bulk("10.0.0.1"), Reply::Integer(6379), bulk("connected"), Reply::Integer(3)]));
+        let replica = Reply::Array(Some(vec![
+            bulk("slave"),
+            bulk("10.0.0.1"),
+            Reply::Integer(6379),
+            bulk("connected"),
+            Reply::Integer(3),
+        ]));
         assert_eq!(
             parse_role(&replica),
             Some(Role::Replica { primary_host: "10.0.0.1".into(), primary_port: 6379, state: "connected".into() })

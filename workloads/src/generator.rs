@@ -78,7 +78,14 @@ pub struct GeneratorOptions {
 
 impl Default for GeneratorOptions {
     fn default() -> Self {
-        GeneratorOptions { seed: 0, concurrency: 10, ops_per_key: 200, threads_per_key: 10, reserved_reads: 2, limit: None }
+        GeneratorOptions {
+            seed: 0,
+            concurrency: 10,
+            ops_per_key: 200,
+            threads_per_key: 10,
+            reserved_reads: 2,
+            limit: None,
+        }
     }
 }
 

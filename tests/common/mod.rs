@@ -1,0 +1,67 @@
+//! Helpers shared by the integration tests that use the local namespace cluster.
+//!
+//! Every test that builds, uses or tears down the local cluster takes [`cluster_lock`] first: the
+//! cluster is one set of namespaces on this machine, shared by all test binaries.
+
+#![allow(dead_code)]
+
+use std::os::fd::AsRawFd;
+use std::process::Command;
+
+/// Held for as long as a test uses the local cluster; released on drop.
+pub struct LockGuard {
+    _file: std::fs::File,
+}
+
+/// Wait for exclusive use of the local cluster (an flock on /tmp/faultline-cluster-tests.lock,
+/// so it holds across test binaries and across threads of one binary).
+pub fn cluster_lock() -> LockGuard {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/faultline-cluster-tests.lock")
+        .expect("open /tmp/faultline-cluster-tests.lock");
+    // SAFETY: flock on a descriptor we own; the lock goes with the descriptor when dropped.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "flock failed: {}", std::io::Error::last_os_error());
+    LockGuard { _file: file }
+}
+
+/// The faultline binary under test.
+pub fn faultline() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+}
+
+/// Make sure a healthy local cluster of at least 5 nodes is running.
+pub fn ensure_cluster() {
+    ensure_cluster_with(5)
+}
+
+/// Make sure a healthy local cluster of at least `n` nodes is running (rebuilding a smaller one).
+pub fn ensure_cluster_with(n: usize) {
+    assert_eq!(unsafe { libc::geteuid() }, 0, "the local cluster tests need root");
+    let state = local_cluster_state();
+    let running = state["running"].as_bool() == Some(true);
+    let size = state["nodes"].as_array().map_or(0, |a| a.len());
+    if running && size >= n {
+        return;
+    }
+    let down = faultline().args(["cluster", "down"]).output().expect("run faultline cluster down");
+    assert!(down.status.success(), "cluster down failed: {}", String::from_utf8_lossy(&down.stderr));
+    let up = faultline().args(["cluster", "up", "--nodes", &n.to_string()]).output().expect("run faultline cluster up");
+    assert!(
+        up.status.success(),
+        "cluster up failed: {}{}",
+        String::from_utf8_lossy(&up.stdout),
+        String::from_utf8_lossy(&up.stderr)
+    );
+}
+
+/// `faultline cluster status --json`: `running`, `nodes` (name, address, data_dir,
+/// host_data_dir, sshd_pid, sshd_alive), key_path, known_hosts_path, ssh_config_path, ...
+pub fn local_cluster_state() -> serde_json::Value {
+    let out = faultline().args(["cluster", "status", "--json"]).output().expect("run faultline cluster status");
+    assert!(out.status.success(), "cluster status failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("cluster status --json prints JSON")
+}

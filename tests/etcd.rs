@@ -1,0 +1,132 @@
+//! Acceptance tests against a real etcd (Debian's etcd-server) on the local namespace cluster:
+//! partitions with linearizable reads are valid, serializable reads under a partition are caught
+//! as stale, `--nemesis all` heals and checks valid, and every history passes `faultline check`.
+//!
+//! These build the local cluster, so they take the shared cluster lock.
+
+mod common;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn faultline() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+}
+
+/// Run `faultline test` with `args` into a fresh store; returns (exit code, run dir, stderr).
+fn run_test(store: &Path, args: &[&str]) -> (i32, PathBuf, String) {
+    let out = faultline()
+        .args(["test", "--local", "--node-count", "3", "--db", "etcd", "--store"])
+        .arg(store)
+        .args(args)
+        .output()
+        .expect("run faultline");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let run_dir = std::fs::canonicalize(store.join("latest")).unwrap_or_else(|e| panic!("no run directory ({e}); stderr:\n{stderr}\nstdout:\n{stdout}"));
+    (out.status.code().unwrap_or(-1), run_dir, format!("{stderr}\n{stdout}"))
+}
+
+fn results(run: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap()
+}
+
+/// `faultline check` on the run's stored history; returns its exit code.
+fn check_history(run: &Path) -> i32 {
+    let out = faultline().arg("check").arg(run.join("history.jsonl")).output().unwrap();
+    out.status.code().unwrap_or(-1)
+}
+
+/// No FAULTLINE rule may be left on any node, and no etcd may be stopped (state T).
+pub fn assert_nodes_clean() {
+    let state = common::local_cluster_state();
+    for node in state["nodes"].as_array().unwrap() {
+        let name = node["name"].as_str().unwrap();
+        let out = faultline()
+            .args(["cluster", "exec", name, "--", "sh", "-c"])
+            .arg("iptables -S 2>/dev/null | grep -c FAULTLINE; for p in $(pgrep -x etcd; pgrep -x redis-server); do awk '{print $3}' /proc/$p/stat; done")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let rules: usize = lines.next().unwrap_or("0").trim().parse().unwrap_or(0);
+        assert_eq!(rules, 0, "{name} still has FAULTLINE iptables rules");
+        for state in lines {
+            assert_ne!(state.trim(), "T", "{name} has a stopped database process");
+        }
+    }
+}
+
+#[test]
+fn partitions_with_linearizable_reads_are_valid() {
+    let _lock = common::cluster_lock();
+    common::ensure_cluster();
+    let store = tempfile::tempdir().unwrap();
+    let (code, run, log) = run_test(
+        store.path(),
+        &["--workload", "register", "--nemesis", "partition-halves,partition-one", "--nemesis-interval", "4s", "--time-limit", "20s", "--concurrency", "10", "--rate", "150", "--seed", "7"],
+    );
+    assert_eq!(code, 0, "expected valid (exit 0):\n{log}");
+    let r = results(&run);
+    assert_eq!(r["verdict"], "valid");
+    assert!(r["checkers"]["linearizable"]["ops"].as_u64().unwrap() > 500, "too few ops: {r}");
+    // The partitions really happened and were verified by probes.
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    let verified = history.lines().filter(|l| l.contains("\"start-partition") && l.contains("\"verified\":true")).count();
+    assert!(verified >= 1, "no verified partition in the history");
+    for f in ["test.json", "history.edn", "report/index.html", "nodes/n1/etcd.log"] {
+        assert!(run.join(f).exists(), "{f} missing from the run directory");
+    }
+    assert_eq!(check_history(&run), 0, "the stored history must check valid offline too");
+    assert_nodes_clean();
+}
+
+#[test]
+fn serializable_reads_under_partition_are_stale() {
+    let _lock = common::cluster_lock();
+    common::ensure_cluster();
+    let store = tempfile::tempdir().unwrap();
+    // Isolate one node for most of the run: its serializable reads keep serving the old value
+    // while the majority moves on. Every key is shared by all ten clients, so the isolated
+    // node's clients read keys the majority writes.
+    let schedule = store.path().join("schedule.toml");
+    std::fs::write(
+        &schedule,
+        "[[step]]\nat = \"3s\"\nstart = \"partition-one\"\n[step.grudge]\nn3 = [\"n1\", \"n2\"]\nn1 = [\"n3\"]\nn2 = [\"n3\"]\n\n[[step]]\nat = \"15s\"\nheal = true\n",
+    )
+    .unwrap();
+    let (code, run, log) = run_test(
+        store.path(),
+        &["--workload", "register", "--serializable", "--nemesis-schedule", schedule.to_str().unwrap(), "--time-limit", "18s", "--concurrency", "9", "--rate", "200", "--seed", "11"],
+    );
+    assert_eq!(code, 1, "expected invalid (exit 1):\n{log}");
+    let r = results(&run);
+    assert_eq!(r["verdict"], "invalid");
+    let failure = &r["checkers"]["linearizable"]["failure"];
+    let failing = failure["failing"].as_u64().unwrap();
+    let op = failure["ops"].as_array().unwrap().iter().find(|o| o["id"].as_u64() == Some(failing)).unwrap();
+    assert_eq!(op["f"], "read", "the violation must be a stale read: {failure}");
+    assert_eq!(check_history(&run), 1, "the stored history must check invalid offline too");
+    assert_nodes_clean();
+}
+
+#[test]
+fn nemesis_all_heals_and_checks_valid() {
+    let _lock = common::cluster_lock();
+    common::ensure_cluster();
+    let store = tempfile::tempdir().unwrap();
+    let (code, run, log) = run_test(
+        store.path(),
+        &["--workload", "register", "--nemesis", "all", "--nemesis-interval", "3s", "--time-limit", "30s", "--concurrency", "6", "--rate", "100", "--seed", "3"],
+    );
+    assert_eq!(code, 0, "expected valid (exit 0):\n{log}");
+    let test: Value = serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
+    let faults: Vec<&str> = test["nemesis"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    for f in ["partition-halves", "partition-ring", "kill", "pause", "flaky"] {
+        assert!(faults.contains(&f), "--nemesis all should include {f} here: {faults:?}");
+    }
+    assert!(!faults.contains(&"clock"), "clock must be refused on the local cluster");
+    assert_eq!(check_history(&run), 0);
+    assert_nodes_clean();
+}
