@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 /// Run `--test-count` tests; the exit code is the worst verdict.
 pub fn run_tests(args: TestArgs) -> Result<Exit> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // From here on Ctrl-C and SIGTERM no longer kill the process: they ask the run to stop, heal
+    // and check what it has.
+    let _signals = rt.spawn(watch_signals());
     // A random seed is kept small so that it is easy to read and retype.
     let base_seed = args.seed.unwrap_or_else(|| rand::random::<u32>() as u64);
     let mut worst = Verdict::Valid;
@@ -276,7 +279,6 @@ async fn run_phases(
     writer: &HistoryWriter,
     run: &RunDir,
 ) -> Result<()> {
-    let signals = tokio::spawn(watch_signals());
     let result = async {
         eprintln!("faultline: setting up {} on {} nodes", db_kind.name(), nodes.len());
         let binary = db::install(db_kind, nodes, &DbOptions { binary: args.db_binary.clone() }).await?;
@@ -354,7 +356,6 @@ async fn run_phases(
         anyhow::Ok(())
     }
     .await;
-    signals.abort();
     result
 }
 

@@ -345,9 +345,17 @@ async fn redis_replication_commands() {
         assert!(Instant::now() < deadline, "replica never caught up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    match p.role().await.unwrap() {
-        Role::Primary { replicas } => assert_eq!(replicas.len(), 1, "{replicas:?}"),
-        other => panic!("expected a primary, got {other:?}"),
+    // The primary lists the replica once it is fully online (shortly after the first sync).
+    loop {
+        match p.role().await.unwrap() {
+            Role::Primary { replicas } if replicas.len() == 1 => {
+                assert_eq!(replicas[0].0, "127.0.0.1");
+                break;
+            }
+            Role::Primary { replicas } => assert!(Instant::now() < deadline, "primary lists {replicas:?}"),
+            other => panic!("expected a primary, got {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     r.replicaof_no_one().await.unwrap();
     assert!(matches!(r.role().await.unwrap(), Role::Primary { .. }));

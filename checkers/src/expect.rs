@@ -562,6 +562,10 @@ mod tests {
         assert!(!r.ok);
         assert_eq!(r.status, ExpectStatus::Broken);
         assert_eq!(r.message, "availability 0.800 < 0.99 (short by 0.190)");
+        // Exactly at the threshold: kept by >= and <=, broken by > and <.
+        assert!(evaluate_one(&parse("availability>=0.8"), &inputs).ok);
+        assert!(evaluate_one(&parse("lost<=1"), &inputs).ok);
+        assert!(!evaluate_one(&parse("lost<1"), &inputs).ok);
         let r = evaluate_one(&parse("availability>=75%"), &inputs);
         assert!(r.ok, "{}", r.message);
         assert_eq!(r.message, "availability 0.800 >= 75%");

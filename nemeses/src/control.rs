@@ -37,7 +37,8 @@ pub trait Control: Send + Sync {
     /// A TCP port listening on every node, used to probe links (sshd: 22).
     fn probe_port(&self) -> u16;
     /// Run `argv` as root on `node` (argv is passed literally). Errors mean the command could not be
-    /// run (node unreachable, timed out), not that it exited non-zero.
+    /// run (node unreachable, timed out), not that it exited non-zero. The implementation must bound
+    /// the time a command may take (the engine has no timer of its own; probes carry `timeout`).
     fn run(&self, node: &str, argv: Vec<String>) -> impl Future<Output = anyhow::Result<Output>> + Send;
     /// SIGKILL the database on `node`; returns a line saying what was done (e.g. the pid).
     fn kill_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send;

@@ -61,6 +61,11 @@ struct Rule {
     spec: Vec<String>,
 }
 
+/// Per node: the (node, binary) chains made ready, the rules added, the errors.
+type NodeRulesOutcome = (Vec<(String, &'static str)>, Vec<Rule>, Vec<String>);
+/// A (node, network device) pair.
+type NodeDev = (String, String);
+
 /// What an applied fault changed, so stopping and healing undo exactly that.
 #[derive(Debug, Clone)]
 enum Applied {
@@ -325,7 +330,7 @@ impl<C: Control> Nemesis<C> {
         }
         let ctl = &self.ctl;
         let prepared = &self.prepared;
-        let tasks: Vec<Task<'_, (Vec<(String, &'static str)>, Vec<Rule>, Vec<String>)>> = by_node
+        let tasks: Vec<Task<'_, NodeRulesOutcome>> = by_node
             .into_iter()
             .map(|(node, rules)| {
                 let t: Task<'_, _> = Box::pin(async move {
@@ -486,7 +491,7 @@ impl<C: Control> Nemesis<C> {
         let (delay, jitter) = (self.opts.delay, self.opts.jitter);
         let ctl = &self.ctl;
         let nodes = &self.nodes;
-        let tasks: Vec<Task<'_, (Vec<(String, String)>, Vec<String>)>> = targets
+        let tasks: Vec<Task<'_, (Vec<NodeDev>, Vec<String>)>> = targets
             .iter()
             .map(|node| {
                 let t: Task<'_, _> = Box::pin(async move {
@@ -697,7 +702,7 @@ impl<C: Control> Nemesis<C> {
                         }
                     }
                 }
-                let left = (!kept.is_empty()).then(|| if kill { Applied::Killed(kept) } else { Applied::Paused(kept) });
+                let left = (!kept.is_empty()).then_some(if kill { Applied::Killed(kept) } else { Applied::Paused(kept) });
                 (lines, errors, left)
             }
             Applied::Clock(offsets) => {

@@ -6,6 +6,18 @@
 //! the `Control` trait (`control`), which the binary implements over SSH; `engine::Nemesis` tracks
 //! what it applied so stopping and healing are exact, and `heal::heal_nodes` repairs nodes after a
 //! harness crash. `fake` (tests, or the `fake` feature) is an in-memory cluster for tests.
+//!
+//! How a runner uses it:
+//! 1. parse `--nemesis` with `NemesisChoice::parse`, `--nemesis-targets` with `Targets::parse`,
+//!    `--loss` with `fault::parse_loss`;
+//! 2. build `Nemesis::new(control, seed, NemesisOptions { .. })`, ask `unsupported_faults()` during
+//!    preflight and `choice.resolve(&unsupported)` (an explicit unsupported fault is a bad-arguments
+//!    error carrying the reason, e.g. the missing sch_netem module);
+//! 3. make the steps with `schedule::interval_schedule` or `schedule::load_schedule` (+
+//!    `ensure_ends_healed`), save `schedule::to_toml(&steps)` with the run for replays;
+//! 4. at each step's time write the nemesis invoke (`start-X`/`stop-X`/`heal`), `apply(&step.action)`,
+//!    and write the returned value as the completion; `verified: false` means the verdict is unknown;
+//! 5. at the end `heal_all()` (or `teardown()` to also remove the chain and jumps).
 
 pub mod control;
 pub mod engine;
