@@ -12,6 +12,7 @@ mod heal_cmd;
 mod list_cmd;
 mod nemesis_exec;
 mod preflight;
+mod report_cmd;
 mod ssh;
 mod runner;
 mod store;
@@ -44,6 +45,8 @@ enum Command {
     /// Repair nodes after faultline itself was killed: flush its firewall rules, resume stopped
     /// database processes.
     Heal(heal_cmd::HealArgs),
+    /// Re-render run reports (report/index.html) and the store's index.html.
+    Report(report_cmd::ReportArgs),
     /// List the runs in the store with their verdicts.
     List(list_cmd::ListArgs),
     /// Measure the runner's own ceiling with an in-memory register (see BENCHMARKS.md).
@@ -73,6 +76,7 @@ fn main() {
         Command::Test(args) => test_cmd::run(args),
         Command::Demo(args) => test_cmd::demo(args),
         Command::Heal(args) => heal_cmd::run(args),
+        Command::Report(args) => report_cmd::run(args),
         Command::List(args) => list_cmd::run(args),
         Command::BenchRunner { concurrency, duration } => runner::bench_runner(concurrency, duration).map(|_| Exit::Valid),
     };

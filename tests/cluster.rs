@@ -323,6 +323,7 @@ async fn preflight_names_a_dead_node_within_the_connect_timeout() {
     let t = Instant::now();
     let err = format!("{:#}", preflight::preflight(&with_dead, &opts, &["sh"]).await.unwrap_err());
     assert!(t.elapsed() < Duration::from_secs(6), "preflight took {:?}", t.elapsed());
+    eprintln!("dead address ({:?}): {err}", t.elapsed());
     assert!(err.contains("ghost") && err.contains("10.233.0.99"), "{err}");
     assert!(err.contains("timed out") || err.contains("unreachable"), "{err}");
     assert!(!err.contains("n1 ("), "healthy nodes are not blamed: {err}");
@@ -330,6 +331,7 @@ async fn preflight_names_a_dead_node_within_the_connect_timeout() {
     let refused = vec![NodeSpec { name: "closed".into(), host: specs[0].host.clone(), port: 2 }];
     let t = Instant::now();
     let err = format!("{:#}", preflight::preflight(&refused, &opts, &[]).await.unwrap_err());
+    eprintln!("refused ({:?}): {err}", t.elapsed());
     assert!(t.elapsed() < Duration::from_secs(2) && err.contains("closed") && err.contains("connection refused"), "{err}");
     // A missing tool is named.
     let err = format!("{:#}", preflight::preflight(&specs[..1], &opts, &["sh", "no-such-tool-xyz"]).await.unwrap_err());
@@ -371,6 +373,7 @@ async fn wrong_key_and_changed_host_key_are_named() {
     assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).status().unwrap().success());
     let wrong_key = SshOptions { key: Some(key), config_file: None, ..opts.clone() };
     let err = format!("{:#}", Node::connect(&specs[0], &wrong_key).await.unwrap_err());
+    eprintln!("wrong key: {err}");
     assert!(err.contains("n1") && err.contains("authentication failed"), "{err}");
     // A known_hosts entry with another key for the node's address.
     let fake = dir.path().join("fake");
@@ -380,5 +383,6 @@ async fn wrong_key_and_changed_host_key_are_named() {
     std::fs::write(&kh, format!("{} {}", specs[0].host, fake_pub)).unwrap();
     let changed = SshOptions { known_hosts: Some(kh), config_file: None, strict: false, ..opts.clone() };
     let err = format!("{:#}", Node::connect(&specs[0], &changed).await.unwrap_err());
+    eprintln!("changed host key: {err}");
     assert!(err.contains("host key changed"), "{err}");
 }

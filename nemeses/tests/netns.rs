@@ -79,6 +79,19 @@ impl NetnsCluster {
         stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next())
     }
 
+    /// Signal delivery is asynchronous: give the kernel a moment to stop the process.
+    fn wait_stopped(pid: u32) -> Option<char> {
+        let mut state = None;
+        for _ in 0..100 {
+            state = Self::state(pid);
+            if state == Some('T') {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        state
+    }
+
     fn signal(pid: u32, sig: &str) -> anyhow::Result<()> {
         anyhow::ensure!(sh(&["kill", sig, &pid.to_string()]), "kill {sig} {pid} failed");
         Ok(())
@@ -183,7 +196,7 @@ async fn real_partitions_verify_stop_and_heal() {
     let pause = nem.start(Fault::Pause, None, Some(vec!["n3".into()]), None).await.unwrap();
     assert_eq!(pause["verified"], true);
     let paused_pid = cluster.db_pid("n3").unwrap();
-    assert_eq!(NetnsCluster::state(paused_pid), Some('T'));
+    assert_eq!(NetnsCluster::wait_stopped(paused_pid), Some('T'));
     nem.start(Fault::PartitionOne, None, None, None).await.unwrap();
     let heal = nem.heal_all().await;
     assert!(heal.verified(), "{}", heal.value());
@@ -211,6 +224,7 @@ async fn real_heal_nodes_after_a_crashed_harness_and_netem_probe() {
         let v = nem.start(Fault::PartitionOne, None, None, None).await.unwrap();
         assert_eq!(v["verified"], true, "{v}");
         nem.start(Fault::Pause, None, Some(vec!["n2".into()]), None).await.unwrap();
+        assert_eq!(NetnsCluster::wait_stopped(cluster.db_pid("n2").unwrap()), Some('T'));
         // The engine is dropped without healing, as when the harness is SIGKILLed.
     }
     let report = heal_nodes(&cluster).await;

@@ -66,7 +66,15 @@ pub fn verdict_of(v: Option<&Value>) -> String {
 
 pub fn views(checkers: Option<&Value>) -> Vec<CheckerView> {
     let Some(map) = checkers.and_then(Value::as_object) else { return Vec::new() };
-    map.iter().map(|(name, result)| view(name, result)).collect()
+    let mut out: Vec<CheckerView> = map.iter().map(|(name, result)| view(name, result)).collect();
+    // The checkers that found something first; otherwise by name.
+    let rank = |v: &str| match v {
+        "invalid" => 0,
+        "unknown" => 1,
+        _ => 2,
+    };
+    out.sort_by_key(|c| rank(&c.verdict));
+    out
 }
 
 fn ns_text(v: Option<&Value>) -> String {

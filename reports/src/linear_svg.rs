@@ -287,7 +287,7 @@ pub fn explain(f: &Failure) -> Vec<String> {
                 if f.concurrent.is_empty() {
                     String::new()
                 } else {
-                    format!(", nor can any of the {} ops concurrent with it be placed first so that it fits", f.concurrent.len())
+                    format!(" ({} other op{} concurrent with it, in amber)", f.concurrent.len(), if f.concurrent.len() == 1 { " is" } else { "s are" })
                 }
             )),
             None => out.push(format!("Op {id} cannot be linearized next.")),

@@ -19,7 +19,9 @@ use std::collections::{HashMap, HashSet};
 
 pub const WIDTH: u32 = 1200;
 const LATENCY_HEIGHT: u32 = 440;
-const SMALL_HEIGHT: u32 = 300;
+const SMALL_HEIGHT: u32 = 320;
+/// The quantile and throughput charts sit side by side.
+const SMALL_WIDTH: u32 = 680;
 /// Ok points drawn at most (after cell thinning).
 const OK_POINT_BUDGET: usize = 12_000;
 /// Fail/info/near-violation points kept one for one up to this many.
@@ -225,8 +227,8 @@ where
     Ok(())
 }
 
-fn root(buf: &mut String, height: u32) -> DrawingArea<SVGBackend<'_>, Shift> {
-    let root = SVGBackend::with_string(buf, (WIDTH, height)).into_drawing_area();
+fn root(buf: &mut String, width: u32, height: u32) -> DrawingArea<SVGBackend<'_>, Shift> {
+    let root = SVGBackend::with_string(buf, (width, height)).into_drawing_area();
     let _ = root.fill(&WHITE);
     root
 }
@@ -234,7 +236,7 @@ fn root(buf: &mut String, height: u32) -> DrawingArea<SVGBackend<'_>, Shift> {
 fn latency_chart(input: &PlotInput, points: &[Point], dur_s: f64, y_lo: f64, y_hi: f64) -> anyhow::Result<String> {
     let mut buf = String::with_capacity(points.len() * 100 + 20_000);
     {
-        let root = root(&mut buf, LATENCY_HEIGHT);
+        let root = root(&mut buf, WIDTH, LATENCY_HEIGHT);
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
             .x_label_area_size(44)
@@ -333,7 +335,7 @@ fn bucket_charts(input: &PlotInput, dur_s: f64, bucket_ns: u64) -> anyhow::Resul
     let y_hi = 10f64.powf(hi.log10().ceil()).max(y_lo * 10.0);
     let mut qbuf = String::new();
     {
-        let root = root(&mut qbuf, SMALL_HEIGHT);
+        let root = root(&mut qbuf, SMALL_WIDTH, SMALL_HEIGHT);
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
             .x_label_area_size(44)
@@ -359,7 +361,7 @@ fn bucket_charts(input: &PlotInput, dur_s: f64, bucket_ns: u64) -> anyhow::Resul
     let y_top = if top <= 0.0 { 1.0 } else { top * 1.1 };
     let mut tbuf = String::new();
     {
-        let root = root(&mut tbuf, SMALL_HEIGHT);
+        let root = root(&mut tbuf, SMALL_WIDTH, SMALL_HEIGHT);
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
             .x_label_area_size(44)

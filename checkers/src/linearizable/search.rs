@@ -234,6 +234,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
     let mut steps: u64 = 0;
     loop {
         if required == 0 {
+            if std::env::var_os("FL_DEBUG").is_some() { eprintln!("n={n} steps={steps} cache={}", cache.states.len()); }
             return Outcome::Linearizable;
         }
         steps += 1;
