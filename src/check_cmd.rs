@@ -78,7 +78,9 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
         None if history.format == Format::Porcupine && model == ModelKind::Kv => Value::String(String::new()),
         None => Value::Null,
     };
+    let loaded_at = started.elapsed();
     let result = check(&history.ops, &opts).map_err(|e| format!("{}: {e}", path.display()))?;
+    tracing::debug!(file = %path.display(), load_ms = loaded_at.as_secs_f64() * 1e3, check_ms = (started.elapsed() - loaded_at).as_secs_f64() * 1e3, "checked");
     let result_json = serde_json::to_value(&result).map_err(|e| e.to_string())?;
     Ok(FileCheck { path: path.to_path_buf(), history, result, result_json, elapsed: started.elapsed() })
 }

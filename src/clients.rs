@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 pub enum AnyClient {
     Etcd(EtcdClient),
-    Redis(RedisClient),
+    Redis(RedisRouted),
 }
 
 impl Client for AnyClient {
@@ -23,6 +23,34 @@ impl Client for AnyClient {
     }
 }
 
+/// A Redis client that reads from its own node (a replica may serve stale data: that is part of
+/// what the set checker measures) and sends writes to the current primary, following it after a
+/// failover.
+pub struct RedisRouted {
+    own: RedisClient,
+    workload: WorkloadKind,
+    timeout: std::time::Duration,
+    control: Arc<SshControl>,
+    /// The primary the writer is connected to, and its connection.
+    writer: Option<(String, RedisClient)>,
+}
+
+impl Client for RedisRouted {
+    async fn invoke(&mut self, op: &Invocation) -> Completion {
+        if op.is_read() {
+            return self.own.invoke(op).await;
+        }
+        let Some(primary) = self.control.write_primary() else {
+            return Completion::fail(op, "no primary known");
+        };
+        if self.writer.as_ref().map(|(name, _)| name != &primary.name).unwrap_or(true) {
+            self.writer = Some((primary.name.clone(), RedisClient::new(&redis::addr(&primary), self.workload, self.timeout)));
+        }
+        let (_, writer) = self.writer.as_mut().expect("set above");
+        writer.invoke(op).await
+    }
+}
+
 /// A client bound to `node`.
 pub fn client_for(
     db: DbKind,
@@ -30,7 +58,7 @@ pub fn client_for(
     node: &DbNode,
     _nodes: &[DbNode],
     args: &TestArgs,
-    _control: Arc<SshControl>,
+    control: Arc<SshControl>,
 ) -> Result<AnyClient> {
     Ok(match db {
         DbKind::Etcd => AnyClient::Etcd(EtcdClient::new(
@@ -38,6 +66,12 @@ pub fn client_for(
             workload,
             EtcdOptions { timeout: args.op_timeout, serializable_reads: args.serializable },
         )?),
-        DbKind::Redis => AnyClient::Redis(RedisClient::new(&redis::addr(node), workload, args.op_timeout)),
+        DbKind::Redis => AnyClient::Redis(RedisRouted {
+            own: RedisClient::new(&redis::addr(node), workload, args.op_timeout),
+            workload,
+            timeout: args.op_timeout,
+            control,
+            writer: None,
+        }),
     })
 }

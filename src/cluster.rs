@@ -418,13 +418,23 @@ fn start_node_sshd(node: &LocalNode, node_dir: &Path) -> Result<()> {
         data = node.host_data_dir.display(),
         config = node_dir.join("sshd_config").display()
     );
-    let status = Command::new("setsid")
-        .args(["-f", "ip", "netns", "exec", &node.netns, "unshare", "--pid", "--fork", "--mount-proc", "--uts", "sh", "-c", &script])
+    let mut cmd = Command::new("setsid");
+    cmd.args(["-f", "ip", "netns", "exec", &node.netns, "unshare", "--pid", "--fork", "--mount-proc", "--uts", "sh", "-c", &script])
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
-        .stderr(log)
-        .status()
-        .context("cannot run setsid")?;
+        .stderr(log);
+    // The node lives on after we exit: it must not keep any descriptor we inherited (a caller's
+    // lock file, a pipe someone waits on to close). Mark every fd above 2 close-on-exec.
+    // SAFETY: only an async-signal-safe syscall runs between fork and exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+            libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC);
+            Ok(())
+        });
+    }
+    let status = cmd.status().context("cannot run setsid")?;
     if !status.success() {
         bail!("node {}: starting sshd failed ({status})", node.name);
     }

@@ -33,23 +33,39 @@ pub struct SshControl {
     shared_clock: bool,
     control_addresses: Vec<String>,
     binary: Arc<Mutex<String>>,
+    /// Where clients send writes on primary/replica databases (Redis): the current primary.
+    write_primary: Arc<std::sync::RwLock<String>>,
 }
+
+/// How long a failover waits between cutting the primary off and promoting a replica: the time
+/// an operator or Sentinel (`down-after-milliseconds`) needs to notice. Writes the old primary
+/// acknowledges meanwhile are the ones async replication loses.
+const FAILOVER_DETECTION_DELAY: Duration = Duration::from_secs(2);
+
+/// How long to wait for the database to name a primary/leader when it has none.
+const PRIMARY_WAIT: Duration = Duration::from_secs(10);
 
 impl SshControl {
     pub fn new(nodes: Vec<DbNode>, db: DbKind, shared_clock: bool, control_addresses: Vec<String>) -> SshControl {
-        SshControl { nodes, db, shared_clock, control_addresses, binary: Arc::new(Mutex::new(String::new())) }
+        let first = nodes.first().map(|n| n.name.clone()).unwrap_or_default();
+        SshControl {
+            nodes,
+            db,
+            shared_clock,
+            control_addresses,
+            binary: Arc::new(Mutex::new(String::new())),
+            write_primary: Arc::new(std::sync::RwLock::new(first)),
+        }
     }
 
     pub fn set_binary(&self, binary: String) {
         *self.binary.lock().unwrap() = binary;
     }
 
-    pub fn db_nodes(&self) -> &[DbNode] {
-        &self.nodes
-    }
-
-    pub fn db_kind(&self) -> DbKind {
-        self.db
+    /// The node that takes writes on a primary/replica database (the first node until a failover).
+    pub fn write_primary(&self) -> Option<DbNode> {
+        let name = self.write_primary.read().unwrap().clone();
+        self.nodes.iter().find(|n| n.name == name).cloned()
     }
 
     fn node(&self, name: &str) -> Result<&DbNode> {
@@ -135,7 +151,43 @@ impl Control for SshControl {
     }
     fn primaries(&self) -> impl Future<Output = Result<Vec<String>>> + Send {
         let (db, all) = (self.db, self.nodes.clone());
-        async move { db::primaries(db, &all).await }
+        async move {
+            // Right after a heal or a kill the database may be mid-election: give it a few
+            // seconds to name a leader rather than failing the fault.
+            let deadline = tokio::time::Instant::now() + PRIMARY_WAIT;
+            loop {
+                let found = db::primaries(db, &all).await?;
+                if !found.is_empty() || tokio::time::Instant::now() >= deadline {
+                    return Ok(found);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    fn supports_failover(&self) -> bool {
+        self.db == DbKind::Redis
+    }
+    fn promote(&self, node: &str) -> impl Future<Output = Result<String>> + Send {
+        let (n, all, route) = (self.node(node).cloned(), self.nodes.clone(), self.write_primary.clone());
+        async move {
+            let n = n?;
+            let old = route.read().unwrap().clone();
+            tokio::time::sleep(FAILOVER_DETECTION_DELAY).await;
+            db::redis::promote(&n).await?;
+            // The other replicas follow the new primary; the old one is cut off until the heal.
+            let others: Vec<DbNode> = all.into_iter().filter(|m| m.name != old).collect();
+            db::redis::follow(&others, &n).await?;
+            *route.write().unwrap() = n.name.clone();
+            Ok(format!("{} promoted (REPLICAOF NO ONE) after {}s; clients now write to it", n.name, FAILOVER_DETECTION_DELAY.as_secs()))
+        }
+    }
+    fn follow(&self, primary: &str) -> impl Future<Output = Result<String>> + Send {
+        let (p, all) = (self.node(primary).cloned(), self.nodes.clone());
+        async move {
+            let p = p?;
+            db::redis::follow(&all, &p).await?;
+            Ok(format!("every other node is now a replica of {}", p.name))
+        }
     }
 }
 

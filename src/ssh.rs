@@ -675,7 +675,7 @@ async fn launch_master(spec: &NodeSpec, opts: &SshOptions) -> Result<Session> {
         Err(_) => bail!("{where_}: cannot connect over ssh: timed out after {}", humantime::format_duration(limit)),
         Ok(Err(e)) => {
             let text = error_chain(&e);
-            bail!("{where_}: cannot connect over ssh: {}{}", classify_connect_error(&text, opts.strict), stderr_tail(&text))
+            bail!("{where_}: cannot connect over ssh: {}{}", classify_connect_error(&text, opts.strict), stderr_tail(&text).replacen("(stderr:", "(ssh said:", 1))
         }
         Ok(Ok(dir)) => dir,
     };

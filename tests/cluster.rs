@@ -80,7 +80,9 @@ fn alive(pid: u64) -> bool {
 #[test]
 fn up_twice_then_down_leaves_nothing_and_stays_sealed() {
     let _lock = cluster_lock();
-    // From whatever state the last test left: down, then a timed up.
+    // From whatever state the last test left: an untimed up (it may install packages on a
+    // fresh machine), down, then a timed up.
+    ensure_cluster();
     assert!(faultline().args(["cluster", "down"]).status().unwrap().success());
     let started = Instant::now();
     let up = faultline().args(["cluster", "up", "--nodes", "5"]).output().unwrap();

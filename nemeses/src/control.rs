@@ -51,6 +51,21 @@ pub trait Control: Send + Sync {
     fn resume_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send;
     /// The nodes the database currently considers primaries/leaders.
     fn primaries(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send;
+    /// Whether the database has a primary that an operator fails over by hand (Redis with async
+    /// replication). Databases that elect their own leader (etcd) say no, and `failover` is refused.
+    fn supports_failover(&self) -> bool {
+        false
+    }
+    /// Make `node` the primary and send the clients' writes to it; returns what was done.
+    fn promote(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+        let node = node.to_string();
+        async move { anyhow::bail!("cannot promote {node}: this database has no manual failover") }
+    }
+    /// Make every node except `primary` a replica of it (after a failover heals).
+    fn follow(&self, primary: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+        let primary = primary.to_string();
+        async move { anyhow::bail!("cannot make the nodes follow {primary}: this database has no manual failover") }
+    }
 }
 
 /// Delegate through references, so the engine can borrow a control the runner keeps using.
@@ -88,6 +103,15 @@ impl<T: Control> Control for &T {
     fn primaries(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send {
         (**self).primaries()
     }
+    fn supports_failover(&self) -> bool {
+        (**self).supports_failover()
+    }
+    fn promote(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+        (**self).promote(node)
+    }
+    fn follow(&self, primary: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+        (**self).follow(primary)
+    }
 }
 
 /// Delegate through `Arc`, so the engine can live in a spawned task.
@@ -124,6 +148,15 @@ impl<T: Control> Control for Arc<T> {
     }
     fn primaries(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send {
         (**self).primaries()
+    }
+    fn supports_failover(&self) -> bool {
+        (**self).supports_failover()
+    }
+    fn promote(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+        (**self).promote(node)
+    }
+    fn follow(&self, primary: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+        (**self).follow(primary)
     }
 }
 

@@ -77,6 +77,8 @@ enum Applied {
     Paused(Vec<String>),
     /// node -> net offset in milliseconds.
     Clock(BTreeMap<String, i64>),
+    /// The old primary cut off by `rules` (grudge), and the replica promoted in its place.
+    Failover { grudge: Grudge, rules: Vec<Rule>, old_primary: String, new_primary: String },
 }
 
 /// What `heal_all` did.
@@ -164,6 +166,11 @@ impl<C: Control> Nemesis<C> {
         }
         if self.ctl.shared_clock() {
             out.push((Fault::Clock, clock_refusal()));
+        }
+        if !self.ctl.supports_failover() {
+            out.push((Fault::Failover, "the database elects its own leader (failover is for primary/replica databases such as redis)".into()));
+        } else if n < 2 {
+            out.push((Fault::Failover, format!("needs at least 2 nodes; the cluster has {n}")));
         }
         // Nodes usually share a kernel: say each distinct problem once, naming all its nodes.
         const NODE: &str = "\u{0}";
@@ -282,6 +289,7 @@ impl<C: Control> Nemesis<C> {
                     let targets = self.choose_targets(fault, targets, nodes).await?;
                     self.start_clock(targets).await
                 }
+                Fault::Failover => self.start_failover().await?,
                 _ => unreachable!("partitions are handled above"),
             }
         };
@@ -417,6 +425,7 @@ impl<C: Control> Nemesis<C> {
             .values()
             .filter_map(|a| match a {
                 Applied::Rules { grudge: Some(g), .. } => Some(g),
+                Applied::Failover { grudge, .. } => Some(grudge),
                 _ => None,
             })
             .collect()
@@ -462,6 +471,63 @@ impl<C: Control> Nemesis<C> {
         value["verified"] = json!(reasons.is_empty());
         if !reasons.is_empty() {
             value["reason"] = json!(format!("{fault} did not take effect as planned: {}", reasons.join("; ")));
+        }
+        Ok(value)
+    }
+
+    /// Partition the current primary away from every other node, then promote a (seeded) replica
+    /// and send the clients to it. Writes the old primary acknowledged after the cut, and those
+    /// it had not yet replicated, are what asynchronous replication loses at the heal.
+    async fn start_failover(&mut self) -> anyhow::Result<Value> {
+        if !self.ctl.supports_failover() {
+            anyhow::bail!("failover: the database elects its own leader; use partition-leader instead");
+        }
+        let primaries = self.ctl.primaries().await?;
+        let Some(old) = primaries.first().cloned() else {
+            anyhow::bail!("failover: no node is a primary right now");
+        };
+        let replicas: Vec<String> = self.nodes.iter().filter(|n| **n != old).cloned().collect();
+        if replicas.is_empty() {
+            anyhow::bail!("failover: {old} has no replica to promote");
+        }
+        let new = replicas[self.rng.random_range(0..replicas.len())].clone();
+        let grudge = grudge::partition_primaries(&self.nodes, std::slice::from_ref(&old)).map_err(anyhow::Error::msg)?;
+        let mut rules = Vec::new();
+        for (node, dropped) in &grudge {
+            for peer in dropped {
+                let addr = self.rule_address(peer)?;
+                rules.push(Rule { node: node.clone(), bin: render::iptables_for(&addr), spec: render::drop_from_spec(&addr) });
+            }
+        }
+        let (added, mut reasons) = self.add_rules(rules).await;
+        self.applied.insert(
+            Fault::Failover,
+            Applied::Failover { grudge: grudge.clone(), rules: added, old_primary: old.clone(), new_primary: new.clone() },
+        );
+        let promoted = match self.ctl.promote(&new).await {
+            Ok(line) => line,
+            Err(e) => {
+                reasons.push(format!("promoting {new}: {e:#}"));
+                String::new()
+            }
+        };
+        let mut value = json!({
+            "targets": [old.clone()],
+            "old_primary": old,
+            "new_primary": new,
+            "grudge": grudge::grudge_json(&grudge),
+            "promoted": promoted,
+        });
+        if self.opts.verify {
+            let t = Instant::now();
+            let probes = self.probe_expected().await;
+            value["verify_ms"] = json!(ms(t.elapsed()));
+            value["probes"] = probes.matrix_json();
+            reasons.extend(probes.mismatches.iter().cloned());
+        }
+        value["verified"] = json!(reasons.is_empty());
+        if !reasons.is_empty() {
+            value["reason"] = json!(format!("failover did not take effect as planned: {}", reasons.join("; ")));
         }
         Ok(value)
     }
@@ -660,6 +726,24 @@ impl<C: Control> Nemesis<C> {
                 let left = (!kept.is_empty()).then_some(Applied::Rules { grudge, rules: kept });
                 (lines, errors, left)
             }
+            Applied::Failover { grudge, rules, old_primary, new_primary } => {
+                let n = rules.len();
+                let (kept, mut errors) = self.delete_rules(rules).await;
+                let mut lines = Vec::new();
+                if n > kept.len() {
+                    lines.push(format!("failover: removed {} rule(s) isolating {old_primary}", n - kept.len()));
+                }
+                if !kept.is_empty() {
+                    // The old primary is still cut off: following now would not reach it.
+                    let left = Applied::Failover { grudge, rules: kept, old_primary, new_primary };
+                    return (lines, errors, Some(left));
+                }
+                match ctl.follow(&new_primary).await {
+                    Ok(line) => lines.push(format!("failover: {old_primary} and the other nodes now follow {new_primary}: {line}")),
+                    Err(e) => errors.push(format!("failover: making the nodes follow {new_primary}: {e:#}")),
+                }
+                (lines, errors, None)
+            }
             Applied::Qdiscs(pairs) => {
                 let tasks: Vec<Task<'_, anyhow::Result<crate::control::Output>>> =
                     pairs.iter().map(|(node, dev)| Box::pin(ctl.run(node, render::netem_delete(dev))) as Task<'_, _>).collect();
@@ -807,6 +891,12 @@ impl<C: Control> Nemesis<C> {
         for (fault, a) in applied {
             match a {
                 Applied::Rules { .. } if !flush_failed => {}
+                Applied::Failover { grudge, old_primary, new_primary, .. } if !flush_failed => {
+                    let emptied = Applied::Failover { grudge, rules: Vec::new(), old_primary, new_primary };
+                    let (lines, errors, _) = self.undo(fault, emptied).await;
+                    report.lines.extend(lines);
+                    report.errors.extend(errors);
+                }
                 other => {
                     let (lines, errors, left) = self.undo(fault, other).await;
                     report.lines.extend(lines);

@@ -35,11 +35,14 @@ pub enum Fault {
     Pause,
     /// Bump and strobe the wall clock; undo the bump when the fault stops.
     Clock,
+    /// Primary/replica databases (Redis): partition the primary away, promote a replica and send
+    /// the clients to it; when the fault stops, heal and make the old primary follow the new one.
+    Failover,
 }
 
 impl Fault {
     /// Every fault, in the order they are listed to users.
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 12] = [
         Fault::PartitionOne,
         Fault::PartitionHalves,
         Fault::PartitionRing,
@@ -51,6 +54,7 @@ impl Fault {
         Fault::Kill,
         Fault::Pause,
         Fault::Clock,
+        Fault::Failover,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +70,7 @@ impl Fault {
             Fault::Kill => "kill",
             Fault::Pause => "pause",
             Fault::Clock => "clock",
+            Fault::Failover => "failover",
         }
     }
 

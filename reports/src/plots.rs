@@ -23,9 +23,9 @@ const SMALL_HEIGHT: u32 = 320;
 /// The quantile and throughput charts sit side by side.
 const SMALL_WIDTH: u32 = 680;
 /// Ok points drawn at most (after cell thinning).
-const OK_POINT_BUDGET: usize = 12_000;
+const OK_POINT_BUDGET: usize = 25_000;
 /// Fail/info/near-violation points kept one for one up to this many.
-const SPECIAL_POINT_BUDGET: usize = 20_000;
+const SPECIAL_POINT_BUDGET: usize = 30_000;
 
 /// What the charts are drawn from.
 pub struct PlotInput<'a> {
@@ -245,16 +245,20 @@ fn latency_chart(input: &PlotInput, points: &[Point], dur_s: f64, y_lo: f64, y_h
             .map_err(|e| anyhow::anyhow!("latency chart: {e}"))?;
         mesh!(chart, "latency (ms, log scale)");
         shade_windows(&mut chart, input.windows, input.end_ns, y_lo, y_hi, true)?;
+        // Dense plots: translucent markers, so that the ok cloud shows through the rarer
+        // outcomes drawn over it.
+        let alpha = if points.len() > 5_000 { 0.55 } else { 1.0 };
+        let color = |o: Outcome| style::outcome_color(o).mix(alpha);
         for shape in SHAPES {
             let pts = points.iter().filter(|p| p.shape == shape);
             let draw = |c: &mut ChartContext<'_, _, _>, it: Vec<&Point>| -> anyhow::Result<()> {
                 let res = match shape {
-                    Shape::Circle => c.draw_series(it.into_iter().map(|p| Circle::new((p.t_s, p.lat_ms), 2, style::outcome_color(p.outcome).filled()))),
-                    Shape::Triangle => c.draw_series(it.into_iter().map(|p| TriangleMarker::new((p.t_s, p.lat_ms), 4, style::outcome_color(p.outcome).filled()))),
+                    Shape::Circle => c.draw_series(it.into_iter().map(|p| Circle::new((p.t_s, p.lat_ms), 2, color(p.outcome).filled()))),
+                    Shape::Triangle => c.draw_series(it.into_iter().map(|p| TriangleMarker::new((p.t_s, p.lat_ms), 4, color(p.outcome).filled()))),
                     Shape::Square => c.draw_series(it.into_iter().map(|p| {
-                        EmptyElement::at((p.t_s, p.lat_ms)) + Rectangle::new([(-2, -2), (2, 2)], style::outcome_color(p.outcome).filled())
+                        EmptyElement::at((p.t_s, p.lat_ms)) + Rectangle::new([(-2, -2), (2, 2)], color(p.outcome).filled())
                     })),
-                    Shape::Cross => c.draw_series(it.into_iter().map(|p| Cross::new((p.t_s, p.lat_ms), 3, style::outcome_color(p.outcome).stroke_width(1)))),
+                    Shape::Cross => c.draw_series(it.into_iter().map(|p| Cross::new((p.t_s, p.lat_ms), 3, color(p.outcome).stroke_width(1)))),
                 };
                 res.map(|_| ()).map_err(|e| anyhow::anyhow!("latency points: {e}"))
             };

@@ -15,6 +15,7 @@ struct RawOp {
     time: Option<u64>,
     #[serde(rename = "type")]
     kind: OpType,
+    #[serde(deserialize_with = "process_fast")]
     process: Process,
     f: String,
     #[serde(default)]
@@ -27,18 +28,57 @@ struct RawOp {
     error: Option<String>,
 }
 
+/// `Process`'s own deserializer is untagged (it buffers every value); this visitor reads an
+/// integer or a string directly. Same accepted inputs and meaning.
+fn process_fast<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Process, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = Process;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a process: an integer or \"nemesis\"")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Process, E> {
+            Ok(Process::Client(v))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Process, E> {
+            u64::try_from(v).map(Process::Client).map_err(|_| E::custom(format!("process must be non-negative, got {v}")))
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Process, E> {
+            if s == "nemesis" {
+                return Ok(Process::Nemesis);
+            }
+            s.parse::<u64>()
+                .map(Process::Client)
+                .map_err(|_| E::custom(format!("process must be an integer or \"nemesis\", got {s:?}")))
+        }
+    }
+    d.deserialize_any(V)
+}
+
 /// Below this size, parsing on one thread is faster than starting others.
 const PARALLEL_THRESHOLD: usize = 1 << 20;
 
 /// Parse JSONL text into ops, their line numbers, and warnings.
 pub(super) fn read(text: &str) -> Result<(History, Vec<usize>, Vec<String>), LineError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1);
-    let chunks = if text.len() < PARALLEL_THRESHOLD || threads == 1 { vec![text] } else { split_chunks(text, threads * 2) };
+    let chunks = if text.len() < PARALLEL_THRESHOLD || threads == 1 { vec![text] } else { split_chunks(text, threads) };
+    // The first chunk's vector becomes the history: size it for every line up front, so the
+    // other chunks are appended without reallocating (copying 100s of MB costs more than counting).
+    let total_lines = text.as_bytes().iter().filter(|&&b| b == b'\n').count() + 1;
     let results: Vec<Result<Chunk, LineError>> = if chunks.len() == 1 {
-        vec![parse_chunk(chunks[0])]
+        vec![parse_chunk(chunks[0], total_lines)]
     } else {
         std::thread::scope(|s| {
-            let handles: Vec<_> = chunks.iter().map(|c| s.spawn(move || parse_chunk(c))).collect();
+            let handles: Vec<_> = chunks
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    s.spawn(move || {
+                        let cap = if i == 0 { total_lines } else { c.as_bytes().iter().filter(|&&b| b == b'\n').count() + 1 };
+                        parse_chunk(c, cap)
+                    })
+                })
+                .collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|_| Err(LineError { line: 0, message: "parser thread panicked".into() })))
@@ -46,8 +86,8 @@ pub(super) fn read(text: &str) -> Result<(History, Vec<usize>, Vec<String>), Lin
         })
     };
     // Chunk-local line numbers become file line numbers by adding the lines of earlier chunks.
-    let mut ops = Vec::with_capacity(results.iter().map(|r| r.as_ref().map_or(0, |c| c.ops.len())).sum());
-    let mut lines = Vec::with_capacity(ops.capacity());
+    let mut ops: Vec<Op> = Vec::new();
+    let mut lines: Vec<usize> = Vec::new();
     let mut warnings = Vec::new();
     let mut line_base = 0usize;
     let last = results.len().saturating_sub(1);
@@ -62,16 +102,22 @@ pub(super) fn read(text: &str) -> Result<(History, Vec<usize>, Vec<String>), Lin
             }
         }
         let base_index = ops.len() as u64;
-        for (j, mut op) in chunk.ops.into_iter().enumerate() {
+        let mut chunk_ops = chunk.ops;
+        for (j, op) in chunk_ops.iter_mut().enumerate() {
             if op.index == u64::MAX {
                 op.index = base_index + j as u64;
             }
             if op.time == u64::MAX {
                 op.time = base_index + j as u64;
             }
-            ops.push(op);
         }
-        lines.extend(chunk.lines.into_iter().map(|l| l + line_base));
+        if ops.is_empty() {
+            ops = chunk_ops;
+            lines = chunk.lines;
+        } else {
+            ops.append(&mut chunk_ops);
+            lines.extend(chunk.lines.into_iter().map(|l| l + line_base));
+        }
         line_base += chunk.line_count;
     }
     Ok((ops, lines, warnings))
@@ -104,9 +150,9 @@ fn split_chunks(text: &str, n: usize) -> Vec<&str> {
     chunks
 }
 
-fn parse_chunk(text: &str) -> Result<Chunk, LineError> {
-    let mut ops = Vec::with_capacity(text.len() / 90);
-    let mut lines = Vec::with_capacity(text.len() / 90);
+fn parse_chunk(text: &str, capacity: usize) -> Result<Chunk, LineError> {
+    let mut ops = Vec::with_capacity(capacity);
+    let mut lines = Vec::with_capacity(capacity);
     let mut line_no = 0;
     let mut rest = text;
     let mut bad_unterminated_last = None;

@@ -99,13 +99,17 @@ pub(crate) struct LineError {
 /// Read and validate a history file.
 pub fn read_history(path: impl AsRef<Path>, format: Format) -> Result<LoadedHistory, HistoryError> {
     let path = path.as_ref();
+    let t0 = std::time::Instant::now();
     let bytes = std::fs::read(path)
         .map_err(|e| HistoryError { path: path.to_path_buf(), line: None, message: format!("cannot read: {e}") })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
         HistoryError { path: path.to_path_buf(), line: Some(line), message: "not valid UTF-8".into() }
     })?;
-    parse_history(&text, format).map_err(|e| HistoryError { path: path.to_path_buf(), ..e })
+    eprintln!("read {:?}", t0.elapsed());
+    let r = parse_history(&text, format).map_err(|e| HistoryError { path: path.to_path_buf(), ..e });
+    eprintln!("parsed {:?}", t0.elapsed());
+    r
 }
 
 /// Parse and validate history text (the error's path is empty; `read_history` fills it in).
@@ -132,7 +136,9 @@ pub fn parse_history(text: &str, format: Format) -> Result<LoadedHistory, Histor
     if loaded.ops.is_empty() && loaded.warnings.is_empty() && text.trim().is_empty() {
         loaded.warnings.push("the history is empty".into());
     }
+    let t0 = std::time::Instant::now();
     validate(&loaded.ops, &loaded.lines).map_err(at)?;
+    eprintln!("validate {:?}", t0.elapsed());
     Ok(loaded)
 }
 

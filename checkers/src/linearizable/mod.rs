@@ -272,10 +272,13 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
         failure,
     };
 
-    // Convert every op up front, so that an op that does not fit the model is an error rather
-    // than a verdict, whatever order the keys are searched in.
-    let mut prepared: Vec<(Vec<usize>, Vec<SearchOp<M::Op>>)> = Vec::with_capacity(parts.len());
-    for (k, calls) in parts.iter().enumerate() {
+    let threads = if opts.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.threads };
+    let threads = threads.clamp(1, parts.len().max(1));
+
+    // Convert every op up front (in parallel), so that an op that does not fit the model is an
+    // error rather than a verdict, whatever order the keys are searched in.
+    let prepare_key = |k: usize| -> Result<(Vec<usize>, Vec<SearchOp<M::Op>>), String> {
+        let calls = &parts[k];
         let mut ids = Vec::with_capacity(calls.len());
         let mut ops = Vec::with_capacity(calls.len());
         for (id, c) in calls.iter().enumerate() {
@@ -300,11 +303,11 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
                 ops.push(SearchOp { op, call_at: c.invoke, return_at: c.ok });
             }
         }
-        prepared.push((ids, ops));
-    }
+        Ok((ids, ops))
+    };
+    let prepared: Vec<(Vec<usize>, Vec<SearchOp<M::Op>>)> =
+        parallel_map(parts.len(), threads, prepare_key).into_iter().collect::<Result<_, _>>()?;
 
-    let threads = if opts.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.threads };
-    let threads = threads.clamp(1, parts.len().max(1));
     let stop = AtomicBool::new(false);
     let next = AtomicUsize::new(0);
     let per_thread_budget = opts.memory_budget / threads;
@@ -363,6 +366,35 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
         format!("all {invocations} operations on {n_keys} {keys_word} are linearizable under the {} model", model.name()),
         None,
     ))
+}
+
+/// `f(0..n)` on `threads` threads, results in order.
+fn parallel_map<R: Send>(n: usize, threads: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    if threads <= 1 || n <= 1 {
+        return (0..n).map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        mine.push((i, f(i)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        // A worker only panics if `f` does, which is a bug: propagate it.
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Search one key; on failure search again recording a witness, and build the report.

@@ -22,7 +22,7 @@
 
 use crate::models::Model;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -85,9 +85,14 @@ struct FxHasher(u64);
 
 impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.write_u64(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
             let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
+            b[..rest.len()].copy_from_slice(rest);
             self.write_u64(u64::from_le_bytes(b));
         }
     }
@@ -104,7 +109,9 @@ impl Hasher for FxHasher {
         self.write_u64(i as u64)
     }
     fn finish(&self) -> u64 {
-        self.0
+        // The multiply leaves the low bits weak (they depend only on the input's low bits), and
+        // hashbrown picks buckets from the low bits: fold the well-mixed high half in.
+        self.0 ^ (self.0 >> 32)
     }
 }
 
@@ -134,49 +141,92 @@ fn zobrist(i: usize) -> u64 {
 }
 
 /// The set of (linearized set, state) pairs already explored. Bitsets are stored back to back in
-/// one vector to avoid an allocation per entry; pairs with equal hashes are chained.
-struct Cache<S> {
+/// one vector to avoid an allocation per entry; pairs with equal hashes are chained. States are
+/// interned ids (see `States`).
+struct Cache {
     words_per_set: usize,
     words: Vec<u64>,
-    states: Vec<S>,
+    states: Vec<u32>,
     /// Next entry with the same hash, or `NONE`.
     chain: Vec<u32>,
     first: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
 }
 
-impl<S: Eq + Hash> Cache<S> {
+impl Cache {
     fn new(words_per_set: usize) -> Self {
         Cache { words_per_set, words: Vec::new(), states: Vec::new(), chain: Vec::new(), first: HashMap::default() }
     }
 
     /// Insert; false if already present.
-    fn insert(&mut self, hash: u64, set: &[u64], state: &S) -> bool
-    where
-        S: Clone,
-    {
+    fn insert(&mut self, hash: u64, set: &[u64], state: u32) -> bool {
         let w = self.words_per_set;
         let mut at = self.first.get(&hash).copied().unwrap_or(NONE);
         let head = at;
         while at != NONE {
             let i = at as usize;
-            if self.states[i] == *state && self.words[i * w..(i + 1) * w] == *set {
+            if self.states[i] == state && self.words[i * w..(i + 1) * w] == *set {
                 return false;
             }
             at = self.chain[i];
         }
         let id = self.states.len() as u32;
         self.words.extend_from_slice(set);
-        self.states.push(state.clone());
+        self.states.push(state);
         self.chain.push(head);
         self.first.insert(hash, id);
         true
     }
 
     fn bytes(&self) -> usize {
-        self.words.capacity() * 8
-            + self.states.capacity() * std::mem::size_of::<S>()
-            + self.chain.capacity() * 4
-            + self.first.capacity() * 16
+        self.words.capacity() * 8 + self.states.capacity() * 4 + self.chain.capacity() * 4 + self.first.capacity() * 16
+    }
+}
+
+/// Model states interned as small ids, with every transition memoized: the search tries the same
+/// (state, op) pairs over and over, and some models' steps allocate (kv appends strings), so
+/// after the first time a step is one hash lookup and states compare and hash as integers.
+struct States<'m, M: Model> {
+    model: &'m M,
+    states: Vec<M::State>,
+    ids: HashMap<M::State, u32, BuildHasherDefault<FxHasher>>,
+    /// (state id << 32 | op) -> next state id, or `NONE` when the model rejects the op.
+    memo: HashMap<u64, u32, BuildHasherDefault<FxHasher>>,
+}
+
+impl<'m, M: Model> States<'m, M> {
+    fn new(model: &'m M) -> Self {
+        let mut s = States { model, states: Vec::new(), ids: HashMap::default(), memo: HashMap::default() };
+        s.intern(model.init());
+        s
+    }
+
+    fn intern(&mut self, state: M::State) -> u32 {
+        let next_id = self.states.len() as u32;
+        match self.ids.entry(state) {
+            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                self.states.push(e.key().clone());
+                e.insert(next_id);
+                next_id
+            }
+        }
+    }
+
+    fn step(&mut self, state: u32, op: usize, ops: &[SearchOp<M::Op>]) -> Option<u32> {
+        let key = (state as u64) << 32 | op as u64;
+        if let Some(&next) = self.memo.get(&key) {
+            return (next != NONE).then_some(next);
+        }
+        let next = match self.model.step(&self.states[state as usize], &ops[op].op) {
+            Some(s) => self.intern(s),
+            None => NONE,
+        };
+        self.memo.insert(key, next);
+        (next != NONE).then_some(next)
+    }
+
+    fn bytes(&self) -> usize {
+        self.states.capacity() * std::mem::size_of::<M::State>() * 2 + self.ids.capacity() * 8 + self.memo.capacity() * 16
     }
 }
 
@@ -214,27 +264,28 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
     let words_per_set = n.div_ceil(64).max(1);
     let mut linearized = vec![0u64; words_per_set];
     let mut set_hash = 0u64;
-    let mut cache: Cache<M::State> = Cache::new(words_per_set);
-    let mut state = model.init();
+    let mut cache = Cache::new(words_per_set);
+    let mut states = States::new(model);
+    let mut state: u32 = 0; // the initial state's id
     // The choices made so far: (call entry, state before it).
-    let mut stack: Vec<(u32, M::State)> = Vec::new();
+    let mut stack: Vec<(u32, u32)> = Vec::new();
     let mut required = ops.iter().filter(|o| o.return_at.is_some()).count();
 
     // Witness recording: the longest prefix seen when a return blocked the search.
-    let mut best: Option<Witness<M::State>> = None;
+    let mut best: Option<Witness<u32>> = None;
     let mut best_set: Vec<u64> = Vec::new();
-
-    let state_hash = |s: &M::State| {
-        let mut h = FxHasher::default();
-        s.hash(&mut h);
-        h.finish()
+    let resolve = |w: Option<Witness<u32>>, states: &States<M>| {
+        w.map(|w| Witness {
+            states: w.states.iter().map(|&s| states.states[s as usize].clone()).collect(),
+            linearized: w.linearized,
+            failing: w.failing,
+        })
     };
 
     let mut entry = entries[HEAD as usize].next;
     let mut steps: u64 = 0;
     loop {
         if required == 0 {
-            if std::env::var_os("FL_DEBUG").is_some() { eprintln!("n={n} steps={steps} cache={}", cache.states.len()); }
             return Outcome::Linearizable;
         }
         steps += 1;
@@ -247,7 +298,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
                     return Outcome::GaveUp(format!("timed out after exploring {} states", cache.states.len()));
                 }
             }
-            if cache.bytes() > limits.memory_budget {
+            if cache.bytes() + states.bytes() > limits.memory_budget {
                 return Outcome::GaveUp(format!(
                     "the search cache outgrew its memory budget of {} MiB ({} states explored)",
                     limits.memory_budget >> 20,
@@ -261,10 +312,10 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
         let e = entries[entry as usize];
         if e.is_call {
             let op = e.op as usize;
-            if let Some(next_state) = model.step(&state, &ops[op].op) {
+            if let Some(next_state) = states.step(state, op, ops) {
                 linearized[op / 64] |= 1 << (op % 64);
                 set_hash ^= zobrist(op);
-                if cache.insert(set_hash ^ state_hash(&next_state), &linearized, &next_state) {
+                if cache.insert(set_hash ^ zobrist(next_state as usize ^ 0x5555_5555), &linearized, next_state) {
                     // Linearize it: push the choice and lift its entries out of the list.
                     stack.push((entry, std::mem::replace(&mut state, next_state)));
                     lift(&mut entries, entry);
@@ -284,7 +335,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
                 note_blocked(&mut best, &mut best_set, &stack, &entries, &linearized, &state, e.op as usize);
             }
             let Some((call, prev_state)) = stack.pop() else {
-                return Outcome::NotLinearizable(best);
+                return Outcome::NotLinearizable(resolve(best, &states));
             };
             let op = entries[call as usize].op as usize;
             linearized[op / 64] &= !(1 << (op % 64));

@@ -182,7 +182,9 @@ impl Model for Kv {
             KvOp::Get(v) => (v.as_deref() == state.as_deref()).then(|| state.clone()),
             KvOp::Put(v) => Some(Some(Arc::from(v.as_str()))),
             KvOp::Append(v) => {
-                let mut s = state.as_deref().unwrap_or("").to_string();
+                let old = state.as_deref().unwrap_or("");
+                let mut s = String::with_capacity(old.len() + v.len());
+                s.push_str(old);
                 s.push_str(v);
                 Some(Some(Arc::from(s)))
             }

@@ -1,0 +1,78 @@
+//! Convergence and loss against real databases on the local cluster: Redis with asynchronous
+//! replication loses acknowledged writes when its primary is failed over (and the test must find
+//! and report them); etcd under partitions and kills loses nothing and converges.
+
+mod common;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn run(store: &Path, args: &[&str]) -> (i32, PathBuf, String) {
+    let out = common::faultline()
+        .args(["test", "--local", "--node-count", "3", "--store"])
+        .arg(store)
+        .args(args)
+        .output()
+        .expect("run faultline");
+    let log = format!("{}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    let dir = std::fs::canonicalize(store.join("latest")).unwrap_or_else(|e| panic!("no run directory ({e}):\n{log}"));
+    (out.status.code().unwrap_or(-1), dir, log)
+}
+
+fn results(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn redis_failover_loses_acknowledged_writes() {
+    let _lock = common::cluster_lock();
+    common::ensure_cluster();
+    let store = tempfile::tempdir().unwrap();
+    let schedule = store.path().join("failover.toml");
+    std::fs::write(&schedule, "[[step]]\nat = \"4s\"\nstart = \"failover\"\n\n[[step]]\nat = \"12s\"\nstop = \"failover\"\n").unwrap();
+    let (code, dir, log) = run(
+        store.path(),
+        &["--db", "redis", "--workload", "set", "--nemesis-schedule", schedule.to_str().unwrap(), "--time-limit", "16s",
+          "--concurrency", "6", "--rate", "200", "--recovery-time", "10s", "--expect", "lost==0", "--seed", "5"],
+    );
+    assert_eq!(code, 1, "redis must be found invalid:\n{log}");
+    let r = results(&dir);
+    let set = &r["checkers"]["set"];
+    assert_eq!(set["verdict"], "invalid", "{set}");
+    let lost = set["counts"]["lost"].as_u64().unwrap();
+    assert!(lost > 0, "no acknowledged write was lost: {set}");
+    // Each lost element says when it was acknowledged, and it was acknowledged: it is in no
+    // final read.
+    let first = &set["lost"][0];
+    assert!(first["acknowledged_at"].as_u64().is_some(), "{first}");
+    // After the heal the old primary follows the new one: the replicas converge (on less).
+    assert_eq!(r["checkers"]["convergence"]["converged"], true, "{}", r["checkers"]["convergence"]);
+    let broken = &r["checkers"]["expectations"];
+    assert_eq!(broken["verdict"], "invalid");
+    assert!(broken["summary"].as_str().unwrap().contains("lost"), "{broken}");
+    // The failover really happened: a replica was promoted while the primary was cut off.
+    let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    assert!(history.lines().any(|l| l.contains("\"start-failover\"") && l.contains("\"new_primary\"") && l.contains("\"verified\":true")));
+}
+
+#[test]
+fn etcd_set_under_partitions_loses_nothing_and_converges() {
+    let _lock = common::cluster_lock();
+    common::ensure_cluster();
+    let store = tempfile::tempdir().unwrap();
+    let (code, dir, log) = run(
+        store.path(),
+        &["--db", "etcd", "--workload", "set", "--nemesis", "partition-leader,partition-halves,kill", "--nemesis-interval", "3s",
+          "--time-limit", "20s", "--concurrency", "6", "--rate", "150", "--recovery-time", "10s",
+          "--expect", "lost==0", "--expect", "divergence<=0.0", "--seed", "8"],
+    );
+    assert_eq!(code, 0, "etcd's set must be valid:\n{log}");
+    let r = results(&dir);
+    assert_eq!(r["checkers"]["set"]["counts"]["lost"], 0);
+    assert!(r["checkers"]["set"]["counts"]["acknowledged"].as_u64().unwrap() > 100);
+    assert_eq!(r["checkers"]["convergence"]["converged"], true);
+    assert_eq!(r["checkers"]["convergence"]["divergence"], 0.0);
+    assert_eq!(r["checkers"]["expectations"]["verdict"], "valid");
+    let windows = r["checkers"]["metrics"]["windows"].as_array().unwrap();
+    assert!(!windows.is_empty(), "no fault window measured");
+}
