@@ -82,7 +82,33 @@ pub fn analyze_history(ops: &[Op], workload: &str, expectations: &[String]) -> R
         verdict = verdict.max(Verdict::Unknown);
         reason = "the history is empty: no operation was recorded".into();
     }
-    Ok(json!({ "verdict": verdict, "reason": reason, "checkers": Value::Object(checkers) }))
+    Ok(json!({ "verdict": verdict, "reason": reason, "checkers": Value::Object(checkers), "stats": run_stats(ops) }))
+}
+
+/// Throughput and latency quantiles of the workload's operations (final reads excluded).
+pub fn run_stats(ops: &[Op]) -> Value {
+    let client_ops: Vec<_> = metrics::client_operations(ops).into_iter().filter(|o| !o.is_final()).collect();
+    let mut latencies: Vec<u64> = client_ops
+        .iter()
+        .filter_map(|o| o.complete_time().map(|end| end.saturating_sub(o.invoke_time())))
+        .collect();
+    latencies.sort_unstable();
+    let q = |p: f64| -> Value {
+        if latencies.is_empty() {
+            return Value::Null;
+        }
+        let i = ((latencies.len() - 1) as f64 * p).round() as usize;
+        json!(latencies[i] as f64 / 1e6)
+    };
+    let first = client_ops.iter().map(|o| o.invoke_time()).min().unwrap_or(0);
+    let last = client_ops.iter().filter_map(|o| o.complete_time()).max().unwrap_or(first);
+    let span_s = (last.saturating_sub(first)) as f64 / 1e9;
+    let completed = latencies.len();
+    json!({
+        "ops": completed,
+        "ops_per_s": if span_s > 0.0 { completed as f64 / span_s } else { 0.0 },
+        "latency_ms": { "p50": q(0.5), "p95": q(0.95), "p99": q(0.99), "max": q(1.0) },
+    })
 }
 
 /// Lower a result to `unknown` (never raise it): an invalid history stays invalid whatever else

@@ -148,6 +148,7 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     tracing::info!(seed, "test {name} starting on {}", node_names.join(","));
 
     let control = Arc::new(control);
+    let cpu_at_start = process_cpu_seconds();
     let start = Instant::now();
     let writer = run.history_writer(start)?;
 
@@ -188,6 +189,10 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     if let Err(e) = &healed {
         crate::analyze::degrade(&mut results, format!("the nodes could not be healed: {e:#}"));
     }
+    // The harness's own CPU share over the run (set-up, clients, nemesis, heal), before checking.
+    let wall = start.elapsed().as_secs_f64();
+    results["stats"]["harness_cpu_cores"] = serde_json::json!((process_cpu_seconds() - cpu_at_start) / wall.max(1e-9));
+    results["stats"]["wall_s"] = serde_json::json!(wall);
     run.write_json("results.json", &results)?;
     let report = crate::analyze::write_report(&store, &run);
     let verdict = crate::analyze::verdict_of(&results);
@@ -532,6 +537,18 @@ fn print_summary(args: &TestArgs, run: &RunDir, results: &Value, report: Option<
     }
     let verdict = results["verdict"].as_str().unwrap_or("unknown");
     println!("verdict: {}  {}", verdict.to_uppercase(), results["reason"].as_str().unwrap_or(""));
+    let st = &results["stats"];
+    let ms = |k: &str| st["latency_ms"][k].as_f64().map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+    println!(
+        "ops:     {} at {:.0} ops/s; latency p50 {} ms, p95 {} ms, p99 {} ms, max {} ms; harness CPU {:.2} cores",
+        st["ops"].as_u64().unwrap_or(0),
+        st["ops_per_s"].as_f64().unwrap_or(0.0),
+        ms("p50"),
+        ms("p95"),
+        ms("p99"),
+        ms("max"),
+        st["harness_cpu_cores"].as_f64().unwrap_or(0.0)
+    );
     println!("history: {}", run.history_jsonl().display());
     if let Some(r) = report {
         println!("report:  {}", r.display());

@@ -9,10 +9,8 @@ mod common;
 #[allow(dead_code)]
 #[path = "../src/exit.rs"]
 mod exit;
-#[allow(dead_code)]
 #[path = "../src/preflight.rs"]
 mod preflight;
-#[allow(dead_code)]
 #[path = "../src/ssh.rs"]
 mod ssh;
 
@@ -103,6 +101,9 @@ fn up_twice_then_down_leaves_nothing_and_stays_sealed() {
         assert!(probe.contains("unreachable"), "{ns} can route outside: {probe}");
         assert_eq!(n["sshd_alive"], true);
     }
+    // Nodes reach each other over the bridge.
+    let peer = faultline().args(["cluster", "exec", "n1", "--", "nc", "-z", "-w", "2", "10.233.0.12", "22"]).status().unwrap();
+    assert!(peer.success(), "n1 cannot reach n2");
     // Hostname, /proc and data directory are the node's own.
     let out = faultline()
         .args(["cluster", "exec", "n3", "--", "sh", "-c", "hostname; cat /proc/1/comm; touch /var/lib/faultline/node/mine"])

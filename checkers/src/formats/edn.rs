@@ -85,6 +85,28 @@ impl<'a> Reader<'a> {
         Ok(self.text.get(self.pos).copied())
     }
 
+    /// If the next value is a keyword, consume it and return its name (without allocating).
+    pub fn read_keyword(&mut self) -> Result<Option<&'a str>, EdnError> {
+        if self.peek()? != Some(b':') {
+            return Ok(None);
+        }
+        self.pos += 1;
+        let tok = self.token();
+        if tok.is_empty() {
+            return self.err("empty keyword");
+        }
+        Ok(Some(tok))
+    }
+
+    /// If the next value is tagged (`#tag value`), consume the tag and return it.
+    pub fn read_tag(&mut self) -> Result<Option<&'a str>, EdnError> {
+        if self.peek()? != Some(b'#') || !self.text.get(self.pos + 1).is_some_and(|c| c.is_ascii_alphabetic()) {
+            return Ok(None);
+        }
+        self.pos += 1;
+        Ok(Some(self.token()))
+    }
+
     /// Consume one byte (the caller peeked it).
     pub fn bump(&mut self) {
         self.pos += 1;
