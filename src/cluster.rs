@@ -507,7 +507,11 @@ fn overlaps(a: (u32, u8), b: (u32, u8)) -> bool {
 /// Install the Debian packages the cluster needs, without letting the sshd package start a
 /// host-wide sshd.
 fn ensure_packages() -> Result<()> {
-    const NEEDED: &[(&str, &str)] = &[
+    ensure_host_packages(CLUSTER_PACKAGES)
+}
+
+/// (binary, Debian package) pairs the local cluster needs on the host.
+const CLUSTER_PACKAGES: &[(&str, &str)] = &[
         ("sshd", "openssh-server"),
         ("ssh", "openssh-client"),
         ("ssh-keygen", "openssh-client"),
@@ -518,7 +522,12 @@ fn ensure_packages() -> Result<()> {
         ("unshare", "util-linux"),
         ("setsid", "util-linux"),
     ];
-    let missing: BTreeSet<&str> = NEEDED.iter().filter(|(bin, _)| find_binary(bin).is_none()).map(|(_, pkg)| *pkg).collect();
+
+/// Install on this machine the packages of every (binary, package) pair whose binary is missing.
+/// The local cluster's nodes share the host's filesystem but have no route to a package mirror,
+/// so database packages for them are installed here too. Package scripts may not start daemons.
+pub fn ensure_host_packages(needed: &[(&str, &str)]) -> Result<()> {
+    let missing: BTreeSet<&str> = needed.iter().filter(|(bin, _)| find_binary(bin).is_none()).map(|(_, pkg)| *pkg).collect();
     if missing.is_empty() {
         return Ok(());
     }

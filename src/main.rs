@@ -70,6 +70,13 @@ fn main() {
         }
     };
     init_logging(cli.verbose);
+    if matches!(cli.command, Command::Check(_) | Command::List(_) | Command::Report(_)) {
+        // Behave like a Unix tool when stdout is a closed pipe (`faultline list | head`): exit
+        // quietly instead of panicking in println!. Only for commands that write to no ssh
+        // pipe, where the default SIGPIPE would kill the process mid-transfer.
+        // SAFETY: resetting a signal disposition before any thread starts.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let result = match cli.command {
         Command::Check(args) => check_cmd::run(args),
         Command::Cluster(args) => cluster::run(args),

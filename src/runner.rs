@@ -256,6 +256,8 @@ async fn resolve_nodes(args: &TestArgs) -> Result<Resolved> {
             crate::cluster::ensure_local_cluster(5)
         })
         .await??;
+        let db = DbKind::parse(&args.db)?;
+        tokio::task::spawn_blocking(move || crate::cluster::ensure_host_packages(db.host_packages())).await??;
         let roots = args.target.limit(cluster.nodes.iter().map(|n| n.data_dir.display().to_string()).collect())?;
         let specs = args.target.limit(cluster.node_specs())?;
         Ok((specs, cluster.ssh_options(), roots, true, vec![cluster.control_address.clone()]))

@@ -66,6 +66,15 @@ impl DbKind {
         matches!((self, w), (DbKind::Etcd | DbKind::Redis, _))
     }
 
+    /// (binary, Debian package) pairs the database needs; installed on the host for the local
+    /// cluster, whose nodes share its filesystem.
+    pub fn host_packages(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            DbKind::Etcd => &[("etcd", "etcd-server")],
+            DbKind::Redis => &[("redis-server", "redis-server")],
+        }
+    }
+
     /// Tools the adapter needs on every node, checked by preflight.
     pub fn required_tools(self) -> &'static [&'static str] {
         &["sh", "kill", "cat", "rm", "mkdir"]
