@@ -22,6 +22,12 @@ pub fn analyze_run(run: &RunDir, config: &Value, error: Option<&anyhow::Error>) 
     // The EDN copy is for Elle and Knossos users.
     let edn = formats::write_edn(&loaded.ops);
     run.write_text("history.edn", &edn)?;
+    // The faults exactly as applied, to replay with --nemesis-schedule.
+    let replay = crate::nemesis_exec::replay_schedule(&loaded.ops);
+    if !replay.is_empty() {
+        let header = "# The faults this run applied, as applied: replay with --nemesis-schedule THIS_FILE\n";
+        run.write_text("schedule.toml", &format!("{header}{}", faultline_nemeses::schedule::to_toml(&replay)))?;
+    }
 
     let workload = config["workload"].as_str().unwrap_or("register");
     let expectations: Vec<String> =
