@@ -96,7 +96,7 @@ fn parse_init(v: &str) -> Value {
 /// Check every file (in parallel across files), results in argument order.
 pub fn check_files(args: &CheckArgs) -> Vec<Result<FileCheck, String>> {
     let n = args.files.len();
-    let workers = std::thread::available_parallelism().map_or(1, |p| p.get()).min(n).max(1);
+    let workers = faultline_checkers::linearizable::cores().min(n).max(1);
     if workers == 1 {
         return args.files.iter().map(|f| check_file(f, args)).collect();
     }

@@ -35,12 +35,19 @@ async fn heal(args: HealArgs) -> Result<Exit> {
         let roots = specs.iter().map(|_| "/var/lib/faultline".to_string()).collect();
         (specs, opts, roots, false, Vec::new())
     };
-    let nodes = crate::ssh::connect_all(&specs, &opts).await?;
-    let db_nodes: Vec<DbNode> = nodes
-        .into_iter()
-        .zip(roots)
-        .map(|(ssh, root)| DbNode { name: ssh.name.clone(), host: ssh.host.clone(), ssh, root })
-        .collect();
+    // Heal every node that answers; one dead node must not leave the others broken.
+    let attempts = futures::future::join_all(specs.iter().map(|s| crate::ssh::Node::connect(s, &opts))).await;
+    let mut db_nodes = Vec::new();
+    let mut unreachable = Vec::new();
+    for (attempt, root) in attempts.into_iter().zip(roots) {
+        match attempt {
+            Ok(ssh) => db_nodes.push(DbNode { name: ssh.name.clone(), host: ssh.host.clone(), ssh, root }),
+            Err(e) => unreachable.push(format!("{e:#}")),
+        }
+    }
+    for e in &unreachable {
+        eprintln!("NOT healed (unreachable): {e}");
+    }
     let ctl = SshControl::new(db_nodes, DbKind::Etcd, shared_clock, control);
     let report = faultline_nemeses::heal::heal_nodes(&ctl).await;
     if report.fixed.is_empty() && report.errors.is_empty() {
@@ -52,9 +59,10 @@ async fn heal(args: HealArgs) -> Result<Exit> {
     for line in &report.errors {
         eprintln!("NOT healed: {line}");
     }
-    if report.errors.is_empty() {
+    let problems = report.errors.len() + unreachable.len();
+    if problems == 0 {
         Ok(Exit::Valid)
     } else {
-        anyhow::bail!("{} problem(s) could not be healed", report.errors.len())
+        anyhow::bail!("{problems} problem(s) could not be healed")
     }
 }

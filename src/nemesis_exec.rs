@@ -257,21 +257,22 @@ impl NemesisPlan {
         self.faults.iter().map(|f| f.name().to_string()).collect()
     }
 
-    /// Tools the chosen faults need on every node (checked by preflight).
+    /// Tools the resolved faults need on every node (checked before the run starts).
     pub fn required_tools(&self) -> Vec<&'static str> {
-        let mut tools = vec!["iptables", "sh", "timeout"];
-        match &self.choice {
-            NemesisChoice::None => return Vec::new(),
-            NemesisChoice::All => tools.extend(["pgrep", "awk", "tc"]),
-            NemesisChoice::Faults(fs) => {
-                if fs.iter().any(|f| matches!(f, Fault::Pause | Fault::Kill)) {
-                    tools.extend(["pgrep", "awk"]);
-                }
-                if fs.contains(&Fault::Slow) {
-                    tools.push("tc");
-                }
-                if fs.contains(&Fault::Clock) {
-                    tools.push("date");
+        let mut tools = Vec::new();
+        for f in &self.faults {
+            let more: &[&str] = match f {
+                f if f.is_partition() => &["iptables", "timeout", "bash"],
+                Fault::Flaky => &["iptables"],
+                Fault::Slow => &["tc", "ip"],
+                Fault::Kill | Fault::Pause => &["pgrep", "awk", "kill"],
+                Fault::Clock => &["date"],
+                Fault::Failover => &["iptables", "timeout", "bash"],
+                _ => &[],
+            };
+            for t in more {
+                if !tools.contains(t) {
+                    tools.push(*t);
                 }
             }
         }
@@ -373,6 +374,10 @@ async fn heal_locked(engine: &mut Nemesis<SshControl>, writer: &HistoryWriter) -
     }
     let mut lines = report.lines.clone();
     lines.extend(report.errors.iter().map(|e| format!("NOT HEALED: {e}")));
+    if report.errors.is_empty() && !report.verified() {
+        // Healed as far as the commands say, but the probes still see cut links.
+        lines.push(format!("NOT HEALED: {}", value["reason"].as_str().unwrap_or("probes after the heal disagree")));
+    }
     lines
 }
 

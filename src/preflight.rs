@@ -20,8 +20,15 @@ pub async fn preflight(specs: &[NodeSpec], opts: &SshOptions, required_tools: &[
         bail!("preflight: no nodes given");
     }
     let nodes = connect_all(specs, opts).await.map_err(|e| e.context("preflight failed"))?;
+    check_nodes(&nodes, required_tools).await?;
+    Ok(nodes)
+}
+
+/// Check root access and `required_tools` on connected nodes, in parallel (also used once the
+/// faults of a run are known, for the tools they need).
+pub async fn check_nodes(nodes: &[Node], required_tools: &[&str]) -> Result<()> {
     let mut tasks = Vec::new();
-    for node in &nodes {
+    for node in nodes {
         let node = node.clone();
         let tools: Vec<String> = required_tools.iter().map(|t| t.to_string()).collect();
         tasks.push(tokio::spawn(async move { check_node(&node, &tools).await }));
@@ -37,7 +44,7 @@ pub async fn preflight(specs: &[NodeSpec], opts: &SshOptions, required_tools: &[
     if !failures.is_empty() {
         bail!("preflight failed on {} of {} nodes:\n  {}", failures.len(), nodes.len(), failures.join("\n  "));
     }
-    Ok(nodes)
+    Ok(())
 }
 
 /// Root (or working sudo) and the tools, on one node.

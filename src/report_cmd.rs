@@ -44,6 +44,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Exit> {
         if !r.is_dir() {
             return Err(bad_input(format!("run directory {} does not exist", r.display())));
         }
+        if !["test.json", "history.jsonl"].iter().any(|f| r.join(f).is_file()) {
+            return Err(bad_input(format!("{} is not a run directory: it has neither test.json nor history.jsonl", r.display())));
+        }
     }
     // The store is two levels above a run: store/<test-name>/<timestamp>.
     let store = args.store.clone().or_else(|| args.runs.first().and_then(|r| r.canonicalize().ok()).and_then(|r| r.parent()?.parent().map(Path::to_path_buf)));
@@ -61,7 +64,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Exit> {
         let page = faultline_reports::write_run_report(r).map_err(|e| e.context(format!("rendering the report of {}", r.display())))?;
         println!("{} ({:.2} s)", page.display(), started.elapsed().as_secs_f64());
     }
-    if let Some(store) = store.filter(|s| s.is_dir()) {
+    // Only a real store gets an index: a run directory's grandparent is a store when it holds a
+    // `latest` link or was named with --store.
+    let is_store = |s: &Path| args.store.is_some() || s.join("latest").exists();
+    if let Some(store) = store.filter(|s| s.is_dir() && is_store(s)) {
         let index = faultline_reports::render_store_index(&store)?;
         println!("{}", index.display());
     }

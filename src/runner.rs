@@ -12,7 +12,7 @@ use crate::nemesis_exec::{NemesisPlan, SharedNemesis, SshControl};
 use faultline_nemeses::engine::Nemesis;
 use crate::store::{Event, HistoryWriter, RunDir, Store};
 use crate::test_cmd::{Concurrency, TestArgs};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use faultline_checkers::{OpType, Process, Verdict};
 use faultline_workloads::{Client, Completion, Generator, GeneratorOptions, Invocation, WorkloadKind};
 use serde_json::Value;
@@ -100,9 +100,7 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     let mut plan = NemesisPlan::parse(args, seed)?;
 
     // Preflight: every node reachable, root, the tools the db and the faults need.
-    let mut tools: Vec<&str> = db_kind.required_tools().to_vec();
-    tools.extend(plan.required_tools());
-    let ssh_nodes = crate::preflight::preflight(&specs, &ssh_opts, &tools).await?;
+    let ssh_nodes = crate::preflight::preflight(&specs, &ssh_opts, db_kind.required_tools()).await?;
     let nodes: Vec<DbNode> = ssh_nodes
         .into_iter()
         .zip(roots)
@@ -113,6 +111,7 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     let nemesis: SharedNemesis = Arc::new(tokio::sync::Mutex::new(Nemesis::new(control.clone(), seed, plan.options.clone())));
     // Faults the cluster cannot do are refused here, before anything is injected.
     plan.resolve(&*nemesis.lock().await).await?;
+    crate::preflight::check_nodes(&ssh_nodes_for_tools(&nodes), &plan.required_tools()).await?;
 
     let name = args.name.clone().unwrap_or_else(|| format!("{}-{}", db_kind.name(), workload.name()));
     let store = Store::new(&args.store);
@@ -155,10 +154,10 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     // Everything from here on may fail; the heal and the history must survive it.
     // The phases run in their own task so that a panic in them still reaches the heal below.
     let phases = {
-        let (args, config, nodes, control, plan, writer, run, nemesis) =
-            (args.clone(), config.clone(), nodes.clone(), control.clone(), plan.clone(), writer.clone(), run.clone(), nemesis.clone());
+        let (args, config, nodes, control, plan, writer, nemesis) =
+            (args.clone(), config.clone(), nodes.clone(), control.clone(), plan.clone(), writer.clone(), nemesis.clone());
         tokio::spawn(async move {
-            run_phases(&args, &config, workload, db_kind, &nodes, control, &plan, nemesis, &writer, &run).await
+            run_phases(&args, &config, workload, db_kind, &nodes, control, &plan, nemesis, &writer).await
         })
     };
     let outcome = match phases.await {
@@ -175,8 +174,17 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
         Ok(_) => {}
         Err(e) => eprintln!("faultline: HEAL FAILED: {e:#} (run `faultline heal` to repair the nodes)"),
     }
-    let written = writer.finish()?;
-    tracing::info!(written, "history closed");
+    let history_error = match writer.finish() {
+        Ok(written) => {
+            tracing::info!(written, "history closed");
+            None
+        }
+        Err(e) => {
+            eprintln!("faultline: the history could not be written completely: {e:#}");
+            Some(e)
+        }
+    };
+    collect_logs(db_kind, &nodes, &run).await;
 
     if !args.leave_db_running {
         if let Err(e) = db::teardown(db_kind, &nodes).await {
@@ -188,6 +196,9 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     let mut results = crate::analyze::analyze_run(&run, &config_json(&config), outcome.as_ref().err())?;
     if let Err(e) = &healed {
         crate::analyze::degrade(&mut results, format!("the nodes could not be healed: {e:#}"));
+    }
+    if let Some(e) = &history_error {
+        crate::analyze::degrade(&mut results, format!("the history is incomplete: {e:#}"));
     }
     // The harness's own CPU share over the run (set-up, clients, nemesis, heal), before checking.
     let wall = start.elapsed().as_secs_f64();
@@ -242,6 +253,10 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
+fn ssh_nodes_for_tools(nodes: &[DbNode]) -> Vec<crate::ssh::Node> {
+    nodes.iter().map(|n| n.ssh.clone()).collect()
+}
+
 type Resolved = (Vec<crate::ssh::NodeSpec>, crate::ssh::SshOptions, Vec<String>, bool, Vec<String>);
 
 async fn resolve_nodes(args: &TestArgs) -> Result<Resolved> {
@@ -284,7 +299,6 @@ async fn run_phases(
     plan: &NemesisPlan,
     nemesis: SharedNemesis,
     writer: &HistoryWriter,
-    run: &RunDir,
 ) -> Result<()> {
     let result = async {
         eprintln!("faultline: setting up {} on {} nodes", db_kind.name(), nodes.len());
@@ -305,16 +319,20 @@ async fn run_phases(
         let stop = Arc::new(AtomicBool::new(false));
         let active_fault = Arc::new(std::sync::Mutex::new(String::from("none")));
 
-        // Workers: one task each, with its own client bound to one node.
-        let mut workers = Vec::new();
+        // Workers: one task each, with its own client bound to one node. Every client is made
+        // before any worker starts, so a failure here leaves no worker running.
+        let mut clients = Vec::with_capacity(config.concurrency);
         for w in 0..config.concurrency {
             let node = &nodes[w % nodes.len()];
-            let client = crate::clients::client_for(db_kind, workload, node, nodes, args, control.clone())?;
+            clients.push((node.name.clone(), crate::clients::client_for(db_kind, workload, node, nodes, args, control.clone())?));
+        }
+        let mut workers = Vec::new();
+        for (w, (node, client)) in clients.into_iter().enumerate() {
             workers.push(tokio::spawn(worker_loop(
                 w,
                 config.concurrency,
                 client,
-                node.name.clone(),
+                node,
                 generator.clone(),
                 writer.clone(),
                 stats.clone(),
@@ -341,14 +359,22 @@ async fn run_phases(
             _ = progress => {}
         }
         stop.store(true, Ordering::SeqCst);
+        // Await every worker (their completions must reach the history before it closes), and
+        // only then report a panic.
+        let mut panicked = None;
         for w in workers {
-            w.await.context("a client worker panicked")?;
+            if let Err(e) = w.await {
+                panicked = Some(e);
+            }
         }
         eprintln!();
         match nemesis_task.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!("nemesis: {e:#}"),
             Err(e) => tracing::warn!("nemesis task panicked: {e}"),
+        }
+        if let Some(e) = panicked {
+            anyhow::bail!("a client worker panicked: {e}");
         }
 
         // Heal now (not only at the end) so that recovery and final reads see a whole cluster.
@@ -359,7 +385,6 @@ async fn run_phases(
         if !STOP_REQUESTED.load(Ordering::SeqCst) {
             crate::final_reads::run(workload, db_kind, nodes, args, control.clone(), &generator, writer).await?;
         }
-        collect_logs(db_kind, nodes, run).await;
         anyhow::Ok(())
     }
     .await;
@@ -368,7 +393,8 @@ async fn run_phases(
 
 /// Seconds between one worker's operations for a total rate across all workers.
 fn per_worker_interval(rate: f64, workers: usize) -> Option<Duration> {
-    (rate > 0.0).then(|| Duration::from_secs_f64(workers as f64 / rate))
+    // `validate` bounds the rate, so the interval always fits a Duration.
+    (rate > 0.0).then(|| Duration::try_from_secs_f64(workers as f64 / rate).unwrap_or(Duration::MAX))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -395,7 +421,8 @@ async fn worker_loop<C: Client>(
         }
         if let Some(i) = interval {
             tokio::time::sleep_until(next).await;
-            next += i;
+            // After a slow op, start again from now rather than firing the missed slots at once.
+            next = (next + i).max(tokio::time::Instant::now());
             if stop.load(Ordering::Relaxed) {
                 return;
             }
@@ -511,6 +538,13 @@ async fn watch_signals() {
         _ = int.recv() => {}
     }
     STOP_REQUESTED.store(true, Ordering::SeqCst);
+    // A second signal means "now": the user gave up on the heal; say how to finish it.
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    eprintln!("\nfaultline: second interrupt; exiting without finishing the heal. Run `faultline heal` to repair the nodes.");
+    std::process::exit(crate::exit::Exit::Error.code());
 }
 
 async fn wait_for_stop_request() {

@@ -42,15 +42,27 @@ impl Store {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
             .collect();
-        let mut stamp = timestamp_now();
-        let mut path = self.root.join(&safe_name).join(&stamp);
-        // Two runs in the same millisecond (scripts, --test-count) must not share a directory.
-        let mut n = 1;
-        while path.exists() {
-            stamp = format!("{}-{n}", timestamp_now());
-            path = self.root.join(&safe_name).join(&stamp);
-            n += 1;
+        // A name that would leave its directory or shadow `latest` is refused, not rewritten.
+        if safe_name.is_empty() || safe_name.starts_with('.') || safe_name == "latest" {
+            anyhow::bail!("test name {test_name:?} cannot be a store directory");
         }
+        let test_dir = self.root.join(&safe_name);
+        fs::create_dir_all(&test_dir).with_context(|| format!("cannot create {}", test_dir.display()))?;
+        // create_dir (not create_dir_all) fails when the directory exists, so two runs started in
+        // the same millisecond (scripts, --test-count, parallel invocations) never share one.
+        let mut stamp = timestamp_now();
+        let mut n = 1;
+        let path = loop {
+            let path = test_dir.join(&stamp);
+            match fs::create_dir(&path) {
+                Ok(()) => break path,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => {
+                    stamp = format!("{}-{n}", timestamp_now());
+                    n += 1;
+                }
+                Err(e) => return Err(e).with_context(|| format!("cannot create run directory {}", path.display())),
+            }
+        };
         fs::create_dir_all(path.join("nodes"))
             .with_context(|| format!("cannot create run directory {}", path.display()))?;
         fs::create_dir_all(path.join("report"))?;
@@ -90,14 +102,8 @@ pub fn timestamp_now() -> String {
 }
 
 impl RunDir {
-    pub fn open(path: impl Into<PathBuf>) -> RunDir {
-        RunDir { path: path.into() }
-    }
     pub fn history_jsonl(&self) -> PathBuf {
         self.path.join("history.jsonl")
-    }
-    pub fn history_edn(&self) -> PathBuf {
-        self.path.join("history.edn")
     }
     pub fn results_json(&self) -> PathBuf {
         self.path.join("results.json")
@@ -107,9 +113,6 @@ impl RunDir {
     }
     pub fn log_file(&self) -> PathBuf {
         self.path.join("faultline.log")
-    }
-    pub fn report_dir(&self) -> PathBuf {
-        self.path.join("report")
     }
     /// `nodes/<node>/`, created on demand.
     pub fn node_dir(&self, node: &str) -> Result<PathBuf> {

@@ -143,8 +143,20 @@ pub fn validate(args: &TestArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&args.loss) {
         return Err(bad_input(format!("--loss {}: must be a probability between 0 and 1", args.loss)));
     }
-    if args.rate < 0.0 || !args.rate.is_finite() {
-        return Err(bad_input(format!("--rate {}: must be a non-negative number of ops/s", args.rate)));
+    if args.rate < 0.0 || !args.rate.is_finite() || (args.rate > 0.0 && args.rate < 0.01) {
+        return Err(bad_input(format!("--rate {}: must be 0 (unlimited) or between 0.01 and any finite number of ops/s", args.rate)));
+    }
+    if args.nemesis_interval < Duration::from_millis(100) {
+        return Err(bad_input(format!(
+            "--nemesis-interval {}: must be at least 100ms (faults take that long to apply and verify)",
+            humantime::format_duration(args.nemesis_interval)
+        )));
+    }
+    if args.op_timeout.is_zero() {
+        return Err(bad_input("--op-timeout must be longer than 0s"));
+    }
+    if let Some(name) = &args.name {
+        validate_test_name(name)?;
     }
     if args.time_limit.is_zero() {
         return Err(bad_input("--time-limit must be longer than 0s"));
@@ -162,6 +174,16 @@ pub fn validate(args: &TestArgs) -> Result<()> {
         return Err(bad_input("say where the nodes are: --local, --nodes n1,n2,... or --nodes-file FILE"));
     }
     Concurrency::parse(&args.concurrency)?;
+    Ok(())
+}
+
+/// A test name becomes a directory under the store: it must stay one.
+pub fn validate_test_name(name: &str) -> Result<()> {
+    if name.is_empty() || name == "." || name == ".." || name == "latest" || name.contains('/') || name.starts_with('.') {
+        return Err(bad_input(format!(
+            "--name {name:?}: must be a plain directory name (not empty, '.', '..', 'latest', no '/', not starting with '.')"
+        )));
+    }
     Ok(())
 }
 

@@ -181,6 +181,10 @@ pub struct WindowMetrics {
     pub targets: Vec<String>,
     /// The nemesis' own check that the fault took effect (`detail.verified`), when it made one.
     pub verified: Option<bool>,
+    /// The nemesis' check that the fault was removed (`heal_detail.verified`: every link back).
+    pub heal_verified: Option<bool>,
+    /// Why the nemesis could not verify the fault or its removal, in its words.
+    pub verify_reason: Option<String>,
     /// Workload availability inside the window; `null` without completed operations there.
     pub availability: Option<f64>,
     pub ops: OpCounts,
@@ -371,6 +375,13 @@ pub fn fault_metrics(history: &[Op], options: &MetricsOptions) -> MetricsResult 
             end: window.end,
             targets: string_list(&window.detail["targets"]),
             verified: window.detail.get("verified").and_then(|v| v.as_bool()),
+            heal_verified: window.heal_detail.as_ref().and_then(|h| h.get("verified")).and_then(|v| v.as_bool()),
+            verify_reason: [Some(&window.detail), window.heal_detail.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d.get("reason").and_then(|r| r.as_str()))
+                .map(str::to_string)
+                .reduce(|a, b| format!("{a}; {b}")),
             availability: in_window.availability(),
             ops: in_window,
             detection_ns,
@@ -422,8 +433,12 @@ pub fn fault_metrics(history: &[Op], options: &MetricsOptions) -> MetricsResult 
     let unverified: Vec<String> = windows
         .iter()
         .enumerate()
-        .filter(|(_, w)| w.verified == Some(false))
-        .map(|(i, w)| format!("window {} ({} at {})", i + 1, w.fault, format_ns(w.start)))
+        .filter(|(_, w)| w.verified == Some(false) || w.heal_verified == Some(false))
+        .map(|(i, w)| {
+            let what = if w.verified == Some(false) { "applied" } else { "healed" };
+            let why = w.verify_reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+            format!("window {} ({} at {}, not verified as {what}{why})", i + 1, w.fault, format_ns(w.start))
+        })
         .collect();
     let availability = counts.workload.availability();
     let mut summary = match availability {
@@ -441,7 +456,7 @@ pub fn fault_metrics(history: &[Op], options: &MetricsOptions) -> MetricsResult 
         Verdict::Valid
     } else {
         summary = format!(
-            "fault not verified as applied in {} (detail \"verified\": false); {}",
+            "fault not verified in {}; {}",
             unverified.join(", "),
             summary
         );
@@ -718,6 +733,24 @@ mod tests {
         assert_eq!(m.verdict, Verdict::Unknown);
         assert!(m.summary.contains("partition-ring"), "{}", m.summary);
         assert_eq!(m.windows[0].verified, Some(false));
+    }
+
+    #[test]
+    fn unverified_heal_makes_the_verdict_unknown() {
+        let mut h = HistoryBuilder::new();
+        read(&mut h, 1, "n1", 0.0, OkT);
+        h.nemesis(s(1.0), s(1.1), "start-partition-one", json!({"verified": true}));
+        h.nemesis(s(2.0), s(2.1), "stop-partition-one", json!({"verified": false, "reason": "after stop n1 -> n2 still cut"}));
+        let m = fault_metrics(&h.build(), &MetricsOptions::default());
+        assert_eq!(m.verdict, Verdict::Unknown);
+        assert_eq!(m.windows[0].heal_verified, Some(false));
+        assert!(m.summary.contains("not verified as healed: after stop n1 -> n2 still cut"), "{}", m.summary);
+        // A verified heal keeps the verdict.
+        let mut h = HistoryBuilder::new();
+        read(&mut h, 1, "n1", 0.0, OkT);
+        h.nemesis(s(1.0), s(1.1), "start-partition-one", json!({"verified": true}));
+        h.nemesis(s(2.0), s(2.1), "stop-partition-one", json!({"verified": true}));
+        assert_eq!(fault_metrics(&h.build(), &MetricsOptions::default()).verdict, Verdict::Valid);
     }
 
     #[test]

@@ -100,3 +100,32 @@ fn invalid_verdict_explains_itself() {
         assert!(json.get(field).is_some(), "missing {field}");
     }
 }
+
+/// An unfinished search is `unknown` with its reason, never a hang or an out-of-memory.
+#[test]
+fn out_of_time_or_memory_is_unknown() {
+    let path = shared().join("porcupine-kv/c50-ok.txt");
+    let loaded = read_history(&path, Format::Auto).unwrap();
+    let mut opts = Options::new(ModelKind::Kv);
+    opts.init = Value::String(String::new());
+    opts.timeout = Some(std::time::Duration::from_millis(1));
+    let r = check(&loaded.ops, &opts).unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary);
+    assert!(r.summary.contains("timed out"), "{}", r.summary);
+
+    let mut opts = Options::new(ModelKind::Kv);
+    opts.init = Value::String(String::new());
+    opts.memory_budget = 64 << 10;
+    let r = check(&loaded.ops, &opts).unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary);
+    assert!(r.summary.contains("memory budget"), "{}", r.summary);
+}
+
+/// The wrong model is an error naming the op, not a verdict.
+#[test]
+fn ops_that_do_not_fit_the_model_are_an_error() {
+    let path = shared().join("knossos-cas-register/bad/cas-failure.edn");
+    let loaded = read_history(&path, Format::Auto).unwrap();
+    let e = check(&loaded.ops, &Options::new(ModelKind::Register)).unwrap_err();
+    assert!(e.contains("cas") && e.contains("history index"), "{e}");
+}

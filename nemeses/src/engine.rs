@@ -635,17 +635,19 @@ impl<C: Control> Nemesis<C> {
                 t
             })
             .collect();
-        let (mut hit, mut results, mut errors) = (Vec::new(), BTreeMap::new(), Vec::new());
+        let (mut results, mut errors) = (BTreeMap::new(), Vec::new());
         for (node, r) in targets.iter().zip(join_all(tasks).await) {
             match r {
                 Ok(line) => {
-                    hit.push(node.clone());
                     results.insert(node.clone(), line);
                 }
                 Err(e) => errors.push(format!("{node}: {e:#}")),
             }
         }
-        self.applied.insert(fault, if fault == Fault::Kill { Applied::Killed(hit) } else { Applied::Paused(hit) });
+        // Track every target, not only those that answered: a signal whose command timed out may
+        // still have landed, and resume/restart are idempotent.
+        let tracked = targets.clone();
+        self.applied.insert(fault, if fault == Fault::Kill { Applied::Killed(tracked) } else { Applied::Paused(tracked) });
         let mut value = json!({
             "targets": targets,
             "signal": if fault == Fault::Kill { "SIGKILL" } else { "SIGSTOP" },

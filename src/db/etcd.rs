@@ -133,9 +133,6 @@ pub async fn kill(n: &DbNode) -> Result<bool> {
 pub async fn pause(n: &DbNode) -> Result<bool> {
     signal(n, &pidfile(n), COMM, "STOP").await
 }
-pub async fn resume(n: &DbNode) -> Result<bool> {
-    signal(n, &pidfile(n), COMM, "CONT").await
-}
 
 /// Stop every member and remove its data.
 pub async fn teardown(nodes: &[DbNode]) -> Result<()> {

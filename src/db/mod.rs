@@ -54,13 +54,6 @@ pub async fn pause(kind: DbKind, node: &DbNode) -> Result<bool> {
     }
 }
 
-pub async fn resume(kind: DbKind, node: &DbNode) -> Result<bool> {
-    match kind {
-        DbKind::Etcd => etcd::resume(node).await,
-        DbKind::Redis => redis::resume(node).await,
-    }
-}
-
 /// The nodes the database considers its leaders/primaries right now.
 pub async fn primaries(kind: DbKind, nodes: &[DbNode]) -> Result<Vec<String>> {
     match kind {
@@ -73,13 +66,5 @@ pub fn log_files(kind: DbKind, node: &DbNode) -> Vec<String> {
     match kind {
         DbKind::Etcd => etcd::log_files(node),
         DbKind::Redis => redis::log_files(node),
-    }
-}
-
-/// The port clients use on every node.
-pub fn client_port(kind: DbKind) -> u16 {
-    match kind {
-        DbKind::Etcd => etcd::CLIENT_PORT,
-        DbKind::Redis => redis::PORT,
     }
 }

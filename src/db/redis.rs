@@ -141,9 +141,6 @@ pub async fn kill(n: &DbNode) -> Result<bool> {
 pub async fn pause(n: &DbNode) -> Result<bool> {
     signal(n, &pidfile(n), COMM, "STOP").await
 }
-pub async fn resume(n: &DbNode) -> Result<bool> {
-    signal(n, &pidfile(n), COMM, "CONT").await
-}
 
 pub async fn teardown(nodes: &[DbNode]) -> Result<()> {
     for r in join_all(nodes.iter().map(|n| async move {

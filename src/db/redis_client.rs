@@ -108,10 +108,6 @@ impl RedisConnection {
         RedisConnection { addr: addr.trim().to_string(), timeout, stream: None }
     }
 
-    /// The server address this connection talks to.
-    pub fn addr(&self) -> &str {
-        &self.addr
-    }
 
     /// Run one command (connecting first if needed) within the timeout.
     pub async fn command(&mut self, args: &[&[u8]]) -> Result<Reply, RedisError> {
@@ -128,28 +124,31 @@ impl RedisConnection {
             let _ = stream.set_nodelay(true);
             self.stream = Some(BufReader::new(stream));
         }
-        let stream = self.stream.as_mut().expect("connected above");
+        // Take the connection out for the exchange and put it back only after a whole reply: if
+        // this future is dropped mid-exchange (a caller's timeout), the connection goes with it,
+        // so a late reply is never read as the answer to another command.
+        let mut stream = self.stream.take().expect("connected above");
         let request = encode_command(args);
         let exchange = async {
             stream.get_mut().write_all(&request).await?;
-            read_reply(stream).await
+            read_reply(&mut stream).await
         };
         match timeout_at(deadline, exchange).await {
-            Ok(Ok(Err(server_error))) => Err(RedisError::Server(server_error)),
-            Ok(Ok(Ok(reply))) => Ok(reply),
-            Ok(Err(e)) => {
-                self.stream = None;
-                Err(RedisError::Unknown(match e.kind() {
-                    std::io::ErrorKind::UnexpectedEof => "connection closed".to_string(),
-                    std::io::ErrorKind::InvalidData => format!("bad reply: {e}"),
-                    _ => format!("connection error: {e}"),
-                }))
+            Ok(Ok(Err(server_error))) => {
+                self.stream = Some(stream);
+                Err(RedisError::Server(server_error))
             }
-            Err(_) => {
-                // The reply may still arrive later; never read it as the answer to another command.
-                self.stream = None;
-                Err(RedisError::Unknown("timeout".into()))
+            Ok(Ok(Ok(reply))) => {
+                self.stream = Some(stream);
+                Ok(reply)
             }
+            Ok(Err(e)) => Err(RedisError::Unknown(match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => "connection closed".to_string(),
+                std::io::ErrorKind::InvalidData => format!("bad reply: {e}"),
+                _ => format!("connection error: {e}"),
+            })),
+            // The reply may still arrive later; the connection is dropped with it.
+            Err(_) => Err(RedisError::Unknown("timeout".into())),
         }
     }
 
@@ -302,10 +301,6 @@ impl RedisClient {
         RedisClient { conn: RedisConnection::new(addr, timeout), kind }
     }
 
-    /// The underlying connection (for `role`, `replicaof` and other admin commands).
-    pub fn connection(&mut self) -> &mut RedisConnection {
-        &mut self.conn
-    }
 
     async fn register(&mut self, op: &Invocation) -> Completion {
         let Some(key) = op.key.as_ref().map(|k| match k {

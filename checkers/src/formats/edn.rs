@@ -39,11 +39,16 @@ pub struct Reader<'a> {
     text: &'a [u8],
     pos: usize,
     line: usize,
+    /// Nesting depth of the value being read, bounded so hostile input cannot overflow the stack.
+    depth: usize,
 }
+
+/// Deeper nesting than this is an error (histories nest a few levels).
+const MAX_DEPTH: usize = 256;
 
 impl<'a> Reader<'a> {
     pub fn new(text: &'a str) -> Self {
-        Reader { text: text.as_bytes(), pos: 0, line: 1 }
+        Reader { text: text.as_bytes(), pos: 0, line: 1, depth: 0 }
     }
 
     /// The current 1-based line.
@@ -114,6 +119,16 @@ impl<'a> Reader<'a> {
 
     /// Read one value. Errors at the end of the input.
     pub fn read(&mut self) -> Result<Edn, EdnError> {
+        if self.depth >= MAX_DEPTH {
+            return self.err(format!("values nested more than {MAX_DEPTH} deep"));
+        }
+        self.depth += 1;
+        let v = self.read_value();
+        self.depth -= 1;
+        v
+    }
+
+    fn read_value(&mut self) -> Result<Edn, EdnError> {
         self.skip_space()?;
         let Some(&c) = self.text.get(self.pos) else {
             return self.err("unexpected end of input (unclosed bracket?)");
@@ -492,6 +507,13 @@ mod tests {
         let e = Reader::new("[\n{:a 1}").read().unwrap_err();
         assert!(e.message.contains("never closed"), "{e:?}");
         assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let text = "[".repeat(100_000);
+        let e = Reader::new(&text).read().unwrap_err();
+        assert!(e.message.contains("nested"), "{e:?}");
     }
 
     #[test]

@@ -60,7 +60,7 @@ const PARALLEL_THRESHOLD: usize = 1 << 20;
 
 /// Parse JSONL text into ops, their line numbers, and warnings.
 pub(super) fn read(text: &str) -> Result<(History, Vec<usize>, Vec<String>), LineError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1);
+    let threads = crate::linearizable::cores();
     let chunks = if text.len() < PARALLEL_THRESHOLD || threads == 1 { vec![text] } else { split_chunks(text, threads) };
     // The first chunk's vector becomes the history: size it for every line up front, so the
     // other chunks are appended without reallocating (copying 100s of MB costs more than counting).

@@ -252,6 +252,9 @@ fn partition(history: &[Op]) -> (Vec<Option<Value>>, Vec<Vec<Call>>, usize) {
     (keys, parts, invocations)
 }
 
+/// One key's ops ready for the search, with their ids (position among the key's invocations).
+type PreparedKey<O> = (Vec<usize>, Vec<SearchOp<O>>);
+
 /// What one key's search came to.
 enum KeyOutcome {
     Valid,
@@ -272,12 +275,12 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
         failure,
     };
 
-    let threads = if opts.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.threads };
+    let threads = if opts.threads == 0 { cores() } else { opts.threads };
     let threads = threads.clamp(1, parts.len().max(1));
 
     // Convert every op up front (in parallel), so that an op that does not fit the model is an
     // error rather than a verdict, whatever order the keys are searched in.
-    let prepare_key = |k: usize| -> Result<(Vec<usize>, Vec<SearchOp<M::Op>>), String> {
+    let prepare_key = |k: usize| -> Result<PreparedKey<M::Op>, String> {
         let calls = &parts[k];
         let mut ids = Vec::with_capacity(calls.len());
         let mut ops = Vec::with_capacity(calls.len());
@@ -305,7 +308,7 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
         }
         Ok((ids, ops))
     };
-    let prepared: Vec<(Vec<usize>, Vec<SearchOp<M::Op>>)> =
+    let prepared: Vec<PreparedKey<M::Op>> =
         parallel_map(parts.len(), threads, prepare_key).into_iter().collect::<Result<_, _>>()?;
 
     let stop = AtomicBool::new(false);
@@ -368,6 +371,13 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
     ))
 }
 
+/// The number of cores to use. `available_parallelism` reads cgroup files on every call, which
+/// costs more than checking a small history, so ask once.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).max(1))
+}
+
 /// `f(0..n)` on `threads` threads, results in order.
 fn parallel_map<R: Send>(n: usize, threads: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
     if threads <= 1 || n <= 1 {
@@ -420,9 +430,9 @@ fn run_key<M: Model>(
             };
             let failure = explain(model, &witness, ids, ops, history, calls, key);
             let op = &failure.ops.iter().find(|o| o.id == failure.failing);
-            let what = op.map(describe_op).unwrap_or_else(|| format!("op {}", failure.failing));
+            let what = op.map(describe_op).map(|w| abbreviate(&w)).unwrap_or_else(|| format!("op {}", failure.failing));
             let key_text = key.map(|k| format!("key {k}: ")).unwrap_or_default();
-            let states = failure.states.join(" or ");
+            let states = failure.states.iter().map(|s| abbreviate(s)).collect::<Vec<_>>().join(" or ");
             let summary = format!(
                 "{key_text}{what} cannot be linearized after a prefix of {} operations, when the {} could only be {states}",
                 failure.linearized_count,
@@ -443,6 +453,17 @@ fn bare_failure(key: Option<&Value>) -> Failure {
         failing: 0,
         concurrent: Vec::new(),
     }
+}
+
+/// Long states (kv strings) shortened for the one-sentence summary; the failure keeps them whole.
+fn abbreviate(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= 80 {
+        return s.to_string();
+    }
+    let head: String = chars[..30].iter().collect();
+    let tail: String = chars[chars.len() - 40..].iter().collect();
+    format!("{head}...{tail}")
 }
 
 /// "read 3 by process 4 (op 12, history index 345)".

@@ -289,7 +289,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
             return Outcome::Linearizable;
         }
         steps += 1;
-        if steps % 4096 == 0 {
+        if steps & 4095 == 0 {
             if limits.stop.load(Ordering::Relaxed) {
                 return Outcome::GaveUp("stopped: a violation was found on another key".into());
             }
