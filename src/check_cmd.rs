@@ -8,7 +8,7 @@
 
 use crate::exit::{bad_input, Exit};
 use faultline_checkers::formats::{read_history, split_independent, Format, LoadedHistory};
-use faultline_checkers::linearizable::{check, LinearizableResult, ModelKind, Options};
+use faultline_checkers::linearizable::{check, ModelKind, Options};
 use faultline_checkers::Verdict;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -19,7 +19,8 @@ pub struct CheckArgs {
     /// History files to check.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Model: auto, register, cas-register, kv, mutex or fifo-queue.
+    /// Model: auto, register, cas-register, kv, mutex, fifo-queue; or the run checkers set and
+    /// counter (auto picks them for faultline's set and counter runs).
     #[arg(long, default_value = "auto")]
     pub model: String,
     /// History format: auto, jsonl, edn or porcupine.
@@ -49,10 +50,32 @@ pub struct CheckArgs {
 pub struct FileCheck {
     pub path: PathBuf,
     pub history: LoadedHistory,
-    pub result: LinearizableResult,
-    /// As JSON (the `checkers.linearizable` object).
-    pub result_json: Value,
+    pub verdict: Verdict,
+    /// Client operations checked.
+    pub ops: usize,
+    pub summary: String,
+    /// Shaped like a run's results.json: `{verdict, reason, checkers: {...}}`.
+    pub results: Value,
     pub elapsed: Duration,
+}
+
+/// Workloads whose histories are checked by the run checkers rather than a linearizability model.
+const RUN_CHECKERS: [&str; 2] = ["set", "counter"];
+
+/// faultline's set and counter runs: `add` ops with final reads, told apart by what reads return.
+fn detect_run_workload(ops: &[faultline_checkers::Op]) -> Option<&'static str> {
+    let has_add = ops.iter().any(|o| o.f == "add");
+    if !has_add {
+        return None;
+    }
+    let read = ops.iter().find(|o| (o.f == "read" || o.f == "final-read") && o.kind == faultline_checkers::OpType::Ok)?;
+    if read.value.is_array() {
+        Some("set")
+    } else if read.value.is_number() {
+        Some("counter")
+    } else {
+        None
+    }
 }
 
 /// Read and check one file. `Err` names the file and what is wrong (bad input).
@@ -61,6 +84,18 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
     let mut history = read_history(path, args.format).map_err(|e| e.to_string())?;
     if args.independent {
         split_independent(&mut history.ops).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let run_workload = match args.model.as_str() {
+        m if RUN_CHECKERS.contains(&m) => RUN_CHECKERS.iter().copied().find(|w| *w == m),
+        "auto" if ModelKind::detect(&history.ops).is_err() => detect_run_workload(&history.ops),
+        _ => None,
+    };
+    if let Some(workload) = run_workload {
+        let results = crate::analyze::analyze_history(&history.ops, workload, &[]).map_err(|e| format!("{}: {e:#}", path.display()))?;
+        let verdict = crate::analyze::verdict_of(&results);
+        let ops = results["stats"]["ops"].as_u64().unwrap_or(0) as usize;
+        let summary = results["reason"].as_str().unwrap_or("").to_string();
+        return Ok(FileCheck { path: path.to_path_buf(), history, verdict, ops, summary, results, elapsed: started.elapsed() });
     }
     let model = if args.model == "auto" {
         ModelKind::detect(&history.ops).map_err(|e| format!("{}: {e}", path.display()))?
@@ -82,7 +117,20 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
     let result = check(&history.ops, &opts).map_err(|e| format!("{}: {e}", path.display()))?;
     tracing::debug!(file = %path.display(), load_ms = loaded_at.as_secs_f64() * 1e3, check_ms = (started.elapsed() - loaded_at).as_secs_f64() * 1e3, "checked");
     let result_json = serde_json::to_value(&result).map_err(|e| e.to_string())?;
-    Ok(FileCheck { path: path.to_path_buf(), history, result, result_json, elapsed: started.elapsed() })
+    let results = json!({
+        "verdict": result.verdict,
+        "reason": format!("linearizable: {}", result.summary),
+        "checkers": { "linearizable": result_json },
+    });
+    Ok(FileCheck {
+        path: path.to_path_buf(),
+        history,
+        verdict: result.verdict,
+        ops: result.ops,
+        summary: result.summary,
+        results,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// `--init`: JSON, or EDN's nil, or else a bare string.
@@ -122,14 +170,14 @@ pub fn check_files(args: &CheckArgs) -> Vec<Result<FileCheck, String>> {
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
-    if args.model != "auto" && ModelKind::from_name(&args.model).is_none() {
+    if args.model != "auto" && ModelKind::from_name(&args.model).is_none() && !RUN_CHECKERS.contains(&args.model.as_str()) {
         return Err(bad_input(format!(
-            "unknown model {:?} (expected auto, register, cas-register, kv, mutex or fifo-queue)",
+            "unknown model {:?} (expected auto, register, cas-register, kv, mutex, fifo-queue, set or counter)",
             args.model
         )));
     }
-    if args.report.is_some() {
-        eprintln!("note: --report is not rendered by this build yet; checking only");
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir).map_err(|e| bad_input(format!("--report {}: cannot create the directory: {e}", dir.display())))?;
     }
     let started = Instant::now();
     let results = check_files(&args);
@@ -138,8 +186,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     for r in &results {
         match r {
             Ok(fc) => {
-                worst = worst.max(fc.result.verdict);
-                match fc.result.verdict {
+                worst = worst.max(fc.verdict);
+                match fc.verdict {
                     Verdict::Valid => valid += 1,
                     Verdict::Invalid => invalid += 1,
                     Verdict::Unknown => unknown += 1,
@@ -151,7 +199,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
                         "elapsed_ms": fc.elapsed.as_secs_f64() * 1e3,
                         "warnings": fc.history.warnings,
                     });
-                    obj["linearizable"] = fc.result_json.clone();
+                    obj["verdict"] = json!(fc.verdict);
+                    obj["checkers"] = fc.results["checkers"].clone();
                     println!("{obj}");
                 } else {
                     for w in &fc.history.warnings {
@@ -159,12 +208,21 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
                     }
                     println!(
                         "{:<8} {:>9} ops {:>10}  {}{}",
-                        fc.result.verdict.as_str(),
-                        fc.result.ops,
+                        fc.verdict.as_str(),
+                        fc.ops,
                         format_ms(fc.elapsed),
                         fc.path.display(),
-                        if fc.result.verdict == Verdict::Valid { String::new() } else { format!("\n         {}", fc.result.summary) }
+                        if fc.verdict == Verdict::Valid { String::new() } else { format!("\n         {}", fc.summary) }
                     );
+                }
+                if let Some(dir) = &args.report {
+                    match write_report(dir, fc) {
+                        Ok(page) => eprintln!("report: {}", page.display()),
+                        Err(e) => {
+                            errors += 1;
+                            eprintln!("error: {}: the report could not be written: {e:#}", fc.path.display());
+                        }
+                    }
                 }
             }
             Err(e) => {
@@ -198,4 +256,16 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
 
 fn format_ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// `--report DIR`: one report per checked file, in `DIR/<file name>/index.html`.
+fn write_report(dir: &std::path::Path, fc: &FileCheck) -> anyhow::Result<PathBuf> {
+    let name: String = fc
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect())
+        .unwrap_or_else(|| "history".into());
+    let out = dir.join(name);
+    std::fs::create_dir_all(&out)?;
+    faultline_reports::write_history_report(&out, &fc.path.display().to_string(), fc.history.ops.clone(), Some(fc.results.clone()), Vec::new())
 }
