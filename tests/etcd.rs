@@ -38,26 +38,6 @@ fn check_history(run: &Path) -> i32 {
     out.status.code().unwrap_or(-1)
 }
 
-/// No FAULTLINE rule may be left on any node, and no etcd may be stopped (state T).
-pub fn assert_nodes_clean() {
-    let state = common::local_cluster_state();
-    for node in state["nodes"].as_array().unwrap() {
-        let name = node["name"].as_str().unwrap();
-        let out = faultline()
-            .args(["cluster", "exec", name, "--", "sh", "-c"])
-            .arg("iptables -S 2>/dev/null | grep -c FAULTLINE; for p in $(pgrep -x etcd; pgrep -x redis-server); do awk '{print $3}' /proc/$p/stat; done")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut lines = text.lines();
-        let rules: usize = lines.next().unwrap_or("0").trim().parse().unwrap_or(0);
-        assert_eq!(rules, 0, "{name} still has FAULTLINE iptables rules");
-        for state in lines {
-            assert_ne!(state.trim(), "T", "{name} has a stopped database process");
-        }
-    }
-}
-
 #[test]
 fn partitions_with_linearizable_reads_are_valid() {
     let _lock = common::cluster_lock();
@@ -79,7 +59,7 @@ fn partitions_with_linearizable_reads_are_valid() {
         assert!(run.join(f).exists(), "{f} missing from the run directory");
     }
     assert_eq!(check_history(&run), 0, "the stored history must check valid offline too");
-    assert_nodes_clean();
+    common::assert_nodes_clean("after the run");
 }
 
 #[test]
@@ -108,7 +88,7 @@ fn serializable_reads_under_partition_are_stale() {
     let op = failure["ops"].as_array().unwrap().iter().find(|o| o["id"].as_u64() == Some(failing)).unwrap();
     assert_eq!(op["f"], "read", "the violation must be a stale read: {failure}");
     assert_eq!(check_history(&run), 1, "the stored history must check invalid offline too");
-    assert_nodes_clean();
+    common::assert_nodes_clean("after the run");
 }
 
 #[test]
@@ -128,5 +108,5 @@ fn nemesis_all_heals_and_checks_valid() {
     }
     assert!(!faults.contains(&"clock"), "clock must be refused on the local cluster");
     assert_eq!(check_history(&run), 0);
-    assert_nodes_clean();
+    common::assert_nodes_clean("after the run");
 }

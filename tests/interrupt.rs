@@ -40,26 +40,6 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> std::process::ExitStatus 
     }
 }
 
-/// No FAULTLINE rule on any node, no database process in state T.
-fn assert_nodes_clean(context: &str) {
-    let state = common::local_cluster_state();
-    for node in state["nodes"].as_array().unwrap() {
-        let name = node["name"].as_str().unwrap();
-        let out = common::faultline()
-            .args(["cluster", "exec", name, "--", "sh", "-c"])
-            .arg("iptables -S | grep -c FAULTLINE; for p in $(pgrep -x etcd); do awk '{print $3}' /proc/$p/stat; done")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let mut lines = text.lines();
-        let rules: usize = lines.next().unwrap_or("0").trim().parse().unwrap_or(0);
-        assert_eq!(rules, 0, "{context}: {name} still has FAULTLINE rules");
-        for st in lines {
-            assert_ne!(st.trim(), "T", "{context}: {name} has a stopped etcd");
-        }
-    }
-}
-
 /// Every complete line of the history parses (the file may end mid-line only after SIGKILL).
 fn assert_history_parses(store: &std::path::Path, context: &str) {
     let Ok(run) = std::fs::canonicalize(store.join("latest")) else { return };
@@ -86,7 +66,7 @@ fn interrupted_runs_always_heal() {
         signal(&child, sig);
         let status = wait_bounded(&mut child, Duration::from_secs(90));
         let context = format!("round {round}: {name} after {wait:?} (exit {status})");
-        assert_nodes_clean(&context);
+        common::assert_nodes_clean(&context);
         assert_history_parses(store.path(), &context);
         // The interrupted run was still checked and reported.
         if let Ok(run) = std::fs::canonicalize(store.path().join("latest")) {
@@ -120,7 +100,7 @@ fn heal_repairs_nodes_after_sigkill() {
     let heal = common::faultline().args(["heal", "--local"]).output().unwrap();
     let said = String::from_utf8_lossy(&heal.stdout);
     assert!(heal.status.success(), "heal failed: {said}{}", String::from_utf8_lossy(&heal.stderr));
-    assert_nodes_clean("after SIGKILL and faultline heal");
+    common::assert_nodes_clean("after SIGKILL and faultline heal");
     assert_history_parses(store.path(), "after SIGKILL");
     // Leave no etcd running from the killed run.
     for n in ["n1", "n2", "n3"] {
