@@ -262,8 +262,42 @@ async fn unsupported_faults_name_netem_and_clock() {
     assert!(why(Fault::PartitionHalves).is_none());
     assert!(why(Fault::Kill).is_none());
 
-    let ok = FakeControl::new(5);
+    assert!(why(Fault::Failover).unwrap().contains("elects its own leader"));
+
+    let mut ok = FakeControl::new(5);
+    ok.failover = true;
     assert!(nemesis(&ok, 1).unsupported_faults().await.is_empty());
+}
+
+#[tokio::test]
+async fn failover_isolates_the_primary_promotes_a_replica_and_rejoins_it() {
+    let mut ctl = FakeControl::new(3);
+    ctl.failover = true;
+    ctl.primaries = vec!["n1".into()];
+    let mut nem = nemesis(&ctl, 4);
+    let v = nem.start(Fault::Failover, None, None, None).await.unwrap();
+    assert_eq!(v["old_primary"], "n1");
+    let new = v["new_primary"].as_str().unwrap().to_string();
+    assert_ne!(new, "n1");
+    assert_eq!(v["verified"], true, "{v}");
+    // n1 is cut off from both replicas, both ways; the replicas still see each other.
+    assert_eq!(v["probes"]["n1"]["n2"], "cut");
+    assert_eq!(v["probes"]["n3"]["n1"], "cut");
+    assert_eq!(v["probes"]["n2"]["n3"], "ok");
+    assert!(ctl.db_calls().contains(&(new.clone(), "promote")));
+    // Stopping removes the rules, then the old primary follows the new one.
+    let s = nem.stop(Fault::Failover).await.unwrap();
+    assert_eq!(s["verified"], true, "{s}");
+    assert_eq!(ctl.db_calls().last(), Some(&(new, "follow")));
+    assert!(nem.active().is_empty());
+}
+
+#[tokio::test]
+async fn failover_is_refused_when_the_database_elects_its_own_leader() {
+    let ctl = FakeControl::new(3);
+    let mut nem = nemesis(&ctl, 4);
+    let e = nem.start(Fault::Failover, None, None, None).await.unwrap_err();
+    assert!(format!("{e:#}").contains("elects its own leader"), "{e:#}");
 }
 
 #[tokio::test]

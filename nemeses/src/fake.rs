@@ -55,6 +55,8 @@ pub struct FakeControl {
     pub shared_clock: bool,
     pub primaries: Vec<String>,
     pub unreachable: BTreeSet<String>,
+    /// Whether the fake database can be failed over (promote / follow are recorded as db calls).
+    pub failover: bool,
     state: Mutex<State>,
 }
 
@@ -80,6 +82,7 @@ impl FakeControl {
             shared_clock: false,
             primaries: Vec::new(),
             unreachable: BTreeSet::new(),
+            failover: false,
             state: Mutex::new(State { nodes, calls: Vec::new(), db_calls: Vec::new() }),
         }
     }
@@ -432,5 +435,16 @@ impl Control for FakeControl {
     }
     fn primaries(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send {
         ready(Ok(self.primaries.clone()))
+    }
+    fn supports_failover(&self) -> bool {
+        self.failover
+    }
+    fn promote(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+        self.lock().db_calls.push((node.to_string(), "promote"));
+        ready(Ok(format!("{node} promoted")))
+    }
+    fn follow(&self, primary: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+        self.lock().db_calls.push((primary.to_string(), "follow"));
+        ready(Ok(format!("the others follow {primary}")))
     }
 }

@@ -158,3 +158,95 @@ pub fn tail(s: &str) -> String {
     let t: Vec<&str> = s.trim().lines().rev().take(5).collect();
     t.into_iter().rev().collect::<Vec<_>>().join(" | ")
 }
+
+/// One database daemon as faultline runs it on a node: where its files live under the node's
+/// root, its process name, and the Debian package that provides it. Both adapters are built on
+/// this, so install, kill, pause, teardown and logs behave the same for every database.
+#[derive(Debug, Clone, Copy)]
+pub struct Daemon {
+    /// File prefix under the node's root: `<prefix>.pid`, `<prefix>.log`, `<prefix>.data/`.
+    pub prefix: &'static str,
+    /// /proc/PID/comm of the running daemon.
+    pub comm: &'static str,
+    /// The binary on PATH, and the package that installs it.
+    pub binary: &'static str,
+    pub package: &'static str,
+}
+
+impl Daemon {
+    pub fn pidfile(&self, n: &DbNode) -> String {
+        n.path(&format!("{}.pid", self.prefix))
+    }
+    pub fn logfile(&self, n: &DbNode) -> String {
+        n.path(&format!("{}.log", self.prefix))
+    }
+    pub fn data_dir(&self, n: &DbNode) -> String {
+        n.path(&format!("{}.data", self.prefix))
+    }
+    /// Where the binary chosen at install is remembered, for restarts after a kill.
+    fn binary_marker(&self, n: &DbNode) -> String {
+        n.path(&format!("{}.binary", self.prefix))
+    }
+
+    /// Install (or upload `--db-binary`) on every node; returns the binary to run. One node at a
+    /// time: the local cluster's nodes share one dpkg database.
+    pub async fn install(&self, nodes: &[DbNode], opts: &DbOptions) -> Result<String> {
+        let mut binary = self.binary.to_string();
+        for n in nodes {
+            match &opts.binary {
+                Some(local) => binary = upload_binary(n, local, self.binary).await?,
+                None => ensure_package(n, self.binary, self.package).await?,
+            }
+            n.ssh
+                .run_root(&["sh", "-c", "mkdir -p \"$1\" && printf %s \"$2\" > \"$3\"", "sh", &n.root, &binary, &self.binary_marker(n)], SHORT)
+                .await?
+                .check(&n.name, &["mkdir"])?;
+        }
+        Ok(binary)
+    }
+
+    /// The binary recorded at install.
+    pub async fn installed_binary(&self, n: &DbNode) -> Result<String> {
+        let marker = self.binary_marker(n);
+        let out = n.ssh.run_root(&["cat", &marker], SHORT).await?.check(&n.name, &["cat", &marker])?;
+        Ok(out.stdout.trim().to_string())
+    }
+
+    pub async fn is_running(&self, n: &DbNode) -> Result<bool> {
+        is_running(n, &self.pidfile(n), self.comm).await
+    }
+    pub async fn kill(&self, n: &DbNode) -> Result<bool> {
+        signal(n, &self.pidfile(n), self.comm, "KILL").await
+    }
+    pub async fn pause(&self, n: &DbNode) -> Result<bool> {
+        signal(n, &self.pidfile(n), self.comm, "STOP").await
+    }
+    pub async fn stop(&self, n: &DbNode) -> Result<()> {
+        stop_daemon(n, &self.pidfile(n), self.comm, Duration::from_secs(5)).await
+    }
+
+    /// Start `argv` as this daemon on `n` (pidfile, log appended, cwd the node's root).
+    pub async fn start(&self, n: &DbNode, argv: &[String], env: &[(String, String)]) -> Result<()> {
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        n.ssh
+            .start_daemon(&argv, &self.pidfile(n), &self.logfile(n), env, &n.root)
+            .await
+            .with_context(|| format!("starting {} on {}", self.comm, n.name))?;
+        Ok(())
+    }
+
+    /// Stop the daemon everywhere and remove its data (logs stay for collection).
+    pub async fn teardown(&self, nodes: &[DbNode]) -> Result<()> {
+        let results = futures::future::join_all(nodes.iter().map(|n| async move {
+            self.stop(n).await?;
+            n.ssh.run_root(&["rm", "-rf", &self.data_dir(n)], SHORT).await?;
+            anyhow::Ok(())
+        }))
+        .await;
+        results.into_iter().collect()
+    }
+
+    pub fn log_files(&self, n: &DbNode) -> Vec<String> {
+        vec![self.logfile(n)]
+    }
+}

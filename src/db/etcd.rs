@@ -1,27 +1,14 @@
 //! The etcd adapter: Debian's etcd-server (or `--db-binary`), one member per node, a fresh
 //! cluster on every set-up.
 
-use super::adapter::{ensure_package, is_running, signal, stop_daemon, tail, upload_binary, DbNode, DbOptions, SHORT};
-use anyhow::{bail, Context, Result};
+use super::adapter::{tail, Daemon, DbNode, DbOptions, SHORT};
+use anyhow::{bail, Result};
 use futures::future::join_all;
 use std::time::Duration;
 
 pub const CLIENT_PORT: u16 = 2379;
 pub const PEER_PORT: u16 = 2380;
-const COMM: &str = "etcd";
-
-fn pidfile(n: &DbNode) -> String {
-    n.path("etcd.pid")
-}
-fn logfile(n: &DbNode) -> String {
-    n.path("etcd.log")
-}
-fn data_dir(n: &DbNode) -> String {
-    n.path("etcd.data")
-}
-fn binary_marker(n: &DbNode) -> String {
-    n.path("etcd.binary")
-}
+const ETCD: Daemon = Daemon { prefix: "etcd", comm: "etcd", binary: "etcd", package: "etcd-server" };
 
 /// The `--initial-cluster` line: every member's name and peer URL.
 pub fn initial_cluster(nodes: &[DbNode]) -> String {
@@ -40,7 +27,7 @@ pub fn start_argv(binary: &str, node: &DbNode, cluster: &str) -> Vec<String> {
         "--name".into(),
         node.name.clone(),
         "--data-dir".into(),
-        data_dir(node),
+        ETCD.data_dir(node),
         "--listen-peer-urls".into(),
         format!("http://{host}:{PEER_PORT}"),
         "--initial-advertise-peer-urls".into(),
@@ -63,21 +50,8 @@ pub fn start_argv(binary: &str, node: &DbNode, cluster: &str) -> Vec<String> {
     ]
 }
 
-/// Install (or upload) etcd on every node; returns the binary path to use. Installs run one
-/// node at a time: the local cluster's nodes share one dpkg database.
 pub async fn install(nodes: &[DbNode], opts: &DbOptions) -> Result<String> {
-    let mut binary = "etcd".to_string();
-    for n in nodes {
-        match &opts.binary {
-            Some(local) => binary = upload_binary(n, local, "etcd").await?,
-            None => ensure_package(n, "etcd", "etcd-server").await?,
-        }
-        n.ssh
-            .run_root(&["sh", "-c", "mkdir -p \"$1\" && printf %s \"$2\" > \"$3\"", "sh", &n.root, &binary, &binary_marker(n)], SHORT)
-            .await?
-            .check(&n.name, &["mkdir"])?;
-    }
-    Ok(binary)
+    ETCD.install(nodes, opts).await
 }
 
 /// Wipe data and start every member, then wait until the cluster has a leader.
@@ -86,9 +60,8 @@ pub async fn setup(nodes: &[DbNode], binary: &str) -> Result<()> {
     let starts = nodes.iter().map(|n| {
         let cluster = cluster.clone();
         async move {
-            stop_daemon(n, &pidfile(n), COMM, Duration::from_secs(5)).await?;
-            n.ssh.run_root(&["rm", "-rf", &data_dir(n)], SHORT).await?.check(&n.name, &["rm"])?;
-            n.ssh.run_root(&["rm", "-f", &logfile(n)], SHORT).await?;
+            ETCD.stop(n).await?;
+            n.ssh.run_root(&["rm", "-rf", &ETCD.data_dir(n), &ETCD.logfile(n)], SHORT).await?.check(&n.name, &["rm"])?;
             start(n, binary, &cluster).await
         }
     });
@@ -100,56 +73,36 @@ pub async fn setup(nodes: &[DbNode], binary: &str) -> Result<()> {
 }
 
 async fn start(n: &DbNode, binary: &str, cluster: &str) -> Result<()> {
-    let argv = start_argv(binary, n, cluster);
-    let argv_ref: Vec<&str> = argv.iter().map(String::as_str).collect();
     // etcd refuses to start on some architectures without this; harmless elsewhere.
-    let env = vec![("ETCD_UNSUPPORTED_ARCH".to_string(), std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"))];
-    n.ssh
-        .start_daemon(&argv_ref, &pidfile(n), &logfile(n), &env, &n.root)
-        .await
-        .with_context(|| format!("starting etcd on {}", n.name))?;
-    Ok(())
+    let arch = std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64");
+    ETCD.start(n, &start_argv(binary, n, cluster), &[("ETCD_UNSUPPORTED_ARCH".to_string(), arch)]).await
 }
 
 /// Restart a member (after a kill) with its existing data.
 pub async fn restart(n: &DbNode, nodes: &[DbNode]) -> Result<()> {
-    if is_running(n, &pidfile(n), COMM).await? {
+    if ETCD.is_running(n).await? {
         return Ok(());
     }
-    let binary = n
-        .ssh
-        .run_root(&["cat", &binary_marker(n)], SHORT)
-        .await?
-        .check(&n.name, &["cat"])?
-        .stdout;
     // A restarted member joins the cluster it already belongs to; --initial-cluster-state is
     // ignored once the data dir exists.
-    start(n, binary.trim(), &initial_cluster(nodes)).await
+    let binary = ETCD.installed_binary(n).await?;
+    start(n, &binary, &initial_cluster(nodes)).await
 }
 
 pub async fn kill(n: &DbNode) -> Result<bool> {
-    signal(n, &pidfile(n), COMM, "KILL").await
+    ETCD.kill(n).await
 }
 pub async fn pause(n: &DbNode) -> Result<bool> {
-    signal(n, &pidfile(n), COMM, "STOP").await
+    ETCD.pause(n).await
 }
 
 /// Stop every member and remove its data.
 pub async fn teardown(nodes: &[DbNode]) -> Result<()> {
-    for r in join_all(nodes.iter().map(|n| async move {
-        stop_daemon(n, &pidfile(n), COMM, Duration::from_secs(5)).await?;
-        n.ssh.run_root(&["rm", "-rf", &data_dir(n)], SHORT).await?;
-        anyhow::Ok(())
-    }))
-    .await
-    {
-        r?;
-    }
-    Ok(())
+    ETCD.teardown(nodes).await
 }
 
 pub fn log_files(n: &DbNode) -> Vec<String> {
-    vec![logfile(n)]
+    ETCD.log_files(n)
 }
 
 /// Ask each member who the leader is (`/v3/maintenance/status`): the names of the members
@@ -179,7 +132,7 @@ async fn wait_for_leader(nodes: &[DbNode], limit: Duration) -> Result<()> {
         if tokio::time::Instant::now() >= deadline {
             let mut why = String::new();
             for n in nodes {
-                let out = n.ssh.run_root(&["tail", "-n", "3", &logfile(n)], SHORT).await;
+                let out = n.ssh.run_root(&["tail", "-n", "3", &ETCD.logfile(n)], SHORT).await;
                 if let Ok(o) = out {
                     why.push_str(&format!("\n  {}: {}", n.name, tail(&o.stdout)));
                 }

@@ -2,27 +2,14 @@
 //! with asynchronous replication (`replicaof`). `repl-diskless-sync-delay 0`, or replicas answer
 //! empty for five seconds after they connect.
 
-use super::adapter::{ensure_package, is_running, signal, stop_daemon, upload_binary, DbNode, DbOptions, SHORT};
+use super::adapter::{Daemon, DbNode, DbOptions, SHORT};
 use super::redis_client::{RedisConnection, Role};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use futures::future::join_all;
 use std::time::Duration;
 
 pub const PORT: u16 = 6379;
-const COMM: &str = "redis-server";
-
-fn pidfile(n: &DbNode) -> String {
-    n.path("redis.pid")
-}
-fn logfile(n: &DbNode) -> String {
-    n.path("redis.log")
-}
-fn data_dir(n: &DbNode) -> String {
-    n.path("redis.data")
-}
-fn binary_marker(n: &DbNode) -> String {
-    n.path("redis.binary")
-}
+const REDIS: Daemon = Daemon { prefix: "redis", comm: "redis-server", binary: "redis-server", package: "redis-server" };
 
 pub fn addr(n: &DbNode) -> String {
     format!("{}:{PORT}", n.host)
@@ -39,7 +26,7 @@ pub fn start_argv(binary: &str, node: &DbNode, primary: Option<&DbNode>) -> Vec<
         "--protected-mode".into(),
         "no".into(),
         "--dir".into(),
-        data_dir(node),
+        REDIS.data_dir(node),
         "--save".into(),
         "".into(),
         "--appendonly".into(),
@@ -58,18 +45,7 @@ pub fn start_argv(binary: &str, node: &DbNode, primary: Option<&DbNode>) -> Vec<
 }
 
 pub async fn install(nodes: &[DbNode], opts: &DbOptions) -> Result<String> {
-    let mut binary = "redis-server".to_string();
-    for n in nodes {
-        match &opts.binary {
-            Some(local) => binary = upload_binary(n, local, "redis-server").await?,
-            None => ensure_package(n, "redis-server", "redis-server").await?,
-        }
-        n.ssh
-            .run_root(&["sh", "-c", "mkdir -p \"$1\" && printf %s \"$2\" > \"$3\"", "sh", &n.root, &binary, &binary_marker(n)], SHORT)
-            .await?
-            .check(&n.name, &["mkdir"])?;
-    }
-    Ok(binary)
+    REDIS.install(nodes, opts).await
 }
 
 /// Start the primary on the first node and a replica on each other node; wait until every
@@ -77,9 +53,9 @@ pub async fn install(nodes: &[DbNode], opts: &DbOptions) -> Result<String> {
 pub async fn setup(nodes: &[DbNode], binary: &str) -> Result<()> {
     let Some(primary) = nodes.first() else { bail!("redis needs at least one node") };
     let results = join_all(nodes.iter().enumerate().map(|(i, n)| async move {
-        stop_daemon(n, &pidfile(n), COMM, Duration::from_secs(5)).await?;
-        n.ssh.run_root(&["rm", "-rf", &data_dir(n), &logfile(n)], SHORT).await?;
-        n.ssh.run_root(&["mkdir", "-p", &data_dir(n)], SHORT).await?.check(&n.name, &["mkdir"])?;
+        REDIS.stop(n).await?;
+        n.ssh.run_root(&["rm", "-rf", &REDIS.data_dir(n), &REDIS.logfile(n)], SHORT).await?;
+        n.ssh.run_root(&["mkdir", "-p", &REDIS.data_dir(n)], SHORT).await?.check(&n.name, &["mkdir"])?;
         start(n, binary, if i == 0 { None } else { Some(primary) }).await
     }))
     .await;
@@ -90,13 +66,7 @@ pub async fn setup(nodes: &[DbNode], binary: &str) -> Result<()> {
 }
 
 async fn start(n: &DbNode, binary: &str, primary: Option<&DbNode>) -> Result<()> {
-    let argv = start_argv(binary, n, primary);
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    n.ssh
-        .start_daemon(&argv, &pidfile(n), &logfile(n), &[], &n.root)
-        .await
-        .with_context(|| format!("starting redis-server on {}", n.name))?;
-    Ok(())
+    REDIS.start(n, &start_argv(binary, n, primary), &[]).await
 }
 
 async fn wait_replicated(nodes: &[DbNode], limit: Duration) -> Result<()> {
@@ -125,38 +95,29 @@ async fn wait_replicated(nodes: &[DbNode], limit: Duration) -> Result<()> {
 /// Restart a killed server. It comes back as a replica of the current primary (its data was
 /// in memory only), or as the primary when no other node is one.
 pub async fn restart(n: &DbNode, nodes: &[DbNode]) -> Result<()> {
-    if is_running(n, &pidfile(n), COMM).await? {
+    if REDIS.is_running(n).await? {
         return Ok(());
     }
-    let binary = n.ssh.run_root(&["cat", &binary_marker(n)], SHORT).await?.check(&n.name, &["cat"])?.stdout;
+    let binary = REDIS.installed_binary(n).await?;
     let others: Vec<DbNode> = nodes.iter().filter(|m| m.name != n.name).cloned().collect();
     let current = primaries(&others).await?;
     let primary = current.first().and_then(|name| nodes.iter().find(|m| &m.name == name));
-    start(n, binary.trim(), primary).await
+    start(n, &binary, primary).await
 }
 
 pub async fn kill(n: &DbNode) -> Result<bool> {
-    signal(n, &pidfile(n), COMM, "KILL").await
+    REDIS.kill(n).await
 }
 pub async fn pause(n: &DbNode) -> Result<bool> {
-    signal(n, &pidfile(n), COMM, "STOP").await
+    REDIS.pause(n).await
 }
 
 pub async fn teardown(nodes: &[DbNode]) -> Result<()> {
-    for r in join_all(nodes.iter().map(|n| async move {
-        stop_daemon(n, &pidfile(n), COMM, Duration::from_secs(5)).await?;
-        n.ssh.run_root(&["rm", "-rf", &data_dir(n)], SHORT).await?;
-        anyhow::Ok(())
-    }))
-    .await
-    {
-        r?;
-    }
-    Ok(())
+    REDIS.teardown(nodes).await
 }
 
 pub fn log_files(n: &DbNode) -> Vec<String> {
-    vec![logfile(n)]
+    REDIS.log_files(n)
 }
 
 /// The nodes whose ROLE is master.

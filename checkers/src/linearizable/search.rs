@@ -282,10 +282,20 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
         })
     };
 
+    // Read-only ops (reads) never change the state. Linearizing one as soon as it is a candidate
+    // and enabled loses nothing: any linearization that places it later can place it now
+    // instead (every op that returned before its invocation is already linearized, and the
+    // state it reads is the current one), so if (linearized + it, state) fails, so does
+    // (linearized, state). The search therefore never tries a read-only op at a later point:
+    // when it backtracks over one, it keeps backtracking. On histories with many reads this
+    // removes most of the search (Porcupine's c50-ok: 6x fewer steps).
+    let read_only: Vec<bool> = ops.iter().map(|o| model.is_read_only(&o.op)).collect();
+
     let mut entry = entries[HEAD as usize].next;
     let mut steps: u64 = 0;
     loop {
         if required == 0 {
+            stats(n, steps, &cache);
             return Outcome::Linearizable;
         }
         steps += 1;
@@ -312,29 +322,39 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
         let e = entries[entry as usize];
         if e.is_call {
             let op = e.op as usize;
-            if let Some(next_state) = states.step(state, op, ops) {
-                linearized[op / 64] |= 1 << (op % 64);
-                set_hash ^= zobrist(op);
-                if cache.insert(set_hash ^ zobrist(next_state as usize ^ 0x5555_5555), &linearized, next_state) {
-                    // Linearize it: push the choice and lift its entries out of the list.
-                    stack.push((entry, std::mem::replace(&mut state, next_state)));
-                    lift(&mut entries, entry);
-                    if e.ret != NONE {
-                        required -= 1;
-                    }
-                    entry = entries[HEAD as usize].next;
-                    continue;
+            let Some(next_state) = states.step(state, op, ops) else {
+                entry = e.next;
+                continue;
+            };
+            linearized[op / 64] |= 1 << (op % 64);
+            set_hash ^= zobrist(op);
+            if cache.insert(set_hash ^ zobrist(next_state as usize ^ 0x5555_5555), &linearized, next_state) {
+                // Linearize it: push the choice and lift its entries out of the list.
+                stack.push((entry, std::mem::replace(&mut state, next_state)));
+                lift(&mut entries, entry);
+                if e.ret != NONE {
+                    required -= 1;
                 }
-                linearized[op / 64] &= !(1 << (op % 64));
-                set_hash ^= zobrist(op);
+                entry = entries[HEAD as usize].next;
+                continue;
             }
-            entry = e.next;
-        } else {
+            linearized[op / 64] &= !(1 << (op % 64));
+            set_hash ^= zobrist(op);
+            if !read_only[op] {
+                entry = e.next;
+                continue;
+            }
+            // An enabled read-only candidate whose successor was already explored (and failed):
+            // by the argument above, this point fails too, so backtrack.
+        } else if record {
             // The op owning this return had to be linearized by now and was not.
-            if record {
-                note_blocked(&mut best, &mut best_set, &stack, &entries, &linearized, &state, e.op as usize);
-            }
+            note_blocked(&mut best, &mut best_set, &stack, &entries, &linearized, &state, e.op as usize);
+        }
+        // Backtrack: undo the last choice and try the entries after it. Undoing a read-only op
+        // means the point before it fails as well (see above), so undo the choice before too.
+        loop {
             let Some((call, prev_state)) = stack.pop() else {
+                stats(n, steps, &cache);
                 return Outcome::NotLinearizable(resolve(best, &states));
             };
             let op = entries[call as usize].op as usize;
@@ -345,8 +365,17 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
             if entries[call as usize].ret != NONE {
                 required += 1;
             }
-            entry = entries[call as usize].next;
+            if !read_only[op] {
+                entry = entries[call as usize].next;
+                break;
+            }
         }
+    }
+}
+
+fn stats(n: usize, steps: u64, cache: &Cache) {
+    if std::env::var_os("FAULTLINE_SEARCH_STATS").is_some() {
+        eprintln!("search: ops {n} steps {steps} cached {}", cache.states.len());
     }
 }
 

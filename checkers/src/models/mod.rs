@@ -63,6 +63,12 @@ pub trait Model: Send + Sync {
     fn prepare(&self, f: &str, input: &Value, output: Option<&Value>) -> Result<Option<Self::Op>, String>;
     /// The state after `op` in `state`, or `None` if `op` (with its output) cannot happen there.
     fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
+    /// Whether `op` never changes the state (`step` returns the same state or `None`), like a
+    /// read. The search linearizes such an op as soon as it can and never tries it later (see
+    /// `search`), so saying `true` wrongly would make the checker unsound; `false` is always safe.
+    fn is_read_only(&self, _op: &Self::Op) -> bool {
+        false
+    }
     /// A short human rendering of a state, for reports.
     fn describe(&self, state: &Self::State) -> String;
 }
@@ -124,6 +130,10 @@ impl Model for Register {
             RegisterOp::Write(v) => Some(v.clone()),
             RegisterOp::Cas(old, new) => (old == state).then(|| new.clone()),
         }
+    }
+
+    fn is_read_only(&self, op: &RegisterOp) -> bool {
+        matches!(op, RegisterOp::Read(_))
     }
 
     fn describe(&self, state: &Val) -> String {
@@ -189,6 +199,10 @@ impl Model for Kv {
                 Some(Some(Arc::from(s)))
             }
         }
+    }
+
+    fn is_read_only(&self, op: &KvOp) -> bool {
+        matches!(op, KvOp::Get(_))
     }
 
     fn describe(&self, state: &Self::State) -> String {
@@ -290,6 +304,11 @@ impl Model for FifoQueue {
             QueueOp::Dequeue(Some(Val::Nil)) => q.is_empty().then(|| q.clone()),
             QueueOp::Dequeue(Some(v)) => (q.first() == Some(v)).then(|| Arc::from(&q[1..])),
         }
+    }
+
+    fn is_read_only(&self, op: &QueueOp) -> bool {
+        // A dequeue that saw the queue empty only checks that it is.
+        matches!(op, QueueOp::Dequeue(Some(Val::Nil)))
     }
 
     fn describe(&self, q: &Self::State) -> String {
