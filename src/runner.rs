@@ -89,15 +89,16 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
         faultline_checkers::expect::parse_expectation(e).map_err(|err| bad_input(format!("--expect {e:?}: {err}")))?;
     }
 
+    // The nemesis flags are parsed before anything touches a node: a bad fault name or schedule
+    // file is refused up front (faults the cluster cannot do are refused after preflight).
+    let mut plan = NemesisPlan::parse(args, seed)?;
+
     // Where the nodes are.
     let (specs, ssh_opts, roots, shared_clock, control_addresses) = resolve_nodes(args).await?;
     let concurrency = Concurrency::parse(&args.concurrency)?.clients(specs.len());
     eprintln!("faultline: seed {seed} ({} nodes, {} clients)", specs.len(), concurrency);
 
-    // The nemesis plan is resolved before anything touches the nodes: a bad fault name or an
-    // unsupported fault (clock on the local cluster) is refused up front.
     let node_names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-    let mut plan = NemesisPlan::parse(args, seed)?;
 
     // Preflight: every node reachable, root, the tools the db and the faults need.
     let ssh_nodes = crate::preflight::preflight(&specs, &ssh_opts, db_kind.required_tools()).await?;

@@ -96,17 +96,44 @@ pub(crate) struct LineError {
     pub message: String,
 }
 
-/// Read and validate a history file.
+/// Read and validate a history file. faultline's JSON Lines are streamed (the file's text is
+/// never held whole, see `jsonl`); the other formats are read whole.
 pub fn read_history(path: impl AsRef<Path>, format: Format) -> Result<LoadedHistory, HistoryError> {
+    use std::io::Read;
     let path = path.as_ref();
-    let bytes = std::fs::read(path)
-        .map_err(|e| HistoryError { path: path.to_path_buf(), line: None, message: format!("cannot read: {e}") })?;
+    let cannot_read = |e: std::io::Error| HistoryError { path: path.to_path_buf(), line: None, message: format!("cannot read: {e}") };
+    let mut file = std::fs::File::open(path).map_err(cannot_read)?;
+    let size = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
+    // The start of the file tells the format.
+    let mut head = Vec::with_capacity(HEAD.min(size + 1));
+    (&mut file).take(HEAD as u64).read_to_end(&mut head).map_err(cannot_read)?;
+    let head_text = match std::str::from_utf8(&head) {
+        Ok(t) => t,
+        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or(""),
+    };
+    let streamed = format == Format::Jsonl || (format == Format::Auto && detect(head_text) == Some(Format::Jsonl));
+    if streamed {
+        let (ops, lines, mut warnings) = jsonl::read_stream(head.as_slice().chain(file), size)
+            .map_err(|e| HistoryError { path: path.to_path_buf(), line: Some(e.line), message: e.message })?;
+        if ops.is_empty() && warnings.is_empty() {
+            // Every line was blank (a bad line would have been an error or a warning).
+            warnings.push("the history is empty".into());
+        }
+        let at = |e: LineError| HistoryError { path: path.to_path_buf(), line: Some(e.line), message: e.message };
+        validate(&ops, &lines).map_err(at)?;
+        return Ok(LoadedHistory { ops, format: Format::Jsonl, nil_read_is_unknown: false, lines, warnings });
+    }
+    let mut bytes = head;
+    file.read_to_end(&mut bytes).map_err(cannot_read)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
         HistoryError { path: path.to_path_buf(), line: Some(line), message: "not valid UTF-8".into() }
     })?;
     parse_history(&text, format).map_err(|e| HistoryError { path: path.to_path_buf(), ..e })
 }
+
+/// How much of a file `read_history` looks at to detect its format.
+const HEAD: usize = 64 << 10;
 
 /// Parse and validate history text (the error's path is empty; `read_history` fills it in).
 pub fn parse_history(text: &str, format: Format) -> Result<LoadedHistory, HistoryError> {
