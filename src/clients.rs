@@ -47,7 +47,9 @@ impl Client for RedisRouted {
             self.writer = Some((primary.name.clone(), RedisClient::new(&redis::addr(&primary), self.workload, self.timeout)));
         }
         let (_, writer) = self.writer.as_mut().expect("set above");
-        writer.invoke(op).await
+        let mut completion = writer.invoke(op).await;
+        completion.served_by = Some(primary.name);
+        completion
     }
 }
 

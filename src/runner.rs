@@ -476,7 +476,7 @@ pub async fn perform(
         f: op.f.clone(),
         value: completion.value.clone(),
         key: op.key.clone(),
-        node: Some(node.to_string()),
+        node: Some(completion.served_by.clone().unwrap_or_else(|| node.to_string())),
         error: completion.error.clone(),
     });
     completion

@@ -472,7 +472,8 @@ pid=$(cat "$pidfile")
 case "$pid" in ''|*[!0-9]*) echo missing; exit 0;; esac
 actual=$(cat "/proc/$pid/comm" 2>/dev/null) || { echo gone; exit 0; }
 [ "$actual" = "$comm" ] || { echo gone; exit 0; }
-kill -s "$sig" "$pid" && echo signalled"#;
+# The process may exit between the check and the signal: that is "gone", not an error.
+if kill -s "$sig" "$pid" 2>/dev/null; then echo signalled; else echo gone; fi"#;
         // The kernel keeps 15 bytes of the command name.
         let comm: String = expected_comm.chars().take(15).collect();
         let sig = signal.trim_start_matches("SIG");

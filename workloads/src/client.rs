@@ -40,22 +40,25 @@ pub struct Completion {
     pub value: Value,
     /// A short reason for `Fail` and `Info` (e.g. "timeout", "connection refused").
     pub error: Option<String>,
+    /// The node that served the operation when it is not the client's own (e.g. a write a Redis
+    /// client sent to the current primary); the runner records it on the completion.
+    pub served_by: Option<String>,
 }
 
 impl Completion {
     /// It took effect; `value` is what was read, or the invocation's value for writes.
     pub fn ok(value: Value) -> Completion {
-        Completion { kind: OpType::Ok, value, error: None }
+        Completion { kind: OpType::Ok, value, error: None, served_by: None }
     }
 
     /// It certainly did not take effect.
     pub fn fail(op: &Invocation, error: impl Into<String>) -> Completion {
-        Completion { kind: OpType::Fail, value: op.value.clone(), error: Some(error.into()) }
+        Completion { kind: OpType::Fail, value: op.value.clone(), error: Some(error.into()), served_by: None }
     }
 
     /// It may or may not have taken effect.
     pub fn info(op: &Invocation, error: impl Into<String>) -> Completion {
-        Completion { kind: OpType::Info, value: op.value.clone(), error: Some(error.into()) }
+        Completion { kind: OpType::Info, value: op.value.clone(), error: Some(error.into()), served_by: None }
     }
 
     /// An error whose outcome is unknown: `Fail` for reads (nothing can have changed), `Info`
