@@ -68,97 +68,59 @@ pub trait Control: Send + Sync {
     }
 }
 
-/// Delegate through references, so the engine can borrow a control the runner keeps using.
-impl<T: Control> Control for &T {
-    fn nodes(&self) -> Vec<String> {
-        (**self).nodes()
-    }
-    fn address(&self, node: &str) -> String {
-        (**self).address(node)
-    }
-    fn control_addresses(&self) -> Vec<String> {
-        (**self).control_addresses()
-    }
-    fn shared_clock(&self) -> bool {
-        (**self).shared_clock()
-    }
-    fn probe_port(&self) -> u16 {
-        (**self).probe_port()
-    }
-    fn run(&self, node: &str, argv: Vec<String>) -> impl Future<Output = anyhow::Result<Output>> + Send {
-        (**self).run(node, argv)
-    }
-    fn kill_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
-        (**self).kill_db(node)
-    }
-    fn restart_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
-        (**self).restart_db(node)
-    }
-    fn pause_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
-        (**self).pause_db(node)
-    }
-    fn resume_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
-        (**self).resume_db(node)
-    }
-    fn primaries(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send {
-        (**self).primaries()
-    }
-    fn supports_failover(&self) -> bool {
-        (**self).supports_failover()
-    }
-    fn promote(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
-        (**self).promote(node)
-    }
-    fn follow(&self, primary: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
-        (**self).follow(primary)
-    }
+/// Implement `Control` for a wrapper by delegating every method to the wrapped control.
+macro_rules! delegate_control {
+    ($($wrapper:ty),*) => {$(
+        impl<T: Control> Control for $wrapper {
+            fn nodes(&self) -> Vec<String> {
+                (**self).nodes()
+            }
+            fn address(&self, node: &str) -> String {
+                (**self).address(node)
+            }
+            fn control_addresses(&self) -> Vec<String> {
+                (**self).control_addresses()
+            }
+            fn shared_clock(&self) -> bool {
+                (**self).shared_clock()
+            }
+            fn probe_port(&self) -> u16 {
+                (**self).probe_port()
+            }
+            fn run(&self, node: &str, argv: Vec<String>) -> impl Future<Output = anyhow::Result<Output>> + Send {
+                (**self).run(node, argv)
+            }
+            fn kill_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+                (**self).kill_db(node)
+            }
+            fn restart_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+                (**self).restart_db(node)
+            }
+            fn pause_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+                (**self).pause_db(node)
+            }
+            fn resume_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+                (**self).resume_db(node)
+            }
+            fn primaries(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send {
+                (**self).primaries()
+            }
+            fn supports_failover(&self) -> bool {
+                (**self).supports_failover()
+            }
+            fn promote(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+                (**self).promote(node)
+            }
+            fn follow(&self, primary: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
+                (**self).follow(primary)
+            }
+        }
+    )*};
 }
 
-/// Delegate through `Arc`, so the engine can live in a spawned task.
-impl<T: Control> Control for Arc<T> {
-    fn nodes(&self) -> Vec<String> {
-        (**self).nodes()
-    }
-    fn address(&self, node: &str) -> String {
-        (**self).address(node)
-    }
-    fn control_addresses(&self) -> Vec<String> {
-        (**self).control_addresses()
-    }
-    fn shared_clock(&self) -> bool {
-        (**self).shared_clock()
-    }
-    fn probe_port(&self) -> u16 {
-        (**self).probe_port()
-    }
-    fn run(&self, node: &str, argv: Vec<String>) -> impl Future<Output = anyhow::Result<Output>> + Send {
-        (**self).run(node, argv)
-    }
-    fn kill_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
-        (**self).kill_db(node)
-    }
-    fn restart_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
-        (**self).restart_db(node)
-    }
-    fn pause_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
-        (**self).pause_db(node)
-    }
-    fn resume_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
-        (**self).resume_db(node)
-    }
-    fn primaries(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send {
-        (**self).primaries()
-    }
-    fn supports_failover(&self) -> bool {
-        (**self).supports_failover()
-    }
-    fn promote(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
-        (**self).promote(node)
-    }
-    fn follow(&self, primary: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
-        (**self).follow(primary)
-    }
-}
+// Through references, so the engine can borrow a control the runner keeps using; through `Arc`,
+// so the engine can live in a spawned task.
+delegate_control!(&T, Arc<T>);
 
 /// A boxed future borrowing from the caller.
 pub(crate) type Task<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -97,7 +97,11 @@ pub(super) fn read_stream<R: Read + Send>(reader: R, size_hint: usize) -> Result
         drop(blocks);
         let parsed = match next {
             Ok(None) => break,
-            Ok(Some(b)) => b.parse().map(|c| (b.seq, c)).map_err(|e| (b.seq, e)),
+            Ok(Some(b)) => {
+                // Reuse a merged block's vectors: their pages are already mapped.
+                let spare = merged.lock().ok().and_then(|mut m| m.spare.pop()).unwrap_or_default();
+                b.parse(spare).map(|c| (b.seq, c)).map_err(|e| (b.seq, e))
+            }
             Err(e) => Err((usize::MAX, e)),
         };
         let Ok(mut m) = merged.lock() else { break };
@@ -193,6 +197,8 @@ struct Merged {
     lines: Vec<usize>,
     warnings: Vec<String>,
     error: Option<LineError>,
+    /// Emptied block vectors, for reuse.
+    spare: Vec<(Vec<Op>, Vec<usize>)>,
 }
 
 impl Merged {
@@ -232,7 +238,8 @@ impl Merged {
                 self.lines.reserve(est);
             }
             let base = self.ops.len() as u64;
-            for (j, mut op) in chunk.ops.into_iter().enumerate() {
+            let (mut ops, mut lines) = (chunk.ops, chunk.lines);
+            for (j, op) in ops.iter_mut().enumerate() {
                 // u64::MAX marks "absent": the position stands in.
                 if op.index == u64::MAX {
                     op.index = base + j as u64;
@@ -240,9 +247,10 @@ impl Merged {
                 if op.time == u64::MAX {
                     op.time = base + j as u64;
                 }
-                self.ops.push(op);
             }
-            self.lines.extend_from_slice(&chunk.lines);
+            self.ops.append(&mut ops);
+            self.lines.append(&mut lines);
+            self.spare.push((ops, lines));
             self.warnings.extend(chunk.warning);
         }
         true
@@ -261,13 +269,13 @@ struct Chunk {
 }
 
 impl Block {
-    fn parse(&self) -> Result<Chunk, LineError> {
+    fn parse(&self, (ops, lines): (Vec<Op>, Vec<usize>)) -> Result<Chunk, LineError> {
         let text = std::str::from_utf8(&self.bytes).map_err(|e| {
             let before = &self.bytes[..e.valid_up_to()];
             LineError { line: self.line_base + 1 + before.iter().filter(|&&b| b == b'\n').count(), message: "not valid UTF-8".into() }
         })?;
         // About 100 bytes per op in faultline's histories.
-        let mut chunk = Chunk { bytes: text.len(), ..Chunk::default() };
+        let mut chunk = Chunk { ops, lines, bytes: text.len(), ..Chunk::default() };
         chunk.ops.reserve(text.len() / 90 + 1);
         chunk.lines.reserve(text.len() / 90 + 1);
         let mut line_no = self.line_base;

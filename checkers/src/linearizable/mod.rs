@@ -58,11 +58,14 @@ impl ModelKind {
     pub fn detect(history: &[Op]) -> Result<ModelKind, String> {
         let mut fs: Vec<&str> = Vec::new();
         let mut keyed = false;
+        let mut last = "";
         for op in history.iter().filter(|o| !o.is_nemesis()) {
             keyed |= op.key.is_some();
-            if !fs.contains(&op.f.as_str()) {
+            // Most ops repeat the function of one of the last few: check the last one first.
+            if op.f != last && !fs.contains(&op.f.as_str()) {
                 fs.push(&op.f);
             }
+            last = &op.f;
         }
         let has = |f: &str| fs.contains(&f);
         let only = |allowed: &[&str]| fs.iter().all(|f| allowed.contains(f));
@@ -193,17 +196,79 @@ pub fn check(history: &[Op], opts: &Options) -> Result<LinearizableResult, Strin
     }
 }
 
-/// Pair client invocations with completions and group them per key, keys in order of first use.
-fn partition(history: &[Op]) -> (Vec<Option<Value>>, Vec<Vec<Call>>, usize) {
+/// A key's identity for partitioning: two keys are the same when their texts are (the string
+/// "5" and the number 5 are one key), without building the text of every op's key.
+#[derive(Hash, PartialEq, Eq)]
+enum KeyId<'a> {
+    Unsigned(u64),
+    Negative(i64),
+    Text(std::borrow::Cow<'a, str>),
+}
+
+impl<'a> KeyId<'a> {
+    fn of(v: &'a Value) -> KeyId<'a> {
+        use std::borrow::Cow;
+        match v {
+            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => KeyId::Unsigned(u),
+                (None, Some(i)) => KeyId::Negative(i),
+                _ => KeyId::Text(Cow::Owned(n.to_string())),
+            },
+            Value::String(s) => {
+                // A string that is exactly how a number prints is that number's key.
+                let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && (d.len() == 1 || !d.starts_with('0'));
+                if digits(s) {
+                    if let Ok(u) = s.parse::<u64>() {
+                        return KeyId::Unsigned(u);
+                    }
+                } else if let Some(d) = s.strip_prefix('-') {
+                    if digits(d) && d != "0" {
+                        if let Ok(i) = s.parse::<i64>() {
+                            return KeyId::Negative(i);
+                        }
+                    }
+                }
+                KeyId::Text(Cow::Borrowed(s))
+            }
+            other => KeyId::Text(Cow::Owned(other.to_string())),
+        }
+    }
+}
+
+/// One key's operations, paired and converted by the model.
+struct Part<O> {
+    key: Option<Value>,
+    /// Invocations not ended by `fail`, in order: an op's id is its position here.
+    calls: Vec<Call>,
+    /// For the search: the ops the model kept, and their ids.
+    ids: Vec<usize>,
+    ops: Vec<SearchOp<O>>,
+}
+
+/// Pair client invocations with completions, group them per key (keys in order of first use)
+/// and convert them with the model, in one pass over the history: an op is converted at its
+/// completion, while its invocation is still in the CPU cache (converting afterwards, key by
+/// key, jumps around a history of hundreds of MB). Returns the parts and the number of
+/// invocations; `Err` when an op does not fit the model.
+fn partition<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<(Vec<Part<M::Op>>, usize), String> {
     use std::collections::HashMap;
-    let mut key_ids: HashMap<String, usize> = HashMap::new();
+    /// A call being paired: `None` once it failed (it is then dropped).
+    type Pending<O> = Option<(Call, Option<O>)>;
+    let mut key_ids: HashMap<KeyId, usize> = HashMap::new();
     let mut keys: Vec<Option<Value>> = Vec::new();
-    let mut parts: Vec<Vec<Call>> = Vec::new();
+    let mut pending: Vec<Vec<Pending<M::Op>>> = Vec::new();
     // Open call per process: (partition, index within it).
     let mut open: HashMap<u64, (usize, usize)> = HashMap::new();
     let mut invocations = 0;
     // Fast path for the common unkeyed case.
     let mut unkeyed: Option<usize> = None;
+    let convert = |inv: &Op, done: Option<&Op>, part: usize, keys: &[Option<Value>]| {
+        let output = done.map(|d| &d.value).filter(|v| !(opts.nil_read_is_unknown && v.is_null()));
+        model.prepare(&inv.f, &inv.value, output).map_err(|e| {
+            let key = keys[part].as_ref().map(|k| format!(" (key {k})")).unwrap_or_default();
+            format!("op at history index {}{key}: {e}", inv.index)
+        })
+    };
     for (pos, op) in history.iter().enumerate() {
         let Process::Client(p) = op.process else { continue };
         match op.kind {
@@ -212,48 +277,61 @@ fn partition(history: &[Op]) -> (Vec<Option<Value>>, Vec<Vec<Call>>, usize) {
                 let part = match &op.key {
                     None => *unkeyed.get_or_insert_with(|| {
                         keys.push(None);
-                        parts.push(Vec::new());
+                        pending.push(Vec::new());
                         keys.len() - 1
                     }),
-                    Some(k) => {
-                        let text = match k {
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        };
-                        *key_ids.entry(text).or_insert_with(|| {
-                            keys.push(Some(k.clone()));
-                            parts.push(Vec::new());
-                            keys.len() - 1
-                        })
-                    }
+                    Some(k) => *key_ids.entry(KeyId::of(k)).or_insert_with(|| {
+                        keys.push(Some(k.clone()));
+                        pending.push(Vec::new());
+                        keys.len() - 1
+                    }),
                 };
-                parts[part].push(Call { invoke: pos, ok: None });
-                open.insert(p, (part, parts[part].len() - 1));
+                pending[part].push(Some((Call { invoke: pos, ok: None }, None)));
+                open.insert(p, (part, pending[part].len() - 1));
             }
-            OpType::Ok => {
+            OpType::Ok | OpType::Info => {
                 if let Some((part, i)) = open.remove(&p) {
-                    parts[part][i].ok = Some(pos);
+                    if let Some((call, prepared)) = &mut pending[part][i] {
+                        let done = (op.kind == OpType::Ok).then_some(op);
+                        call.ok = done.map(|_| pos);
+                        *prepared = convert(&history[call.invoke], done, part, &keys)?;
+                    }
                 }
             }
             OpType::Fail => {
-                // It certainly did not happen: mark it so that it is dropped.
+                // It certainly did not happen: drop it.
                 if let Some((part, i)) = open.remove(&p) {
-                    parts[part][i].invoke = usize::MAX;
+                    pending[part][i] = None;
                 }
-            }
-            OpType::Info => {
-                open.remove(&p);
             }
         }
     }
-    for part in &mut parts {
-        part.retain(|c| c.invoke != usize::MAX);
+    // Invocations that never completed stay open to the end, like `info`.
+    let mut never_completed: Vec<(usize, usize)> = open.into_values().collect();
+    never_completed.sort_unstable();
+    for (part, i) in never_completed {
+        if let Some((call, prepared)) = &mut pending[part][i] {
+            *prepared = convert(&history[call.invoke], None, part, &keys)?;
+        }
     }
-    (keys, parts, invocations)
+    let parts = keys
+        .into_iter()
+        .zip(pending)
+        .map(|(key, calls)| {
+            let mut part = Part { key, calls: Vec::with_capacity(calls.len()), ids: Vec::new(), ops: Vec::with_capacity(calls.len()) };
+            for (call, prepared) in calls.into_iter().flatten() {
+                let id = part.calls.len();
+                part.calls.push(call);
+                if let Some(op) = prepared {
+                    part.ids.push(id);
+                    part.ops.push(SearchOp { op, call_at: call.invoke, return_at: call.ok });
+                }
+            }
+            part
+        })
+        .collect();
+    Ok((parts, invocations))
 }
-
-/// One key's ops ready for the search, with their ids (position among the key's invocations).
-type PreparedKey<O> = (Vec<usize>, Vec<SearchOp<O>>);
 
 /// What one key's search came to.
 enum KeyOutcome {
@@ -265,12 +343,14 @@ enum KeyOutcome {
 fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<LinearizableResult, String> {
     let started = Instant::now();
     let deadline = opts.timeout.map(|t| started + t);
-    let (keys, parts, invocations) = partition(history);
+    // An op that does not fit the model is an error rather than a verdict, whatever order the
+    // keys are searched in: every op is converted before any search starts.
+    let (parts, invocations) = partition(model, history, opts)?;
     let result = |verdict, summary: String, failure| LinearizableResult {
         verdict,
         summary,
         model: model.name().to_string(),
-        keys: keys.len(),
+        keys: parts.len(),
         ops: invocations,
         failure,
     };
@@ -278,45 +358,12 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
     let threads = if opts.threads == 0 { cores() } else { opts.threads };
     let threads = threads.clamp(1, parts.len().max(1));
 
-    // Convert every op up front (in parallel), so that an op that does not fit the model is an
-    // error rather than a verdict, whatever order the keys are searched in.
-    let prepare_key = |k: usize| -> Result<PreparedKey<M::Op>, String> {
-        let calls = &parts[k];
-        let mut ids = Vec::with_capacity(calls.len());
-        let mut ops = Vec::with_capacity(calls.len());
-        for (id, c) in calls.iter().enumerate() {
-            let inv = &history[c.invoke];
-            let output = match c.ok {
-                Some(pos) => {
-                    let v = &history[pos].value;
-                    if opts.nil_read_is_unknown && v.is_null() {
-                        None
-                    } else {
-                        Some(v)
-                    }
-                }
-                None => None,
-            };
-            let op = model.prepare(&inv.f, &inv.value, output).map_err(|e| {
-                let key = keys[k].as_ref().map(|k| format!(" (key {k})")).unwrap_or_default();
-                format!("op at history index {}{key}: {e}", inv.index)
-            })?;
-            if let Some(op) = op {
-                ids.push(id);
-                ops.push(SearchOp { op, call_at: c.invoke, return_at: c.ok });
-            }
-        }
-        Ok((ids, ops))
-    };
-    let prepared: Vec<PreparedKey<M::Op>> =
-        parallel_map(parts.len(), threads, prepare_key).into_iter().collect::<Result<_, _>>()?;
-
     let stop = AtomicBool::new(false);
     let next = AtomicUsize::new(0);
     let per_thread_budget = opts.memory_budget / threads;
     // Bigger keys first, so one large key does not start last and finish alone.
     let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by_key(|&k| std::cmp::Reverse(prepared[k].1.len()));
+    order.sort_by_key(|&k| std::cmp::Reverse(parts[k].ops.len()));
 
     let worker = || -> Vec<(usize, KeyOutcome)> {
         let mut found = Vec::new();
@@ -327,8 +374,8 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
             }
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(&k) = order.get(i) else { break };
-            let (ids, ops) = &prepared[k];
-            let outcome = run_key(model, ids, ops, &limits, history, &parts[k], keys[k].as_ref());
+            let part = &parts[k];
+            let outcome = run_key(model, &part.ids, &part.ops, &limits, history, &part.calls, part.key.as_ref());
             match outcome {
                 KeyOutcome::Valid => {}
                 KeyOutcome::Invalid(..) => {
@@ -354,14 +401,14 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
     };
     outcomes.sort_by_key(|(k, _)| *k);
 
-    let n_keys = keys.len();
+    let n_keys = parts.len();
     let keys_word = if n_keys == 1 { "key" } else { "keys" };
     if let Some(pos) = outcomes.iter().position(|(_, o)| matches!(o, KeyOutcome::Invalid(..))) {
         let (_, KeyOutcome::Invalid(failure, summary)) = outcomes.swap_remove(pos) else { unreachable!() };
         return Ok(result(Verdict::Invalid, summary, Some(*failure)));
     }
     if let Some((k, KeyOutcome::Unknown(reason))) = outcomes.into_iter().next() {
-        let key = keys[k].as_ref().map(|k| format!("key {k}: ")).unwrap_or_default();
+        let key = parts[k].key.as_ref().map(|k| format!("key {k}: ")).unwrap_or_default();
         return Ok(result(Verdict::Unknown, format!("could not decide linearizability: {key}{reason}"), None));
     }
     Ok(result(
@@ -376,35 +423,6 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
 pub fn cores() -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).max(1))
-}
-
-/// `f(0..n)` on `threads` threads, results in order.
-fn parallel_map<R: Send>(n: usize, threads: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
-    if threads <= 1 || n <= 1 {
-        return (0..n).map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
-                            break;
-                        }
-                        mine.push((i, f(i)));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        // A worker only panics if `f` does, which is a bug: propagate it.
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-    });
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Search one key; on failure search again recording a witness, and build the report.
