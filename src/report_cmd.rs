@@ -16,24 +16,9 @@ pub struct ReportArgs {
     pub all: bool,
 }
 
-/// Every run directory under a store: store/<test>/<timestamp>/ with a stored file in it.
+/// Every run directory under a store (the store module knows the layout).
 fn runs_in(store: &Path) -> Vec<PathBuf> {
-    let dirs = |p: &Path| -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-            .map(|e| e.path())
-            .collect();
-        v.sort();
-        v
-    };
-    dirs(store)
-        .iter()
-        .flat_map(|t| dirs(t))
-        .filter(|r| ["test.json", "results.json", "history.jsonl"].iter().any(|f| r.join(f).is_file()))
-        .collect()
+    crate::store::Store::new(store).runs().map(|runs| runs.into_iter().map(|r| r.path).collect()).unwrap_or_default()
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<Exit> {

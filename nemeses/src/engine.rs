@@ -460,7 +460,14 @@ impl<C: Control> Nemesis<C> {
                  the probes verify the cut direction, not that the other direction still carries packets"
             );
         }
-        let mut reasons: Vec<String> = errors;
+        self.verify_applied(fault, &mut value, errors).await;
+        Ok(value)
+    }
+
+    /// Probe the links (when verification is on) and record in `value` whether `fault` took effect
+    /// as planned: `verified`, and the `reason` (with the `errors` met while applying it) if not.
+    async fn verify_applied(&self, fault: Fault, value: &mut Value, errors: Vec<String>) {
+        let mut reasons = errors;
         if self.opts.verify {
             let t = Instant::now();
             let probes = self.probe_expected().await;
@@ -472,7 +479,6 @@ impl<C: Control> Nemesis<C> {
         if !reasons.is_empty() {
             value["reason"] = json!(format!("{fault} did not take effect as planned: {}", reasons.join("; ")));
         }
-        Ok(value)
     }
 
     /// Partition the current primary away from every other node, then promote a (seeded) replica
@@ -518,17 +524,7 @@ impl<C: Control> Nemesis<C> {
             "grudge": grudge::grudge_json(&grudge),
             "promoted": promoted,
         });
-        if self.opts.verify {
-            let t = Instant::now();
-            let probes = self.probe_expected().await;
-            value["verify_ms"] = json!(ms(t.elapsed()));
-            value["probes"] = probes.matrix_json();
-            reasons.extend(probes.mismatches.iter().cloned());
-        }
-        value["verified"] = json!(reasons.is_empty());
-        if !reasons.is_empty() {
-            value["reason"] = json!(format!("failover did not take effect as planned: {}", reasons.join("; ")));
-        }
+        self.verify_applied(Fault::Failover, &mut value, reasons).await;
         Ok(value)
     }
 

@@ -58,14 +58,14 @@ impl ModelKind {
     pub fn detect(history: &[Op]) -> Result<ModelKind, String> {
         let mut fs: Vec<&str> = Vec::new();
         let mut keyed = false;
-        let mut last = "";
+        let mut last: Option<&str> = None;
         for op in history.iter().filter(|o| !o.is_nemesis()) {
             keyed |= op.key.is_some();
             // Most ops repeat the function of one of the last few: check the last one first.
-            if op.f != last && !fs.contains(&op.f.as_str()) {
+            if last != Some(op.f.as_str()) && !fs.contains(&op.f.as_str()) {
                 fs.push(&op.f);
             }
-            last = &op.f;
+            last = Some(&op.f);
         }
         let has = |f: &str| fs.contains(&f);
         let only = |allowed: &[&str]| fs.iter().all(|f| allowed.contains(f));
