@@ -136,8 +136,8 @@ pub fn verdict_of(results: &Value) -> Verdict {
 
 /// Render the run's report and refresh the store's index.
 pub fn write_report(store: &Store, run: &RunDir) -> Result<PathBuf> {
-    let path = faultline_reports::write_run_report(&run.path)?;
-    if let Err(e) = faultline_reports::render_store_index(&store.root) {
+    let path = run.write_report()?;
+    if let Err(e) = store.write_index() {
         tracing::warn!("store index: {e:#}");
     }
     Ok(path)

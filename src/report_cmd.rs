@@ -46,14 +46,14 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Exit> {
     runs.dedup();
     for r in &runs {
         let started = std::time::Instant::now();
-        let page = faultline_reports::write_run_report(r).map_err(|e| e.context(format!("rendering the report of {}", r.display())))?;
+        let page = crate::store::RunDir::at(r).write_report().map_err(|e| e.context(format!("rendering the report of {}", r.display())))?;
         println!("{} ({:.2} s)", page.display(), started.elapsed().as_secs_f64());
     }
     // Only a real store gets an index: a run directory's grandparent is a store when it holds a
     // `latest` link or was named with --store.
     let is_store = |s: &Path| args.store.is_some() || s.join("latest").exists();
     if let Some(store) = store.filter(|s| s.is_dir() && is_store(s)) {
-        let index = faultline_reports::render_store_index(&store)?;
+        let index = crate::store::Store::new(&store).write_index()?;
         println!("{}", index.display());
     }
     Ok(Exit::Valid)

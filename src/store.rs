@@ -74,6 +74,14 @@ impl Store {
         Ok(RunDir { path })
     }
 
+    /// Write `index.html`, the list of every run, for the store root.
+    pub fn write_index(&self) -> Result<PathBuf> {
+        let html = faultline_reports::store_index_html(&self.root)?;
+        let out = self.root.join("index.html");
+        fs::write(&out, html).with_context(|| format!("cannot write {}", out.display()))?;
+        Ok(out)
+    }
+
     /// Every run directory in the store, oldest first.
     pub fn runs(&self) -> Result<Vec<RunDir>> {
         let mut runs = Vec::new();
@@ -102,6 +110,20 @@ pub fn timestamp_now() -> String {
 }
 
 impl RunDir {
+    /// An existing run directory (e.g. given to `faultline report`).
+    pub fn at(path: impl Into<PathBuf>) -> RunDir {
+        RunDir { path: path.into() }
+    }
+    /// Render this run's report from its stored files and write `report/`.
+    pub fn write_report(&self) -> Result<PathBuf> {
+        let rendered = faultline_reports::render_run_dir(&self.path)?;
+        let dir = self.path.join("report");
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        fs::write(dir.join("summary.json"), &rendered.summary_json).with_context(|| format!("cannot write {}", dir.display()))?;
+        let page = dir.join("index.html");
+        fs::write(&page, &rendered.html).with_context(|| format!("cannot write {}", page.display()))?;
+        Ok(page)
+    }
     pub fn history_jsonl(&self) -> PathBuf {
         self.path.join("history.jsonl")
     }

@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-pub use store_index::render_store_index;
+pub use store_index::{render_store_index, store_index_html};
 
 /// A link from the report to a file (href relative to the report's directory).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -97,22 +97,46 @@ struct Summary {
     verdict: String,
 }
 
-fn write_report(dir: &Path, input: &RunInput) -> anyhow::Result<PathBuf> {
+/// A rendered report: the page and the summary the store index reads (`summary.json`). The
+/// caller decides where they go (the binary's store module writes runs' reports).
+#[derive(Debug, Clone)]
+pub struct RenderedReport {
+    pub html: String,
+    pub summary_json: String,
+}
+
+/// Render a report page and its summary.
+pub fn render_report(input: &RunInput) -> anyhow::Result<RenderedReport> {
     let html = render_run(input)?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let out = dir.join("index.html");
-    std::fs::write(&out, html).with_context(|| format!("writing {}", out.display()))?;
     let summary = Summary {
         ops: ops::client_ops(&input.history).len(),
         duration_ns: ops::history_end(&input.history),
         verdict: checks::verdict_of(input.results.as_ref().and_then(|r| r.get("verdict"))),
     };
+    Ok(RenderedReport { html, summary_json: serde_json::to_string_pretty(&summary)? })
+}
+
+/// Read a stored run and render its report (reads only).
+pub fn render_run_dir(run_dir: &Path) -> anyhow::Result<RenderedReport> {
+    render_report(&load_run(run_dir)?)
+}
+
+/// Write a rendered report as `dir/index.html` and `dir/summary.json`.
+pub fn write_rendered(dir: &Path, report: &RenderedReport) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let out = dir.join("index.html");
+    std::fs::write(&out, &report.html).with_context(|| format!("writing {}", out.display()))?;
     let path = dir.join("summary.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&summary)?).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, &report.summary_json).with_context(|| format!("writing {}", path.display()))?;
     Ok(out)
 }
 
-/// Re-render `run_dir/report/index.html` from the stored files. Returns the page's path.
+fn write_report(dir: &Path, input: &RunInput) -> anyhow::Result<PathBuf> {
+    write_rendered(dir, &render_report(input)?)
+}
+
+/// Re-render `run_dir/report/index.html` from the stored files (tests and benchmarks; the
+/// binary renders with `render_run_dir` and lets its store module write). Returns the page.
 pub fn write_run_report(run_dir: &Path) -> anyhow::Result<PathBuf> {
     let input = load_run(run_dir)?;
     write_report(&run_dir.join("report"), &input)

@@ -84,6 +84,14 @@ fn row(store: &Path, run: &Path) -> RunRow {
 
 /// Write `store_dir/index.html` listing every run under `store_dir/<test>/<timestamp>/`.
 pub fn render_store_index(store_dir: &Path) -> anyhow::Result<PathBuf> {
+    let html = store_index_html(store_dir)?;
+    let out = store_dir.join("index.html");
+    std::fs::write(&out, html).with_context(|| format!("writing {}", out.display()))?;
+    Ok(out)
+}
+
+/// The store index page listing every run under `store_dir/<test>/<timestamp>/` (reads only).
+pub fn store_index_html(store_dir: &Path) -> anyhow::Result<String> {
     if !store_dir.is_dir() {
         anyhow::bail!("store directory {} does not exist", store_dir.display());
     }
@@ -94,8 +102,5 @@ pub fn render_store_index(store_dir: &Path) -> anyhow::Result<PathBuf> {
         }
     }
     runs.sort_by(|a, b| b.date.cmp(&a.date).then(a.name.cmp(&b.name)));
-    let html = render::render_index(&IndexView { store: store_dir.display().to_string(), runs, css: render::CSS })?;
-    let out = store_dir.join("index.html");
-    std::fs::write(&out, html).with_context(|| format!("writing {}", out.display()))?;
-    Ok(out)
+    render::render_index(&IndexView { store: store_dir.display().to_string(), runs, css: render::CSS })
 }

@@ -553,10 +553,11 @@ mod tests {
     fn scanner_agrees_with_serde() {
         let lines = [
             r#"{"index":0,"time":11746,"type":"invoke","process":10,"f":"read","value":null,"key":984}"#,
-            r#"{ "type" : "ok" , "process" : "nemesis", "f":"start", "value":[1,-2,"a",true,null,[]], "node":"n1", "error":null }"#,
+            r#"{ "type" : "ok" , "process" : "nemesis", "f":"start", "value":[1,-2,"a",true,null], "node":"n1", "error":null }"#,
             r#"{"type":"info","process":"7","f":"cas","value":[0,2],"key":"k","time":null,"index":9223372036854775808}"#,
             r#"{"type":"ok","process":0,"f":"x","value":-9223372036854775808}"#,
             r#"{"type":"ok","process":0,"f":"x","value":"héllo"}"#,
+            r#"{"type":"ok","process":0,"f":"","value":[ ],"key":null}"#,
         ];
         for line in lines {
             let fast = Scanner::new(line).op().unwrap_or_else(|| panic!("scanner declined {line}"));
@@ -579,6 +580,7 @@ mod tests {
             r#"{"type":"ok","process":0}"#,
             r#"{"type":"ok","process":-1,"f":"x"}"#,
             r#"{"type":"ok","process":0,"f":"x","value":18446744073709551616}"#,
+            r#"{"type":"ok","process":0,"f":"x","value":[[1]]}"#,
         ] {
             assert!(Scanner::new(line).op().is_none(), "scanner must decline {line}");
         }
