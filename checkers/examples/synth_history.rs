@@ -6,8 +6,8 @@
 //!     --ops 1000000 --keys 1000 --processes 20 --info 0.01 --out FILE [--seed 1] [--corrupt]
 //! ```
 //!
-//! `--ops` counts history records (events, one JSONL line each: an invocation and its completion
-//! are two). Each client process repeatedly invokes a read, write or cas on a random key; its
+//! `--ops` counts operations (invocations); each gets one completion, so the file has twice as
+//! many records (JSONL lines). Each client process repeatedly invokes a read, write or cas on a random key; its
 //! effect happens atomically at a random moment between invocation and completion (so the
 //! history is linearizable); with probability `--info` the completion is `info` instead, the
 //! effect having happened or not, and the process is replaced by a new one (as in Jepsen). A cas
@@ -90,14 +90,15 @@ fn main() {
     let mut time = 0u64;
     let mut corrupted = false;
     let mut line = String::with_capacity(200);
-    // Stop invoking when only enough records remain to complete what is outstanding.
-    while index < args.ops {
-        let outstanding = slots.iter().filter(|s| s.op.is_some()).count() as u64;
+    let mut invoked = 0u64;
+    let mut outstanding = 0u64;
+    // Invoke `--ops` operations, then complete what is outstanding.
+    while invoked < args.ops || outstanding > 0 {
         let s = rng.random_range(0..slots.len());
         let slot = &mut slots[s];
         let mut record: Option<(&str, Value, u64, &'static str)> = None;
         match &mut slot.op {
-            None if index + outstanding + 2 <= args.ops => {
+            None if invoked < args.ops => {
                 let key = rng.random_range(0..args.keys);
                 let (f, input) = match rng.random_range(0..10) {
                     0..=3 => ("read", Value::Null),
@@ -134,7 +135,7 @@ fn main() {
                     kind = "info";
                     value = op.input.clone();
                 }
-                if args.corrupt && !corrupted && kind == "ok" && op.f == "read" && index > args.ops / 2 {
+                if args.corrupt && !corrupted && kind == "ok" && op.f == "read" && index > args.ops {
                     value = json!(1_000_000);
                     corrupted = true;
                 }
@@ -154,7 +155,11 @@ fn main() {
                 std::process::exit(255);
             }
             index += 1;
-            if kind != "invoke" {
+            if kind == "invoke" {
+                invoked += 1;
+                outstanding += 1;
+            } else {
+                outstanding -= 1;
                 slot.op = None;
                 if kind == "info" {
                     // A crashed process never invokes again; a new one takes its slot.
@@ -167,5 +172,5 @@ fn main() {
         eprintln!("synth_history: writing {}: {e}", args.out);
         std::process::exit(255);
     }
-    eprintln!("synth_history: wrote {index} records to {}", args.out);
+    eprintln!("synth_history: wrote {invoked} operations ({index} records) to {}", args.out);
 }

@@ -295,7 +295,6 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
     let mut steps: u64 = 0;
     loop {
         if required == 0 {
-            stats(n, steps, &cache);
             return Outcome::Linearizable;
         }
         steps += 1;
@@ -354,7 +353,6 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
         // means the point before it fails as well (see above), so undo the choice before too.
         loop {
             let Some((call, prev_state)) = stack.pop() else {
-                stats(n, steps, &cache);
                 return Outcome::NotLinearizable(resolve(best, &states));
             };
             let op = entries[call as usize].op as usize;
@@ -370,12 +368,6 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
                 break;
             }
         }
-    }
-}
-
-fn stats(n: usize, steps: u64, cache: &Cache) {
-    if std::env::var_os("FAULTLINE_SEARCH_STATS").is_some() {
-        eprintln!("search: ops {n} steps {steps} cached {}", cache.states.len());
     }
 }
 
