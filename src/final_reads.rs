@@ -34,7 +34,7 @@ pub async fn run(
     if workload == WorkloadKind::Register {
         return Ok(());
     }
-    eprintln!("faultline: final reads from every node (up to {})", humantime::format_duration(args.recovery_time));
+    crate::store::say(&format!("final reads from every node (up to {})", humantime::format_duration(args.recovery_time)));
     let deadline = Instant::now() + args.recovery_time;
     let mut clients = Vec::new();
     for n in nodes {
@@ -58,7 +58,7 @@ pub async fn run(
         let all_agree = values.iter().all(|v| v.is_some()) && values.windows(2).all(|w| w[0] == w[1]);
         if all_agree || Instant::now() >= deadline {
             if !all_agree {
-                eprintln!("faultline: nodes still disagree after {}", humantime::format_duration(args.recovery_time));
+                crate::store::say(&format!("nodes still disagree after {}", humantime::format_duration(args.recovery_time)));
             }
             return Ok(());
         }

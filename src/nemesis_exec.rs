@@ -281,6 +281,8 @@ impl NemesisPlan {
 }
 
 fn record(writer: &HistoryWriter, f: String, value: Value) {
+    // The run's log tells the fault story too, not only the history.
+    tracing::info!(target: "faultline::nemesis", "{f} {value}");
     writer.record(Event {
         time: 0,
         kind: OpType::Info,

@@ -96,7 +96,7 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     // Where the nodes are.
     let (specs, ssh_opts, roots, shared_clock, control_addresses) = resolve_nodes(args).await?;
     let concurrency = Concurrency::parse(&args.concurrency)?.clients(specs.len());
-    eprintln!("faultline: seed {seed} ({} nodes, {} clients)", specs.len(), concurrency);
+    crate::store::say(&format!("seed {seed} ({} nodes, {} clients)", specs.len(), concurrency));
 
     let node_names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
 
@@ -144,7 +144,7 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
         faultline_version: env!("CARGO_PKG_VERSION"),
     };
     run.write_json("test.json", &config)?;
-    eprintln!("faultline: run directory {}", run.path.display());
+    crate::store::say(&format!("run directory {}", run.path.display()));
     tracing::info!(seed, "test {name} starting on {}", node_names.join(","));
 
     let control = Arc::new(control);
@@ -171,9 +171,9 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     let removed = crate::nemesis_exec::teardown(&nemesis).await;
     tracing::info!("teardown: {}", removed.join("; "));
     match &healed {
-        Ok(lines) if !lines.is_empty() => eprintln!("faultline: healed: {}", lines.join("; ")),
+        Ok(lines) if !lines.is_empty() => crate::store::say(&format!("healed: {}", lines.join("; "))),
         Ok(_) => {}
-        Err(e) => eprintln!("faultline: HEAL FAILED: {e:#} (run `faultline heal` to repair the nodes)"),
+        Err(e) => crate::store::say(&format!("HEAL FAILED: {e:#} (run `faultline heal` to repair the nodes)")),
     }
     let history_error = match writer.finish() {
         Ok(written) => {
@@ -181,7 +181,7 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
             None
         }
         Err(e) => {
-            eprintln!("faultline: the history could not be written completely: {e:#}");
+            crate::store::say(&format!("the history could not be written completely: {e:#}"));
             Some(e)
         }
     };
@@ -189,7 +189,7 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
 
     if !args.leave_db_running {
         if let Err(e) = db::teardown(db_kind, &nodes).await {
-            eprintln!("faultline: teardown failed: {e:#}");
+            crate::store::say(&format!("teardown failed: {e:#}"));
         }
     }
 
@@ -210,7 +210,7 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     let verdict = crate::analyze::verdict_of(&results);
     print_summary(args, &run, &results, report.as_ref().ok());
     if let Err(e) = report {
-        eprintln!("faultline: the report could not be written: {e:#}");
+        crate::store::say(&format!("the report could not be written: {e:#}"));
     }
     if let Err(e) = outcome {
         // The history is on disk and checked; the error itself still fails the command.
@@ -268,7 +268,7 @@ async fn resolve_nodes(args: &TestArgs) -> Result<Resolved> {
                     return Ok(c);
                 }
             }
-            eprintln!("faultline: no local cluster running; building one with 5 nodes");
+            crate::store::say(&format!("no local cluster running; building one with 5 nodes"));
             crate::cluster::ensure_local_cluster(5)
         })
         .await??;
@@ -302,7 +302,7 @@ async fn run_phases(
     writer: &HistoryWriter,
 ) -> Result<()> {
     let result = async {
-        eprintln!("faultline: setting up {} on {} nodes", db_kind.name(), nodes.len());
+        crate::store::say(&format!("setting up {} on {} nodes", db_kind.name(), nodes.len()));
         let binary = db::install(db_kind, nodes, &DbOptions { binary: args.db_binary.clone() }).await?;
         db::setup(db_kind, nodes, &binary).await?;
         control.set_binary(binary);
@@ -381,7 +381,7 @@ async fn run_phases(
         // Heal now (not only at the end) so that recovery and final reads see a whole cluster.
         let healed = crate::nemesis_exec::heal_everything(&nemesis, writer).await?;
         if !healed.is_empty() {
-            eprintln!("faultline: healed: {}", healed.join("; "));
+            crate::store::say(&format!("healed: {}", healed.join("; ")));
         }
         if !STOP_REQUESTED.load(Ordering::SeqCst) {
             crate::final_reads::run(workload, db_kind, nodes, args, control.clone(), &generator, writer).await?;

@@ -177,6 +177,12 @@ pub fn run_log() -> &'static Mutex<Option<File>> {
     LOG.get_or_init(|| Mutex::new(None))
 }
 
+/// Tell the user something about the run (stderr) and keep it in the run's `faultline.log`.
+pub fn say(message: &str) {
+    eprintln!("faultline: {message}");
+    tracing::info!(target: "faultline", "{message}");
+}
+
 /// A tracing writer that appends to the current run's `faultline.log`, if any.
 #[derive(Clone, Copy, Default)]
 pub struct RunLogWriter;
