@@ -847,43 +847,10 @@ impl<C: Control> Nemesis<C> {
     pub async fn heal_all(&mut self) -> HealReport {
         let began = Instant::now();
         let mut report = HealReport::default();
-        let bins = self.families();
-        let ctl = &self.ctl;
-        let tasks: Vec<Task<'_, (Vec<String>, Vec<String>)>> = self
-            .nodes
-            .iter()
-            .map(|node| {
-                let bins = bins.clone();
-                let t: Task<'_, _> = Box::pin(async move {
-                    let (mut lines, mut errors) = (Vec::new(), Vec::new());
-                    for bin in bins {
-                        match ctl.run(node, render::list_chain(bin)).await {
-                            Ok(o) if o.ok() => {
-                                let n = render::count_rules(&o.stdout);
-                                if n == 0 {
-                                    continue;
-                                }
-                                match ctl.run(node, render::flush_chain(bin)).await {
-                                    Ok(f) if f.ok() => lines.push(format!("{node}: flushed {n} rule(s) from {bin} chain FAULTLINE")),
-                                    Ok(f) => errors.push(format!("{node}: `{bin} -F FAULTLINE` failed: {}", f.stderr.trim())),
-                                    Err(e) => errors.push(format!("{node}: `{bin} -F FAULTLINE`: {e:#}")),
-                                }
-                            }
-                            Ok(_) => {} // No chain: nothing of ours there.
-                            Err(e) => errors.push(format!("{node}: listing {bin} chain FAULTLINE: {e:#}")),
-                        }
-                    }
-                    (lines, errors)
-                });
-                t
-            })
-            .collect();
-        let mut flush_failed = false;
-        for (lines, errors) in join_all(tasks).await {
-            report.lines.extend(lines);
-            flush_failed |= !errors.is_empty();
-            report.errors.extend(errors);
-        }
+        let (lines, errors) = self.on_every_chain(crate::heal::flush_rules).await;
+        report.lines.extend(lines);
+        let flush_failed = !errors.is_empty();
+        report.errors.extend(errors);
         // Rules are gone with the flush (unless it failed somewhere: then keep them tracked).
         let applied = std::mem::take(&mut self.applied);
         for (fault, a) in applied {
@@ -922,12 +889,15 @@ impl<C: Control> Nemesis<C> {
         bins
     }
 
-    /// Heal, then remove the jumps and the FAULTLINE chain from every node (end of run).
-    pub async fn teardown(&mut self) -> HealReport {
-        let mut report = self.heal_all().await;
+    /// Run `action` on the FAULTLINE chain of every address family of every node (nodes in
+    /// parallel); returns what it did and what failed.
+    async fn on_every_chain<'a, F, Fut>(&'a self, action: F) -> (Vec<String>, Vec<String>)
+    where
+        F: Fn(&'a C, &'a str, &'static str) -> Fut + Copy + Send + 'a,
+        Fut: std::future::Future<Output = Result<Option<String>, String>> + Send + 'a,
+    {
         let bins = self.families();
-        let ctl = &self.ctl;
-        let tasks: Vec<Task<'_, (Vec<String>, Vec<String>)>> = self
+        let tasks: Vec<Task<'a, (Vec<String>, Vec<String>)>> = self
             .nodes
             .iter()
             .map(|node| {
@@ -935,20 +905,30 @@ impl<C: Control> Nemesis<C> {
                 Box::pin(async move {
                     let (mut lines, mut errors) = (Vec::new(), Vec::new());
                     for bin in bins {
-                        match crate::heal::remove_chain(ctl, node, bin).await {
+                        match action(&self.ctl, node, bin).await {
                             Ok(Some(line)) => lines.push(line),
                             Ok(None) => {}
                             Err(e) => errors.push(e),
                         }
                     }
                     (lines, errors)
-                }) as Task<'_, _>
+                }) as Task<'a, _>
             })
             .collect();
-        for (lines, errors) in join_all(tasks).await {
-            report.lines.extend(lines);
-            report.errors.extend(errors);
+        let (mut lines, mut errors) = (Vec::new(), Vec::new());
+        for (l, e) in join_all(tasks).await {
+            lines.extend(l);
+            errors.extend(e);
         }
+        (lines, errors)
+    }
+
+    /// Heal, then remove the jumps and the FAULTLINE chain from every node (end of run).
+    pub async fn teardown(&mut self) -> HealReport {
+        let mut report = self.heal_all().await;
+        let (lines, errors) = self.on_every_chain(crate::heal::remove_chain).await;
+        report.lines.extend(lines);
+        report.errors.extend(errors);
         self.prepared.clear();
         report
     }

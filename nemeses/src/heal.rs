@@ -18,6 +18,28 @@ pub struct HealNodesReport {
     pub errors: Vec<String>,
 }
 
+/// Flush the rules of FAULTLINE in `bin` on `node`, keeping the chain and its jumps (healing
+/// mid-run). `Ok(None)` when there was nothing to flush: no chain, or an empty one.
+pub async fn flush_rules<C: Control>(ctl: &C, node: &str, bin: &'static str) -> Result<Option<String>, String> {
+    let listed = ctl
+        .run(node, render::list_chain(bin))
+        .await
+        .map_err(|e| format!("{node}: listing {bin} chain FAULTLINE: {e:#}"))?;
+    // No chain: nothing of ours there.
+    if !listed.ok() {
+        return Ok(None);
+    }
+    let n = render::count_rules(&listed.stdout);
+    if n == 0 {
+        return Ok(None);
+    }
+    match ctl.run(node, render::flush_chain(bin)).await {
+        Ok(f) if f.ok() => Ok(Some(format!("{node}: flushed {n} rule(s) from {bin} chain FAULTLINE"))),
+        Ok(f) => Err(format!("{node}: `{bin} -F FAULTLINE` failed: {}", f.stderr.trim())),
+        Err(e) => Err(format!("{node}: `{bin} -F FAULTLINE`: {e:#}")),
+    }
+}
+
 /// Remove FAULTLINE from `bin` on `node`: jumps from INPUT/OUTPUT, rules, chain. `Ok(None)` when
 /// there was no chain and no jump (or the binary is not installed).
 pub async fn remove_chain<C: Control>(ctl: &C, node: &str, bin: &'static str) -> Result<Option<String>, String> {
