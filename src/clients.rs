@@ -58,7 +58,6 @@ pub fn client_for(
     db: DbKind,
     workload: WorkloadKind,
     node: &DbNode,
-    _nodes: &[DbNode],
     args: &TestArgs,
     control: Arc<SshControl>,
 ) -> Result<AnyClient> {

@@ -31,14 +31,11 @@ pub async fn run(
         // Register histories need no final state: linearizability speaks for every read.
         return Ok(());
     };
-    if workload == WorkloadKind::Register {
-        return Ok(());
-    }
     crate::store::say(&format!("final reads from every node (up to {})", humantime::format_duration(args.recovery_time)));
     let deadline = Instant::now() + args.recovery_time;
     let mut clients = Vec::new();
     for n in nodes {
-        clients.push(crate::clients::client_for(db, workload, n, nodes, args, control.clone())?);
+        clients.push(crate::clients::client_for(db, workload, n, args, control.clone())?);
     }
     let mut processes: Vec<u64> = (0..nodes.len() as u64).map(|i| FINAL_READ_PROCESS_BASE + i).collect();
     loop {

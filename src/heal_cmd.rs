@@ -3,9 +3,9 @@
 //! and say what was fixed.
 
 use crate::db::{DbKind, DbNode};
-use crate::exit::{bad_input, Exit};
+use crate::exit::Exit;
 use crate::nemesis_exec::SshControl;
-use crate::test_cmd::TargetArgs;
+use crate::test_cmd::{TargetArgs, Targets};
 use anyhow::Result;
 
 #[derive(clap::Args, Debug)]
@@ -20,28 +20,23 @@ pub fn run(args: HealArgs) -> Result<Exit> {
 }
 
 async fn heal(args: HealArgs) -> Result<Exit> {
-    let (specs, opts, roots, shared_clock, control) = if args.target.local {
+    let targets = if args.target.local {
         let Some(c) = crate::cluster::load_local_cluster()? else {
             println!("no local cluster: nothing to heal");
             return Ok(Exit::Valid);
         };
-        let roots: Vec<String> = c.nodes.iter().map(|n| n.data_dir.display().to_string()).collect();
-        (c.node_specs(), c.ssh_options(), roots, true, vec![c.control_address.clone()])
+        Targets::local(&c)
     } else {
-        let (specs, opts) = args.target.ssh.resolve()?;
-        if specs.is_empty() {
-            return Err(bad_input("say which nodes to heal: --local, --nodes n1,n2,... or --nodes-file FILE"));
-        }
-        let roots = specs.iter().map(|_| "/var/lib/faultline".to_string()).collect();
-        (specs, opts, roots, false, Vec::new())
+        Targets::remote(&args.target.ssh, "say which nodes to heal: --local, --nodes n1,n2,... or --nodes-file FILE")?
     };
+    let Targets { specs, ssh: opts, roots, shared_clock, control_addresses: control } = targets.limit(args.target.node_count)?;
     // Heal every node that answers; one dead node must not leave the others broken.
     let attempts = futures::future::join_all(specs.iter().map(|s| crate::ssh::Node::connect(s, &opts))).await;
     let mut db_nodes = Vec::new();
     let mut unreachable = Vec::new();
     for (attempt, root) in attempts.into_iter().zip(roots) {
         match attempt {
-            Ok(ssh) => db_nodes.push(DbNode { name: ssh.name.clone(), host: ssh.host.clone(), ssh, root }),
+            Ok(ssh) => db_nodes.push(DbNode::new(ssh, root)),
             Err(e) => unreachable.push(format!("{e:#}")),
         }
     }

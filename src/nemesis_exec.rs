@@ -32,7 +32,6 @@ pub struct SshControl {
     db: DbKind,
     shared_clock: bool,
     control_addresses: Vec<String>,
-    binary: Arc<Mutex<String>>,
     /// Where clients send writes on primary/replica databases (Redis): the current primary.
     write_primary: Arc<std::sync::RwLock<String>>,
 }
@@ -53,13 +52,8 @@ impl SshControl {
             db,
             shared_clock,
             control_addresses,
-            binary: Arc::new(Mutex::new(String::new())),
             write_primary: Arc::new(std::sync::RwLock::new(first)),
         }
-    }
-
-    pub fn set_binary(&self, binary: String) {
-        *self.binary.lock().unwrap() = binary;
     }
 
     /// The node that takes writes on a primary/replica database (the first node until a failover).
@@ -357,8 +351,8 @@ fn describe_active(active: &[Fault]) -> String {
 }
 
 /// Heal with the engine held: every still-applied fault gets its `stop-X` events, so fault
-/// windows close in the history.
-async fn heal_locked(engine: &mut Nemesis<SshControl>, writer: &HistoryWriter) -> Vec<String> {
+/// windows close in the history. Returns what was healed and what could not be.
+async fn heal_locked(engine: &mut Nemesis<SshControl>, writer: &HistoryWriter) -> (Vec<String>, Vec<String>) {
     let active = engine.active();
     for f in &active {
         record(writer, format!("stop-{}", f.name()), json!({"fault": f.name(), "by": "heal"}));
@@ -374,22 +368,20 @@ async fn heal_locked(engine: &mut Nemesis<SshControl>, writer: &HistoryWriter) -
         // Something needed healing that no window tracked (e.g. rules left by a killed run).
         record(writer, "heal".into(), value.clone());
     }
-    let mut lines = report.lines.clone();
-    lines.extend(report.errors.iter().map(|e| format!("NOT HEALED: {e}")));
+    let mut failures = report.errors.clone();
     if report.errors.is_empty() && !report.verified() {
         // Healed as far as the commands say, but the probes still see cut links.
-        lines.push(format!("NOT HEALED: {}", value["reason"].as_str().unwrap_or("probes after the heal disagree")));
+        failures.push(value["reason"].as_str().unwrap_or("probes after the heal disagree").to_string());
     }
-    lines
+    (report.lines, failures)
 }
 
 /// Heal everything the nemesis did (idempotent); errors only when something could not be healed.
 pub async fn heal_everything(nemesis: &SharedNemesis, writer: &HistoryWriter) -> Result<Vec<String>> {
     let mut engine = nemesis.lock().await;
-    let lines = heal_locked(&mut engine, writer).await;
-    let failed: Vec<&String> = lines.iter().filter(|l| l.starts_with("NOT HEALED")).collect();
-    if !failed.is_empty() {
-        anyhow::bail!("{}", failed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; "));
+    let (lines, failures) = heal_locked(&mut engine, writer).await;
+    if !failures.is_empty() {
+        anyhow::bail!("{}", failures.iter().map(|f| format!("NOT HEALED: {f}")).collect::<Vec<_>>().join("; "));
     }
     Ok(lines)
 }

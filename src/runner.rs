@@ -11,7 +11,7 @@ use crate::exit::{bad_input, Exit};
 use crate::nemesis_exec::{NemesisPlan, SharedNemesis, SshControl};
 use faultline_nemeses::engine::Nemesis;
 use crate::store::{Event, HistoryWriter, RunDir, Store};
-use crate::test_cmd::{Concurrency, TestArgs};
+use crate::test_cmd::{Concurrency, Targets, TestArgs};
 use anyhow::Result;
 use faultline_checkers::{OpType, Process, Verdict};
 use faultline_workloads::{Client, Completion, Generator, GeneratorOptions, Invocation, WorkloadKind};
@@ -82,9 +82,6 @@ pub struct Stats {
 async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     let db_kind = DbKind::parse(&args.db)?;
     let workload = faultline_workloads::parse_workload(&args.workload).map_err(|e| bad_input(format!("--workload: {e:#}")))?;
-    if !db_kind.supports(workload) {
-        return Err(bad_input(format!("--db {} has no client for --workload {}", db_kind.name(), workload.name())));
-    }
     for e in &args.expect {
         faultline_checkers::expect::parse_expectation(e).map_err(|err| bad_input(format!("--expect {e:?}: {err}")))?;
     }
@@ -94,7 +91,7 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     let mut plan = NemesisPlan::parse(args, seed)?;
 
     // Where the nodes are.
-    let (specs, ssh_opts, roots, shared_clock, control_addresses) = resolve_nodes(args).await?;
+    let Targets { specs, ssh: ssh_opts, roots, shared_clock, control_addresses } = resolve_nodes(args).await?;
     let concurrency = Concurrency::parse(&args.concurrency)?.clients(specs.len());
     crate::store::say(&format!("seed {seed} ({} nodes, {} clients)", specs.len(), concurrency));
 
@@ -102,17 +99,13 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
 
     // Preflight: every node reachable, root, the tools the db and the faults need.
     let ssh_nodes = crate::preflight::preflight(&specs, &ssh_opts, db_kind.required_tools()).await?;
-    let nodes: Vec<DbNode> = ssh_nodes
-        .into_iter()
-        .zip(roots)
-        .map(|(ssh, root)| DbNode { name: ssh.name.clone(), host: ssh.host.clone(), ssh, root })
-        .collect();
+    let nodes: Vec<DbNode> = ssh_nodes.iter().cloned().zip(roots).map(|(ssh, root)| DbNode::new(ssh, root)).collect();
 
     let control = SshControl::new(nodes.clone(), db_kind, shared_clock, control_addresses);
     let nemesis: SharedNemesis = Arc::new(tokio::sync::Mutex::new(Nemesis::new(control.clone(), seed, plan.options.clone())));
     // Faults the cluster cannot do are refused here, before anything is injected.
     plan.resolve(&*nemesis.lock().await).await?;
-    crate::preflight::check_nodes(&ssh_nodes_for_tools(&nodes), &plan.required_tools()).await?;
+    crate::preflight::check_nodes(&ssh_nodes, &plan.required_tools()).await?;
 
     let name = args.name.clone().unwrap_or_else(|| format!("{}-{}", db_kind.name(), workload.name()));
     let store = Store::new(&args.store);
@@ -254,38 +247,26 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-fn ssh_nodes_for_tools(nodes: &[DbNode]) -> Vec<crate::ssh::Node> {
-    nodes.iter().map(|n| n.ssh.clone()).collect()
-}
-
-type Resolved = (Vec<crate::ssh::NodeSpec>, crate::ssh::SshOptions, Vec<String>, bool, Vec<String>);
-
-async fn resolve_nodes(args: &TestArgs) -> Result<Resolved> {
-    if args.target.local {
+/// The nodes of the run: the local cluster (built first when there is none) or `--nodes`.
+async fn resolve_nodes(args: &TestArgs) -> Result<Targets> {
+    let targets = if args.target.local {
         let cluster = tokio::task::spawn_blocking(|| -> Result<crate::cluster::LocalCluster> {
             if let Some(c) = crate::cluster::load_local_cluster()? {
                 if crate::cluster::cluster_is_healthy(&c) {
                     return Ok(c);
                 }
             }
-            crate::store::say(&format!("no local cluster running; building one with 5 nodes"));
+            crate::store::say("no local cluster running; building one with 5 nodes");
             crate::cluster::ensure_local_cluster(5)
         })
         .await??;
         let db = DbKind::parse(&args.db)?;
         tokio::task::spawn_blocking(move || crate::cluster::ensure_host_packages(db.host_packages())).await??;
-        let roots = args.target.limit(cluster.nodes.iter().map(|n| n.data_dir.display().to_string()).collect())?;
-        let specs = args.target.limit(cluster.node_specs())?;
-        Ok((specs, cluster.ssh_options(), roots, true, vec![cluster.control_address.clone()]))
+        Targets::local(&cluster)
     } else {
-        let (specs, opts) = args.target.ssh.resolve()?;
-        if specs.is_empty() {
-            return Err(bad_input("--nodes / --nodes-file named no nodes"));
-        }
-        let specs = args.target.limit(specs)?;
-        let roots = specs.iter().map(|_| "/var/lib/faultline".to_string()).collect();
-        Ok((specs, opts, roots, false, Vec::new()))
-    }
+        Targets::remote(&args.target.ssh, "--nodes / --nodes-file named no nodes")?
+    };
+    targets.limit(args.target.node_count)
 }
 
 /// The phases that touch the database. Any error returns early; the caller heals and checks.
@@ -305,7 +286,6 @@ async fn run_phases(
         crate::store::say(&format!("setting up {} on {} nodes", db_kind.name(), nodes.len()));
         let binary = db::install(db_kind, nodes, &DbOptions { binary: args.db_binary.clone() }).await?;
         db::setup(db_kind, nodes, &binary).await?;
-        control.set_binary(binary);
 
         let generator = Arc::new(faultline_workloads::new_generator(
             workload,
@@ -325,7 +305,7 @@ async fn run_phases(
         let mut clients = Vec::with_capacity(config.concurrency);
         for w in 0..config.concurrency {
             let node = &nodes[w % nodes.len()];
-            clients.push((node.name.clone(), crate::clients::client_for(db_kind, workload, node, nodes, args, control.clone())?));
+            clients.push((node.name.clone(), crate::clients::client_for(db_kind, workload, node, args, control.clone())?));
         }
         let mut workers = Vec::new();
         for (w, (node, client)) in clients.into_iter().enumerate() {
@@ -592,24 +572,6 @@ fn print_summary(args: &TestArgs, run: &RunDir, results: &Value, report: Option<
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn worker_interval_spreads_total_rate() {
-        assert_eq!(per_worker_interval(200.0, 10), Some(Duration::from_millis(50)));
-        assert_eq!(per_worker_interval(0.0, 10), None);
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(shell_quote("--nemesis"), "--nemesis");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
-    }
-}
-
 /// `faultline bench-runner`: how fast the runner records operations when the database is not the
 /// bottleneck (an in-memory register), i.e. the harness's own ceiling.
 pub fn bench_runner(concurrency: usize, duration: Duration) -> Result<()> {
@@ -676,4 +638,22 @@ pub fn process_cpu_seconds() -> f64 {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     t(usage.ru_utime) + t(usage.ru_stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_interval_spreads_total_rate() {
+        assert_eq!(per_worker_interval(200.0, 10), Some(Duration::from_millis(50)));
+        assert_eq!(per_worker_interval(0.0, 10), None);
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("--nemesis"), "--nemesis");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
 }

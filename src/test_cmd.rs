@@ -20,16 +20,53 @@ pub struct TargetArgs {
     pub node_count: Option<usize>,
 }
 
-impl TargetArgs {
-    /// Keep the first `--node-count` entries of a per-node list.
-    pub fn limit<T>(&self, mut items: Vec<T>) -> Result<Vec<T>> {
-        if let Some(n) = self.node_count {
-            if n == 0 || n > items.len() {
-                return Err(bad_input(format!("--node-count {n}: there are {} node(s) to choose from", items.len())));
-            }
-            items.truncate(n);
+/// Where each node of a real host keeps faultline's files (daemons, pidfiles, logs).
+const REMOTE_ROOT: &str = "/var/lib/faultline";
+
+/// The nodes of a run, resolved: how to reach them and where each keeps its files.
+pub struct Targets {
+    pub specs: Vec<crate::ssh::NodeSpec>,
+    pub ssh: crate::ssh::SshOptions,
+    /// Per node, the directory for faultline's files (local nodes share one filesystem).
+    pub roots: Vec<String>,
+    /// The nodes share one clock (the local cluster): the clock fault is refused.
+    pub shared_clock: bool,
+    /// Where control traffic comes from, never named in a firewall rule.
+    pub control_addresses: Vec<String>,
+}
+
+impl Targets {
+    /// The local cluster's nodes.
+    pub fn local(cluster: &crate::cluster::LocalCluster) -> Targets {
+        Targets {
+            specs: cluster.node_specs(),
+            ssh: cluster.ssh_options(),
+            roots: cluster.nodes.iter().map(|n| n.data_dir.display().to_string()).collect(),
+            shared_clock: true,
+            control_addresses: vec![cluster.control_address.clone()],
         }
-        Ok(items)
+    }
+
+    /// Real hosts from `--nodes` / `--nodes-file`; `none_named` is the error when there are none.
+    pub fn remote(args: &crate::ssh::NodeArgs, none_named: &str) -> Result<Targets> {
+        let (specs, ssh) = args.resolve()?;
+        if specs.is_empty() {
+            return Err(bad_input(none_named.to_string()));
+        }
+        let roots = specs.iter().map(|_| REMOTE_ROOT.to_string()).collect();
+        Ok(Targets { specs, ssh, roots, shared_clock: false, control_addresses: Vec::new() })
+    }
+
+    /// Keep the first `--node-count` nodes.
+    pub fn limit(mut self, node_count: Option<usize>) -> Result<Targets> {
+        if let Some(n) = node_count {
+            if n == 0 || n > self.specs.len() {
+                return Err(bad_input(format!("--node-count {n}: there are {} node(s) to choose from", self.specs.len())));
+            }
+            self.specs.truncate(n);
+            self.roots.truncate(n);
+        }
+        Ok(self)
     }
 }
 
@@ -205,21 +242,6 @@ pub struct DemoArgs {
     pub seed: Option<u64>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn concurrency_forms() {
-        assert_eq!(Concurrency::parse("10").unwrap(), Concurrency::Total(10));
-        assert_eq!(Concurrency::parse("2n").unwrap(), Concurrency::PerNode(2));
-        assert_eq!(Concurrency::parse("2n").unwrap().clients(5), 10);
-        assert!(Concurrency::parse("0").is_err());
-        assert!(Concurrency::parse("x").is_err());
-        assert!(Concurrency::parse("n").is_err());
-    }
-}
-
 /// `faultline demo`: etcd, register workload, partitions, on the local cluster.
 pub fn demo(args: DemoArgs) -> Result<Exit> {
     #[derive(clap::Parser)]
@@ -254,4 +276,19 @@ pub fn demo(args: DemoArgs) -> Result<Exit> {
     }
     let wrapper = <Wrapper as clap::Parser>::try_parse_from(words).map_err(|e| anyhow::anyhow!("demo arguments: {e}"))?;
     run(wrapper.test)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrency_forms() {
+        assert_eq!(Concurrency::parse("10").unwrap(), Concurrency::Total(10));
+        assert_eq!(Concurrency::parse("2n").unwrap(), Concurrency::PerNode(2));
+        assert_eq!(Concurrency::parse("2n").unwrap().clients(5), 10);
+        assert!(Concurrency::parse("0").is_err());
+        assert!(Concurrency::parse("x").is_err());
+        assert!(Concurrency::parse("n").is_err());
+    }
 }

@@ -6,7 +6,6 @@
 
 use crate::ssh::Node;
 use anyhow::{bail, Context, Result};
-use faultline_workloads::WorkloadKind;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,6 +20,12 @@ pub struct DbNode {
 }
 
 impl DbNode {
+    /// A connected node whose files live under `root`; other nodes and clients reach it at the
+    /// host it was connected to.
+    pub fn new(ssh: Node, root: String) -> DbNode {
+        DbNode { name: ssh.name.clone(), host: ssh.host.clone(), ssh, root }
+    }
+
     pub fn path(&self, file: &str) -> String {
         format!("{}/{}", self.root.trim_end_matches('/'), file)
     }
@@ -60,12 +65,6 @@ impl DbKind {
         }
     }
 
-    /// The workloads this database's client implements.
-    pub fn supports(self, w: WorkloadKind) -> bool {
-        // Both clients implement every workload (register, set, counter).
-        matches!((self, w), (DbKind::Etcd | DbKind::Redis, _))
-    }
-
     /// (binary, Debian package) pairs the database needs; installed on the host for the local
     /// cluster, whose nodes share its filesystem.
     pub fn host_packages(self) -> &'static [(&'static str, &'static str)] {
@@ -92,7 +91,7 @@ pub const SHORT: Duration = Duration::from_secs(20);
 
 /// Install a Debian package on a node when `binary` is not on its PATH. Daemons the package
 /// would start on install are blocked with policy-rc.d: faultline starts its own.
-pub async fn ensure_package(node: &DbNode, binary: &str, package: &str) -> Result<()> {
+async fn ensure_package(node: &DbNode, binary: &str, package: &str) -> Result<()> {
     let probe = node.ssh.run_root(&["sh", "-c", &format!("command -v {binary}")], SHORT).await?;
     if probe.success() {
         return Ok(());
@@ -112,7 +111,7 @@ pub async fn ensure_package(node: &DbNode, binary: &str, package: &str) -> Resul
 }
 
 /// Upload a user-supplied database binary to `<root>/bin/<name>` and return that path.
-pub async fn upload_binary(node: &DbNode, local: &std::path::Path, name: &str) -> Result<String> {
+async fn upload_binary(node: &DbNode, local: &std::path::Path, name: &str) -> Result<String> {
     let remote = node.path(&format!("bin/{name}"));
     node.ssh
         .run_root(&["mkdir", "-p", &node.path("bin")], SHORT)
@@ -127,12 +126,12 @@ pub async fn upload_binary(node: &DbNode, local: &std::path::Path, name: &str) -
 }
 
 /// Send a signal to the daemon whose pidfile is `pidfile`; false if it was not running.
-pub async fn signal(node: &DbNode, pidfile: &str, comm: &str, sig: &str) -> Result<bool> {
+async fn signal(node: &DbNode, pidfile: &str, comm: &str, sig: &str) -> Result<bool> {
     node.ssh.signal_pidfile(pidfile, comm, sig).await
 }
 
 /// Stop a daemon: TERM, wait up to `grace`, then KILL; also resumes it first in case it is paused.
-pub async fn stop_daemon(node: &DbNode, pidfile: &str, comm: &str, grace: Duration) -> Result<()> {
+async fn stop_daemon(node: &DbNode, pidfile: &str, comm: &str, grace: Duration) -> Result<()> {
     let _ = signal(node, pidfile, comm, "CONT").await;
     if !signal(node, pidfile, comm, "TERM").await? {
         return Ok(());
@@ -149,7 +148,7 @@ pub async fn stop_daemon(node: &DbNode, pidfile: &str, comm: &str, grace: Durati
 }
 
 /// Whether the pidfile names a live process with the expected name.
-pub async fn is_running(node: &DbNode, pidfile: &str, comm: &str) -> Result<bool> {
+async fn is_running(node: &DbNode, pidfile: &str, comm: &str) -> Result<bool> {
     // Signal 0 checks existence without touching the process.
     signal(node, pidfile, comm, "0").await
 }
