@@ -4,24 +4,7 @@
 
 mod common;
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-fn run(store: &Path, args: &[&str]) -> (i32, PathBuf, String) {
-    let out = common::faultline()
-        .args(["test", "--local", "--node-count", "3", "--store"])
-        .arg(store)
-        .args(args)
-        .output()
-        .expect("run faultline");
-    let log = format!("{}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
-    let dir = std::fs::canonicalize(store.join("latest")).unwrap_or_else(|e| panic!("no run directory ({e}):\n{log}"));
-    (out.status.code().unwrap_or(-1), dir, log)
-}
-
-fn results(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
-}
+use common::{results, run_local_test as run};
 
 #[test]
 fn redis_failover_loses_acknowledged_writes() {

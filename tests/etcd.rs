@@ -6,30 +6,15 @@
 
 mod common;
 
+use common::{faultline, results};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn faultline() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-}
-
-/// Run `faultline test` with `args` into a fresh store; returns (exit code, run dir, stderr).
+/// `faultline test` against etcd on three local nodes.
 fn run_test(store: &Path, args: &[&str]) -> (i32, PathBuf, String) {
-    let out = faultline()
-        .args(["test", "--local", "--node-count", "3", "--db", "etcd", "--store"])
-        .arg(store)
-        .args(args)
-        .output()
-        .expect("run faultline");
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let run_dir = std::fs::canonicalize(store.join("latest")).unwrap_or_else(|e| panic!("no run directory ({e}); stderr:\n{stderr}\nstdout:\n{stdout}"));
-    (out.status.code().unwrap_or(-1), run_dir, format!("{stderr}\n{stdout}"))
-}
-
-fn results(run: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap()
+    let mut all = vec!["--db", "etcd"];
+    all.extend_from_slice(args);
+    common::run_local_test(store, &all)
 }
 
 /// `faultline check` on the run's stored history; returns its exit code.

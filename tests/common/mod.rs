@@ -91,3 +91,22 @@ for c in etcd redis-server; do for p in $(pgrep -x $c || true); do echo "$c $(aw
         }
     }
 }
+
+/// Run `faultline test --local --node-count 3` with `args` into `store`; returns the exit code,
+/// the run directory and everything the run printed (for assertion messages).
+pub fn run_local_test(store: &std::path::Path, args: &[&str]) -> (i32, std::path::PathBuf, String) {
+    let out = faultline()
+        .args(["test", "--local", "--node-count", "3", "--store"])
+        .arg(store)
+        .args(args)
+        .output()
+        .expect("run faultline");
+    let log = format!("{}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    let dir = std::fs::canonicalize(store.join("latest")).unwrap_or_else(|e| panic!("no run directory ({e}):\n{log}"));
+    (out.status.code().unwrap_or(-1), dir, log)
+}
+
+/// A run's `results.json`.
+pub fn results(run: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap()
+}
