@@ -30,8 +30,10 @@ pub fn analyze_run(run: &RunDir, config: &Value, error: Option<&anyhow::Error>) 
     }
 
     let workload = config["workload"].as_str().unwrap_or("register");
-    let expectations: Vec<String> =
-        config["expect"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default();
+    let expectations: Vec<String> = config["expect"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default();
     let mut results = analyze_history(&loaded.ops, workload, &expectations)?;
     if let Some(e) = error {
         degrade(&mut results, format!("the run stopped early: {e:#}"));
@@ -69,13 +71,18 @@ pub fn analyze_history(ops: &[Op], workload: &str, expectations: &[String]) -> R
     let m = metrics::fault_metrics(ops, &metrics::MetricsOptions::default());
     if !expectations.is_empty() {
         let parsed = expect::parse_expectations(expectations).map_err(|e| crate::exit::bad_input(e.to_string()))?;
-        let inputs = expect::ExpectInputs { metrics: Some(&m), set: set_result.as_ref(), convergence: convergence_result.as_ref() };
+        let inputs = expect::ExpectInputs {
+            metrics: Some(&m),
+            set: set_result.as_ref(),
+            convergence: convergence_result.as_ref(),
+        };
         checkers.insert("expectations".into(), serde_json::to_value(expect::evaluate(&parsed, &inputs))?);
     }
     checkers.insert("metrics".into(), serde_json::to_value(&m)?);
 
     // The run's verdict is the worst checker verdict; the reason is that checker's summary.
-    let verdict_of_checker = |r: &Value| serde_json::from_value::<Verdict>(r["verdict"].clone()).unwrap_or(Verdict::Unknown);
+    let verdict_of_checker =
+        |r: &Value| serde_json::from_value::<Verdict>(r["verdict"].clone()).unwrap_or(Verdict::Unknown);
     let mut verdict = checkers.values().map(verdict_of_checker).max().unwrap_or(Verdict::Unknown);
     // The reason is the summary of the first checker with the worst verdict (the workload's own
     // checkers come before the metrics).
@@ -94,10 +101,8 @@ pub fn analyze_history(ops: &[Op], workload: &str, expectations: &[String]) -> R
 /// Throughput and latency quantiles of the workload's operations (final reads excluded).
 pub fn run_stats(ops: &[Op]) -> Value {
     let client_ops: Vec<_> = metrics::client_operations(ops).into_iter().filter(|o| !o.is_final()).collect();
-    let mut latencies: Vec<u64> = client_ops
-        .iter()
-        .filter_map(|o| o.complete_time().map(|end| end.saturating_sub(o.invoke_time())))
-        .collect();
+    let mut latencies: Vec<u64> =
+        client_ops.iter().filter_map(|o| o.complete_time().map(|end| end.saturating_sub(o.invoke_time()))).collect();
     latencies.sort_unstable();
     let q = |p: f64| -> Value {
         if latencies.is_empty() {

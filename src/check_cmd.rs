@@ -68,7 +68,8 @@ fn detect_run_workload(ops: &[faultline_checkers::Op]) -> Option<&'static str> {
     if !has_add {
         return None;
     }
-    let read = ops.iter().find(|o| (o.f == "read" || o.f == "final-read") && o.kind == faultline_checkers::OpType::Ok)?;
+    let read =
+        ops.iter().find(|o| (o.f == "read" || o.f == "final-read") && o.kind == faultline_checkers::OpType::Ok)?;
     if read.value.is_array() {
         Some("set")
     } else if read.value.is_number() {
@@ -91,11 +92,20 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
         _ => None,
     };
     if let Some(workload) = run_workload {
-        let results = crate::analyze::analyze_history(&history.ops, workload, &[]).map_err(|e| format!("{}: {e:#}", path.display()))?;
+        let results = crate::analyze::analyze_history(&history.ops, workload, &[])
+            .map_err(|e| format!("{}: {e:#}", path.display()))?;
         let verdict = crate::analyze::verdict_of(&results);
         let ops = results["stats"]["ops"].as_u64().unwrap_or(0) as usize;
         let summary = results["reason"].as_str().unwrap_or("").to_string();
-        return Ok(FileCheck { path: path.to_path_buf(), history, verdict, ops, summary, results, elapsed: started.elapsed() });
+        return Ok(FileCheck {
+            path: path.to_path_buf(),
+            history,
+            verdict,
+            ops,
+            summary,
+            results,
+            elapsed: started.elapsed(),
+        });
     }
     let model = if args.model == "auto" {
         ModelKind::detect(&history.ops).map_err(|e| format!("{}: {e}", path.display()))?
@@ -170,14 +180,18 @@ pub fn check_files(args: &CheckArgs) -> Vec<Result<FileCheck, String>> {
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
-    if args.model != "auto" && ModelKind::from_name(&args.model).is_none() && !RUN_CHECKERS.contains(&args.model.as_str()) {
+    if args.model != "auto"
+        && ModelKind::from_name(&args.model).is_none()
+        && !RUN_CHECKERS.contains(&args.model.as_str())
+    {
         return Err(bad_input(format!(
             "unknown model {:?} (expected auto, register, cas-register, kv, mutex, fifo-queue, set or counter)",
             args.model
         )));
     }
     if let Some(dir) = &args.report {
-        std::fs::create_dir_all(dir).map_err(|e| bad_input(format!("--report {}: cannot create the directory: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| bad_input(format!("--report {}: cannot create the directory: {e}", dir.display())))?;
     }
     let started = Instant::now();
     let results = check_files(&args);
@@ -265,9 +279,20 @@ fn write_report(dir: &std::path::Path, fc: &FileCheck) -> anyhow::Result<PathBuf
     let name: String = fc
         .path
         .file_name()
-        .map(|n| n.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect())
+        .map(|n| {
+            n.to_string_lossy()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' })
+                .collect()
+        })
         .unwrap_or_else(|| "history".into());
     let out = dir.join(name);
     std::fs::create_dir_all(&out)?;
-    faultline_reports::write_history_report(&out, &fc.path.display().to_string(), fc.history.ops.clone(), Some(fc.results.clone()), Vec::new())
+    faultline_reports::write_history_report(
+        &out,
+        &fc.path.display().to_string(),
+        fc.history.ops.clone(),
+        Some(fc.results.clone()),
+        Vec::new(),
+    )
 }

@@ -44,7 +44,8 @@ impl Client for RedisRouted {
             return Completion::fail(op, "no primary known");
         };
         if self.writer.as_ref().map(|(name, _)| name != &primary.name).unwrap_or(true) {
-            self.writer = Some((primary.name.clone(), RedisClient::new(&redis::addr(&primary), self.workload, self.timeout)));
+            self.writer =
+                Some((primary.name.clone(), RedisClient::new(&redis::addr(&primary), self.workload, self.timeout)));
         }
         let (_, writer) = self.writer.as_mut().expect("set above");
         let mut completion = writer.invoke(op).await;

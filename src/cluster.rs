@@ -147,7 +147,8 @@ pub fn load_local_cluster() -> Result<Option<LocalCluster>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let cluster = serde_json::from_str(&text).with_context(|| format!("{} is not a valid cluster state file", path.display()))?;
+    let cluster =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a valid cluster state file", path.display()))?;
     Ok(Some(cluster))
 }
 
@@ -171,7 +172,9 @@ pub fn ensure_local_cluster(n: usize) -> Result<LocalCluster> {
 pub fn cluster_is_healthy(c: &LocalCluster) -> bool {
     Path::new("/sys/class/net").join(&c.bridge).exists()
         && c.nodes.iter().all(|n| {
-            Path::new("/run/netns").join(&n.netns).exists() && process_comm(n.sshd_pid).as_deref() == Some("sshd") && port_open(&n.address, c.ssh_port)
+            Path::new("/run/netns").join(&n.netns).exists()
+                && process_comm(n.sshd_pid).as_deref() == Some("sshd")
+                && port_open(&n.address, c.ssh_port)
         })
 }
 
@@ -228,7 +231,9 @@ fn require_root(what: &str) -> Result<()> {
 fn running_cluster() -> Result<LocalCluster> {
     match load_local_cluster()? {
         Some(c) if cluster_is_healthy(&c) => Ok(c),
-        Some(_) => bail!("the local cluster is not healthy (a node or its sshd is gone); rebuild it with `faultline cluster up`"),
+        Some(_) => bail!(
+            "the local cluster is not healthy (a node or its sshd is gone); rebuild it with `faultline cluster up`"
+        ),
         None => bail!("no local cluster is running; start one with `faultline cluster up`"),
     }
 }
@@ -271,7 +276,8 @@ fn build(n: usize) -> Result<LocalCluster> {
         let name = format!("n{i}");
         let node_dir = dir.join("nodes").join(&name);
         let host_data_dir = node_dir.join("data");
-        std::fs::create_dir_all(&host_data_dir).with_context(|| format!("cannot create {}", host_data_dir.display()))?;
+        std::fs::create_dir_all(&host_data_dir)
+            .with_context(|| format!("cannot create {}", host_data_dir.display()))?;
         let host_key = node_dir.join("ssh_host_ed25519_key");
         ensure_key(&host_key, &name)?;
         let address = format!("10.233.0.{}", 10 + i);
@@ -317,8 +323,14 @@ fn build(n: usize) -> Result<LocalCluster> {
     for node in &mut nodes {
         while !port_open(&node.address, SSH_PORT) {
             if Instant::now() > deadline {
-                let log = std::fs::read_to_string(dir.join("nodes").join(&node.name).join("sshd.log")).unwrap_or_default();
-                bail!("node {}: sshd did not start listening on {}:{SSH_PORT} within 5s (sshd.log: {})", node.name, node.address, log.trim());
+                let log =
+                    std::fs::read_to_string(dir.join("nodes").join(&node.name).join("sshd.log")).unwrap_or_default();
+                bail!(
+                    "node {}: sshd did not start listening on {}:{SSH_PORT} within 5s (sshd.log: {})",
+                    node.name,
+                    node.address,
+                    log.trim()
+                );
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -419,10 +431,24 @@ fn start_node_sshd(node: &LocalNode, node_dir: &Path) -> Result<()> {
         config = node_dir.join("sshd_config").display()
     );
     let mut cmd = Command::new("setsid");
-    cmd.args(["-f", "ip", "netns", "exec", &node.netns, "unshare", "--pid", "--fork", "--mount-proc", "--uts", "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
+    cmd.args([
+        "-f",
+        "ip",
+        "netns",
+        "exec",
+        &node.netns,
+        "unshare",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--uts",
+        "sh",
+        "-c",
+        &script,
+    ])
+    .stdin(Stdio::null())
+    .stdout(log.try_clone()?)
+    .stderr(log);
     // The node lives on after we exit: it must not keep any descriptor we inherited (a caller's
     // lock file, a pipe someone waits on to close). Mark every fd above 2 close-on-exec.
     // SAFETY: only an async-signal-safe syscall runs between fork and exec.
@@ -460,7 +486,8 @@ fn find_node_init(netns: &str) -> Result<u32> {
 /// Refuse to build when something else on this machine uses 10.233.0.0/16.
 fn check_subnet_free() -> Result<()> {
     let sealed = parse_cidr(SEALED_PREFIX).expect("valid constant");
-    let addrs: serde_json::Value = serde_json::from_str(&run_output("ip", &["-j", "-4", "addr", "show"])?).context("cannot parse `ip -j addr`")?;
+    let addrs: serde_json::Value =
+        serde_json::from_str(&run_output("ip", &["-j", "-4", "addr", "show"])?).context("cannot parse `ip -j addr`")?;
     for link in addrs.as_array().into_iter().flatten() {
         let ifname = link["ifname"].as_str().unwrap_or("?");
         for a in link["addr_info"].as_array().into_iter().flatten() {
@@ -473,16 +500,23 @@ fn check_subnet_free() -> Result<()> {
         }
     }
     let routes: serde_json::Value =
-        serde_json::from_str(&run_output("ip", &["-j", "-4", "route", "show", "table", "all"])?).context("cannot parse `ip -j route`")?;
+        serde_json::from_str(&run_output("ip", &["-j", "-4", "route", "show", "table", "all"])?)
+            .context("cannot parse `ip -j route`")?;
     for r in routes.as_array().into_iter().flatten() {
         let dst = r["dst"].as_str().unwrap_or("");
-        let Some(p) = parse_cidr(if dst.contains('/') { dst.to_string() } else { format!("{dst}/32") }.as_str()) else { continue };
-        let ours = (dst == SEALED_PREFIX && r["type"].as_str() == Some("unreachable")) || r["dev"].as_str() == Some(BRIDGE);
+        let Some(p) = parse_cidr(if dst.contains('/') { dst.to_string() } else { format!("{dst}/32") }.as_str()) else {
+            continue;
+        };
+        let ours =
+            (dst == SEALED_PREFIX && r["type"].as_str() == Some("unreachable")) || r["dev"].as_str() == Some(BRIDGE);
         if ours || !overlaps(p, sealed) {
             continue;
         }
         if p.1 >= sealed.1 {
-            bail!("route {dst} (dev {}) overlaps {SEALED_PREFIX}, the local cluster's subnet; remove it first", r["dev"].as_str().unwrap_or("-"));
+            bail!(
+                "route {dst} (dev {}) overlaps {SEALED_PREFIX}, the local cluster's subnet; remove it first",
+                r["dev"].as_str().unwrap_or("-")
+            );
         }
         eprintln!("faultline: note: route {dst} covers {SEALED_PREFIX}; the local cluster makes that part unreachable from this machine");
     }
@@ -512,22 +546,23 @@ fn ensure_packages() -> Result<()> {
 
 /// (binary, Debian package) pairs the local cluster needs on the host.
 const CLUSTER_PACKAGES: &[(&str, &str)] = &[
-        ("sshd", "openssh-server"),
-        ("ssh", "openssh-client"),
-        ("ssh-keygen", "openssh-client"),
-        ("ip", "iproute2"),
-        ("iptables", "iptables"),
-        ("ps", "procps"),
-        ("nc", "netcat-openbsd"),
-        ("unshare", "util-linux"),
-        ("setsid", "util-linux"),
-    ];
+    ("sshd", "openssh-server"),
+    ("ssh", "openssh-client"),
+    ("ssh-keygen", "openssh-client"),
+    ("ip", "iproute2"),
+    ("iptables", "iptables"),
+    ("ps", "procps"),
+    ("nc", "netcat-openbsd"),
+    ("unshare", "util-linux"),
+    ("setsid", "util-linux"),
+];
 
 /// Install on this machine the packages of every (binary, package) pair whose binary is missing.
 /// The local cluster's nodes share the host's filesystem but have no route to a package mirror,
 /// so database packages for them are installed here too. Package scripts may not start daemons.
 pub fn ensure_host_packages(needed: &[(&str, &str)]) -> Result<()> {
-    let missing: BTreeSet<&str> = needed.iter().filter(|(bin, _)| find_binary(bin).is_none()).map(|(_, pkg)| *pkg).collect();
+    let missing: BTreeSet<&str> =
+        needed.iter().filter(|(bin, _)| find_binary(bin).is_none()).map(|(_, pkg)| *pkg).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -538,7 +573,8 @@ pub fn ensure_host_packages(needed: &[(&str, &str)]) -> Result<()> {
     let policy = Path::new("/usr/sbin/policy-rc.d");
     let wrote_policy = !policy.exists();
     if wrote_policy {
-        std::fs::write(policy, "#!/bin/sh\n# written by faultline while installing packages\nexit 101\n").context("cannot write policy-rc.d")?;
+        std::fs::write(policy, "#!/bin/sh\n# written by faultline while installing packages\nexit 101\n")
+            .context("cannot write policy-rc.d")?;
         set_mode(policy, 0o755)?;
     }
     let host_sshd_before = host_sshd_pids();
@@ -566,7 +602,10 @@ pub fn ensure_host_packages(needed: &[(&str, &str)]) -> Result<()> {
     }
     if pkgs.contains(&"openssh-server") {
         // The host had no sshd before: keep it that way, now and at the next boot.
-        let _ = Command::new("systemctl").args(["disable", "--quiet", "ssh.service", "ssh.socket"]).stderr(Stdio::null()).status();
+        let _ = Command::new("systemctl")
+            .args(["disable", "--quiet", "ssh.service", "ssh.socket"])
+            .stderr(Stdio::null())
+            .status();
         for pid in host_sshd_pids().difference(&host_sshd_before) {
             // SAFETY: plain kill(2) of an sshd the package install just started.
             unsafe { libc::kill(*pid as i32, libc::SIGTERM) };
@@ -580,7 +619,10 @@ fn host_sshd_pids() -> BTreeSet<u32> {
     let host_ns = std::fs::read_link("/proc/self/ns/net").ok();
     all_pids()
         .into_iter()
-        .filter(|p| process_comm(*p).as_deref() == Some("sshd") && std::fs::read_link(format!("/proc/{p}/ns/net")).ok() == host_ns)
+        .filter(|p| {
+            process_comm(*p).as_deref() == Some("sshd")
+                && std::fs::read_link(format!("/proc/{p}/ns/net")).ok() == host_ns
+        })
         .collect()
 }
 
@@ -636,10 +678,15 @@ pub fn teardown() -> Result<usize> {
     }
     if !batch.is_empty() {
         // -force: carry on past a link that vanished with its namespace.
-        let _ = Command::new("ip").args(["-force", "-batch", "-"]).stdin(Stdio::piped()).stderr(Stdio::null()).spawn().and_then(|mut c| {
-            c.stdin.take().expect("piped").write_all(batch.as_bytes())?;
-            c.wait()
-        });
+        let _ = Command::new("ip")
+            .args(["-force", "-batch", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().expect("piped").write_all(batch.as_bytes())?;
+                c.wait()
+            });
     }
     // Keep the seal even if the cluster was never built by this version.
     let _ = Command::new("ip").args(["route", "replace", "unreachable", SEALED_PREFIX]).status();
@@ -762,7 +809,9 @@ fn bench(commands: usize) -> Result<Exit> {
         let mut tasks = Vec::new();
         for i in 0..50 {
             let node = nodes[i % nodes.len()].clone();
-            tasks.push(tokio::spawn(async move { node.run(&["sh", "-c", "echo $(hostname)"], Duration::from_secs(30)).await }));
+            tasks.push(tokio::spawn(async move {
+                node.run(&["sh", "-c", "echo $(hostname)"], Duration::from_secs(30)).await
+            }));
         }
         let mut ok = 0;
         for task in tasks {
@@ -781,7 +830,10 @@ fn bench(commands: usize) -> Result<Exit> {
                 bail!("plain ssh to {addr} failed: {s}");
             }
         }
-        println!("plain `ssh {addr} true` process (no multiplexing, {runs} runs): mean {:.1} ms", ms(t.elapsed()) / runs as f64);
+        println!(
+            "plain `ssh {addr} true` process (no multiplexing, {runs} runs): mean {:.1} ms",
+            ms(t.elapsed()) / runs as f64
+        );
         Ok(())
     })?;
     Ok(Exit::Valid)
@@ -795,17 +847,35 @@ fn ms(d: Duration) -> f64 {
 // small system helpers
 
 fn run_checked(program: &str, args: &[&str]) -> Result<()> {
-    let out = Command::new(program).args(args).stdin(Stdio::null()).output().with_context(|| format!("cannot run {program}"))?;
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {program}"))?;
     if !out.status.success() {
-        bail!("`{program} {}` failed ({}): {}", args.join(" "), out.status, String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "`{program} {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
 
 fn run_output(program: &str, args: &[&str]) -> Result<String> {
-    let out = Command::new(program).args(args).stdin(Stdio::null()).output().with_context(|| format!("cannot run {program}"))?;
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {program}"))?;
     if !out.status.success() {
-        bail!("`{program} {}` failed ({}): {}", args.join(" "), out.status, String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "`{program} {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -864,7 +934,10 @@ fn process_comm(pid: u32) -> Option<String> {
 fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name.
-        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).is_some_and(|s| s != "Z" && s != "X"),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|s| s != "Z" && s != "X"),
         Err(_) => false,
     }
 }
@@ -876,7 +949,8 @@ fn port_open(address: &str, port: u16) -> bool {
 
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(|| format!("cannot chmod {}", path.display()))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot chmod {}", path.display()))
 }
 
 #[cfg(test)]

@@ -31,7 +31,10 @@ pub async fn run(
         // Register histories need no final state: linearizability speaks for every read.
         return Ok(());
     };
-    crate::store::say(&format!("final reads from every node (up to {})", humantime::format_duration(args.recovery_time)));
+    crate::store::say(&format!(
+        "final reads from every node (up to {})",
+        humantime::format_duration(args.recovery_time)
+    ));
     let deadline = Instant::now() + args.recovery_time;
     let mut clients = Vec::new();
     for n in nodes {
@@ -40,11 +43,12 @@ pub async fn run(
     let mut processes: Vec<u64> = (0..nodes.len() as u64).map(|i| FINAL_READ_PROCESS_BASE + i).collect();
     loop {
         let round_started = Instant::now();
-        let reads = futures::future::join_all(clients.iter_mut().zip(nodes).zip(processes.iter()).map(|((c, n), p)| {
-            let op = op.clone();
-            async move { perform(c, &op, *p, &n.name, writer, args.op_timeout).await }
-        }))
-        .await;
+        let reads =
+            futures::future::join_all(clients.iter_mut().zip(nodes).zip(processes.iter()).map(|((c, n), p)| {
+                let op = op.clone();
+                async move { perform(c, &op, *p, &n.name, writer, args.op_timeout).await }
+            }))
+            .await;
         let mut values: Vec<Option<Value>> = Vec::new();
         for (i, r) in reads.iter().enumerate() {
             if r.kind == OpType::Info {
@@ -55,7 +59,10 @@ pub async fn run(
         let all_agree = values.iter().all(|v| v.is_some()) && values.windows(2).all(|w| w[0] == w[1]);
         if all_agree || Instant::now() >= deadline {
             if !all_agree {
-                crate::store::say(&format!("nodes still disagree after {}", humantime::format_duration(args.recovery_time)));
+                crate::store::say(&format!(
+                    "nodes still disagree after {}",
+                    humantime::format_duration(args.recovery_time)
+                ));
             }
             return Ok(());
         }

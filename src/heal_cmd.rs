@@ -29,7 +29,8 @@ async fn heal(args: HealArgs) -> Result<Exit> {
     } else {
         Targets::remote(&args.target.ssh, "say which nodes to heal: --local, --nodes n1,n2,... or --nodes-file FILE")?
     };
-    let Targets { specs, ssh: opts, roots, shared_clock, control_addresses: control } = targets.limit(args.target.node_count)?;
+    let Targets { specs, ssh: opts, roots, shared_clock, control_addresses: control } =
+        targets.limit(args.target.node_count)?;
     // Heal every node that answers; one dead node must not leave the others broken.
     let attempts = futures::future::join_all(specs.iter().map(|s| crate::ssh::Node::connect(s, &opts))).await;
     let mut db_nodes = Vec::new();

@@ -41,7 +41,10 @@ pub fn run(args: ListArgs) -> Result<Exit> {
                 verdict,
                 test["db"].as_str().unwrap_or("-"),
                 test["workload"].as_str().unwrap_or("-"),
-                test["nemesis"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+                test["nemesis"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(","))
+                    .unwrap_or_default(),
                 run.path.display()
             );
         }

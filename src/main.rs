@@ -13,8 +13,8 @@ mod list_cmd;
 mod nemesis_exec;
 mod preflight;
 mod report_cmd;
-mod ssh;
 mod runner;
+mod ssh;
 mod store;
 mod test_cmd;
 
@@ -85,7 +85,9 @@ fn main() {
         Command::Heal(args) => heal_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
         Command::List(args) => list_cmd::run(args),
-        Command::BenchRunner { concurrency, duration } => runner::bench_runner(concurrency, duration).map(|_| Exit::Valid),
+        Command::BenchRunner { concurrency, duration } => {
+            runner::bench_runner(concurrency, duration).map(|_| Exit::Valid)
+        }
     };
     let code = match result {
         Ok(exit) => exit.code(),

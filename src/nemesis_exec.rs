@@ -172,7 +172,11 @@ impl Control for SshControl {
             let others: Vec<DbNode> = all.into_iter().filter(|m| m.name != old).collect();
             db::redis::follow(&others, &n).await?;
             *route.write().unwrap() = n.name.clone();
-            Ok(format!("{} promoted (REPLICAOF NO ONE) after {}s; clients now write to it", n.name, FAILOVER_DETECTION_DELAY.as_secs()))
+            Ok(format!(
+                "{} promoted (REPLICAOF NO ONE) after {}s; clients now write to it",
+                n.name,
+                FAILOVER_DETECTION_DELAY.as_secs()
+            ))
         }
     }
     fn follow(&self, primary: &str) -> impl Future<Output = Result<String>> + Send {
@@ -233,7 +237,9 @@ impl NemesisPlan {
             for step in &self.steps {
                 if let Action::Start { fault, .. } = &step.action {
                     if let Some((_, why)) = unsupported.iter().find(|(f, _)| f == fault) {
-                        return Err(bad_input(format!("--nemesis-schedule starts {fault}, which this cluster cannot do: {why}")));
+                        return Err(bad_input(format!(
+                            "--nemesis-schedule starts {fault}, which this cluster cannot do: {why}"
+                        )));
                     }
                     if !self.faults.contains(fault) {
                         self.faults.push(*fault);
@@ -243,7 +249,8 @@ impl NemesisPlan {
             return Ok(());
         }
         self.faults = self.choice.resolve(&unsupported).map_err(bad_input)?;
-        self.steps = schedule::interval_schedule(self.seed, &self.faults, self.interval, self.time_limit).map_err(bad_input)?;
+        self.steps =
+            schedule::interval_schedule(self.seed, &self.faults, self.interval, self.time_limit).map_err(bad_input)?;
         Ok(())
     }
 
@@ -411,7 +418,8 @@ pub fn replay_schedule(ops: &[faultline_checkers::Op]) -> Vec<Step> {
         let at = Duration::from_nanos(first);
         if let Some(name) = op.f.strip_prefix("start-") {
             let Ok(fault) = Fault::parse(name) else { continue };
-            let grudge = fault.is_partition().then(|| serde_json::from_value(op.value["grudge"].clone()).ok()).flatten();
+            let grudge =
+                fault.is_partition().then(|| serde_json::from_value(op.value["grudge"].clone()).ok()).flatten();
             let nodes = (fault.uses_targets())
                 .then(|| serde_json::from_value::<Vec<String>>(op.value["targets"].clone()).ok())
                 .flatten()
@@ -432,14 +440,28 @@ mod tests {
     use faultline_checkers::{Op, OpType, Process};
 
     fn nem(time: u64, f: &str, value: Value) -> Op {
-        Op { index: 0, time, kind: OpType::Info, process: Process::Nemesis, f: f.into(), value, key: None, node: None, error: None }
+        Op {
+            index: 0,
+            time,
+            kind: OpType::Info,
+            process: Process::Nemesis,
+            f: f.into(),
+            value,
+            key: None,
+            node: None,
+            error: None,
+        }
     }
 
     #[test]
     fn replay_keeps_the_applied_grudge_and_targets() {
         let ops = vec![
             nem(1_000_000_000, "start-partition-one", json!({"fault": "partition-one"})),
-            nem(1_500_000_000, "start-partition-one", json!({"grudge": {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}, "verified": true})),
+            nem(
+                1_500_000_000,
+                "start-partition-one",
+                json!({"grudge": {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}, "verified": true}),
+            ),
             nem(4_000_000_000, "stop-partition-one", json!({"fault": "partition-one"})),
             nem(4_100_000_000, "stop-partition-one", json!({"verified": true})),
             nem(5_000_000_000, "start-kill", json!({"fault": "kill"})),

@@ -71,7 +71,11 @@ async fn check_node(node: &Node, tools: &[String]) -> Result<()> {
     let out = node.run_root(&argv, CHECK_TIMEOUT).await?;
     let missing: Vec<&str> = out.stdout.split_whitespace().collect();
     if !out.success() || !missing.is_empty() {
-        bail!("node {}: required tools missing: {}", node.name, if missing.is_empty() { "(check failed)".to_string() } else { missing.join(", ") });
+        bail!(
+            "node {}: required tools missing: {}",
+            node.name,
+            if missing.is_empty() { "(check failed)".to_string() } else { missing.join(", ") }
+        );
     }
     Ok(())
 }

@@ -30,11 +30,16 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Exit> {
             return Err(bad_input(format!("run directory {} does not exist", r.display())));
         }
         if !["test.json", "history.jsonl"].iter().any(|f| r.join(f).is_file()) {
-            return Err(bad_input(format!("{} is not a run directory: it has neither test.json nor history.jsonl", r.display())));
+            return Err(bad_input(format!(
+                "{} is not a run directory: it has neither test.json nor history.jsonl",
+                r.display()
+            )));
         }
     }
     // The store is two levels above a run: store/<test-name>/<timestamp>.
-    let store = args.store.clone().or_else(|| args.runs.first().and_then(|r| r.canonicalize().ok()).and_then(|r| r.parent()?.parent().map(Path::to_path_buf)));
+    let store = args.store.clone().or_else(|| {
+        args.runs.first().and_then(|r| r.canonicalize().ok()).and_then(|r| r.parent()?.parent().map(Path::to_path_buf))
+    });
     let mut runs = args.runs.clone();
     if args.all {
         match &store {
@@ -46,7 +51,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Exit> {
     runs.dedup();
     for r in &runs {
         let started = std::time::Instant::now();
-        let page = crate::store::RunDir::at(r).write_report().map_err(|e| e.context(format!("rendering the report of {}", r.display())))?;
+        let page = crate::store::RunDir::at(r)
+            .write_report()
+            .map_err(|e| e.context(format!("rendering the report of {}", r.display())))?;
         println!("{} ({:.2} s)", page.display(), started.elapsed().as_secs_f64());
     }
     // Only a real store gets an index: a run directory's grandparent is a store when it holds a

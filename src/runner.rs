@@ -9,11 +9,11 @@
 use crate::db::{self, DbKind, DbNode, DbOptions};
 use crate::exit::{bad_input, Exit};
 use crate::nemesis_exec::{NemesisPlan, SharedNemesis, SshControl};
-use faultline_nemeses::engine::Nemesis;
 use crate::store::{Event, HistoryWriter, RunDir, Store};
 use crate::test_cmd::{Concurrency, Targets, TestArgs};
 use anyhow::Result;
 use faultline_checkers::{OpType, Process, Verdict};
+use faultline_nemeses::engine::Nemesis;
 use faultline_workloads::{Client, Completion, Generator, GeneratorOptions, Invocation, WorkloadKind};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -81,7 +81,8 @@ pub struct Stats {
 
 async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     let db_kind = DbKind::parse(&args.db)?;
-    let workload = faultline_workloads::parse_workload(&args.workload).map_err(|e| bad_input(format!("--workload: {e:#}")))?;
+    let workload =
+        faultline_workloads::parse_workload(&args.workload).map_err(|e| bad_input(format!("--workload: {e:#}")))?;
     for e in &args.expect {
         faultline_checkers::expect::parse_expectation(e).map_err(|err| bad_input(format!("--expect {e:?}: {err}")))?;
     }
@@ -102,7 +103,8 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     let nodes: Vec<DbNode> = ssh_nodes.iter().cloned().zip(roots).map(|(ssh, root)| DbNode::new(ssh, root)).collect();
 
     let control = SshControl::new(nodes.clone(), db_kind, shared_clock, control_addresses);
-    let nemesis: SharedNemesis = Arc::new(tokio::sync::Mutex::new(Nemesis::new(control.clone(), seed, plan.options.clone())));
+    let nemesis: SharedNemesis =
+        Arc::new(tokio::sync::Mutex::new(Nemesis::new(control.clone(), seed, plan.options.clone())));
     // Faults the cluster cannot do are refused here, before anything is injected.
     plan.resolve(&*nemesis.lock().await).await?;
     crate::preflight::check_nodes(&ssh_nodes, &plan.required_tools()).await?;
@@ -148,8 +150,15 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     // Everything from here on may fail; the heal and the history must survive it.
     // The phases run in their own task so that a panic in them still reaches the heal below.
     let phases = {
-        let (args, config, nodes, control, plan, writer, nemesis) =
-            (args.clone(), config.clone(), nodes.clone(), control.clone(), plan.clone(), writer.clone(), nemesis.clone());
+        let (args, config, nodes, control, plan, writer, nemesis) = (
+            args.clone(),
+            config.clone(),
+            nodes.clone(),
+            control.clone(),
+            plan.clone(),
+            writer.clone(),
+            nemesis.clone(),
+        );
         tokio::spawn(async move {
             run_phases(&args, &config, workload, db_kind, &nodes, control, &plan, nemesis, &writer).await
         })
@@ -395,7 +404,8 @@ async fn worker_loop<C: Client>(
     // carries on as a fresh process.
     let mut process = worker as u64;
     // Spread the workers' first ops over one interval, so a rate limit does not come in bursts.
-    let mut next = tokio::time::Instant::now() + interval.map(|i| i.mul_f64(worker as f64 / concurrency.max(1) as f64)).unwrap_or_default();
+    let mut next = tokio::time::Instant::now()
+        + interval.map(|i| i.mul_f64(worker as f64 / concurrency.max(1) as f64)).unwrap_or_default();
     loop {
         if stop.load(Ordering::Relaxed) {
             return;
@@ -524,7 +534,9 @@ async fn watch_signals() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    eprintln!("\nfaultline: second interrupt; exiting without finishing the heal. Run `faultline heal` to repair the nodes.");
+    eprintln!(
+        "\nfaultline: second interrupt; exiting without finishing the heal. Run `faultline heal` to repair the nodes."
+    );
     std::process::exit(crate::exit::Exit::Error.code());
 }
 
@@ -614,7 +626,8 @@ pub fn bench_runner(concurrency: usize, duration: Duration) -> Result<()> {
     let events = writer.finish()?;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = process_cpu_seconds() - cpu_before;
-    let ops = stats.ok.load(Ordering::Relaxed) + stats.fail.load(Ordering::Relaxed) + stats.info.load(Ordering::Relaxed);
+    let ops =
+        stats.ok.load(Ordering::Relaxed) + stats.fail.load(Ordering::Relaxed) + stats.info.load(Ordering::Relaxed);
     let size = std::fs::metadata(run.history_jsonl()).map(|m| m.len()).unwrap_or(0);
     println!("runner benchmark: in-memory register, concurrency {concurrency}, {elapsed:.1} s");
     println!("  operations completed   {ops}");

@@ -306,8 +306,7 @@ impl Node {
                 self.exec(&full, Input::Null, timeout).await
             }
             Some(pw) => {
-                let full: Vec<&str> =
-                    ["sudo", "-S", "-p", "", "--"].into_iter().chain(argv.iter().copied()).collect();
+                let full: Vec<&str> = ["sudo", "-S", "-p", "", "--"].into_iter().chain(argv.iter().copied()).collect();
                 let input = format!("{}\n", pw.expose()).into_bytes();
                 self.exec(&full, Input::Bytes(input), timeout).await
             }
@@ -327,8 +326,7 @@ impl Node {
     /// Run `argv` with this process's stdin, stdout and stderr (output streams as it comes);
     /// returns the exit status.
     pub async fn run_interactive(&self, argv: &[&str]) -> Result<i32> {
-        let (mut child, _permit) =
-            self.open(argv, [StdioKind::Inherit; 3]).await?;
+        let (mut child, _permit) = self.open(argv, [StdioKind::Inherit; 3]).await?;
         child.stdin().take();
         let status = child.wait().await;
         finish_status(status, &self.name, argv)
@@ -346,35 +344,41 @@ impl Node {
         let argv = ["sh", "-c", "cat > \"$1\"", "sh", &tmp];
         let out = self.exec(&argv, Input::File(local, &mut hasher), timeout).await?;
         if !out.success() {
-            bail!("node {}: upload of {} to {remote} failed (status {}){}", self.name, local.display(), out.status, stderr_tail(&out.stderr));
+            bail!(
+                "node {}: upload of {} to {remote} failed (status {}){}",
+                self.name,
+                local.display(),
+                out.status,
+                stderr_tail(&out.stderr)
+            );
         }
         let local_sum = hex(&hasher.finalize());
         let remote_sum = self.sha256(&tmp).await?;
         if remote_sum != local_sum {
             let _ = self.run(&["rm", "-f", &tmp], Duration::from_secs(10)).await;
-            bail!("node {}: upload of {} to {remote} arrived corrupted (sha256 {remote_sum}, expected {local_sum})", self.name, local.display());
+            bail!(
+                "node {}: upload of {} to {remote} arrived corrupted (sha256 {remote_sum}, expected {local_sum})",
+                self.name,
+                local.display()
+            );
         }
-        self.run(&["mv", "-f", &tmp, remote], Duration::from_secs(30)).await?.check(&self.name, &["mv", "-f", &tmp, remote])?;
+        self.run(&["mv", "-f", &tmp, remote], Duration::from_secs(30))
+            .await?
+            .check(&self.name, &["mv", "-f", &tmp, remote])?;
         Ok(())
     }
 
     /// Copy `remote` (readable by the login user) to a local file, checking its sha256.
     pub async fn download(&self, remote: &str, local: &Path) -> Result<()> {
         let remote_sum = self.sha256(remote).await?;
-        let size: u64 = self
-            .run(&["stat", "-c", "%s", remote], Duration::from_secs(10))
-            .await?
-            .stdout
-            .trim()
-            .parse()
-            .unwrap_or(0);
+        let size: u64 =
+            self.run(&["stat", "-c", "%s", remote], Duration::from_secs(10)).await?.stdout.trim().parse().unwrap_or(0);
         let argv = ["cat", remote];
         let (mut child, _permit) = self.open(&argv, [StdioKind::Null, StdioKind::Piped, StdioKind::Piped]).await?;
         let mut stdout = child.stdout().take().ok_or_else(|| anyhow!("no stdout pipe"))?;
         let mut stderr = child.stderr().take().ok_or_else(|| anyhow!("no stderr pipe"))?;
-        let mut file = tokio::fs::File::create(local)
-            .await
-            .with_context(|| format!("cannot create {}", local.display()))?;
+        let mut file =
+            tokio::fs::File::create(local).await.with_context(|| format!("cannot create {}", local.display()))?;
         let copy = async {
             let mut hasher = Sha256::new();
             let mut buf = vec![0u8; 256 * 1024];
@@ -395,13 +399,22 @@ impl Node {
             let status = child.wait().await;
             (sum, status)
         };
-        let (sum, status) = tokio::time::timeout(transfer_timeout(size), work)
-            .await
-            .map_err(|_| anyhow!("node {}: download of {remote} timed out after {}", self.name, humantime::format_duration(transfer_timeout(size))))?;
-        let sum = sum.with_context(|| format!("node {}: download of {remote} to {} failed", self.name, local.display()))?;
+        let (sum, status) = tokio::time::timeout(transfer_timeout(size), work).await.map_err(|_| {
+            anyhow!(
+                "node {}: download of {remote} timed out after {}",
+                self.name,
+                humantime::format_duration(transfer_timeout(size))
+            )
+        })?;
+        let sum =
+            sum.with_context(|| format!("node {}: download of {remote} to {} failed", self.name, local.display()))?;
         let status = finish_status(status, &self.name, &argv)?;
         if status != 0 {
-            bail!("node {}: download of {remote} failed (status {status}){}", self.name, stderr_tail(&String::from_utf8_lossy(&err_bytes)));
+            bail!(
+                "node {}: download of {remote} failed (status {status}){}",
+                self.name,
+                stderr_tail(&String::from_utf8_lossy(&err_bytes))
+            );
         }
         if sum != remote_sum {
             bail!("node {}: download of {remote} arrived corrupted (sha256 {sum}, expected {remote_sum})", self.name);
@@ -454,7 +467,13 @@ echo "$pid""#;
         full.extend(argv.iter().copied());
         let out = self.run_root(&full, Duration::from_secs(30)).await?;
         if !out.success() {
-            bail!("node {}: could not start `{}` (status {}){}", self.name, show_argv(argv), out.status, stderr_tail(&out.stderr));
+            bail!(
+                "node {}: could not start `{}` (status {}){}",
+                self.name,
+                show_argv(argv),
+                out.status,
+                stderr_tail(&out.stderr)
+            );
         }
         out.stdout
             .trim()
@@ -516,7 +535,8 @@ if kill -s "$sig" "$pid" 2>/dev/null; then echo signalled; else echo gone; fi"#;
                 tokio::join!(feed, read_all(&mut stdout, &mut out), read_all(&mut stderr, &mut err));
             let status = child.wait().await;
             let stderr_text = String::from_utf8_lossy(&err).into_owned();
-            let status = finish_status(status, &self.name, argv).map_err(|e| anyhow!("{e:#}{}", stderr_tail(&stderr_text)))?;
+            let status =
+                finish_status(status, &self.name, argv).map_err(|e| anyhow!("{e:#}{}", stderr_tail(&stderr_text)))?;
             // A failed stdin write (the command exited without reading it all) only matters when
             // the command also failed; the status says what happened.
             if let Err(e) = read_out.and(read_err) {
@@ -570,14 +590,19 @@ if kill -s "$sig" "$pid" 2>/dev/null; then echo signalled; else echo gone; fi"#;
                 Ok(child) => return Ok((child, permit)),
                 Err(e) => e,
             };
-            let channel_not_opened = matches!(err, openssh::Error::Disconnected | openssh::Error::SshMux(_) | openssh::Error::Master(_));
+            let channel_not_opened =
+                matches!(err, openssh::Error::Disconnected | openssh::Error::SshMux(_) | openssh::Error::Master(_));
             if !channel_not_opened || attempt >= OPEN_ATTEMPTS {
                 bail!("node {}: `{}` could not be started: {}", self.name, show_argv(argv), error_chain(&err));
             }
             tracing::info!(node = %self.name, attempt, "channel could not be opened ({}); checking the ssh master", error_chain(&err));
             if session.check().await.is_err() {
                 self.reconnect(generation).await.with_context(|| {
-                    format!("node {}: `{}` could not be started: the ssh master died and reconnecting failed", self.name, show_argv(argv))
+                    format!(
+                        "node {}: `{}` could not be started: the ssh master died and reconnecting failed",
+                        self.name,
+                        show_argv(argv)
+                    )
                 })?;
             } else {
                 tokio::time::sleep(delay).await;
@@ -644,7 +669,10 @@ fn finish_status(status: Result<std::process::ExitStatus, openssh::Error>, node:
         Ok(s) => Ok(s.code().unwrap_or(255)),
         Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(127),
         Err(openssh::Error::RemoteProcessTerminated) => {
-            bail!("node {node}: `{}` ended without an exit status (killed by a signal, or the ssh connection was lost)", show_argv(argv))
+            bail!(
+                "node {node}: `{}` ended without an exit status (killed by a signal, or the ssh connection was lost)",
+                show_argv(argv)
+            )
         }
         Err(e) => bail!("node {node}: `{}` failed: {}", show_argv(argv), error_chain(&e)),
     }
@@ -676,7 +704,11 @@ async fn launch_master(spec: &NodeSpec, opts: &SshOptions) -> Result<Session> {
         Err(_) => bail!("{where_}: cannot connect over ssh: timed out after {}", humantime::format_duration(limit)),
         Ok(Err(e)) => {
             let text = error_chain(&e);
-            bail!("{where_}: cannot connect over ssh: {}{}", classify_connect_error(&text, opts.strict), stderr_tail(&text).replacen("(stderr:", "(ssh said:", 1))
+            bail!(
+                "{where_}: cannot connect over ssh: {}{}",
+                classify_connect_error(&text, opts.strict),
+                stderr_tail(&text).replacen("(stderr:", "(ssh said:", 1)
+            )
         }
         Ok(Ok(dir)) => dir,
     };
@@ -686,7 +718,8 @@ async fn launch_master(spec: &NodeSpec, opts: &SshOptions) -> Result<Session> {
 /// Name the cause of a failed ssh login from ssh's own words.
 pub fn classify_connect_error(text: &str, strict: bool) -> &'static str {
     let t = text.to_lowercase();
-    if t.contains("remote host identification has changed") || (t.contains("host key for") && t.contains("has changed")) {
+    if t.contains("remote host identification has changed") || (t.contains("host key for") && t.contains("has changed"))
+    {
         "host key changed (refusing: possible man-in-the-middle; fix known_hosts if the node was rebuilt)"
     } else if t.contains("host key verification failed") {
         if strict {
@@ -820,7 +853,10 @@ mod tests {
     fn parses_node_entries() {
         assert_eq!(NodeSpec::parse("db1", 22).unwrap(), NodeSpec { name: "db1".into(), host: "db1".into(), port: 22 });
         assert_eq!(NodeSpec::parse("10.0.0.3:2222", 22).unwrap().port, 2222);
-        assert_eq!(NodeSpec::parse("[::1]:2200", 22).unwrap(), NodeSpec { name: "[::1]:2200".into(), host: "::1".into(), port: 2200 });
+        assert_eq!(
+            NodeSpec::parse("[::1]:2200", 22).unwrap(),
+            NodeSpec { name: "[::1]:2200".into(), host: "::1".into(), port: 2200 }
+        );
         assert_eq!(NodeSpec::parse("fe80::1", 22).unwrap().host, "fe80::1");
         assert!(NodeSpec::parse("db1:0", 22).is_err());
         assert!(NodeSpec::parse("db1:x", 22).is_err());
@@ -838,10 +874,15 @@ mod tests {
 
     #[test]
     fn classifies_ssh_failures() {
-        assert!(classify_connect_error("ssh: connect to host 10.233.0.99 port 22: Connection refused", false).starts_with("connection refused"));
-        assert_eq!(classify_connect_error("ssh: connect to host 10.233.0.99 port 22: No route to host", false), "unreachable");
+        assert!(classify_connect_error("ssh: connect to host 10.233.0.99 port 22: Connection refused", false)
+            .starts_with("connection refused"));
+        assert_eq!(
+            classify_connect_error("ssh: connect to host 10.233.0.99 port 22: No route to host", false),
+            "unreachable"
+        );
         assert_eq!(classify_connect_error("root@x: Permission denied (publickey).", false), "authentication failed");
-        assert!(classify_connect_error("@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@", false).starts_with("host key changed"));
+        assert!(classify_connect_error("@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@", false)
+            .starts_with("host key changed"));
         assert_eq!(classify_connect_error("connect to host x port 22: Connection timed out", false), "timed out");
     }
 

@@ -69,8 +69,7 @@ impl Store {
         let latest = self.root.join("latest");
         let _ = fs::remove_file(&latest);
         let target = Path::new(&safe_name).join(&stamp);
-        std::os::unix::fs::symlink(&target, &latest)
-            .with_context(|| format!("cannot update {}", latest.display()))?;
+        std::os::unix::fs::symlink(&target, &latest).with_context(|| format!("cannot update {}", latest.display()))?;
         Ok(RunDir { path })
     }
 
@@ -119,7 +118,8 @@ impl RunDir {
         let rendered = faultline_reports::render_run_dir(&self.path)?;
         let dir = self.path.join("report");
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        fs::write(dir.join("summary.json"), &rendered.summary_json).with_context(|| format!("cannot write {}", dir.display()))?;
+        fs::write(dir.join("summary.json"), &rendered.summary_json)
+            .with_context(|| format!("cannot write {}", dir.display()))?;
         let page = dir.join("index.html");
         fs::write(&page, &rendered.html).with_context(|| format!("cannot write {}", page.display()))?;
         Ok(page)

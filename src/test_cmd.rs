@@ -61,7 +61,10 @@ impl Targets {
     pub fn limit(mut self, node_count: Option<usize>) -> Result<Targets> {
         if let Some(n) = node_count {
             if n == 0 || n > self.specs.len() {
-                return Err(bad_input(format!("--node-count {n}: there are {} node(s) to choose from", self.specs.len())));
+                return Err(bad_input(format!(
+                    "--node-count {n}: there are {} node(s) to choose from",
+                    self.specs.len()
+                )));
             }
             self.specs.truncate(n);
             self.roots.truncate(n);
@@ -151,7 +154,11 @@ pub enum Concurrency {
 
 impl Concurrency {
     pub fn parse(s: &str) -> Result<Concurrency> {
-        let bad = || bad_input(format!("--concurrency {s:?}: expected a number of clients (e.g. 10) or a number per node (e.g. 2n)"));
+        let bad = || {
+            bad_input(format!(
+                "--concurrency {s:?}: expected a number of clients (e.g. 10) or a number per node (e.g. 2n)"
+            ))
+        };
         let (digits, per_node) = match s.strip_suffix('n') {
             Some(d) => (d, true),
             None => (s, false),
@@ -181,7 +188,10 @@ pub fn validate(args: &TestArgs) -> Result<()> {
         return Err(bad_input(format!("--loss {}: must be a probability between 0 and 1", args.loss)));
     }
     if args.rate < 0.0 || !args.rate.is_finite() || (args.rate > 0.0 && args.rate < 0.01) {
-        return Err(bad_input(format!("--rate {}: must be 0 (unlimited) or between 0.01 and any finite number of ops/s", args.rate)));
+        return Err(bad_input(format!(
+            "--rate {}: must be 0 (unlimited) or between 0.01 and any finite number of ops/s",
+            args.rate
+        )));
     }
     if args.nemesis_interval < Duration::from_millis(100) {
         return Err(bad_input(format!(
@@ -216,7 +226,8 @@ pub fn validate(args: &TestArgs) -> Result<()> {
 
 /// A test name becomes a directory under the store: it must stay one.
 pub fn validate_test_name(name: &str) -> Result<()> {
-    if name.is_empty() || name == "." || name == ".." || name == "latest" || name.contains('/') || name.starts_with('.') {
+    if name.is_empty() || name == "." || name == ".." || name == "latest" || name.contains('/') || name.starts_with('.')
+    {
         return Err(bad_input(format!(
             "--name {name:?}: must be a plain directory name (not empty, '.', '..', 'latest', no '/', not starting with '.')"
         )));
@@ -274,7 +285,8 @@ pub fn demo(args: DemoArgs) -> Result<Exit> {
     if let Some(seed) = args.seed {
         words.extend(["--seed".into(), seed.to_string()]);
     }
-    let wrapper = <Wrapper as clap::Parser>::try_parse_from(words).map_err(|e| anyhow::anyhow!("demo arguments: {e}"))?;
+    let wrapper =
+        <Wrapper as clap::Parser>::try_parse_from(words).map_err(|e| anyhow::anyhow!("demo arguments: {e}"))?;
     run(wrapper.test)
 }
 

@@ -33,7 +33,11 @@ fn cluster_targets() -> (Vec<NodeSpec>, SshOptions, serde_json::Value) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|n| NodeSpec { name: n["name"].as_str().unwrap().into(), host: n["address"].as_str().unwrap().into(), port })
+        .map(|n| NodeSpec {
+            name: n["name"].as_str().unwrap().into(),
+            host: n["address"].as_str().unwrap().into(),
+            port,
+        })
         .collect();
     let opts = SshOptions {
         user: state["user"].as_str().unwrap().into(),
@@ -53,7 +57,9 @@ fn sh(cmd: &str) -> String {
 
 fn node_namespaces() -> Vec<String> {
     std::fs::read_dir("/run/netns")
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect::<Vec<String>>())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect::<Vec<String>>()
+        })
         .unwrap_or_default()
         .into_iter()
         .filter(|n: &String| n.starts_with("fl-n"))
@@ -102,11 +108,20 @@ fn up_twice_then_down_leaves_nothing_and_stays_sealed() {
         assert_eq!(n["sshd_alive"], true);
     }
     // Nodes reach each other over the bridge.
-    let peer = faultline().args(["cluster", "exec", "n1", "--", "nc", "-z", "-w", "2", "10.233.0.12", "22"]).status().unwrap();
+    let peer =
+        faultline().args(["cluster", "exec", "n1", "--", "nc", "-z", "-w", "2", "10.233.0.12", "22"]).status().unwrap();
     assert!(peer.success(), "n1 cannot reach n2");
     // Hostname, /proc and data directory are the node's own.
     let out = faultline()
-        .args(["cluster", "exec", "n3", "--", "sh", "-c", "hostname; cat /proc/1/comm; touch /var/lib/faultline/node/mine"])
+        .args([
+            "cluster",
+            "exec",
+            "n3",
+            "--",
+            "sh",
+            "-c",
+            "hostname; cat /proc/1/comm; touch /var/lib/faultline/node/mine",
+        ])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "n3\nsshd\n");
@@ -132,7 +147,8 @@ fn up_twice_then_down_leaves_nothing_and_stays_sealed() {
     let route = sh("ip route get 10.233.0.11");
     assert!(route.contains("unreachable") || route.contains("No route to host"), "{route}");
     let t = Instant::now();
-    let err = std::net::TcpStream::connect_timeout(&"10.233.0.11:22".parse().unwrap(), Duration::from_secs(3)).unwrap_err();
+    let err =
+        std::net::TcpStream::connect_timeout(&"10.233.0.11:22".parse().unwrap(), Duration::from_secs(3)).unwrap_err();
     assert!(t.elapsed() < Duration::from_millis(500), "connect took {:?}", t.elapsed());
     assert!(
         matches!(err.kind(), std::io::ErrorKind::HostUnreachable | std::io::ErrorKind::NetworkUnreachable),
@@ -170,7 +186,10 @@ fn up_after_a_crash_cleans_up_first() {
 fn exec_streams_output_and_passes_the_exit_status() {
     let _lock = cluster_lock();
     ensure_cluster();
-    let out = faultline().args(["cluster", "exec", "n2", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]).output().unwrap();
+    let out = faultline()
+        .args(["cluster", "exec", "n2", "--", "sh", "-c", "echo out; echo err >&2; exit 3"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
@@ -335,7 +354,10 @@ async fn preflight_names_a_dead_node_within_the_connect_timeout() {
     let t = Instant::now();
     let err = format!("{:#}", preflight::preflight(&refused, &opts, &[]).await.unwrap_err());
     eprintln!("refused ({:?}): {err}", t.elapsed());
-    assert!(t.elapsed() < Duration::from_secs(2) && err.contains("closed") && err.contains("connection refused"), "{err}");
+    assert!(
+        t.elapsed() < Duration::from_secs(2) && err.contains("closed") && err.contains("connection refused"),
+        "{err}"
+    );
     // A missing tool is named.
     let err = format!("{:#}", preflight::preflight(&specs[..1], &opts, &["sh", "no-such-tool-xyz"]).await.unwrap_err());
     assert!(err.contains("n1") && err.contains("no-such-tool-xyz"), "{err}");
@@ -373,14 +395,24 @@ async fn wrong_key_and_changed_host_key_are_named() {
     let dir = tempfile::tempdir().unwrap();
     // A key the nodes do not know.
     let key = dir.path().join("other");
-    assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).status().unwrap().success());
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
     let wrong_key = SshOptions { key: Some(key), config_file: None, ..opts.clone() };
     let err = format!("{:#}", Node::connect(&specs[0], &wrong_key).await.unwrap_err());
     eprintln!("wrong key: {err}");
     assert!(err.contains("n1") && err.contains("authentication failed"), "{err}");
     // A known_hosts entry with another key for the node's address.
     let fake = dir.path().join("fake");
-    assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&fake).status().unwrap().success());
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&fake)
+        .status()
+        .unwrap()
+        .success());
     let fake_pub = std::fs::read_to_string(fake.with_extension("pub")).unwrap();
     let kh = dir.path().join("known_hosts");
     std::fs::write(&kh, format!("{} {}", specs[0].host, fake_pub)).unwrap();

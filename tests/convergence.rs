@@ -12,11 +12,33 @@ fn redis_failover_loses_acknowledged_writes() {
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
     let schedule = store.path().join("failover.toml");
-    std::fs::write(&schedule, "[[step]]\nat = \"4s\"\nstart = \"failover\"\n\n[[step]]\nat = \"12s\"\nstop = \"failover\"\n").unwrap();
+    std::fs::write(
+        &schedule,
+        "[[step]]\nat = \"4s\"\nstart = \"failover\"\n\n[[step]]\nat = \"12s\"\nstop = \"failover\"\n",
+    )
+    .unwrap();
     let (code, dir, log) = run(
         store.path(),
-        &["--db", "redis", "--workload", "set", "--nemesis-schedule", schedule.to_str().unwrap(), "--time-limit", "16s",
-          "--concurrency", "6", "--rate", "200", "--recovery-time", "10s", "--expect", "lost==0", "--seed", "5"],
+        &[
+            "--db",
+            "redis",
+            "--workload",
+            "set",
+            "--nemesis-schedule",
+            schedule.to_str().unwrap(),
+            "--time-limit",
+            "16s",
+            "--concurrency",
+            "6",
+            "--rate",
+            "200",
+            "--recovery-time",
+            "10s",
+            "--expect",
+            "lost==0",
+            "--seed",
+            "5",
+        ],
     );
     assert_eq!(code, 1, "redis must be found invalid:\n{log}");
     let r = results(&dir);
@@ -35,7 +57,9 @@ fn redis_failover_loses_acknowledged_writes() {
     assert!(broken["summary"].as_str().unwrap().contains("lost"), "{broken}");
     // The failover really happened: a replica was promoted while the primary was cut off.
     let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
-    assert!(history.lines().any(|l| l.contains("\"start-failover\"") && l.contains("\"new_primary\"") && l.contains("\"verified\":true")));
+    assert!(history
+        .lines()
+        .any(|l| l.contains("\"start-failover\"") && l.contains("\"new_primary\"") && l.contains("\"verified\":true")));
 }
 
 #[test]
@@ -45,9 +69,30 @@ fn etcd_set_under_partitions_loses_nothing_and_converges() {
     let store = tempfile::tempdir().unwrap();
     let (code, dir, log) = run(
         store.path(),
-        &["--db", "etcd", "--workload", "set", "--nemesis", "partition-leader,partition-halves,kill", "--nemesis-interval", "3s",
-          "--time-limit", "20s", "--concurrency", "6", "--rate", "150", "--recovery-time", "10s",
-          "--expect", "lost==0", "--expect", "divergence<=0.0", "--seed", "8"],
+        &[
+            "--db",
+            "etcd",
+            "--workload",
+            "set",
+            "--nemesis",
+            "partition-leader,partition-halves,kill",
+            "--nemesis-interval",
+            "3s",
+            "--time-limit",
+            "20s",
+            "--concurrency",
+            "6",
+            "--rate",
+            "150",
+            "--recovery-time",
+            "10s",
+            "--expect",
+            "lost==0",
+            "--expect",
+            "divergence<=0.0",
+            "--seed",
+            "8",
+        ],
     );
     assert_eq!(code, 0, "etcd's set must be valid:\n{log}");
     let r = results(&dir);

@@ -30,7 +30,22 @@ fn partitions_with_linearizable_reads_are_valid() {
     let store = tempfile::tempdir().unwrap();
     let (code, run, log) = run_test(
         store.path(),
-        &["--workload", "register", "--nemesis", "partition-halves,partition-one", "--nemesis-interval", "4s", "--time-limit", "20s", "--concurrency", "10", "--rate", "150", "--seed", "7"],
+        &[
+            "--workload",
+            "register",
+            "--nemesis",
+            "partition-halves,partition-one",
+            "--nemesis-interval",
+            "4s",
+            "--time-limit",
+            "20s",
+            "--concurrency",
+            "10",
+            "--rate",
+            "150",
+            "--seed",
+            "7",
+        ],
     );
     assert_eq!(code, 0, "expected valid (exit 0):\n{log}");
     let r = results(&run);
@@ -38,7 +53,8 @@ fn partitions_with_linearizable_reads_are_valid() {
     assert!(r["checkers"]["linearizable"]["ops"].as_u64().unwrap() > 500, "too few ops: {r}");
     // The partitions really happened and were verified by probes.
     let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
-    let verified = history.lines().filter(|l| l.contains("\"start-partition") && l.contains("\"verified\":true")).count();
+    let verified =
+        history.lines().filter(|l| l.contains("\"start-partition") && l.contains("\"verified\":true")).count();
     assert!(verified >= 1, "no verified partition in the history");
     for f in ["test.json", "history.edn", "report/index.html", "nodes/n1/etcd.log"] {
         assert!(run.join(f).exists(), "{f} missing from the run directory");
@@ -64,7 +80,23 @@ fn serializable_reads_under_partition_are_stale() {
     .unwrap();
     let (code, run, log) = run_test(
         store.path(),
-        &["--workload", "register", "--serializable", "--nemesis-schedule", schedule.to_str().unwrap(), "--time-limit", "18s", "--concurrency", "9", "--rate", "200", "--op-timeout", "1s", "--seed", "11"],
+        &[
+            "--workload",
+            "register",
+            "--serializable",
+            "--nemesis-schedule",
+            schedule.to_str().unwrap(),
+            "--time-limit",
+            "18s",
+            "--concurrency",
+            "9",
+            "--rate",
+            "200",
+            "--op-timeout",
+            "1s",
+            "--seed",
+            "11",
+        ],
     );
     assert_eq!(code, 1, "expected invalid (exit 1):\n{log}");
     let r = results(&run);
@@ -84,7 +116,22 @@ fn nemesis_all_heals_and_checks_valid() {
     let store = tempfile::tempdir().unwrap();
     let (code, run, log) = run_test(
         store.path(),
-        &["--workload", "register", "--nemesis", "all", "--nemesis-interval", "3s", "--time-limit", "30s", "--concurrency", "6", "--rate", "100", "--seed", "3"],
+        &[
+            "--workload",
+            "register",
+            "--nemesis",
+            "all",
+            "--nemesis-interval",
+            "3s",
+            "--time-limit",
+            "30s",
+            "--concurrency",
+            "6",
+            "--rate",
+            "100",
+            "--seed",
+            "3",
+        ],
     );
     assert_eq!(code, 0, "expected valid (exit 0):\n{log}");
     let test: Value = serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();

@@ -46,7 +46,8 @@ fn assert_history_parses(store: &std::path::Path, context: &str) {
     let Ok(text) = std::fs::read_to_string(run.join("history.jsonl")) else { return };
     for (i, line) in text.split_inclusive('\n').enumerate() {
         if line.ends_with('\n') {
-            serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{context}: history line {} does not parse: {e}", i + 1));
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|e| panic!("{context}: history line {} does not parse: {e}", i + 1));
         }
     }
 }

@@ -30,7 +30,8 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { ops: 1_000_000, keys: 1000, processes: 20, info: 0.01, out: String::new(), seed: 1, corrupt: false };
+    let mut a =
+        Args { ops: 1_000_000, keys: 1000, processes: 20, info: 0.01, out: String::new(), seed: 1, corrupt: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--corrupt" {

@@ -29,11 +29,7 @@ use std::collections::{BTreeSet, HashMap};
 /// The time faults were last healed: the last event of a nemesis `stop-*` action, or of a nemesis
 /// op with `f = "heal"`, whichever is later. `None` when the nemesis never healed anything.
 pub fn heal_time(history: &[Op]) -> Option<u64> {
-    history
-        .iter()
-        .filter(|op| op.is_nemesis() && (op.f.starts_with("stop-") || op.f == "heal"))
-        .map(|op| op.time)
-        .max()
+    history.iter().filter(|op| op.is_nemesis() && (op.f.starts_with("stop-") || op.f == "heal")).map(|op| op.time).max()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,8 +124,7 @@ pub fn check_convergence(history: &[Op]) -> ConvergenceResult {
 
     let unreachable: Vec<String> =
         polled.iter().zip(&latest).filter(|(_, s)| s.is_none()).map(|(n, _)| n.clone()).collect();
-    let finals: Vec<(&String, &Vec<i64>)> =
-        polled.iter().zip(&latest).filter_map(|(n, s)| s.map(|s| (n, s))).collect();
+    let finals: Vec<(&String, &Vec<i64>)> = polled.iter().zip(&latest).filter_map(|(n, s)| s.map(|s| (n, s))).collect();
 
     // Union and intersection through per-element counts.
     let mut holders: HashMap<i64, usize> = HashMap::new();
@@ -203,10 +198,7 @@ pub fn check_convergence(history: &[Op]) -> ConvergenceResult {
             ),
         )
     } else if !unreachable.is_empty() {
-        (
-            Verdict::Unknown,
-            format!("no successful final read from {}; the other nodes agree", unreachable.join(", ")),
-        )
+        (Verdict::Unknown, format!("no successful final read from {}; the other nodes agree", unreachable.join(", ")))
     } else {
         let when = match time_to_converge_ns {
             Some(t) if heal.is_some() => format!(" {} after the heal", format_ns(t)),
@@ -308,7 +300,10 @@ mod tests {
         // Union {1,2,3,4}, on every node {1,2}: 2 of 4 elements diverge.
         assert_eq!((r.union_size, r.intersection_size), (4, 2));
         assert_eq!(r.divergence, 0.5);
-        assert_eq!(r.differences["n1"], NodeDifference { missing: vec![4], extra: vec![3], missing_count: 1, extra_count: 1 });
+        assert_eq!(
+            r.differences["n1"],
+            NodeDifference { missing: vec![4], extra: vec![3], missing_count: 1, extra_count: 1 }
+        );
         assert_eq!(r.differences["n2"].missing, vec![3, 4]);
         assert!(r.differences["n2"].extra.is_empty());
         assert_eq!(r.differences["n3"].extra, vec![4]);

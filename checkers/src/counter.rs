@@ -95,7 +95,11 @@ pub fn check_counter(history: &[Op]) -> CounterResult {
     for op in ops.iter().filter(|op| op.f() == "add") {
         let Some(v) = op.invoke.value.as_i64() else {
             if malformed.len() < LIST_LIMIT {
-                malformed.push(format!("op {}: add value must be an integer, got {}", op.invoke_index(), op.invoke.value));
+                malformed.push(format!(
+                    "op {}: add value must be an integer, got {}",
+                    op.invoke_index(),
+                    op.invoke.value
+                ));
             }
             continue;
         };
@@ -121,7 +125,12 @@ pub fn check_counter(history: &[Op]) -> CounterResult {
         let Some(completion) = op.completion else { continue };
         let Some(value) = op.value().as_i64() else {
             if malformed.len() < LIST_LIMIT {
-                malformed.push(format!("op {}: {} value must be an integer, got {}", completion.index, op.f(), op.value()));
+                malformed.push(format!(
+                    "op {}: {} value must be an integer, got {}",
+                    completion.index,
+                    op.f(),
+                    op.value()
+                ));
             }
             continue;
         };
@@ -239,7 +248,7 @@ mod tests {
         let mut h = HistoryBuilder::new();
         add(&mut h, 1, 1, 0.0, OkT);
         add(&mut h, 4, 10, 0.5, Info); // may apply at any later time
-        // An ok add of 3 concurrent with two reads.
+                                       // An ok add of 3 concurrent with two reads.
         h.invoke(s(1.0), 1, "n1", "add", json!(3));
         read(&mut h, 2, 1, 1.1);
         read(&mut h, 3, 14, 1.3);

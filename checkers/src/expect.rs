@@ -231,13 +231,7 @@ pub fn parse_expectation(input: &str) -> Result<Expectation, ExpectError> {
         return Err(error(format!("the value {value:?} contains a second operator")));
     }
     let threshold = parse_threshold(metric, value).map_err(error)?;
-    Ok(Expectation {
-        text: text.to_string(),
-        metric,
-        comparison,
-        threshold,
-        threshold_text: value.to_string(),
-    })
+    Ok(Expectation { text: text.to_string(), metric, comparison, threshold, threshold_text: value.to_string() })
 }
 
 /// Parse every expectation, stopping at the first bad one.
@@ -354,10 +348,9 @@ fn measure(metric: Metric, inputs: &ExpectInputs<'_>) -> Measured {
         },
         Metric::Recovery90 => match inputs.metrics {
             None => no_metrics(),
-            Some(m) if !m.unrecovered_90.is_empty() => Failed(format!(
-                "throughput never got back to the pre-fault level in {}",
-                m.unrecovered_90.join("; ")
-            )),
+            Some(m) if !m.unrecovered_90.is_empty() => {
+                Failed(format!("throughput never got back to the pre-fault level in {}", m.unrecovered_90.join("; ")))
+            }
             Some(m) if m.windows.is_empty() => Missing("no fault windows".into()),
             Some(m) => ns(m.recovery_90_ns).map_or_else(
                 || Missing("no window had a throughput baseline and workload after its heal".into()),
@@ -426,8 +419,7 @@ pub fn evaluate_one(expectation: &Expectation, inputs: &ExpectInputs<'_>) -> Exp
                     Comparison::Equal => format!("off by {}", show(kind, gap)),
                     _ => "must differ from it".to_string(),
                 };
-                let message =
-                    format!("{name} {shown} {} {} ({by})", c.negated_symbol(), expectation.threshold_text);
+                let message = format!("{name} {shown} {} {} ({by})", c.negated_symbol(), expectation.threshold_text);
                 (Some(actual), ExpectStatus::Broken, message)
             }
         }
@@ -445,18 +437,21 @@ pub fn evaluate_one(expectation: &Expectation, inputs: &ExpectInputs<'_>) -> Exp
 /// Evaluate every expectation: any broken one makes the result invalid, any unmeasured one unknown.
 pub fn evaluate(expectations: &[Expectation], inputs: &ExpectInputs<'_>) -> ExpectResult {
     let results: Vec<ExpectationResult> = expectations.iter().map(|e| evaluate_one(e, inputs)).collect();
-    let of_status = |s: ExpectStatus| results.iter().filter(|r| r.status == s).map(|r| r.message.clone()).collect::<Vec<_>>();
+    let of_status =
+        |s: ExpectStatus| results.iter().filter(|r| r.status == s).map(|r| r.message.clone()).collect::<Vec<_>>();
     let broken = of_status(ExpectStatus::Broken);
     let unmeasured = of_status(ExpectStatus::Unmeasured);
     let (verdict, summary) = if !broken.is_empty() {
-        (
-            Verdict::Invalid,
-            format!("{} of {} expectations broken: {}", broken.len(), results.len(), broken.join("; ")),
-        )
+        (Verdict::Invalid, format!("{} of {} expectations broken: {}", broken.len(), results.len(), broken.join("; ")))
     } else if !unmeasured.is_empty() {
         (
             Verdict::Unknown,
-            format!("{} of {} expectations could not be measured: {}", unmeasured.len(), results.len(), unmeasured.join("; ")),
+            format!(
+                "{} of {} expectations could not be measured: {}",
+                unmeasured.len(),
+                results.len(),
+                unmeasured.join("; ")
+            ),
         )
     } else if results.is_empty() {
         (Verdict::Valid, "no expectations given".to_string())

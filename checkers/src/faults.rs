@@ -89,7 +89,17 @@ mod tests {
     use serde_json::json;
 
     fn nem(index: u64, time: u64, f: &str, value: serde_json::Value) -> Op {
-        Op { index, time, kind: OpType::Info, process: Process::Nemesis, f: f.into(), value, key: None, node: None, error: None }
+        Op {
+            index,
+            time,
+            kind: OpType::Info,
+            process: Process::Nemesis,
+            f: f.into(),
+            value,
+            key: None,
+            node: None,
+            error: None,
+        }
     }
 
     #[test]

@@ -355,7 +355,10 @@ pub fn fault_metrics(history: &[Op], options: &MetricsOptions) -> MetricsResult 
                         }
                         if buckets_seen == 0 {
                             // The last heal usually comes at the end of the main phase: nothing to measure.
-                            notes.push("the workload ended within one bucket of the heal: recovery-90 not measured".to_string());
+                            notes.push(
+                                "the workload ended within one bucket of the heal: recovery-90 not measured"
+                                    .to_string(),
+                            );
                         } else if recovery_90_ns.is_none() {
                             unreached_90 = true;
                             notes.push(format!(
@@ -455,11 +458,7 @@ pub fn fault_metrics(history: &[Op], options: &MetricsOptions) -> MetricsResult 
     let verdict = if unverified.is_empty() {
         Verdict::Valid
     } else {
-        summary = format!(
-            "fault not verified in {}; {}",
-            unverified.join(", "),
-            summary
-        );
+        summary = format!("fault not verified in {}; {}", unverified.join(", "), summary);
         Verdict::Unknown
     };
 
@@ -546,14 +545,32 @@ pub(crate) mod testing {
             self
         }
 
-        pub fn complete(&mut self, time: u64, process: u64, node: &str, kind: OpType, f: &str, value: Value) -> &mut Self {
+        pub fn complete(
+            &mut self,
+            time: u64,
+            process: u64,
+            node: &str,
+            kind: OpType,
+            f: &str,
+            value: Value,
+        ) -> &mut Self {
             self.push(time, kind, Process::Client(process), f, value, Some(node));
             self
         }
 
         /// A whole operation, invoked at `t0` and completed at `t1` with nothing in between.
         #[allow(clippy::too_many_arguments)]
-        pub fn op(&mut self, process: u64, node: &str, f: &str, t0: u64, t1: u64, kind: OpType, invoke_value: Value, result: Value) -> &mut Self {
+        pub fn op(
+            &mut self,
+            process: u64,
+            node: &str,
+            f: &str,
+            t0: u64,
+            t1: u64,
+            kind: OpType,
+            invoke_value: Value,
+            result: Value,
+        ) -> &mut Self {
             self.invoke(t0, process, node, f, invoke_value);
             self.complete(t1, process, node, kind, f, result)
         }
@@ -740,7 +757,12 @@ mod tests {
         let mut h = HistoryBuilder::new();
         read(&mut h, 1, "n1", 0.0, OkT);
         h.nemesis(s(1.0), s(1.1), "start-partition-one", json!({"verified": true}));
-        h.nemesis(s(2.0), s(2.1), "stop-partition-one", json!({"verified": false, "reason": "after stop n1 -> n2 still cut"}));
+        h.nemesis(
+            s(2.0),
+            s(2.1),
+            "stop-partition-one",
+            json!({"verified": false, "reason": "after stop n1 -> n2 still cut"}),
+        );
         let m = fault_metrics(&h.build(), &MetricsOptions::default());
         assert_eq!(m.verdict, Verdict::Unknown);
         assert_eq!(m.windows[0].heal_verified, Some(false));

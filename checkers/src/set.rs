@@ -20,8 +20,8 @@
 //! "Before"/"after" use history order (event indexes), durations use event times. Lists in the
 //! result are bounded by `LIST_LIMIT`; `counts` always holds the full numbers.
 
-use crate::metrics::{client_operations, format_ns, ClientOp};
 use crate::history::{Op, OpType};
+use crate::metrics::{client_operations, format_ns, ClientOp};
 use crate::Verdict;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -348,9 +348,7 @@ pub fn check_set(history: &[Op], options: &SetOptions) -> SetResult {
     // Final states: each node's last ok final-read.
     let mut final_state: HashMap<u16, &Read<'_>> = HashMap::new();
     for read in reads.iter().filter(|r| r.op.f() == "final-read") {
-        let newer = final_state
-            .get(&read.node)
-            .is_none_or(|prev| prev.op.complete_index() < read.op.complete_index());
+        let newer = final_state.get(&read.node).is_none_or(|prev| prev.op.complete_index() < read.op.complete_index());
         if newer {
             final_state.insert(read.node, read);
         }

@@ -49,7 +49,11 @@ fn two_outstanding_invocations() {
 fn unknown_type() {
     let msg = error_of("h.edn", "[{:type :invoke, :process 1, :f :read}\n {:type :done, :process 1, :f :read}]", 2);
     assert!(msg.contains("unknown type :done"), "{msg}");
-    let msg = error_of("h.jsonl", "{\"type\":\"invoke\",\"process\":0,\"f\":\"read\"}\n{\"type\":\"bogus\",\"process\":0,\"f\":\"read\"}\n", 2);
+    let msg = error_of(
+        "h.jsonl",
+        "{\"type\":\"invoke\",\"process\":0,\"f\":\"read\"}\n{\"type\":\"bogus\",\"process\":0,\"f\":\"read\"}\n",
+        2,
+    );
     assert!(msg.contains("bogus"), "{msg}");
 }
 
@@ -57,7 +61,11 @@ fn unknown_type() {
 fn bad_edn() {
     let msg = error_of("h.edn", "; comment\n[{:type :invoke, :process 1, :f :read}\n {:type :ok, :process 1 :f :read, :value \"unterminated}]\n", 3);
     assert!(msg.contains("bad EDN"), "{msg}");
-    let msg = error_of("h2.edn", "{:type :invoke, :process 1, :f :read}\n{:type :ok, :process 1, :f :read, :value [1 2}\n", 2);
+    let msg = error_of(
+        "h2.edn",
+        "{:type :invoke, :process 1, :f :read}\n{:type :ok, :process 1, :f :read, :value [1 2}\n",
+        2,
+    );
     assert!(msg.contains("bad EDN"), "{msg}");
 }
 
@@ -73,7 +81,11 @@ fn invoke_after_info() {
 
 #[test]
 fn bad_jsonl_line_in_the_middle_is_an_error() {
-    let msg = error_of("h.jsonl", "{\"type\":\"invoke\",\"process\":0,\"f\":\"read\"}\n{\"type\":\"ok\",\"proc\n{\"type\":\"ok\"}\n", 2);
+    let msg = error_of(
+        "h.jsonl",
+        "{\"type\":\"invoke\",\"process\":0,\"f\":\"read\"}\n{\"type\":\"ok\",\"proc\n{\"type\":\"ok\"}\n",
+        2,
+    );
     assert!(msg.contains("bad JSON op"), "{msg}");
 }
 
@@ -141,7 +153,13 @@ fn sample_history() -> Vec<Op> {
     };
     let mut h = vec![
         op(0, OpType::Invoke, Process::Client(0), "write", json!(3)),
-        op(1, OpType::Info, Process::Nemesis, "start-partition", json!({"targets": ["n1", "n2"], "grudge": {"n1": ["n3"]}, "two words": 2.5})),
+        op(
+            1,
+            OpType::Info,
+            Process::Nemesis,
+            "start-partition",
+            json!({"targets": ["n1", "n2"], "grudge": {"n1": ["n3"]}, "two words": 2.5}),
+        ),
         op(2, OpType::Ok, Process::Client(0), "write", json!(3)),
         op(3, OpType::Invoke, Process::Client(1), "cas", json!([3, 4])),
         op(4, OpType::Fail, Process::Client(1), "cas", json!([3, 4])),
@@ -162,7 +180,10 @@ fn sample_history() -> Vec<Op> {
 fn edn_round_trip() {
     let h = sample_history();
     let text = write_edn(&h);
-    assert!(text.contains(":type :invoke") && text.contains(":f :write") && text.contains(":process :nemesis"), "{text}");
+    assert!(
+        text.contains(":type :invoke") && text.contains(":f :write") && text.contains(":process :nemesis"),
+        "{text}"
+    );
     assert!(text.contains(":key \"k1\"") && text.contains(":node \"n1\""), "{text}");
     let back = parse_history(&text, Format::Edn).unwrap();
     assert_eq!(back.ops, h);

@@ -70,7 +70,10 @@ type NodeDev = (String, String);
 #[derive(Debug, Clone)]
 enum Applied {
     /// Partitions and flaky links: the rules added (and the grudge for partitions).
-    Rules { grudge: Option<Grudge>, rules: Vec<Rule> },
+    Rules {
+        grudge: Option<Grudge>,
+        rules: Vec<Rule>,
+    },
     /// `slow`: (node, device) pairs that got faultline's root qdisc.
     Qdiscs(Vec<(String, String)>),
     Killed(Vec<String>),
@@ -78,7 +81,12 @@ enum Applied {
     /// node -> net offset in milliseconds.
     Clock(BTreeMap<String, i64>),
     /// The old primary cut off by `rules` (grudge), and the replica promoted in its place.
-    Failover { grudge: Grudge, rules: Vec<Rule>, old_primary: String, new_primary: String },
+    Failover {
+        grudge: Grudge,
+        rules: Vec<Rule>,
+        old_primary: String,
+        new_primary: String,
+    },
 }
 
 /// What `heal_all` did.
@@ -141,7 +149,14 @@ pub struct Nemesis<C: Control> {
 impl<C: Control> Nemesis<C> {
     pub fn new(ctl: C, seed: u64, opts: NemesisOptions) -> Self {
         let nodes = ctl.nodes();
-        Nemesis { ctl, opts, rng: ChaCha8Rng::seed_from_u64(seed), nodes, prepared: BTreeSet::new(), applied: BTreeMap::new() }
+        Nemesis {
+            ctl,
+            opts,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            nodes,
+            prepared: BTreeSet::new(),
+            applied: BTreeMap::new(),
+        }
     }
 
     pub fn control(&self) -> &C {
@@ -168,7 +183,10 @@ impl<C: Control> Nemesis<C> {
             out.push((Fault::Clock, clock_refusal()));
         }
         if !self.ctl.supports_failover() {
-            out.push((Fault::Failover, "the database elects its own leader (failover is for primary/replica databases such as redis)".into()));
+            out.push((
+                Fault::Failover,
+                "the database elects its own leader (failover is for primary/replica databases such as redis)".into(),
+            ));
         } else if n < 2 {
             out.push((Fault::Failover, format!("needs at least 2 nodes; the cluster has {n}")));
         }
@@ -227,7 +245,12 @@ impl<C: Control> Nemesis<C> {
         Ok(())
     }
 
-    async fn choose_targets(&mut self, fault: Fault, targets: Option<Targets>, pinned: Option<Vec<String>>) -> anyhow::Result<Vec<String>> {
+    async fn choose_targets(
+        &mut self,
+        fault: Fault,
+        targets: Option<Targets>,
+        pinned: Option<Vec<String>>,
+    ) -> anyhow::Result<Vec<String>> {
         if let Some(nodes) = pinned {
             self.check_nodes(&format!("{fault} nodes"), &nodes)?;
             return Ok(nodes);
@@ -313,7 +336,11 @@ impl<C: Control> Nemesis<C> {
         if !listed.ok() {
             let created = fail("create chain", ctl.run(node, render::create_chain(bin)).await)?;
             if !created.ok() && !created.stderr.contains("already exists") {
-                return Err(format!("{node}: `{}` failed: {}", render::create_chain(bin).join(" "), created.stderr.trim()));
+                return Err(format!(
+                    "{node}: `{}` failed: {}",
+                    render::create_chain(bin).join(" "),
+                    created.stderr.trim()
+                ));
             }
         }
         for builtin in ["INPUT", "OUTPUT"] {
@@ -389,7 +416,9 @@ impl<C: Control> Nemesis<C> {
                     match ctl.run(&rule.node, argv.clone()).await {
                         Ok(o) if o.ok() => Ok(()),
                         // Already gone (a heal flushed it): nothing left to undo.
-                        Ok(o) if o.stderr.contains("does a matching rule exist") || o.stderr.contains("No chain") => Ok(()),
+                        Ok(o) if o.stderr.contains("does a matching rule exist") || o.stderr.contains("No chain") => {
+                            Ok(())
+                        }
                         Ok(o) => {
                             let e = format!("{}: `{}` failed: {}", rule.node, argv.join(" "), o.stderr.trim());
                             Err((rule, e))
@@ -443,7 +472,11 @@ impl<C: Control> Nemesis<C> {
         for (node, dropped) in &grudge {
             for peer in dropped {
                 let addr = self.rule_address(peer)?;
-                rules.push(Rule { node: node.clone(), bin: render::iptables_for(&addr), spec: render::drop_from_spec(&addr) });
+                rules.push(Rule {
+                    node: node.clone(),
+                    bin: render::iptables_for(&addr),
+                    spec: render::drop_from_spec(&addr),
+                });
             }
         }
         let (added, errors) = self.add_rules(rules).await;
@@ -497,18 +530,28 @@ impl<C: Control> Nemesis<C> {
             anyhow::bail!("failover: {old} has no replica to promote");
         }
         let new = replicas[self.rng.random_range(0..replicas.len())].clone();
-        let grudge = grudge::partition_primaries(&self.nodes, std::slice::from_ref(&old)).map_err(anyhow::Error::msg)?;
+        let grudge =
+            grudge::partition_primaries(&self.nodes, std::slice::from_ref(&old)).map_err(anyhow::Error::msg)?;
         let mut rules = Vec::new();
         for (node, dropped) in &grudge {
             for peer in dropped {
                 let addr = self.rule_address(peer)?;
-                rules.push(Rule { node: node.clone(), bin: render::iptables_for(&addr), spec: render::drop_from_spec(&addr) });
+                rules.push(Rule {
+                    node: node.clone(),
+                    bin: render::iptables_for(&addr),
+                    spec: render::drop_from_spec(&addr),
+                });
             }
         }
         let (added, mut reasons) = self.add_rules(rules).await;
         self.applied.insert(
             Fault::Failover,
-            Applied::Failover { grudge: grudge.clone(), rules: added, old_primary: old.clone(), new_primary: new.clone() },
+            Applied::Failover {
+                grudge: grudge.clone(),
+                rules: added,
+                old_primary: old.clone(),
+                new_primary: new.clone(),
+            },
         );
         let promoted = match self.ctl.promote(&new).await {
             Ok(line) => line,
@@ -534,7 +577,11 @@ impl<C: Control> Nemesis<C> {
         for node in &targets {
             for peer in self.nodes.iter().filter(|p| *p != node) {
                 let addr = self.rule_address(peer)?;
-                rules.push(Rule { node: node.clone(), bin: render::iptables_for(&addr), spec: render::random_drop_from_spec(&addr, loss) });
+                rules.push(Rule {
+                    node: node.clone(),
+                    bin: render::iptables_for(&addr),
+                    spec: render::random_drop_from_spec(&addr, loss),
+                });
             }
         }
         let wanted = rules.len();
@@ -565,7 +612,8 @@ impl<C: Control> Nemesis<C> {
                         match ctl.run(node, render::route_get(&addr)).await {
                             Ok(o) if o.ok() => match render::parse_route_dev(&o.stdout) {
                                 Some(dev) => by_dev.entry(dev).or_default().push(addr),
-                                None => errors.push(format!("{node}: no device in `ip route get {addr}`: {}", o.stdout.trim())),
+                                None => errors
+                                    .push(format!("{node}: no device in `ip route get {addr}`: {}", o.stdout.trim())),
                             },
                             Ok(o) => errors.push(format!("{node}: `ip route get {addr}` failed: {}", o.stderr.trim())),
                             Err(e) => errors.push(format!("{node}: `ip route get {addr}`: {e:#}")),
@@ -627,7 +675,8 @@ impl<C: Control> Nemesis<C> {
         let tasks: Vec<Task<'_, anyhow::Result<String>>> = targets
             .iter()
             .map(|node| {
-                let t: Task<'_, _> = if fault == Fault::Kill { Box::pin(ctl.kill_db(node)) } else { Box::pin(ctl.pause_db(node)) };
+                let t: Task<'_, _> =
+                    if fault == Fault::Kill { Box::pin(ctl.kill_db(node)) } else { Box::pin(ctl.pause_db(node)) };
                 t
             })
             .collect();
@@ -643,7 +692,8 @@ impl<C: Control> Nemesis<C> {
         // Track every target, not only those that answered: a signal whose command timed out may
         // still have landed, and resume/restart are idempotent.
         let tracked = targets.clone();
-        self.applied.insert(fault, if fault == Fault::Kill { Applied::Killed(tracked) } else { Applied::Paused(tracked) });
+        self.applied
+            .insert(fault, if fault == Fault::Kill { Applied::Killed(tracked) } else { Applied::Paused(tracked) });
         let mut value = json!({
             "targets": targets,
             "signal": if fault == Fault::Kill { "SIGKILL" } else { "SIGSTOP" },
@@ -688,10 +738,8 @@ impl<C: Control> Nemesis<C> {
                 Err(e) => errors.push(format!("{node}: clock bump: {e:#}")),
             }
         }
-        let strobes: BTreeMap<&String, Value> = plans
-            .iter()
-            .map(|(n, _, s, f, p)| (n, json!({"delta_ms": s, "flips": f, "period_ms": p})))
-            .collect();
+        let strobes: BTreeMap<&String, Value> =
+            plans.iter().map(|(n, _, s, f, p)| (n, json!({"delta_ms": s, "flips": f, "period_ms": p}))).collect();
         self.applied.insert(Fault::Clock, Applied::Clock(offsets.clone()));
         let mut value = json!({
             "targets": targets,
@@ -717,7 +765,11 @@ impl<C: Control> Nemesis<C> {
                     nodes.remove(&r.node);
                 }
                 let lines = if n > kept.len() {
-                    vec![format!("{fault}: removed {} rule(s) on {}", n - kept.len(), nodes.into_iter().collect::<Vec<_>>().join(", "))]
+                    vec![format!(
+                        "{fault}: removed {} rule(s) on {}",
+                        n - kept.len(),
+                        nodes.into_iter().collect::<Vec<_>>().join(", ")
+                    )]
                 } else {
                     vec![]
                 };
@@ -737,14 +789,17 @@ impl<C: Control> Nemesis<C> {
                     return (lines, errors, Some(left));
                 }
                 match ctl.follow(&new_primary).await {
-                    Ok(line) => lines.push(format!("failover: {old_primary} and the other nodes now follow {new_primary}: {line}")),
+                    Ok(line) => lines
+                        .push(format!("failover: {old_primary} and the other nodes now follow {new_primary}: {line}")),
                     Err(e) => errors.push(format!("failover: making the nodes follow {new_primary}: {e:#}")),
                 }
                 (lines, errors, None)
             }
             Applied::Qdiscs(pairs) => {
-                let tasks: Vec<Task<'_, anyhow::Result<crate::control::Output>>> =
-                    pairs.iter().map(|(node, dev)| Box::pin(ctl.run(node, render::netem_delete(dev))) as Task<'_, _>).collect();
+                let tasks: Vec<Task<'_, anyhow::Result<crate::control::Output>>> = pairs
+                    .iter()
+                    .map(|(node, dev)| Box::pin(ctl.run(node, render::netem_delete(dev))) as Task<'_, _>)
+                    .collect();
                 let (mut lines, mut errors, mut kept) = (Vec::new(), Vec::new(), Vec::new());
                 let results = join_all(tasks).await;
                 for ((node, dev), r) in pairs.iter().cloned().zip(results) {
@@ -768,7 +823,13 @@ impl<C: Control> Nemesis<C> {
                 let kill = fault == Fault::Kill;
                 let tasks: Vec<Task<'_, anyhow::Result<String>>> = nodes
                     .iter()
-                    .map(|n| if kill { Box::pin(ctl.restart_db(n)) as Task<'_, _> } else { Box::pin(ctl.resume_db(n)) as Task<'_, _> })
+                    .map(|n| {
+                        if kill {
+                            Box::pin(ctl.restart_db(n)) as Task<'_, _>
+                        } else {
+                            Box::pin(ctl.resume_db(n)) as Task<'_, _>
+                        }
+                    })
                     .collect();
                 let (mut lines, mut errors, mut kept) = (Vec::new(), Vec::new(), Vec::new());
                 let results = join_all(tasks).await;
@@ -776,7 +837,11 @@ impl<C: Control> Nemesis<C> {
                     match r {
                         Ok(line) => {
                             let what = if kill { "restarted the database" } else { "resumed the database (SIGCONT)" };
-                            lines.push(if line.is_empty() { format!("{fault}: {what} on {node}") } else { format!("{fault}: {what} on {node}: {line}") });
+                            lines.push(if line.is_empty() {
+                                format!("{fault}: {what} on {node}")
+                            } else {
+                                format!("{fault}: {what} on {node}: {line}")
+                            });
                         }
                         Err(e) => {
                             errors.push(format!("{node}: {e:#}"));
@@ -784,7 +849,8 @@ impl<C: Control> Nemesis<C> {
                         }
                     }
                 }
-                let left = (!kept.is_empty()).then_some(if kill { Applied::Killed(kept) } else { Applied::Paused(kept) });
+                let left =
+                    (!kept.is_empty()).then_some(if kill { Applied::Killed(kept) } else { Applied::Paused(kept) });
                 (lines, errors, left)
             }
             Applied::Clock(offsets) => {
@@ -883,7 +949,8 @@ impl<C: Control> Nemesis<C> {
 
     /// The iptables binaries for the address families of the nodes.
     fn families(&self) -> Vec<&'static str> {
-        let mut bins: Vec<&'static str> = self.nodes.iter().map(|n| render::iptables_for(&self.ctl.address(n))).collect();
+        let mut bins: Vec<&'static str> =
+            self.nodes.iter().map(|n| render::iptables_for(&self.ctl.address(n))).collect();
         bins.sort();
         bins.dedup();
         bins

@@ -151,7 +151,12 @@ async fn stopping_one_partition_keeps_the_other() {
     assert!(grudge_of(&a).len() > 1);
     assert_eq!(nem.active(), vec![Fault::PartitionRing]);
     assert!(nem.stop(Fault::PartitionOne).await.unwrap_err().to_string().contains("not applied"));
-    assert!(nem.start(Fault::PartitionRing, None, None, None).await.unwrap_err().to_string().contains("already applied"));
+    assert!(nem
+        .start(Fault::PartitionRing, None, None, None)
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("already applied"));
 }
 
 #[tokio::test]
@@ -335,9 +340,12 @@ async fn unreachable_nodes_make_faults_unverified() {
     let mut ctl = FakeControl::new(3);
     ctl.unreachable.insert("n2".into());
     let mut nem = nemesis(&ctl, 13);
-    let g: Grudge = [("n1".to_string(), BTreeSet::from(["n2".to_string()])), ("n2".to_string(), BTreeSet::from(["n1".to_string()]))]
-        .into_iter()
-        .collect();
+    let g: Grudge = [
+        ("n1".to_string(), BTreeSet::from(["n2".to_string()])),
+        ("n2".to_string(), BTreeSet::from(["n1".to_string()])),
+    ]
+    .into_iter()
+    .collect();
     let v = nem.start(Fault::PartitionHalves, None, None, Some(g)).await.unwrap();
     assert_eq!(v["verified"], false);
     assert!(v["reason"].as_str().unwrap().contains("unreachable"), "{v}");
@@ -379,8 +387,17 @@ async fn same_seed_same_faults() {
 #[tokio::test]
 async fn a_whole_schedule_ends_healed() {
     let ctl = FakeControl::new(5);
-    let faults = [Fault::PartitionRing, Fault::PartitionOneway, Fault::Kill, Fault::Pause, Fault::Flaky, Fault::Slow, Fault::Clock];
-    let steps = interval_schedule(77, &faults, std::time::Duration::from_secs(5), std::time::Duration::from_secs(120)).unwrap();
+    let faults = [
+        Fault::PartitionRing,
+        Fault::PartitionOneway,
+        Fault::Kill,
+        Fault::Pause,
+        Fault::Flaky,
+        Fault::Slow,
+        Fault::Clock,
+    ];
+    let steps =
+        interval_schedule(77, &faults, std::time::Duration::from_secs(5), std::time::Duration::from_secs(120)).unwrap();
     let mut nem = nemesis(&ctl, 77);
     for step in &steps {
         let v = nem.apply(&step.action).await.unwrap();

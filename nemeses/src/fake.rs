@@ -71,7 +71,8 @@ impl FakeControl {
         let nodes = names
             .iter()
             .map(|name| {
-                let node = FakeNode { tables: BTreeMap::new(), qdiscs: BTreeMap::new(), db: DbState::Running, clock_ms: 0 };
+                let node =
+                    FakeNode { tables: BTreeMap::new(), qdiscs: BTreeMap::new(), db: DbState::Running, clock_ms: 0 };
                 (name.clone(), node)
             })
             .collect();
@@ -198,18 +199,28 @@ impl FakeControl {
                 if self.netem {
                     out(0, "kernel=6.1.0-fake\ntc=yes\nsch_netem=loaded\nsch_prio=loaded\ncls_u32=loaded\n", "")
                 } else {
-                    out(0, "kernel=6.18.44-fake\ntc=yes\nsch_netem=missing\nsch_prio=missing\ncls_u32=loaded\n\
-                            # CONFIG_NET_SCH_NETEM is not set\n# CONFIG_NET_SCH_PRIO is not set\n", "")
+                    out(
+                        0,
+                        "kernel=6.18.44-fake\ntc=yes\nsch_netem=missing\nsch_prio=missing\ncls_u32=loaded\n\
+                            # CONFIG_NET_SCH_NETEM is not set\n# CONFIG_NET_SCH_PRIO is not set\n",
+                        "",
+                    )
                 }
             }
             Kind::Clock => {
                 // The first bump is the net offset; strobe flips cancel out.
-                let d: i64 = a[2].split("-v d=").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+                let d: i64 = a[2]
+                    .split("-v d=")
+                    .nth(1)
+                    .and_then(|r| r.split(' ').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
                 s.nodes.get_mut(node).expect("known node").clock_ms += d;
                 out(0, "", "")
             }
             Kind::Probe => {
-                let target = a[4].strip_prefix("exec 3<>/dev/tcp/").and_then(|r| r.rsplit_once('/')).map(|(addr, _)| addr);
+                let target =
+                    a[4].strip_prefix("exec 3<>/dev/tcp/").and_then(|r| r.rsplit_once('/')).map(|(addr, _)| addr);
                 match target.and_then(|addr| self.node_by_address(addr)) {
                     Some(to) if !self.drops(&s, &to, node) && !self.drops(&s, node, &to) => out(0, "", ""),
                     Some(_) => out(124, "", ""),

@@ -155,9 +155,10 @@ impl NemesisChoice {
                 "none" => none = true,
                 "all" => all = true,
                 "partition" => Fault::ALL.into_iter().filter(|f| f.is_partition()).for_each(&mut push),
-                w => push(Fault::parse(w).map_err(|e| {
-                    format!("--nemesis: {e}; also 'none', 'all', 'partition' (every partition-*)")
-                })?),
+                w => push(
+                    Fault::parse(w)
+                        .map_err(|e| format!("--nemesis: {e}; also 'none', 'all', 'partition' (every partition-*)"))?,
+                ),
             }
         }
         match (none, all) {
@@ -182,8 +183,7 @@ impl NemesisChoice {
             NemesisChoice::None => Ok(Vec::new()),
             NemesisChoice::All => Ok(Fault::ALL.into_iter().filter(|f| why(*f).is_none()).collect()),
             NemesisChoice::Faults(faults) => {
-                let refused: Vec<String> =
-                    faults.iter().filter_map(|f| why(*f).map(|r| format!("{f}: {r}"))).collect();
+                let refused: Vec<String> = faults.iter().filter_map(|f| why(*f).map(|r| format!("{f}: {r}"))).collect();
                 if refused.is_empty() {
                     Ok(faults.clone())
                 } else {
@@ -209,7 +209,8 @@ pub enum Targets {
 }
 
 impl Targets {
-    pub const ALL: [Targets; 5] = [Targets::One, Targets::Minority, Targets::Majority, Targets::All, Targets::Primaries];
+    pub const ALL: [Targets; 5] =
+        [Targets::One, Targets::Minority, Targets::Majority, Targets::All, Targets::Primaries];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -269,10 +270,8 @@ impl fmt::Display for Targets {
 
 /// Parse `--loss P`: a probability in (0, 1].
 pub fn parse_loss(word: &str) -> Result<f64, String> {
-    let p: f64 = word
-        .trim()
-        .parse()
-        .map_err(|_| format!("--loss '{word}' is not a number; give a probability such as 0.2"))?;
+    let p: f64 =
+        word.trim().parse().map_err(|_| format!("--loss '{word}' is not a number; give a probability such as 0.2"))?;
     if !(p > 0.0 && p <= 1.0) {
         return Err(format!("--loss '{word}' must be a probability greater than 0 and at most 1, e.g. 0.2"));
     }

@@ -17,12 +17,8 @@ pub type Grudge = BTreeMap<String, BTreeSet<String>>;
 pub fn complete_grudge(components: &[Vec<String>]) -> Grudge {
     let mut grudge = Grudge::new();
     for (i, component) in components.iter().enumerate() {
-        let others: BTreeSet<String> = components
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .flat_map(|(_, c)| c.iter().cloned())
-            .collect();
+        let others: BTreeSet<String> =
+            components.iter().enumerate().filter(|(j, _)| *j != i).flat_map(|(_, c)| c.iter().cloned()).collect();
         if others.is_empty() {
             continue;
         }
@@ -318,7 +314,13 @@ mod tests {
     #[test]
     fn topologies_are_seeded() {
         let ns = nodes(7);
-        for f in [Fault::PartitionOne, Fault::PartitionHalves, Fault::PartitionRing, Fault::PartitionBridge, Fault::PartitionOneway] {
+        for f in [
+            Fault::PartitionOne,
+            Fault::PartitionHalves,
+            Fault::PartitionRing,
+            Fault::PartitionBridge,
+            Fault::PartitionOneway,
+        ] {
             let t = |s| topology(f, &ns, &mut ChaCha8Rng::seed_from_u64(s)).unwrap();
             assert_eq!(t(5), t(5));
             assert!((6..30).any(|s| t(s) != t(5)), "{f} ignores the seed");

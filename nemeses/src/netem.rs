@@ -43,11 +43,7 @@ enum Presence {
 }
 
 fn module_presence(output: &str, module: &str, symbol: &str) -> Presence {
-    let field = output
-        .lines()
-        .find_map(|l| l.trim().strip_prefix(&format!("{module}=")))
-        .map(str::trim)
-        .unwrap_or("");
+    let field = output.lines().find_map(|l| l.trim().strip_prefix(&format!("{module}="))).map(str::trim).unwrap_or("");
     let config = output.lines().map(str::trim).find_map(|l| {
         if l == format!("# {symbol} is not set") {
             Some("n")
@@ -89,10 +85,7 @@ pub fn interpret_probe(node: &str, output: &str) -> Result<(), String> {
     if problems.is_empty() {
         return Ok(());
     }
-    let mut msg = format!(
-        "the `slow` fault cannot run on {node}: kernel {kernel}: {}",
-        problems.join("; ")
-    );
+    let mut msg = format!("the `slow` fault cannot run on {node}: kernel {kernel}: {}", problems.join("; "));
     if !missing.is_empty() {
         let modules: Vec<&str> = missing.iter().map(|(m, _)| *m).collect();
         let symbols: Vec<&str> = missing.iter().map(|(_, s)| *s).collect();
@@ -136,12 +129,16 @@ mod tests {
 
     #[test]
     fn missing_tc_and_unknown_state_are_reported() {
-        let e = interpret_probe("n3", "kernel=5.10\ntc=no\nsch_netem=loaded\nsch_prio=loaded\ncls_u32=loaded\n").unwrap_err();
+        let e = interpret_probe("n3", "kernel=5.10\ntc=no\nsch_netem=loaded\nsch_prio=loaded\ncls_u32=loaded\n")
+            .unwrap_err();
         assert!(e.contains("tc") && e.contains("iproute2"), "{e}");
         let e = interpret_probe("n2", "").unwrap_err();
         assert!(e.contains("(unknown)") && e.contains("no sch_netem module"), "{e}");
-        let e = interpret_probe("n2", "kernel=x\ntc=yes\nsch_netem=missing\nsch_prio=loaded\ncls_u32=loaded\nCONFIG_NET_SCH_NETEM=m\n")
-            .unwrap_err();
+        let e = interpret_probe(
+            "n2",
+            "kernel=x\ntc=yes\nsch_netem=missing\nsch_prio=loaded\ncls_u32=loaded\nCONFIG_NET_SCH_NETEM=m\n",
+        )
+        .unwrap_err();
         assert!(e.contains("CONFIG_NET_SCH_NETEM=m but no sch_netem.ko"), "{e}");
     }
 

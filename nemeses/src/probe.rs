@@ -37,7 +37,14 @@ impl ProbeMatrix {
 }
 
 /// Probe one link, retrying when it is expected to work.
-async fn probe_link<C: Control>(ctl: &C, from: &str, to_addr: &str, port: u16, timeout_s: u32, expect_ok: bool) -> String {
+async fn probe_link<C: Control>(
+    ctl: &C,
+    from: &str,
+    to_addr: &str,
+    port: u16,
+    timeout_s: u32,
+    expect_ok: bool,
+) -> String {
     let attempts = if expect_ok { ATTEMPTS_EXPECTED_OK } else { 1 };
     let mut last = String::new();
     for _ in 0..attempts {

@@ -138,19 +138,72 @@ fn tc_ms(d: Duration) -> String {
 pub fn netem_commands(dev: &str, peers: &[String], delay: Duration, jitter: Duration) -> Vec<Vec<String>> {
     let mut cmds = vec![
         argv(&[
-            "tc", "qdisc", "add", "dev", dev, "root", "handle", QDISC_HANDLE, "prio", "bands", "4", "priomap", "1", "2",
-            "2", "2", "1", "2", "0", "0", "1", "1", "1", "1", "1", "1", "1", "1",
+            "tc",
+            "qdisc",
+            "add",
+            "dev",
+            dev,
+            "root",
+            "handle",
+            QDISC_HANDLE,
+            "prio",
+            "bands",
+            "4",
+            "priomap",
+            "1",
+            "2",
+            "2",
+            "2",
+            "1",
+            "2",
+            "0",
+            "0",
+            "1",
+            "1",
+            "1",
+            "1",
+            "1",
+            "1",
+            "1",
+            "1",
         ]),
         argv(&[
-            "tc", "qdisc", "add", "dev", dev, "parent", NETEM_CLASS, "handle", "fa18:", "netem", "delay", &tc_ms(delay),
+            "tc",
+            "qdisc",
+            "add",
+            "dev",
+            dev,
+            "parent",
+            NETEM_CLASS,
+            "handle",
+            "fa18:",
+            "netem",
+            "delay",
+            &tc_ms(delay),
             &tc_ms(jitter),
         ]),
     ];
     for peer in peers {
         let (proto, matcher, prefix) = if peer.contains(':') { ("ipv6", "ip6", "128") } else { ("ip", "ip", "32") };
         cmds.push(argv(&[
-            "tc", "filter", "add", "dev", dev, "parent", QDISC_HANDLE, "protocol", proto, "prio", "1", "u32", "match",
-            matcher, "dst", &format!("{peer}/{prefix}"), "flowid", NETEM_CLASS,
+            "tc",
+            "filter",
+            "add",
+            "dev",
+            dev,
+            "parent",
+            QDISC_HANDLE,
+            "protocol",
+            proto,
+            "prio",
+            "1",
+            "u32",
+            "match",
+            matcher,
+            "dst",
+            &format!("{peer}/{prefix}"),
+            "flowid",
+            NETEM_CLASS,
         ]));
     }
     cmds
@@ -172,7 +225,11 @@ pub fn parse_faultline_qdisc_devs(output: &str) -> Vec<String> {
     for line in output.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         // "qdisc prio fa17: dev eth0 root refcnt 2 bands 4 ..."
-        if words.len() >= 6 && words[0] == "qdisc" && words[2] == QDISC_HANDLE && words[3] == "dev" && words[5] == "root"
+        if words.len() >= 6
+            && words[0] == "qdisc"
+            && words[2] == QDISC_HANDLE
+            && words[3] == "dev"
+            && words[5] == "root"
         {
             let dev = words[4].to_string();
             if !devs.contains(&dev) {
@@ -201,9 +258,7 @@ pub fn probe_connected(status: i32, stderr: &str) -> bool {
 /// ending at the bumped time. Runs as `sh -c SCRIPT`; numbers only, no user text.
 pub fn clock_bump_script(offset_ms: i64, strobe_ms: i64, flips: u32, period_ms: u64) -> String {
     let bump = |ms: i64| {
-        format!(
-            "date -s \"@$(date +%s.%N | awk -v d={ms} '{{printf \"%.6f\", $1 + d / 1000}}')\" >/dev/null"
-        )
+        format!("date -s \"@$(date +%s.%N | awk -v d={ms} '{{printf \"%.6f\", $1 + d / 1000}}')\" >/dev/null")
     };
     let mut script = format!("set -e; {}", bump(offset_ms));
     if flips > 0 && strobe_ms != 0 {
@@ -286,7 +341,12 @@ mod tests {
 
     #[test]
     fn netem_rendering_steers_only_peers() {
-        let cmds = netem_commands("eth0", &["10.0.0.2".into(), "fd00::3".into()], Duration::from_millis(50), Duration::from_millis(10));
+        let cmds = netem_commands(
+            "eth0",
+            &["10.0.0.2".into(), "fd00::3".into()],
+            Duration::from_millis(50),
+            Duration::from_millis(10),
+        );
         assert_eq!(cmds.len(), 4);
         assert!(s(&cmds[0]).starts_with("tc qdisc add dev eth0 root handle fa17: prio bands 4 priomap 1 2 2 2"));
         assert_eq!(s(&cmds[1]), "tc qdisc add dev eth0 parent fa17:4 handle fa18: netem delay 50ms 10ms");
@@ -331,7 +391,11 @@ mod local_run_tests {
 
     fn run(argv: &[String]) -> (i32, String, String) {
         let o = Command::new(&argv[0]).args(&argv[1..]).output().expect("spawn");
-        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into(),
+            String::from_utf8_lossy(&o.stderr).into(),
+        )
     }
 
     #[test]

@@ -136,8 +136,8 @@ struct FileStep {
 
 /// Read and parse a schedule file; errors name the file.
 pub fn load_schedule(path: &Path) -> Result<Vec<Step>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read nemesis schedule {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read nemesis schedule {}: {e}", path.display()))?;
     parse_schedule(&path.display().to_string(), &text)
 }
 
@@ -275,7 +275,9 @@ mod tests {
             assert!(steps.iter().all(|s| s.at <= limit));
             // Start/stop pairs, one fault at a time, holding at least a moment.
             for pair in steps.chunks(2) {
-                if let [Step { at: t0, action: Action::Start { fault, .. } }, Step { at: t1, action: Action::Stop { fault: g } }] = pair {
+                if let [Step { at: t0, action: Action::Start { fault, .. } }, Step { at: t1, action: Action::Stop { fault: g } }] =
+                    pair
+                {
                     assert_eq!(fault, g);
                     assert!(t1 > t0 && *t1 - *t0 <= secs(8));
                 } else {
@@ -338,14 +340,26 @@ mod tests {
     #[test]
     fn bad_files_name_file_step_and_problem() {
         let cases = [
-            ("[[step]]\nat = \"10s\"\nstart = \"partiton\"\n", "step 1 (at = \"10s\"): start: unknown fault 'partiton'"),
+            (
+                "[[step]]\nat = \"10s\"\nstart = \"partiton\"\n",
+                "step 1 (at = \"10s\"): start: unknown fault 'partiton'",
+            ),
             ("[[step]]\nat = \"ten\"\nstart = \"kill\"\n", "step 1: at = \"ten\" is not a duration"),
             ("[[step]]\nstart = \"kill\"\n", "step 1: missing `at`"),
             ("[[step]]\nat = \"1s\"\nstart = \"kill\"\nstop = \"kill\"\n", "exactly one of"),
             ("[[step]]\nat = \"1s\"\n", "exactly one of"),
-            ("[[step]]\nat = \"5s\"\nstop = \"kill\"\n", "step 1 (at = \"5s\"): stop = \"kill\" but kill is not started"),
-            ("[[step]]\nat = \"5s\"\nstart = \"kill\"\n[[step]]\nat = \"6s\"\nstart = \"kill\"\n", "step 2 (at = \"6s\"): kill is already started"),
-            ("[[step]]\nat = \"5s\"\nstart = \"kill\"\n[[step]]\nat = \"4s\"\nstop = \"kill\"\n", "step 2 (at = \"4s\"): steps must be in time order"),
+            (
+                "[[step]]\nat = \"5s\"\nstop = \"kill\"\n",
+                "step 1 (at = \"5s\"): stop = \"kill\" but kill is not started",
+            ),
+            (
+                "[[step]]\nat = \"5s\"\nstart = \"kill\"\n[[step]]\nat = \"6s\"\nstart = \"kill\"\n",
+                "step 2 (at = \"6s\"): kill is already started",
+            ),
+            (
+                "[[step]]\nat = \"5s\"\nstart = \"kill\"\n[[step]]\nat = \"4s\"\nstop = \"kill\"\n",
+                "step 2 (at = \"4s\"): steps must be in time order",
+            ),
             ("[[step]]\nat = \"5s\"\nstart = \"kill\"\ntargets = \"most\"\n", "unknown --nemesis-targets 'most'"),
             ("[[step]]\nat = \"5s\"\nstart = \"partition-ring\"\ntargets = \"one\"\n", "draws its own topology"),
             ("[[step]]\nat = \"5s\"\nheal = false\n", "`heal` must be true"),

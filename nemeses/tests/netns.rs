@@ -19,7 +19,12 @@ struct NetnsCluster {
 }
 
 fn sh(args: &[&str]) -> bool {
-    Command::new(args[0]).args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 impl NetnsCluster {
@@ -31,7 +36,11 @@ impl NetnsCluster {
             return None;
         }
         let prefix = format!("flc{}{tag}", std::process::id());
-        let c = NetnsCluster { prefix: prefix.clone(), names: (1..=n).map(|i| format!("n{i}")).collect(), dbs: Mutex::new(BTreeMap::new()) };
+        let c = NetnsCluster {
+            prefix: prefix.clone(),
+            names: (1..=n).map(|i| format!("n{i}")).collect(),
+            dbs: Mutex::new(BTreeMap::new()),
+        };
         let hub = format!("{prefix}-hub");
         assert!(sh(&["ip", "netns", "add", &hub]));
         assert!(sh(&["ip", "-n", &hub, "link", "add", "br0", "type", "bridge"]));
@@ -98,7 +107,8 @@ impl NetnsCluster {
     }
 
     fn iptables_listing(&self, node: &str, args: &[&str]) -> String {
-        let o = Command::new("ip").args(["netns", "exec", &self.ns(node), "iptables", "-w"]).args(args).output().unwrap();
+        let o =
+            Command::new("ip").args(["netns", "exec", &self.ns(node), "iptables", "-w"]).args(args).output().unwrap();
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 }
@@ -144,7 +154,8 @@ impl Control for NetnsCluster {
     }
     fn kill_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
         let r = (|| {
-            let mut child = self.dbs.lock().unwrap().remove(node).ok_or_else(|| anyhow::anyhow!("{node}: not running"))?;
+            let mut child =
+                self.dbs.lock().unwrap().remove(node).ok_or_else(|| anyhow::anyhow!("{node}: not running"))?;
             let pid = child.id();
             child.kill()?;
             child.wait()?;
@@ -156,11 +167,15 @@ impl Control for NetnsCluster {
         std::future::ready(Ok(format!("started pid {}", self.start_db(node))))
     }
     fn pause_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
-        std::future::ready(self.db_pid(node).and_then(|pid| Self::signal(pid, "-STOP").map(|_| format!("SIGSTOP pid {pid}"))))
+        std::future::ready(
+            self.db_pid(node).and_then(|pid| Self::signal(pid, "-STOP").map(|_| format!("SIGSTOP pid {pid}"))),
+        )
     }
     fn resume_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
         let r = match self.db_pid(node) {
-            Ok(pid) if Self::state(pid) == Some('T') => Self::signal(pid, "-CONT").map(|_| format!("SIGCONT pid {pid}")),
+            Ok(pid) if Self::state(pid) == Some('T') => {
+                Self::signal(pid, "-CONT").map(|_| format!("SIGCONT pid {pid}"))
+            }
             _ => Ok(String::new()),
         };
         std::future::ready(r)
@@ -175,12 +190,21 @@ async fn real_partitions_verify_stop_and_heal() {
     let Some(cluster) = NetnsCluster::up("a", 5) else { return };
     let mut nem = Nemesis::new(&cluster, 42, NemesisOptions::default());
 
-    for fault in [Fault::PartitionHalves, Fault::PartitionRing, Fault::PartitionBridge, Fault::PartitionOneway, Fault::PartitionLeader] {
+    for fault in [
+        Fault::PartitionHalves,
+        Fault::PartitionRing,
+        Fault::PartitionBridge,
+        Fault::PartitionOneway,
+        Fault::PartitionLeader,
+    ] {
         let v = nem.start(fault, None, None, None).await.unwrap();
         assert_eq!(v["verified"], true, "{fault}: {v}");
         let s = nem.stop(fault).await.unwrap();
         assert_eq!(s["verified"], true, "{fault} stop: {s}");
-        eprintln!("{fault}: apply {} ms + verify {} ms, heal {} ms + verify {} ms", v["apply_ms"], v["verify_ms"], s["heal_ms"], s["verify_ms"]);
+        eprintln!(
+            "{fault}: apply {} ms + verify {} ms, heal {} ms + verify {} ms",
+            v["apply_ms"], v["verify_ms"], s["heal_ms"], s["verify_ms"]
+        );
     }
 
     // Flaky rules (statistic match) are accepted and deleted exactly by the kernel.

@@ -41,23 +41,51 @@ fn synth(ops: usize) -> String {
         let mut lat = ((rng.unit() * 2.5).exp() * ms as f64 * 0.5) as u64;
         let r = rng.unit();
         let faulty = in_fault(start);
-        let kind = if r < 0.01 || (faulty && r < 0.05) { "info" } else if r < 0.015 || (faulty && r < 0.2) { "fail" } else { "ok" };
+        let kind = if r < 0.01 || (faulty && r < 0.05) {
+            "info"
+        } else if r < 0.015 || (faulty && r < 0.2) {
+            "fail"
+        } else {
+            "ok"
+        };
         if faulty {
             lat *= 8;
         }
         let end = start + lat;
         let key = rng.next() % 1000;
-        let (f, v, out) = if rng.unit() < 0.5 { ("read", "null".to_string(), (rng.next() % 100).to_string()) } else { let v = (rng.next() % 100).to_string(); ("write", v.clone(), v) };
+        let (f, v, out) = if rng.unit() < 0.5 {
+            ("read", "null".to_string(), (rng.next() % 100).to_string())
+        } else {
+            let v = (rng.next() % 100).to_string();
+            ("write", v.clone(), v)
+        };
         let out = if kind == "ok" { out } else { v.clone() };
-        events.push((start, 0, format!(r#""type":"invoke","process":{p},"f":"{f}","key":{key},"value":{v},"node":"n{}""#, w % 5 + 1)));
-        events.push((end, 1, format!(r#""type":"{kind}","process":{p},"f":"{f}","key":{key},"value":{out},"node":"n{}""#, w % 5 + 1)));
+        events.push((
+            start,
+            0,
+            format!(r#""type":"invoke","process":{p},"f":"{f}","key":{key},"value":{v},"node":"n{}""#, w % 5 + 1),
+        ));
+        events.push((
+            end,
+            1,
+            format!(r#""type":"{kind}","process":{p},"f":"{f}","key":{key},"value":{out},"node":"n{}""#, w % 5 + 1),
+        ));
         // After an info op the process is crashed; the worker continues as a new process.
         workers[w] = (if kind == "info" { p + procs } else { p }, end);
     }
     let last = events.iter().map(|e| e.0).max().unwrap_or(0);
     let mut t = 60_000 * ms;
     while t < last {
-        for (dt, f, v) in [(0, "start-partition-halves", "null"), (50 * ms, "start-partition-halves", r#"{"fault":"partition-halves","targets":["n1","n2"],"verified":true}"#), (20_000 * ms, "stop-partition-halves", "null"), (20_050 * ms, "stop-partition-halves", r#"{"healed":true}"#)] {
+        for (dt, f, v) in [
+            (0, "start-partition-halves", "null"),
+            (
+                50 * ms,
+                "start-partition-halves",
+                r#"{"fault":"partition-halves","targets":["n1","n2"],"verified":true}"#,
+            ),
+            (20_000 * ms, "stop-partition-halves", "null"),
+            (20_050 * ms, "stop-partition-halves", r#"{"healed":true}"#),
+        ] {
             events.push((t + dt, 2, format!(r#""type":"info","process":"nemesis","f":"{f}","value":{v}"#)));
         }
         t += 60_000 * ms;
@@ -106,7 +134,11 @@ fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     faultline_reports::render_store_index(&store)?;
     let index_s = t.elapsed().as_secs_f64();
-    println!("history: {} MB, {} lines", hist_bytes / 1_000_000, std::fs::read_to_string(run.join("history.jsonl"))?.lines().count());
+    println!(
+        "history: {} MB, {} lines",
+        hist_bytes / 1_000_000,
+        std::fs::read_to_string(run.join("history.jsonl"))?.lines().count()
+    );
     println!("report: {:.2} s (read + parse + render + write), page {:.2} MB", render_s, size as f64 / 1e6);
     println!("store index: {:.3} s", index_s);
     println!("page: {}", page.display());

@@ -140,7 +140,11 @@ fn view(name: &str, result: &Value) -> CheckerView {
     } else if !rest.is_empty() {
         let pretty = serde_json::to_string_pretty(&Value::Object(rest)).unwrap_or_default();
         v.details = if pretty.len() > MAX_DETAILS {
-            format!("{}\n… ({} more characters in results.json)", style::truncate(&pretty, MAX_DETAILS), pretty.len() - MAX_DETAILS)
+            format!(
+                "{}\n… ({} more characters in results.json)",
+                style::truncate(&pretty, MAX_DETAILS),
+                pretty.len() - MAX_DETAILS
+            )
         } else {
             pretty
         };
@@ -184,7 +188,17 @@ fn set(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Val
                 if lost.len() == 1 { " is" } else { "s are" }
             ));
         }
-        let rows = element_rows(lost, &|i| vec![text(i.get("element").or(Some(i))), ns_text(i.get("acknowledged_at")), list_text(i.get("missing_on"), 20)], "bad");
+        let rows = element_rows(
+            lost,
+            &|i| {
+                vec![
+                    text(i.get("element").or(Some(i))),
+                    ns_text(i.get("acknowledged_at")),
+                    list_text(i.get("missing_on"), 20),
+                ]
+            },
+            "bad",
+        );
         v.tables.push(Table {
             title: "Lost (acknowledged, then missing)".into(),
             headers: vec!["element".into(), "acknowledged at (since start)".into(), "missing on".into()],
@@ -193,11 +207,23 @@ fn set(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Val
         });
         rest.remove("lost");
     }
-    for (key, title) in [("unexpected", "Unexpected (read but never written)"), ("recovered", "Recovered (unknown writes that are present)")] {
+    for (key, title) in [
+        ("unexpected", "Unexpected (read but never written)"),
+        ("recovered", "Recovered (unknown writes that are present)"),
+    ] {
         if let Some(items) = obj.get(key).and_then(Value::as_array) {
             if !items.is_empty() {
-                let rows = element_rows(items, &|i| vec![text(i.get("element").or(Some(i)))], if key == "unexpected" { "bad" } else { "" });
-                v.tables.push(Table { title: title.into(), headers: vec!["element".into()], note: rows_note(rows.len(), items.len(), declared(key)), rows });
+                let rows = element_rows(
+                    items,
+                    &|i| vec![text(i.get("element").or(Some(i)))],
+                    if key == "unexpected" { "bad" } else { "" },
+                );
+                v.tables.push(Table {
+                    title: title.into(),
+                    headers: vec!["element".into()],
+                    note: rows_note(rows.len(), items.len(), declared(key)),
+                    rows,
+                });
             }
             rest.remove(key);
         }
@@ -206,12 +232,24 @@ fn set(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Val
         if !stale.is_empty() {
             let rows = element_rows(
                 stale,
-                &|i| vec![text(i.get("element").or(Some(i))), ns_text(i.get("acknowledged_at")), text(i.get("stale_reads")), i.get("worst_ns").and_then(Value::as_u64).map(style::duration).unwrap_or("—".into())],
+                &|i| {
+                    vec![
+                        text(i.get("element").or(Some(i))),
+                        ns_text(i.get("acknowledged_at")),
+                        text(i.get("stale_reads")),
+                        i.get("worst_ns").and_then(Value::as_u64).map(style::duration).unwrap_or("—".into()),
+                    ]
+                },
                 "",
             );
             v.tables.push(Table {
                 title: "Stale reads (acknowledged, not yet visible)".into(),
-                headers: vec!["element".into(), "acknowledged at".into(), "stale reads".into(), "worst staleness".into()],
+                headers: vec![
+                    "element".into(),
+                    "acknowledged at".into(),
+                    "stale reads".into(),
+                    "worst staleness".into(),
+                ],
                 note: rows_note(rows.len(), stale.len(), declared("stale")),
                 rows,
             });
@@ -254,7 +292,9 @@ fn convergence(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<Str
         });
     }
     if rows.iter().any(|r| r.class == "bad") {
-        v.explanation.push("The nodes' final reads differ; the highlighted nodes lack elements others hold or hold extra ones.".into());
+        v.explanation.push(
+            "The nodes' final reads differ; the highlighted nodes lack elements others hold or hold extra ones.".into(),
+        );
     }
     v.tables.push(Table {
         title: "What each node holds (final read)".into(),
@@ -291,7 +331,12 @@ fn expectations(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<St
             }
         })
         .collect();
-    v.tables.push(Table { title: "Expectations".into(), headers: vec!["expectation".into(), "actual".into(), "".into(), "message".into()], rows, note: String::new() });
+    v.tables.push(Table {
+        title: "Expectations".into(),
+        headers: vec!["expectation".into(), "actual".into(), "".into(), "message".into()],
+        rows,
+        note: String::new(),
+    });
     rest.remove("results");
 }
 
@@ -309,13 +354,22 @@ fn metrics(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String,
     if let Some(outage) = obj.get("longest_outage_ns").and_then(Value::as_object) {
         let rows = outage
             .iter()
-            .map(|(node, ns)| Row { cells: vec![node.clone(), ns.as_u64().map(style::duration).unwrap_or_else(|| text(Some(ns)))], class: String::new() })
+            .map(|(node, ns)| Row {
+                cells: vec![node.clone(), ns.as_u64().map(style::duration).unwrap_or_else(|| text(Some(ns)))],
+                class: String::new(),
+            })
             .collect();
-        v.tables.push(Table { title: "Longest stretch without a successful op".into(), headers: vec!["node".into(), "duration".into()], rows, note: String::new() });
+        v.tables.push(Table {
+            title: "Longest stretch without a successful op".into(),
+            headers: vec!["node".into(), "duration".into()],
+            rows,
+            note: String::new(),
+        });
         rest.remove("longest_outage_ns");
     }
     if obj.get("windows").and_then(Value::as_array).is_some() {
-        v.explanation.push("Per-window availability, detection and recovery are in the fault window table above.".into());
+        v.explanation
+            .push("Per-window availability, detection and recovery are in the fault window table above.".into());
         rest.remove("windows");
     }
 }
@@ -334,8 +388,17 @@ fn counter(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String,
             }
         }
     }
-    let rows: Vec<Row> = bad.iter().take(MAX_ROWS).map(|b| Row { cells: headers.iter().map(|h| text(b.get(h))).collect(), class: "bad".into() }).collect();
-    v.tables.push(Table { title: "Reads outside their bounds".into(), headers, note: rows_note(rows.len(), bad.len(), None), rows });
+    let rows: Vec<Row> = bad
+        .iter()
+        .take(MAX_ROWS)
+        .map(|b| Row { cells: headers.iter().map(|h| text(b.get(h))).collect(), class: "bad".into() })
+        .collect();
+    v.tables.push(Table {
+        title: "Reads outside their bounds".into(),
+        headers,
+        note: rows_note(rows.len(), bad.len(), None),
+        rows,
+    });
     rest.remove("violations");
     rest.remove("errors");
 }

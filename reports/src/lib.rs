@@ -144,7 +144,13 @@ pub fn write_run_report(run_dir: &Path) -> anyhow::Result<PathBuf> {
 
 /// Render a report for a history checked offline (`faultline check --report DIR`): no
 /// configuration, links to nothing but what the caller passes. Writes `out_dir/index.html`.
-pub fn write_history_report(out_dir: &Path, source: &str, history: Vec<Op>, results: Option<Value>, links: Vec<Link>) -> anyhow::Result<PathBuf> {
+pub fn write_history_report(
+    out_dir: &Path,
+    source: &str,
+    history: Vec<Op>,
+    results: Option<Value>,
+    links: Vec<Link>,
+) -> anyhow::Result<PathBuf> {
     let input = RunInput {
         title: source.to_string(),
         subtitle: format!("History checked offline from {source}"),

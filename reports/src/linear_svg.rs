@@ -91,7 +91,8 @@ impl Failure {
                     .collect()
             })
             .unwrap_or_default();
-        let ids = |k: &str| obj.get(k).and_then(Value::as_array).map(|a| a.iter().map(id_text).collect()).unwrap_or_default();
+        let ids =
+            |k: &str| obj.get(k).and_then(Value::as_array).map(|a| a.iter().map(id_text).collect()).unwrap_or_default();
         Some(Failure {
             key: obj.get("key").cloned(),
             ops,
@@ -173,7 +174,12 @@ pub fn draw(f: &Failure) -> String {
     ];
     let mut lx = LEFT;
     for (fill, stroke, label) in legend {
-        let _ = write!(s, r#"<rect x="{lx}" y="8" width="14" height="12" fill="{fill}" stroke="{stroke}"/><text x="{}" y="18">{}</text>"#, lx + 19.0, esc(label));
+        let _ = write!(
+            s,
+            r#"<rect x="{lx}" y="8" width="14" height="12" fill="{fill}" stroke="{stroke}"/><text x="{}" y="18">{}</text>"#,
+            lx + 19.0,
+            esc(label)
+        );
         lx += 26.0 + label.len() as f64 * 6.6;
     }
     for (lane, ((_, _, _), ops)) in lanes.iter().enumerate() {
@@ -207,7 +213,12 @@ pub fn draw(f: &Failure) -> String {
             esc(&style::duration(t - t0))
         );
     }
-    let _ = write!(s, r##"<text x="{}" y="{}" text-anchor="end" fill="#444">time since the window's first invocation</text>"##, WIDTH - RIGHT, ay + 32.0);
+    let _ = write!(
+        s,
+        r##"<text x="{}" y="{}" text-anchor="end" fill="#444">time since the window's first invocation</text>"##,
+        WIDTH - RIGHT,
+        ay + 32.0
+    );
     s.push_str("</svg>");
     s
 }
@@ -257,7 +268,13 @@ fn bar(s: &mut String, f: &Failure, o: &FailureOp, y: f64, x: &dyn Fn(u64) -> f6
         esc(&title)
     );
     if fits >= 3 {
-        let _ = write!(s, r##"<text x="{:.1}" y="{:.1}" fill="#222">{}</text>"##, x0 + 4.0, y + BAR / 2.0 + 4.0, esc(&style::truncate(&label, fits)));
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" fill="#222">{}</text>"##,
+            x0 + 4.0,
+            y + BAR / 2.0 + 4.0,
+            esc(&style::truncate(&label, fits))
+        );
     }
     s.push_str("</g>");
 }
@@ -287,7 +304,11 @@ pub fn explain(f: &Failure) -> Vec<String> {
                 if f.concurrent.is_empty() {
                     String::new()
                 } else {
-                    format!(" ({} other op{} concurrent with it, in amber)", f.concurrent.len(), if f.concurrent.len() == 1 { " is" } else { "s are" })
+                    format!(
+                        " ({} other op{} concurrent with it, in amber)",
+                        f.concurrent.len(),
+                        if f.concurrent.len() == 1 { " is" } else { "s are" }
+                    )
                 }
             )),
             None => out.push(format!("Op {id} cannot be linearized next.")),

@@ -27,7 +27,10 @@ pub fn parse_history_jsonl(text: &str, name: &str) -> anyhow::Result<(Vec<Op>, V
         let last = &text[cut..];
         if serde_json::from_str::<Op>(last.trim()).is_err() {
             if !last.trim().is_empty() {
-                notes.push(format!("{name}: skipped an unterminated last line ({} bytes), probably cut off mid-write.", last.len()));
+                notes.push(format!(
+                    "{name}: skipped an unterminated last line ({} bytes), probably cut off mid-write.",
+                    last.len()
+                ));
             }
             body = &text[..cut];
         }
@@ -47,14 +50,18 @@ pub fn parse_history_jsonl(text: &str, name: &str) -> anyhow::Result<(Vec<Op>, V
                         if line.trim().is_empty() {
                             continue;
                         }
-                        let op: Op = serde_json::from_str(line).with_context(|| format!("{name} line {}: not a history op", c * chunk + i + 1))?;
+                        let op: Op = serde_json::from_str(line)
+                            .with_context(|| format!("{name} line {}: not a history op", c * chunk + i + 1))?;
                         out.push(op);
                     }
                     Ok(out)
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("{name}: history parser thread panicked")))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("{name}: history parser thread panicked"))))
+            .collect()
     });
     let mut ops = Vec::with_capacity(lines.len());
     for p in parsed {
@@ -93,11 +100,13 @@ pub fn run_links(run_dir: &Path) -> Vec<Link> {
         }
     }
     let nodes = run_dir.join("nodes");
-    let mut node_dirs: Vec<_> = std::fs::read_dir(&nodes).into_iter().flatten().flatten().filter(|e| e.path().is_dir()).collect();
+    let mut node_dirs: Vec<_> =
+        std::fs::read_dir(&nodes).into_iter().flatten().flatten().filter(|e| e.path().is_dir()).collect();
     node_dirs.sort_by_key(|e| e.file_name());
     for d in node_dirs {
         let node = d.file_name().to_string_lossy().to_string();
-        let mut files: Vec<_> = std::fs::read_dir(d.path()).into_iter().flatten().flatten().filter(|e| e.path().is_file()).collect();
+        let mut files: Vec<_> =
+            std::fs::read_dir(d.path()).into_iter().flatten().flatten().filter(|e| e.path().is_file()).collect();
         files.sort_by_key(|e| e.file_name());
         for f in files {
             let name = f.file_name().to_string_lossy().to_string();

@@ -70,7 +70,14 @@ pub fn client_ops(history: &[Op]) -> Vec<ClientOp> {
         let outcome = match op.kind {
             OpType::Invoke => {
                 open.insert(p, ops.len());
-                ops.push(ClientOp { process: p, invoke: i, complete: None, start: op.time, end: None, outcome: Outcome::Pending });
+                ops.push(ClientOp {
+                    process: p,
+                    invoke: i,
+                    complete: None,
+                    start: op.time,
+                    end: None,
+                    outcome: Outcome::Pending,
+                });
                 continue;
             }
             OpType::Ok => Outcome::Ok,
@@ -84,7 +91,14 @@ pub fn client_ops(history: &[Op]) -> Vec<ClientOp> {
                 o.end = Some(op.time.max(o.start));
                 o.outcome = outcome;
             }
-            None => ops.push(ClientOp { process: p, invoke: i, complete: Some(i), start: op.time, end: Some(op.time), outcome }),
+            None => ops.push(ClientOp {
+                process: p,
+                invoke: i,
+                complete: Some(i),
+                start: op.time,
+                end: Some(op.time),
+                outcome,
+            }),
         }
     }
     ops
@@ -101,7 +115,17 @@ mod tests {
     use serde_json::json;
 
     fn ev(index: u64, time: u64, kind: OpType, p: u64, f: &str) -> Op {
-        Op { index, time, kind, process: Process::Client(p), f: f.into(), value: json!(null), key: None, node: None, error: None }
+        Op {
+            index,
+            time,
+            kind,
+            process: Process::Client(p),
+            f: f.into(),
+            value: json!(null),
+            key: None,
+            node: None,
+            error: None,
+        }
     }
 
     #[test]

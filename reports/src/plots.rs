@@ -113,7 +113,13 @@ fn function_shapes(input: &PlotInput) -> Vec<FunctionShape> {
 }
 
 /// Choose which completed ops to draw. See the module doc for the rules.
-fn thin_points(input: &PlotInput, shape_of: &HashMap<&str, Shape>, dur_s: f64, y_lo: f64, y_hi: f64) -> (Vec<Point>, Vec<String>) {
+fn thin_points(
+    input: &PlotInput,
+    shape_of: &HashMap<&str, Shape>,
+    dur_s: f64,
+    y_lo: f64,
+    y_hi: f64,
+) -> (Vec<Point>, Vec<String>) {
     let mut ok = Vec::new();
     let mut special = Vec::new();
     let near = |t: u64| input.keep_spans.iter().any(|&(a, b)| t >= a && t <= b);
@@ -213,7 +219,10 @@ where
     for (i, w) in windows.iter().enumerate() {
         let (a, b) = (w.start as f64 / 1e9, w.end_or(end_ns) as f64 / 1e9);
         chart
-            .draw_series(std::iter::once(Rectangle::new([(a, y0.clone()), (b, y1.clone())], style::FAULT.mix(0.12).filled())))
+            .draw_series(std::iter::once(Rectangle::new(
+                [(a, y0.clone()), (b, y1.clone())],
+                style::FAULT.mix(0.12).filled(),
+            )))
             .map_err(|e| anyhow::anyhow!("drawing fault window: {e}"))?;
         if label {
             // Stagger labels over three rows so that neighbouring windows stay legible.
@@ -253,12 +262,19 @@ fn latency_chart(input: &PlotInput, points: &[Point], dur_s: f64, y_lo: f64, y_h
             let pts = points.iter().filter(|p| p.shape == shape);
             let draw = |c: &mut ChartContext<'_, _, _>, it: Vec<&Point>| -> anyhow::Result<()> {
                 let res = match shape {
-                    Shape::Circle => c.draw_series(it.into_iter().map(|p| Circle::new((p.t_s, p.lat_ms), 2, color(p.outcome).filled()))),
-                    Shape::Triangle => c.draw_series(it.into_iter().map(|p| TriangleMarker::new((p.t_s, p.lat_ms), 4, color(p.outcome).filled()))),
+                    Shape::Circle => c.draw_series(
+                        it.into_iter().map(|p| Circle::new((p.t_s, p.lat_ms), 2, color(p.outcome).filled())),
+                    ),
+                    Shape::Triangle => c.draw_series(
+                        it.into_iter().map(|p| TriangleMarker::new((p.t_s, p.lat_ms), 4, color(p.outcome).filled())),
+                    ),
                     Shape::Square => c.draw_series(it.into_iter().map(|p| {
-                        EmptyElement::at((p.t_s, p.lat_ms)) + Rectangle::new([(-2, -2), (2, 2)], color(p.outcome).filled())
+                        EmptyElement::at((p.t_s, p.lat_ms))
+                            + Rectangle::new([(-2, -2), (2, 2)], color(p.outcome).filled())
                     })),
-                    Shape::Cross => c.draw_series(it.into_iter().map(|p| Cross::new((p.t_s, p.lat_ms), 3, color(p.outcome).stroke_width(1)))),
+                    Shape::Cross => c.draw_series(
+                        it.into_iter().map(|p| Cross::new((p.t_s, p.lat_ms), 3, color(p.outcome).stroke_width(1))),
+                    ),
                 };
                 res.map(|_| ()).map_err(|e| anyhow::anyhow!("latency points: {e}"))
             };
@@ -287,7 +303,8 @@ fn short_number(v: f64) -> String {
 
 /// Bucket width: a round number of seconds giving about 120 buckets over the run.
 pub fn bucket_width_ns(end_ns: u64) -> u64 {
-    const STEPS_MS: [u64; 17] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 300_000];
+    const STEPS_MS: [u64; 17] =
+        [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 300_000];
     let target = end_ns / 120;
     STEPS_MS.iter().map(|ms| ms * 1_000_000).find(|&w| w >= target).unwrap_or(600_000_000_000)
 }
@@ -313,7 +330,12 @@ fn bucket_charts(input: &PlotInput, dur_s: f64, bucket_ns: u64) -> anyhow::Resul
     // Quantile series (ms), skipping empty buckets.
     let names = ["p50", "p95", "p99", "max"];
     let qs = [0.5, 0.95, 0.99, 1.0];
-    let colors = [RGBColor(0x1f, 0x77, 0xb4), RGBColor(0x9e, 0x5f, 0xc0), RGBColor(0xd6, 0x27, 0x83), RGBColor(0x44, 0x44, 0x44)];
+    let colors = [
+        RGBColor(0x1f, 0x77, 0xb4),
+        RGBColor(0x9e, 0x5f, 0xc0),
+        RGBColor(0xd6, 0x27, 0x83),
+        RGBColor(0x44, 0x44, 0x44),
+    ];
     let mut series: [Vec<(f64, f64)>; 4] = Default::default();
     for (b, l) in lat.iter_mut().enumerate() {
         if l.is_empty() {
@@ -374,12 +396,17 @@ fn bucket_charts(input: &PlotInput, dur_s: f64, bucket_ns: u64) -> anyhow::Resul
             .map_err(|e| anyhow::anyhow!("throughput chart: {e}"))?;
         mesh!(chart, "throughput (ops/s)");
         shade_windows(&mut chart, input.windows, input.end_ns, 0.0, y_top, false)?;
-        for (slot, (name, c)) in [("ok", style::OK), ("fail", style::FAIL), ("info", style::INFO)].into_iter().enumerate() {
+        for (slot, (name, c)) in
+            [("ok", style::OK), ("fail", style::FAIL), ("info", style::INFO)].into_iter().enumerate()
+        {
             if counts.iter().all(|b| b[slot] == 0) {
                 continue;
             }
             chart
-                .draw_series(LineSeries::new(counts.iter().enumerate().map(|(b, k)| (mid(b), k[slot] as f64 * per_s)), c.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    counts.iter().enumerate().map(|(b, k)| (mid(b), k[slot] as f64 * per_s)),
+                    c.stroke_width(2),
+                ))
                 .map_err(|e| anyhow::anyhow!("throughput chart: {e}"))?
                 .label(name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
@@ -390,7 +417,9 @@ fn bucket_charts(input: &PlotInput, dur_s: f64, bucket_ns: u64) -> anyhow::Resul
     Ok((qbuf, tbuf))
 }
 
-fn legend<'a, 'b: 'a, X: Ranged, Y: Ranged>(chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, Y>>) -> anyhow::Result<()> {
+fn legend<'a, 'b: 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, Y>>,
+) -> anyhow::Result<()> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)

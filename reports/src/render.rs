@@ -26,7 +26,8 @@ pub fn tera() -> anyhow::Result<&'static tera::Tera> {
     let t = TERA.get_or_init(|| {
         let mut t = tera::Tera::default();
         // Names end in .html, so autoescaping applies (tera's default suffixes).
-        t.add_raw_templates([("run.html", RUN_TEMPLATE), ("index.html", INDEX_TEMPLATE)]).map_err(|e| format!("{e:?}"))?;
+        t.add_raw_templates([("run.html", RUN_TEMPLATE), ("index.html", INDEX_TEMPLATE)])
+            .map_err(|e| format!("{e:?}"))?;
         t.autoescape_on([".html"]);
         Ok(t)
     });
@@ -60,7 +61,8 @@ struct RunView<'a> {
 }
 
 /// Keys of test.json shown first, in this order; the rest follow alphabetically.
-const CONFIG_ORDER: [&str; 11] = ["name", "db", "workload", "nemesis", "nodes", "seed", "time_limit", "concurrency", "rate", "start", "start_time"];
+const CONFIG_ORDER: [&str; 11] =
+    ["name", "db", "workload", "nemesis", "nodes", "seed", "time_limit", "concurrency", "rate", "start", "start_time"];
 
 fn config_rows(test: &Value) -> Vec<LabelValue> {
     let Some(obj) = test.as_object() else {
@@ -90,14 +92,26 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
 
     // Spans around violations: the linearizability failure's window, and lost elements' acks.
     let mut violations: Vec<(u64, u64)> = Vec::new();
-    if let Some(f) = checkers_json.and_then(|c| c.get("linearizable")).and_then(|l| l.get("failure")).and_then(linear_svg::Failure::parse) {
+    if let Some(f) = checkers_json
+        .and_then(|c| c.get("linearizable"))
+        .and_then(|l| l.get("failure"))
+        .and_then(linear_svg::Failure::parse)
+    {
         violations.extend(f.span());
     }
     if let Some(lost) = checkers_json.and_then(|c| c.get("set")).and_then(|s| s.get("lost")).and_then(Value::as_array) {
-        violations.extend(lost.iter().take(20).filter_map(|l| l.get("acknowledged_at").and_then(Value::as_u64)).map(|t| (t, t)));
+        violations.extend(
+            lost.iter().take(20).filter_map(|l| l.get("acknowledged_at").and_then(Value::as_u64)).map(|t| (t, t)),
+        );
     }
 
-    let plots = plots::draw(&plots::PlotInput { history, ops: &ops, windows: &fault_windows, end_ns, keep_spans: &violations })?;
+    let plots = plots::draw(&plots::PlotInput {
+        history,
+        ops: &ops,
+        windows: &fault_windows,
+        end_ns,
+        keep_spans: &violations,
+    })?;
     let windows = windows::rows(&fault_windows, checkers_json.and_then(|c| c.get("metrics")), &ops, end_ns);
     let checkers = checks::views(checkers_json);
     let timeline = timeline::build(history, &ops, &fault_windows, &violations);
@@ -105,7 +119,9 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
     let (verdict, reason) = match results {
         Some(r) => (
             checks::verdict_of(r.get("verdict").or(r.get("valid?"))),
-            r.get("reason").map(|s| style::value_text(s, 2000)).unwrap_or_else(|| "results.json gives no reason.".into()),
+            r.get("reason")
+                .map(|s| style::value_text(s, 2000))
+                .unwrap_or_else(|| "results.json gives no reason.".into()),
         ),
         None => ("unknown".into(), "This history has not been checked (no results).".into()),
     };
@@ -117,7 +133,10 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
         LabelValue { label: "fail".into(), value: count(Outcome::Fail).to_string() },
         LabelValue { label: "info".into(), value: count(Outcome::Info).to_string() },
         LabelValue { label: "never completed".into(), value: count(Outcome::Pending).to_string() },
-        LabelValue { label: "processes".into(), value: ops.iter().map(|o| o.process).collect::<std::collections::HashSet<_>>().len().to_string() },
+        LabelValue {
+            label: "processes".into(),
+            value: ops.iter().map(|o| o.process).collect::<std::collections::HashSet<_>>().len().to_string(),
+        },
         LabelValue { label: "fault windows".into(), value: fault_windows.len().to_string() },
         LabelValue { label: "duration".into(), value: style::secs(end_ns) },
     ];

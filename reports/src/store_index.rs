@@ -62,15 +62,23 @@ fn row(store: &Path, run: &Path) -> RunRow {
     let results = read_json(&run.join("results.json")).ok().flatten();
     let summary = read_json(&run.join("report/summary.json")).ok().flatten();
     let rel = run.strip_prefix(store).unwrap_or(run).to_string_lossy().replace('\\', "/");
-    let test_dir = run.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let test_dir =
+        run.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let stamp = run.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let t = test.as_ref();
     let ops = summary.as_ref().and_then(|s| s.get("ops")).and_then(Value::as_u64);
     let dur = summary.as_ref().and_then(|s| s.get("duration_ns")).and_then(Value::as_u64);
     RunRow {
-        verdict: results.as_ref().map(|r| crate::checks::verdict_of(r.get("verdict"))).unwrap_or_else(|| "unknown".into()),
+        verdict: results
+            .as_ref()
+            .map(|r| crate::checks::verdict_of(r.get("verdict")))
+            .unwrap_or_else(|| "unknown".into()),
         name: t.and_then(|t| t.get("name")).and_then(Value::as_str).map(String::from).unwrap_or(test_dir),
-        date: t.and_then(|t| t.get("start").or(t.get("start_time"))).and_then(Value::as_str).map(String::from).unwrap_or(stamp),
+        date: t
+            .and_then(|t| t.get("start").or(t.get("start_time")))
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or(stamp),
         db: field(t, &["db", "database"]),
         workload: field(t, &["workload"]),
         nemesis: field(t, &["nemesis"]),

@@ -128,7 +128,11 @@ fn segment(history: &[Op], ops: &[ClientOp], omitted_before: usize) -> Segment {
                 style::secs(o.start)
             );
             if o.complete.is_some() {
-                title.push_str(&format!(" · returned {} · latency {}", style::value_text(&last.value, 300), style::duration(o.latency_ns().unwrap_or(0))));
+                title.push_str(&format!(
+                    " · returned {} · latency {}",
+                    style::value_text(&last.value, 300),
+                    style::duration(o.latency_ns().unwrap_or(0))
+                ));
             }
             if let Some(node) = &last.node.as_ref().or(inv.node.as_ref()) {
                 title.push_str(&format!(" · node {node}"));
@@ -146,7 +150,8 @@ fn segment(history: &[Op], ops: &[ClientOp], omitted_before: usize) -> Segment {
             }
         })
         .collect();
-    let (t0, t1) = (ops.first().map(|o| o.start).unwrap_or(0), ops.iter().map(|o| o.end.unwrap_or(o.start)).max().unwrap_or(0));
+    let (t0, t1) =
+        (ops.first().map(|o| o.start).unwrap_or(0), ops.iter().map(|o| o.end.unwrap_or(o.start)).max().unwrap_or(0));
     Segment {
         title: format!("{} ops from {} to {}", ops.len(), style::secs(t0), style::secs(t1)),
         omitted_before,
@@ -181,7 +186,17 @@ mod tests {
         for i in 0..n {
             let p = i % 3;
             for (k, kind) in [OpType::Invoke, OpType::Ok].into_iter().enumerate() {
-                h.push(Op { index: h.len() as u64, time: i * 100 + k as u64 * 50, kind, process: Process::Client(p), f: "write".into(), value: json!(i), key: None, node: None, error: None });
+                h.push(Op {
+                    index: h.len() as u64,
+                    time: i * 100 + k as u64 * 50,
+                    kind,
+                    process: Process::Client(p),
+                    f: "write".into(),
+                    value: json!(i),
+                    key: None,
+                    node: None,
+                    error: None,
+                });
             }
         }
         h

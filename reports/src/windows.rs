@@ -36,7 +36,14 @@ fn targets_text(detail: Option<&Value>) -> String {
         // "n1 ⊘ n3, n4": who cannot hear from whom.
         return g
             .iter()
-            .map(|(n, cut)| format!("{n} ⊘ {}", cut.as_array().map(|a| a.iter().map(|x| style::value_text(x, 20)).collect::<Vec<_>>().join(" ")).unwrap_or_default()))
+            .map(|(n, cut)| {
+                format!(
+                    "{n} ⊘ {}",
+                    cut.as_array()
+                        .map(|a| a.iter().map(|x| style::value_text(x, 20)).collect::<Vec<_>>().join(" "))
+                        .unwrap_or_default()
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ");
     }
@@ -79,28 +86,45 @@ fn availability(ops: &[ClientOp], a: u64, b: u64) -> Option<f64> {
 
 /// Rows for the computed windows, merged with the metrics checker's windows when present.
 pub fn rows(windows: &[FaultWindow], metrics: Option<&Value>, ops: &[ClientOp], end_ns: u64) -> Vec<WindowRow> {
-    let measured: Vec<&Value> = metrics.and_then(|m| m.get("windows")).and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+    let measured: Vec<&Value> = metrics
+        .and_then(|m| m.get("windows"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
     let mut out = Vec::new();
     for (i, w) in windows.iter().enumerate() {
         // The metrics window for this one: same fault and start, else the same position.
         let m = measured
             .iter()
-            .find(|m| m.get("fault").and_then(Value::as_str) == Some(w.fault.as_str()) && m.get("start").and_then(Value::as_u64) == Some(w.start))
+            .find(|m| {
+                m.get("fault").and_then(Value::as_str) == Some(w.fault.as_str())
+                    && m.get("start").and_then(Value::as_u64) == Some(w.start)
+            })
             .or_else(|| measured.get(i).filter(|m| m.get("fault").and_then(Value::as_str).is_none_or(|f| f == w.fault)))
             .copied();
         let end = w.end_or(end_ns);
-        let avail = m.and_then(|m| m.get("availability")).and_then(Value::as_f64).or_else(|| availability(ops, w.start, end));
-        let targets = m.and_then(|m| m.get("targets")).filter(|t| !t.is_null()).map(|t| targets_text(Some(&serde_json::json!({ "targets": t }))));
+        let avail =
+            m.and_then(|m| m.get("availability")).and_then(Value::as_f64).or_else(|| availability(ops, w.start, end));
+        let targets = m
+            .and_then(|m| m.get("targets"))
+            .filter(|t| !t.is_null())
+            .map(|t| targets_text(Some(&serde_json::json!({ "targets": t }))));
         out.push(WindowRow {
             fault: w.fault.clone(),
             targets: targets.unwrap_or_else(|| targets_text(Some(&w.detail))),
             start: style::secs(w.start),
-            duration: if w.end.is_some() { style::duration(end - w.start) } else { format!("{} (never healed)", style::duration(end - w.start)) },
+            duration: if w.end.is_some() {
+                style::duration(end - w.start)
+            } else {
+                format!("{} (never healed)", style::duration(end - w.start))
+            },
             availability: style::percent(avail),
             detection: opt_duration(m.and_then(|m| m.get("detection_ns"))),
             recovery: opt_duration(m.and_then(|m| m.get("recovery_ns"))),
             recovery_90: opt_duration(m.and_then(|m| m.get("recovery_90_ns"))),
-            verified: verified_text(m.and_then(|m| m.get("verified")).filter(|v| !v.is_null()).or(w.detail.get("verified"))),
+            verified: verified_text(
+                m.and_then(|m| m.get("verified")).filter(|v| !v.is_null()).or(w.detail.get("verified")),
+            ),
         });
     }
     // Windows only the metrics checker knows of (e.g. a report without nemesis events).
@@ -139,7 +163,12 @@ mod tests {
 
     #[test]
     fn computes_availability_without_metrics() {
-        let ops = [op(0, 10, Outcome::Ok), op(100, 150, Outcome::Fail), op(110, 160, Outcome::Ok), op(300, 400, Outcome::Info)];
+        let ops = [
+            op(0, 10, Outcome::Ok),
+            op(100, 150, Outcome::Fail),
+            op(110, 160, Outcome::Ok),
+            op(300, 400, Outcome::Info),
+        ];
         let w = [window("kill", 100, Some(200), json!({"targets": ["n1", "<n2>"], "verified": true}))];
         let r = rows(&w, None, &ops, 1000);
         assert_eq!(r[0].availability, "50.0 %");

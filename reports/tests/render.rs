@@ -21,7 +21,10 @@ fn hostile_values_are_shown_as_text() {
     assert!(!html.contains("<b>partition</b>"), "a fault name was not escaped (SVG labels or table)");
     assert!(!html.contains("<svg onload"), "an attribute value broke out of its quotes");
     assert!(html.contains("svg onload"), "the node name must be shown (as text)");
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;") || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;")
+            || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+    );
     // Escaped inside the linearizability SVG's text and titles as well.
     let svg_start = html.find("<svg class=\"linear\"").expect("the linearizability picture is drawn");
     let svg = &html[svg_start..svg_start + html[svg_start..].find("</svg>").unwrap()];
@@ -39,11 +42,31 @@ fn page_is_self_contained_and_complete() {
     // Only the SVG namespace may mention http.
     assert_eq!(html.matches("http://").count(), html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count());
     assert!(html.matches("<svg").count() >= 4, "latency, quantiles, throughput and the linearizability picture");
-    for section in ["INVALID", "id=\"verdict\"", "v-invalid", "cannot be linearized", "faultline test --seed 42", "time since start (s)", "latency (ms, log scale)", "throughput (ops/s)", "Lost (acknowledged, then missing)", "What each node holds", "availability&gt;=0.99", "61.0 %", "12.0 ms", "p0", "p4"] {
+    for section in [
+        "INVALID",
+        "id=\"verdict\"",
+        "v-invalid",
+        "cannot be linearized",
+        "faultline test --seed 42",
+        "time since start (s)",
+        "latency (ms, log scale)",
+        "throughput (ops/s)",
+        "Lost (acknowledged, then missing)",
+        "What each node holds",
+        "availability&gt;=0.99",
+        "61.0 %",
+        "12.0 ms",
+        "p0",
+        "p4",
+    ] {
         assert!(html.contains(section), "missing from the page: {section}");
     }
     for link in ["../history.jsonl", "../history.edn", "../results.json", "../nodes/n1/db.log"] {
-        assert!(html.contains(&format!("href=\"{link}\"")) || html.contains(&format!("href=\"{}\"", link.replace('/', "&#x2F;"))), "no link to {link}");
+        assert!(
+            html.contains(&format!("href=\"{link}\""))
+                || html.contains(&format!("href=\"{}\"", link.replace('/', "&#x2F;"))),
+            "no link to {link}"
+        );
     }
 }
 
@@ -59,7 +82,10 @@ fn store_index_lists_runs_with_verdicts() {
     let html = std::fs::read_to_string(index).unwrap();
     assert!(!html.contains(XSS));
     assert!(html.contains("v-invalid") && html.contains("v-unknown"));
-    assert!(html.contains("etcd-register&#x2F;20240101T000000Z&#x2F;report&#x2F;index.html") || html.contains("etcd-register/20240101T000000Z/report/index.html"));
+    assert!(
+        html.contains("etcd-register&#x2F;20240101T000000Z&#x2F;report&#x2F;index.html")
+            || html.contains("etcd-register/20240101T000000Z/report/index.html")
+    );
     assert!(html.contains("no report"));
     assert!(html.contains(">400<"), "op count from the report summary");
     // Newest first.
@@ -79,7 +105,14 @@ fn a_checked_history_without_config_renders() {
     assert!(html.contains("not been checked"));
     assert!(!html.contains("id=\"config\""));
     // An empty history still renders.
-    let out = faultline_reports::write_history_report(dir.path(), "empty", vec![], Some(serde_json::json!({"verdict": "valid"})), vec![]).unwrap();
+    let out = faultline_reports::write_history_report(
+        dir.path(),
+        "empty",
+        vec![],
+        Some(serde_json::json!({"verdict": "valid"})),
+        vec![],
+    )
+    .unwrap();
     assert!(std::fs::read_to_string(out).unwrap().contains("v-valid"));
 }
 

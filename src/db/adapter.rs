@@ -113,10 +113,7 @@ async fn ensure_package(node: &DbNode, binary: &str, package: &str) -> Result<()
 /// Upload a user-supplied database binary to `<root>/bin/<name>` and return that path.
 async fn upload_binary(node: &DbNode, local: &std::path::Path, name: &str) -> Result<String> {
     let remote = node.path(&format!("bin/{name}"));
-    node.ssh
-        .run_root(&["mkdir", "-p", &node.path("bin")], SHORT)
-        .await?
-        .check(&node.name, &["mkdir"])?;
+    node.ssh.run_root(&["mkdir", "-p", &node.path("bin")], SHORT).await?.check(&node.name, &["mkdir"])?;
     node.ssh
         .upload(local, &remote)
         .await
@@ -197,7 +194,18 @@ impl Daemon {
                 None => ensure_package(n, self.binary, self.package).await?,
             }
             n.ssh
-                .run_root(&["sh", "-c", "mkdir -p \"$1\" && printf %s \"$2\" > \"$3\"", "sh", &n.root, &binary, &self.binary_marker(n)], SHORT)
+                .run_root(
+                    &[
+                        "sh",
+                        "-c",
+                        "mkdir -p \"$1\" && printf %s \"$2\" > \"$3\"",
+                        "sh",
+                        &n.root,
+                        &binary,
+                        &self.binary_marker(n),
+                    ],
+                    SHORT,
+                )
                 .await?
                 .check(&n.name, &["mkdir"])?;
         }

@@ -12,11 +12,7 @@ const ETCD: Daemon = Daemon { prefix: "etcd", comm: "etcd", binary: "etcd", pack
 
 /// The `--initial-cluster` line: every member's name and peer URL.
 pub fn initial_cluster(nodes: &[DbNode]) -> String {
-    nodes
-        .iter()
-        .map(|n| format!("{}=http://{}:{PEER_PORT}", n.name, n.host))
-        .collect::<Vec<_>>()
-        .join(",")
+    nodes.iter().map(|n| format!("{}=http://{}:{PEER_PORT}", n.name, n.host)).collect::<Vec<_>>().join(",")
 }
 
 /// The argv that starts one member.
@@ -61,7 +57,10 @@ pub async fn setup(nodes: &[DbNode], binary: &str) -> Result<()> {
         let cluster = cluster.clone();
         async move {
             ETCD.stop(n).await?;
-            n.ssh.run_root(&["rm", "-rf", &ETCD.data_dir(n), &ETCD.logfile(n)], SHORT).await?.check(&n.name, &["rm"])?;
+            n.ssh
+                .run_root(&["rm", "-rf", &ETCD.data_dir(n), &ETCD.logfile(n)], SHORT)
+                .await?
+                .check(&n.name, &["rm"])?;
             start(n, binary, &cluster).await
         }
     });

@@ -127,10 +127,7 @@ pub async fn primaries(nodes: &[DbNode]) -> Result<Vec<String>> {
         (n.name.clone(), c.role().await)
     }))
     .await;
-    Ok(roles
-        .into_iter()
-        .filter_map(|(name, role)| matches!(role, Ok(Role::Primary { .. })).then_some(name))
-        .collect())
+    Ok(roles.into_iter().filter_map(|(name, role)| matches!(role, Ok(Role::Primary { .. })).then_some(name)).collect())
 }
 
 /// The `failover` fault's promotion: make `new_primary` a primary (`REPLICAOF NO ONE`).

@@ -108,7 +108,6 @@ impl RedisConnection {
         RedisConnection { addr: addr.trim().to_string(), timeout, stream: None }
     }
 
-
     /// Run one command (connecting first if needed) within the timeout.
     pub async fn command(&mut self, args: &[&[u8]]) -> Result<Reply, RedisError> {
         let deadline = Instant::now() + self.timeout;
@@ -300,7 +299,6 @@ impl RedisClient {
     pub fn new(addr: &str, kind: WorkloadKind, timeout: Duration) -> RedisClient {
         RedisClient { conn: RedisConnection::new(addr, timeout), kind }
     }
-
 
     async fn register(&mut self, op: &Invocation) -> Completion {
         let Some(key) = op.key.as_ref().map(|k| match k {

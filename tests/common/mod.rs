@@ -79,7 +79,11 @@ for c in etcd redis-server; do for p in $(pgrep -x $c || true); do echo "$c $(aw
         let name = node["name"].as_str().unwrap();
         let out = faultline().args(["cluster", "exec", name, "--", "sh", "-c", SCRIPT]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(out.status.success(), "{context}: could not inspect {name}: {}{text}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{context}: could not inspect {name}: {}{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mut lines = text.lines();
         let rules: usize = lines
             .next()
@@ -87,7 +91,10 @@ for c in etcd redis-server; do for p in $(pgrep -x $c || true); do echo "$c $(aw
             .unwrap_or_else(|| panic!("{context}: unexpected output from {name}: {text:?}"));
         assert_eq!(rules, 0, "{context}: {name} still has FAULTLINE rules");
         for proc_state in lines {
-            assert!(!proc_state.trim().ends_with(" T"), "{context}: {name} has a stopped database process: {proc_state}");
+            assert!(
+                !proc_state.trim().ends_with(" T"),
+                "{context}: {name} has a stopped database process: {proc_state}"
+            );
         }
     }
 }

@@ -349,7 +349,9 @@ impl Edn {
             Edn::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
             Edn::Str(s) | Edn::Keyword(s) | Edn::Symbol(s) => Value::String(s.clone()),
             Edn::Char(c) => Value::String(c.to_string()),
-            Edn::List(items) | Edn::Vector(items) | Edn::Set(items) => Value::Array(items.iter().map(Edn::to_json).collect()),
+            Edn::List(items) | Edn::Vector(items) | Edn::Set(items) => {
+                Value::Array(items.iter().map(Edn::to_json).collect())
+            }
             Edn::Map(pairs) => Value::Object(
                 pairs
                     .iter()

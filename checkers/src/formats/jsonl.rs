@@ -53,10 +53,13 @@ fn process_fast<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Process, D::Er
             Ok(Process::Client(v))
         }
         fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Process, E> {
-            u64::try_from(v).map(Process::Client).map_err(|_| E::custom(format!("process must be non-negative, got {v}")))
+            u64::try_from(v)
+                .map(Process::Client)
+                .map_err(|_| E::custom(format!("process must be non-negative, got {v}")))
         }
         fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Process, E> {
-            process_from_str(s).ok_or_else(|| E::custom(format!("process must be an integer or \"nemesis\", got {s:?}")))
+            process_from_str(s)
+                .ok_or_else(|| E::custom(format!("process must be an integer or \"nemesis\", got {s:?}")))
         }
     }
     d.deserialize_any(V)
@@ -272,7 +275,10 @@ impl Block {
     fn parse(&self, (ops, lines): (Vec<Op>, Vec<usize>)) -> Result<Chunk, LineError> {
         let text = std::str::from_utf8(&self.bytes).map_err(|e| {
             let before = &self.bytes[..e.valid_up_to()];
-            LineError { line: self.line_base + 1 + before.iter().filter(|&&b| b == b'\n').count(), message: "not valid UTF-8".into() }
+            LineError {
+                line: self.line_base + 1 + before.iter().filter(|&&b| b == b'\n').count(),
+                message: "not valid UTF-8".into(),
+            }
         })?;
         // About 100 bytes per op in faultline's histories.
         let mut chunk = Chunk { ops, lines, bytes: text.len(), ..Chunk::default() };
@@ -565,7 +571,11 @@ mod tests {
             assert_eq!(fast.index, raw.index.unwrap_or(u64::MAX), "{line}");
             assert_eq!(fast.time, raw.time.unwrap_or(u64::MAX), "{line}");
             assert_eq!((fast.kind, fast.process, &fast.f), (raw.kind, raw.process, &raw.f), "{line}");
-            assert_eq!((&fast.value, &fast.key, &fast.node, &fast.error), (&raw.value, &raw.key, &raw.node, &raw.error), "{line}");
+            assert_eq!(
+                (&fast.value, &fast.key, &fast.node, &fast.error),
+                (&raw.value, &raw.key, &raw.node, &raw.error),
+                "{line}"
+            );
         }
         // Declined: serde reads these differently or rejects them.
         for line in [
@@ -602,7 +612,10 @@ mod tests {
         let mut line = 0;
         for (i, op) in ops.iter().enumerate() {
             line += 1 + usize::from(i % 1000 == 7);
-            assert_eq!((op.index, op.time, op.process, lines[i]), (i as u64, i as u64, Process::Client(i as u64), line));
+            assert_eq!(
+                (op.index, op.time, op.process, lines[i]),
+                (i as u64, i as u64, Process::Client(i as u64), line)
+            );
         }
         // An error in a late block names its line.
         let bad = format!("{text}{{\"type\":\"ok\"\n{{}}\n");

@@ -101,7 +101,8 @@ pub(crate) struct LineError {
 pub fn read_history(path: impl AsRef<Path>, format: Format) -> Result<LoadedHistory, HistoryError> {
     use std::io::Read;
     let path = path.as_ref();
-    let cannot_read = |e: std::io::Error| HistoryError { path: path.to_path_buf(), line: None, message: format!("cannot read: {e}") };
+    let cannot_read =
+        |e: std::io::Error| HistoryError { path: path.to_path_buf(), line: None, message: format!("cannot read: {e}") };
     let mut file = std::fs::File::open(path).map_err(cannot_read)?;
     let size = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
     // The start of the file tells the format.
@@ -217,7 +218,10 @@ fn read_edn_ops(text: &str) -> Result<(History, Vec<usize>), LineError> {
                 }
             }
             if r.peek().map_err(le)?.is_some() {
-                return Err(LineError { line: r.line(), message: "bad EDN: unexpected text after the history vector".into() });
+                return Err(LineError {
+                    line: r.line(),
+                    message: "bad EDN: unexpected text after the history vector".into(),
+                });
             }
         }
         _ => {
@@ -390,7 +394,10 @@ fn op_from_fields(v: &Edn, fast: Fast, position: u64) -> Result<Op, String> {
 fn short(v: &Edn) -> String {
     let s = v.to_string();
     if s.len() > 60 {
-        format!("{}...", &s[..s.char_indices().take_while(|(i, _)| *i < 57).last().map_or(0, |(i, c)| i + c.len_utf8())])
+        format!(
+            "{}...",
+            &s[..s.char_indices().take_while(|(i, _)| *i < 57).last().map_or(0, |(i, c)| i + c.len_utf8())]
+        )
     } else {
         s
     }

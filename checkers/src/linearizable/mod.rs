@@ -109,7 +109,14 @@ pub struct Options {
 
 impl Options {
     pub fn new(model: ModelKind) -> Options {
-        Options { model, init: Value::Null, nil_read_is_unknown: false, timeout: None, memory_budget: 512 << 20, threads: 0 }
+        Options {
+            model,
+            init: Value::Null,
+            nil_read_is_unknown: false,
+            timeout: None,
+            memory_budget: 512 << 20,
+            threads: 0,
+        }
     }
 }
 
@@ -181,8 +188,12 @@ struct Call {
 /// Check a history. `Err` when an op does not fit the model (e.g. a cas under `register`).
 pub fn check(history: &[Op], opts: &Options) -> Result<LinearizableResult, String> {
     match opts.model {
-        ModelKind::Register => check_with(&Register { init: Val::from_json(&opts.init), allow_cas: false }, history, opts),
-        ModelKind::CasRegister => check_with(&Register { init: Val::from_json(&opts.init), allow_cas: true }, history, opts),
+        ModelKind::Register => {
+            check_with(&Register { init: Val::from_json(&opts.init), allow_cas: false }, history, opts)
+        }
+        ModelKind::CasRegister => {
+            check_with(&Register { init: Val::from_json(&opts.init), allow_cas: true }, history, opts)
+        }
         ModelKind::Kv => {
             let init = match &opts.init {
                 Value::Null => None,
@@ -216,7 +227,9 @@ impl<'a> KeyId<'a> {
             },
             Value::String(s) => {
                 // A string that is exactly how a number prints is that number's key.
-                let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && (d.len() == 1 || !d.starts_with('0'));
+                let digits = |d: &str| {
+                    !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && (d.len() == 1 || !d.starts_with('0'))
+                };
                 if digits(s) {
                     if let Ok(u) = s.parse::<u64>() {
                         return KeyId::Unsigned(u);
@@ -318,7 +331,12 @@ fn partition<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<(Vec
         .into_iter()
         .zip(pending)
         .map(|(key, calls)| {
-            let mut part = Part { key, calls: Vec::with_capacity(calls.len()), ids: Vec::new(), ops: Vec::with_capacity(calls.len()) };
+            let mut part = Part {
+                key,
+                calls: Vec::with_capacity(calls.len()),
+                ids: Vec::new(),
+                ops: Vec::with_capacity(calls.len()),
+            };
             for (call, prepared) in calls.into_iter().flatten() {
                 let id = part.calls.len();
                 part.calls.push(call);
@@ -413,7 +431,10 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
     }
     Ok(result(
         Verdict::Valid,
-        format!("all {invocations} operations on {n_keys} {keys_word} are linearizable under the {} model", model.name()),
+        format!(
+            "all {invocations} operations on {n_keys} {keys_word} are linearizable under the {} model",
+            model.name()
+        ),
         None,
     ))
 }

@@ -226,7 +226,9 @@ impl<'m, M: Model> States<'m, M> {
     }
 
     fn bytes(&self) -> usize {
-        self.states.capacity() * std::mem::size_of::<M::State>() * 2 + self.ids.capacity() * 8 + self.memo.capacity() * 16
+        self.states.capacity() * std::mem::size_of::<M::State>() * 2
+            + self.ids.capacity() * 8
+            + self.memo.capacity() * 16
     }
 }
 
@@ -267,7 +269,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
     let mut cache = Cache::new(words_per_set);
     let mut states = States::new(model);
     let mut state: u32 = 0; // the initial state's id
-    // The choices made so far: (call entry, state before it).
+                            // The choices made so far: (call entry, state before it).
     let mut stack: Vec<(u32, u32)> = Vec::new();
     let mut required = ops.iter().filter(|o| o.return_at.is_some()).count();
 
@@ -390,7 +392,10 @@ fn note_blocked<S: Clone + Eq>(
         });
         *best_set = linearized.to_vec();
     } else if let Some(b) = best {
-        if stack.len() == b.linearized.len() && best_set.as_slice() == linearized && b.states.len() < 8 && !b.states.contains(state)
+        if stack.len() == b.linearized.len()
+            && best_set.as_slice() == linearized
+            && b.states.len() < 8
+            && !b.states.contains(state)
         {
             b.states.push(state.clone());
         }

@@ -116,7 +116,9 @@ impl Model for Register {
             "read" | "get" => Ok(output.map(|v| RegisterOp::Read(Val::from_json(v)))),
             "write" | "put" => Ok(Some(RegisterOp::Write(Val::from_json(input)))),
             "cas" if self.allow_cas => match input {
-                Value::Array(pair) if pair.len() == 2 => Ok(Some(RegisterOp::Cas(Val::from_json(&pair[0]), Val::from_json(&pair[1])))),
+                Value::Array(pair) if pair.len() == 2 => {
+                    Ok(Some(RegisterOp::Cas(Val::from_json(&pair[0]), Val::from_json(&pair[1]))))
+                }
                 other => Err(format!("cas value must be [old new], got {other}")),
             },
             "cas" => Err("cas is not an operation of the register model (use --model cas-register)".into()),
