@@ -847,20 +847,7 @@ fn ms(d: Duration) -> f64 {
 // small system helpers
 
 fn run_checked(program: &str, args: &[&str]) -> Result<()> {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {program}"))?;
-    if !out.status.success() {
-        bail!(
-            "`{program} {}` failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    run_output(program, args).map(drop)
 }
 
 fn run_output(program: &str, args: &[&str]) -> Result<String> {
