@@ -1,9 +1,10 @@
 //! Property tests for the linearizability checker.
 //!
-//! Histories are generated from a real sequential execution of a cas-register (one per key):
+//! Histories are generated from a real sequential execution of a cas-register or a kv string
+//! (one per key):
 //! each operation gets a linearization point, and its invocation and completion are spread
 //! randomly around that point, so overlaps are random but the history is always linearizable.
-//! Some ops end `info` (taken effect or not). Then one `ok` read is corrupted. The checker's
+//! Some ops end `info` (taken effect or not). Then one `ok` read (or kv get) is corrupted. The checker's
 //! verdict is compared with a brute-force checker that tries every order consistent with
 //! real-time order (small histories only), written independently of the checker and its models.
 
@@ -105,16 +106,16 @@ fn to_history(ops: &[GenOp]) -> Vec<Op> {
 
 /// Brute force: is there an order of the ops, respecting real time (a before b when a returned
 /// before b was called), in which every `ok` op happens, each `info` op happens or not, and each
-/// op's output matches a cas-register started at nil? Checked per key.
-fn brute_force(ops: &[GenOp]) -> bool {
+/// op's output matches the model's sequential specification (`step`) from `init`? Per key.
+fn brute_force(ops: &[GenOp], init: Value, step: fn(&Value, &GenOp) -> Option<Value>) -> bool {
     (0..2u8).all(|k| {
         let mine: Vec<&GenOp> = ops.iter().filter(|o| o.key == k).collect();
         let mut placed = vec![false; mine.len()];
-        search(&mine, &mut placed, None)
+        search(&mine, &mut placed, init.clone(), step)
     })
 }
 
-fn search(ops: &[&GenOp], placed: &mut Vec<bool>, state: Option<i64>) -> bool {
+fn search(ops: &[&GenOp], placed: &mut Vec<bool>, state: Value, step: fn(&Value, &GenOp) -> Option<Value>) -> bool {
     if ops.iter().zip(placed.iter()).all(|(o, &p)| p || o.ret.is_none()) {
         return true;
     }
@@ -127,23 +128,9 @@ fn search(ops: &[&GenOp], placed: &mut Vec<bool>, state: Option<i64>) -> bool {
         if blocked {
             continue;
         }
-        let op = ops[i];
-        let next = match op.f {
-            "read" => match &op.output {
-                Some(v) if *v != json!(state) => continue,
-                _ => state,
-            },
-            "write" => op.input.as_i64(),
-            _ => {
-                let (a, b) = (op.input[0].as_i64(), op.input[1].as_i64());
-                if state != a {
-                    continue;
-                }
-                b
-            }
-        };
+        let Some(next) = step(&state, ops[i]) else { continue };
         placed[i] = true;
-        if search(ops, placed, next) {
+        if search(ops, placed, next, step) {
             placed[i] = false;
             return true;
         }
@@ -152,10 +139,74 @@ fn search(ops: &[&GenOp], placed: &mut Vec<bool>, state: Option<i64>) -> bool {
     false
 }
 
+/// A cas-register started at nil, written independently of the checker's models.
+fn cas_register_step(state: &Value, op: &GenOp) -> Option<Value> {
+    match op.f {
+        "read" => match &op.output {
+            Some(v) if v != state => None,
+            _ => Some(state.clone()),
+        },
+        "write" => Some(op.input.clone()),
+        _ => (*state == op.input[0]).then(|| op.input[1].clone()),
+    }
+}
+
+/// Porcupine's kv model for one key: a string started at "".
+fn kv_step(state: &Value, op: &GenOp) -> Option<Value> {
+    let s = state.as_str().unwrap_or("");
+    match op.f {
+        "get" => match &op.output {
+            Some(v) if v.as_str() != Some(s) => None,
+            _ => Some(state.clone()),
+        },
+        "put" => Some(op.input.clone()),
+        _ => Some(json!(format!("{s}{}", op.input.as_str().unwrap_or("")))),
+    }
+}
+
+/// kv histories from a real sequential execution, spread like `generate`'s: gets, puts and
+/// appends of one letter, so that concurrent appends must be ordered by what gets returned.
+fn generate_kv(choices: &[Choice]) -> Vec<GenOp> {
+    let mut state = [String::new(), String::new()];
+    let mut ops = Vec::new();
+    for (i, &(key, kind, a, b, effect, info, d_call, d_ret)) in choices.iter().enumerate() {
+        let key = key % 2;
+        let point = 100 * i as u32 + 1000;
+        let call = 4 * (point - 1 - u32::from(d_call) * 3) + 1;
+        let ret = 4 * (point + 1 + u32::from(d_ret) * 3) + 3;
+        let letter = ["a", "b", "c"][usize::from(a % 3)];
+        let s = &mut state[key as usize];
+        let took_effect = !info || effect;
+        let (f, input, output) = match kind % 3 {
+            0 => ("get", Value::Null, json!(s.clone())),
+            // Puts are rarer than appends, as in Porcupine's histories.
+            1 if b % 3 == 0 => {
+                if took_effect {
+                    *s = letter.to_string();
+                }
+                ("put", json!(letter), json!(letter))
+            }
+            _ => {
+                if took_effect {
+                    s.push_str(letter);
+                }
+                ("append", json!(letter), json!(letter))
+            }
+        };
+        ops.push(GenOp { key, f, input, output: (!info).then_some(output), call, ret: (!info).then_some(ret) });
+    }
+    ops
+}
+
 fn checker_says(ops: &[GenOp]) -> Verdict {
+    checker_with(ops, ModelKind::CasRegister, Value::Null)
+}
+
+fn checker_with(ops: &[GenOp], model: ModelKind, init: Value) -> Verdict {
     let history = to_history(ops);
-    let mut opts = Options::new(ModelKind::CasRegister);
+    let mut opts = Options::new(model);
     opts.threads = 2;
+    opts.init = init;
     check(&history, &opts).expect("ops fit the model").verdict
 }
 
@@ -164,13 +215,13 @@ fn choice() -> impl Strategy<Value = Choice> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 400, max_global_rejects: 1_000_000, .. ProptestConfig::default() })]
 
     /// Generated histories are linearizable, and the checker agrees with brute force.
     #[test]
     fn generated_histories_are_linearizable(choices in prop::collection::vec(choice(), 1..9)) {
         let ops = generate(&choices);
-        prop_assert!(brute_force(&ops), "the generator must produce linearizable histories: {ops:?}");
+        prop_assert!(brute_force(&ops, Value::Null, cas_register_step), "the generator must produce linearizable histories: {ops:?}");
         prop_assert_eq!(checker_says(&ops), Verdict::Valid, "{:?}", ops);
     }
 
@@ -184,8 +235,37 @@ proptest! {
         let new = if bad == 3 { Value::Null } else { json!(bad) };
         prop_assume!(ops[r].output.as_ref() != Some(&new));
         ops[r].output = Some(new);
-        let expected = if brute_force(&ops) { Verdict::Valid } else { Verdict::Invalid };
+        let expected = if brute_force(&ops, Value::Null, cas_register_step) { Verdict::Valid } else { Verdict::Invalid };
         prop_assert_eq!(checker_says(&ops), expected, "{:?}", ops);
+    }
+
+    /// kv histories (get/put/append, the model the search prunes hardest) are linearizable.
+    #[test]
+    fn generated_kv_histories_are_linearizable(choices in prop::collection::vec(choice(), 1..10)) {
+        let ops = generate_kv(&choices);
+        prop_assert!(brute_force(&ops, json!(""), kv_step), "the generator must produce linearizable histories: {ops:?}");
+        prop_assert_eq!(checker_with(&ops, ModelKind::Kv, json!("")), Verdict::Valid, "{:?}", ops);
+    }
+
+    /// Corrupting one kv get (another string, or a reordering of the appends it saw): the
+    /// checker agrees with brute force either way.
+    #[test]
+    fn corrupted_kv_get_agrees_with_brute_force(choices in prop::collection::vec(choice(), 1..10), which in 0usize..8, bad in 0usize..4) {
+        let mut ops = generate_kv(&choices);
+        let gets: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].f == "get" && ops[i].output.is_some()).collect();
+        prop_assume!(!gets.is_empty());
+        let g = gets[which % gets.len()];
+        let seen = ops[g].output.as_ref().and_then(Value::as_str).unwrap_or("").to_string();
+        let new = match bad {
+            0 => seen.chars().rev().collect::<String>(),
+            1 => format!("{seen}a"),
+            2 => seen.chars().skip(1).collect(),
+            _ => format!("b{seen}"),
+        };
+        prop_assume!(new != seen);
+        ops[g].output = Some(json!(new));
+        let expected = if brute_force(&ops, json!(""), kv_step) { Verdict::Valid } else { Verdict::Invalid };
+        prop_assert_eq!(checker_with(&ops, ModelKind::Kv, json!("")), expected, "{:?}", ops);
     }
 }
 
@@ -197,7 +277,7 @@ fn stale_read_after_acknowledged_write_is_invalid() {
         // faultline's own convention: an ok read of null means "absent", which is impossible now.
         GenOp { key: 0, f: "read", input: Value::Null, output: Some(Value::Null), call: 2, ret: Some(3) },
     ];
-    assert!(!brute_force(&ops));
+    assert!(!brute_force(&ops, Value::Null, cas_register_step));
     let mut opts = Options::new(ModelKind::CasRegister);
     let r = check(&to_history(&ops), &opts).unwrap();
     assert_eq!(r.verdict, Verdict::Invalid);

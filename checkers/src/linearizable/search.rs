@@ -292,11 +292,16 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
     // when it backtracks over one, it keeps backtracking. On histories with many reads this
     // removes most of the search (Porcupine's c50-ok: 6x fewer steps).
     let read_only: Vec<bool> = ops.iter().map(|o| model.is_read_only(&o.op)).collect();
+    // Read pruning (see `unreachable_read`), for models that can tell.
+    let prune = model.prunes_reads();
 
     let mut entry = entries[HEAD as usize].next;
     let mut steps: u64 = 0;
     loop {
         if required == 0 {
+            if std::env::var_os("FAULTLINE_STEPS").is_some() {
+                eprintln!("steps {steps} ops {n}");
+            }
             return Outcome::Linearizable;
         }
         steps += 1;
@@ -336,17 +341,29 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
                 if e.ret != NONE {
                     required -= 1;
                 }
-                entry = entries[HEAD as usize].next;
-                continue;
+                let dead_end = prune && !read_only[op] && {
+                    let unreachable =
+                        unreachable_read(model, ops, &entries, &read_only, &states.states[state as usize]);
+                    if let (Some(read), true) = (unreachable, record) {
+                        note_blocked(&mut best, &mut best_set, &stack, &entries, &linearized, &state, read);
+                    }
+                    unreachable.is_some()
+                };
+                if !dead_end {
+                    entry = entries[HEAD as usize].next;
+                    continue;
+                }
+                // A pending read can no longer succeed: backtrack over this choice.
+            } else {
+                linearized[op / 64] &= !(1 << (op % 64));
+                set_hash ^= zobrist(op);
+                if !read_only[op] {
+                    entry = e.next;
+                    continue;
+                }
+                // An enabled read-only candidate whose successor was already explored (and
+                // failed): by the argument above, this point fails too, so backtrack.
             }
-            linearized[op / 64] &= !(1 << (op % 64));
-            set_hash ^= zobrist(op);
-            if !read_only[op] {
-                entry = e.next;
-                continue;
-            }
-            // An enabled read-only candidate whose successor was already explored (and failed):
-            // by the argument above, this point fails too, so backtrack.
         } else if record {
             // The op owning this return had to be linearized by now and was not.
             note_blocked(&mut best, &mut best_set, &stack, &entries, &linearized, &state, e.op as usize);
@@ -371,6 +388,48 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
             }
         }
     }
+}
+
+/// Read pruning: a pending `ok` read (its call entry lies before the first return entry of the
+/// list) that can no longer succeed from `state` (`Model::can_reach`), with no op left that could
+/// restore it, makes the current point a dead end, whatever is linearized next. Returns that read.
+///
+/// Without this, concurrent appends are tried in every order until a read's return shows the
+/// order was wrong; with it, a wrong order is cut as soon as its first wrong step is taken.
+fn unreachable_read<M: Model>(
+    model: &M,
+    ops: &[SearchOp<M::Op>],
+    entries: &[Entry],
+    read_only: &[bool],
+    state: &M::State,
+) -> Option<usize> {
+    let mut at = entries[HEAD as usize].next;
+    while at != NONE {
+        let e = entries[at as usize];
+        if !e.is_call {
+            return None;
+        }
+        let read = e.op as usize;
+        if read_only[read] && e.ret != NONE && !model.can_reach(state, &ops[read].op) {
+            // A restoring op must be linearized before the read, so it was invoked before the
+            // read returned: it is a call entry between the head and the read's return entry.
+            let mut c = entries[HEAD as usize].next;
+            let mut restorable = false;
+            while c != e.ret {
+                let ce = entries[c as usize];
+                if ce.is_call && ce.op != e.op && model.may_restore(&ops[ce.op as usize].op, &ops[read].op) {
+                    restorable = true;
+                    break;
+                }
+                c = ce.next;
+            }
+            if !restorable {
+                return Some(read);
+            }
+        }
+        at = e.next;
+    }
+    None
 }
 
 /// Record the blocked point if its prefix is the longest so far (or another state for it).

@@ -69,6 +69,22 @@ pub trait Model: Send + Sync {
     fn is_read_only(&self, _op: &Self::Op) -> bool {
         false
     }
+    /// Read pruning (optional; the defaults never prune). For a read-only `read` with a known
+    /// output: whether a state in which it succeeds can still follow `state` through operations
+    /// that do not `may_restore` it. A kv get of "ab" can follow "a" (by appends) but not "b".
+    /// Saying `false` wrongly would make the checker unsound; `true` is always safe.
+    fn can_reach(&self, _state: &Self::State, _read: &Self::Op) -> bool {
+        true
+    }
+    /// Whether `op` may, from any state, lead to a state in which `read` succeeds: a write of the
+    /// value read, a put of a prefix of it. `true` is always safe.
+    fn may_restore(&self, _op: &Self::Op, _read: &Self::Op) -> bool {
+        true
+    }
+    /// Whether `can_reach` ever says `false`, so that the search bothers to ask.
+    fn prunes_reads(&self) -> bool {
+        false
+    }
     /// A short human rendering of a state, for reports.
     fn describe(&self, state: &Self::State) -> String;
 }
@@ -138,6 +154,23 @@ impl Model for Register {
         matches!(op, RegisterOp::Read(_))
     }
 
+    fn can_reach(&self, state: &Val, read: &RegisterOp) -> bool {
+        // Only a write or cas of the value read can change the register into it.
+        !matches!(read, RegisterOp::Read(v) if v != state)
+    }
+
+    fn may_restore(&self, op: &RegisterOp, read: &RegisterOp) -> bool {
+        let RegisterOp::Read(v) = read else { return true };
+        match op {
+            RegisterOp::Read(_) => false,
+            RegisterOp::Write(w) | RegisterOp::Cas(_, w) => w == v,
+        }
+    }
+
+    fn prunes_reads(&self) -> bool {
+        true
+    }
+
     fn describe(&self, state: &Val) -> String {
         state.to_string()
     }
@@ -205,6 +238,28 @@ impl Model for Kv {
 
     fn is_read_only(&self, op: &KvOp) -> bool {
         matches!(op, KvOp::Get(_))
+    }
+
+    fn can_reach(&self, state: &Self::State, read: &KvOp) -> bool {
+        // Appends only extend the string, so without a put a get can only ever return an
+        // extension of the current value; and nothing makes a present key absent.
+        match read {
+            KvOp::Get(Some(v)) => v.starts_with(state.as_deref().unwrap_or("")),
+            KvOp::Get(None) => state.is_none(),
+            _ => true,
+        }
+    }
+
+    fn may_restore(&self, op: &KvOp, read: &KvOp) -> bool {
+        match (op, read) {
+            (KvOp::Put(p), KvOp::Get(Some(v))) => v.starts_with(p.as_str()),
+            (KvOp::Put(_) | KvOp::Append(_) | KvOp::Get(_), KvOp::Get(_)) => false,
+            _ => true,
+        }
+    }
+
+    fn prunes_reads(&self) -> bool {
+        true
     }
 
     fn describe(&self, state: &Self::State) -> String {
