@@ -36,6 +36,7 @@ pub struct EdnError {
 
 /// A cursor over EDN text that tracks line numbers.
 pub struct Reader<'a> {
+    src: &'a str,
     text: &'a [u8],
     pos: usize,
     line: usize,
@@ -48,7 +49,7 @@ const MAX_DEPTH: usize = 256;
 
 impl<'a> Reader<'a> {
     pub fn new(text: &'a str) -> Self {
-        Reader { text: text.as_bytes(), pos: 0, line: 1, depth: 0 }
+        Reader { src: text, text: text.as_bytes(), pos: 0, line: 1, depth: 0 }
     }
 
     /// The current 1-based line.
@@ -237,43 +238,113 @@ impl<'a> Reader<'a> {
     fn read_string(&mut self) -> Result<String, EdnError> {
         let start = self.line;
         self.pos += 1; // opening quote
-        let mut out = Vec::new();
+        let mut out = String::new();
         loop {
-            let Some(&c) = self.text.get(self.pos) else {
+            // Copy the plain run up to the next quote, backslash or newline in one go: history
+            // values (Porcupine's kv strings) are long.
+            let run = self.text[self.pos..].iter().position(|&c| matches!(c, b'"' | b'\\' | b'\n'));
+            let Some(run) = run else {
                 return Err(EdnError { line: start, message: "string opened here is never closed".into() });
             };
+            // The stop bytes are ASCII, so both ends are on char boundaries.
+            out.push_str(&self.src[self.pos..self.pos + run]);
+            self.pos += run;
+            let c = self.text[self.pos];
             self.pos += 1;
             match c {
-                b'"' => break,
+                b'"' => return Ok(out),
                 b'\n' => {
                     self.line += 1;
-                    out.push(c);
+                    out.push('\n');
                 }
-                b'\\' => {
+                _ => {
                     let Some(&e) = self.text.get(self.pos) else { continue };
                     self.pos += 1;
                     match e {
-                        b'n' => out.push(b'\n'),
-                        b't' => out.push(b'\t'),
-                        b'r' => out.push(b'\r'),
-                        b'"' => out.push(b'"'),
-                        b'\\' => out.push(b'\\'),
+                        b'n' => out.push('\n'),
+                        b't' => out.push('\t'),
+                        b'r' => out.push('\r'),
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
                         b'u' => {
-                            let hex = self.text.get(self.pos..self.pos + 4).and_then(|h| std::str::from_utf8(h).ok());
+                            let hex = self.src.get(self.pos..self.pos + 4);
                             let ch = hex.and_then(|h| u32::from_str_radix(h, 16).ok()).and_then(char::from_u32);
                             let Some(ch) = ch else { return self.err("bad \\u escape in string") };
                             self.pos += 4;
-                            let mut buf = [0u8; 4];
-                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                            out.push(ch);
                         }
                         other => return self.err(format!("unknown escape \\{} in string", other as char)),
                     }
                 }
-                _ => out.push(c),
             }
         }
-        // The input is a &str, and we only split at ASCII bytes, so this cannot fail.
-        String::from_utf8(out).or_else(|_| self.err("string is not valid UTF-8"))
+    }
+
+    /// Read one value straight into JSON, as `read()?.to_json()` would give, without building
+    /// EDN values for what histories hold: strings, numbers, nil, booleans, keywords and
+    /// vectors or lists of them. Anything else goes through `read`.
+    pub fn read_json(&mut self) -> Result<Value, EdnError> {
+        match self.peek()? {
+            Some(b'"') => self.read_string().map(Value::String),
+            Some(b':') => {
+                self.pos += 1;
+                let tok = self.token();
+                if tok.is_empty() {
+                    return self.err("empty keyword");
+                }
+                Ok(Value::String(tok.to_string()))
+            }
+            Some(open @ (b'[' | b'(')) if self.depth < MAX_DEPTH => {
+                let close = if open == b'[' { b']' } else { b')' };
+                let start = self.line;
+                self.pos += 1;
+                self.depth += 1;
+                let mut items = Vec::new();
+                loop {
+                    match self.peek()? {
+                        None => {
+                            return Err(EdnError {
+                                line: start,
+                                message: format!("'{}' opened here is never closed", open as char),
+                            })
+                        }
+                        Some(c) if c == close => {
+                            self.pos += 1;
+                            break;
+                        }
+                        Some(_) => items.push(self.read_json()?),
+                    }
+                }
+                self.depth -= 1;
+                Ok(Value::Array(items))
+            }
+            Some(c) if c.is_ascii_alphanumeric() || c == b'-' || c == b'+' => {
+                let tok = self.token();
+                match atom(tok) {
+                    Ok(Edn::Symbol(_)) => Ok(Value::String(tok.to_string())),
+                    Ok(v) => Ok(v.to_json()),
+                    Err(m) => self.err(m),
+                }
+            }
+            _ => Ok(self.read()?.to_json()),
+        }
+    }
+
+    /// If the next value is a non-negative integer literal, consume it and return it.
+    pub fn read_unsigned(&mut self) -> Result<Option<u64>, EdnError> {
+        if !matches!(self.peek()?, Some(c) if c.is_ascii_digit()) {
+            return Ok(None);
+        }
+        let start = self.pos;
+        let tok = self.token();
+        match tok.parse::<u64>() {
+            Ok(n) => Ok(Some(n)),
+            Err(_) => {
+                // Not a plain integer (a float, 12N, ...): let the caller read it as EDN.
+                self.pos = start;
+                Ok(None)
+            }
+        }
     }
 
     /// A run of non-delimiter bytes.
@@ -286,7 +357,7 @@ impl<'a> Reader<'a> {
             }
         }
         // Delimiters are ASCII, so the slice is on char boundaries.
-        std::str::from_utf8(&self.text[start..self.pos]).unwrap_or("")
+        &self.src[start..self.pos]
     }
 }
 

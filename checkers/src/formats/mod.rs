@@ -288,6 +288,16 @@ fn read_op(r: &mut Reader, position: u64) -> Result<Op, LineError> {
                     false
                 }
             }
+            "value" => {
+                fast.value = Some(r.read_json().map_err(le)?);
+                true
+            }
+            "key" => {
+                fast.key = Some(r.read_json().map_err(le)?);
+                true
+            }
+            "index" => r.read_unsigned().map_err(le)?.map(|i| fast.index = Some(i)).is_some(),
+            "time" => r.read_unsigned().map_err(le)?.map(|t| fast.time = Some(t)).is_some(),
             _ => false,
         };
         if !took {
@@ -304,6 +314,11 @@ struct Fast<'a> {
     kind: Option<&'a str>,
     f: Option<String>,
     process: Option<Process>,
+    value: Option<Value>,
+    /// `Some(Null)` when the map says `:key nil`.
+    key: Option<Value>,
+    index: Option<u64>,
+    time: Option<u64>,
 }
 
 /// Convert one EDN op map into an `Op`; `position` is its position in the history.
@@ -371,12 +386,25 @@ fn op_from_fields(v: &Edn, fast: Fast, position: u64) -> Result<Op, String> {
             Some(x) => Err(format!("bad :{name} {} (expected a non-negative integer)", short(x))),
         }
     };
-    let index = int_field("index")?.unwrap_or(position);
-    let time = int_field("time")?.unwrap_or(position);
-    let value = v.get("value").map(Edn::to_json).unwrap_or(Value::Null);
-    let key = match v.get("key") {
-        None | Some(Edn::Nil) => None,
-        Some(k) => Some(k.to_json()),
+    let index = match fast.index {
+        Some(i) => i,
+        None => int_field("index")?.unwrap_or(position),
+    };
+    let time = match fast.time {
+        Some(t) => t,
+        None => int_field("time")?.unwrap_or(position),
+    };
+    let value = match fast.value {
+        Some(v) => v,
+        None => v.get("value").map(Edn::to_json).unwrap_or(Value::Null),
+    };
+    let key = match fast.key {
+        Some(Value::Null) => None,
+        Some(k) => Some(k),
+        None => match v.get("key") {
+            None | Some(Edn::Nil) => None,
+            Some(k) => Some(k.to_json()),
+        },
     };
     let node = match v.get("node") {
         None | Some(Edn::Nil) => None,

@@ -456,16 +456,14 @@ fn run_key<M: Model>(
     calls: &[Call],
     key: Option<&Value>,
 ) -> KeyOutcome {
-    match search::search(model, ops, limits, false) {
+    match search::search(model, ops, limits) {
         Outcome::Linearizable => KeyOutcome::Valid,
         Outcome::GaveUp(reason) => KeyOutcome::Unknown(reason),
-        Outcome::NotLinearizable(_) => {
-            // Re-run with recording: slower, but only for the key that failed.
-            let unlimited = AtomicBool::new(false);
-            let relimits = Limits { deadline: None, memory_budget: limits.memory_budget, stop: &unlimited };
-            let witness = match search::search(model, ops, &relimits, true) {
-                Outcome::NotLinearizable(Some(w)) => w,
-                _ => return KeyOutcome::Invalid(Box::new(bare_failure(key)), "not linearizable".into()),
+        Outcome::NotLinearizable(witness) => {
+            // Other keys' searches can stop now.
+            limits.stop.store(true, Ordering::Relaxed);
+            let Some(witness) = witness else {
+                return KeyOutcome::Invalid(Box::new(bare_failure(key)), "not linearizable".into());
             };
             let failure = explain(model, &witness, ids, ops, history, calls, key);
             let op = &failure.ops.iter().find(|o| o.id == failure.failing);

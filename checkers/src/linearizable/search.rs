@@ -232,9 +232,8 @@ impl<'m, M: Model> States<'m, M> {
     }
 }
 
-/// Search for a linearization of `ops` under `model`. With `record`, an invalid result carries a
-/// witness (this costs time, so callers search once without and re-run with it on failure).
-pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, record: bool) -> Outcome<M::State> {
+/// Search for a linearization of `ops` under `model`. An invalid result carries its witness.
+pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> Outcome<M::State> {
     let n = ops.len();
     if n >= NONE as usize - 1 {
         return Outcome::GaveUp(format!("{n} operations on one key is more than the search supports"));
@@ -273,16 +272,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
     let mut stack: Vec<(u32, u32)> = Vec::new();
     let mut required = ops.iter().filter(|o| o.return_at.is_some()).count();
 
-    // Witness recording: the longest prefix seen when a return blocked the search.
-    let mut best: Option<Witness<u32>> = None;
-    let mut best_set: Vec<u64> = Vec::new();
-    let resolve = |w: Option<Witness<u32>>, states: &States<M>| {
-        w.map(|w| Witness {
-            states: w.states.iter().map(|&s| states.states[s as usize].clone()).collect(),
-            linearized: w.linearized,
-            failing: w.failing,
-        })
-    };
+    let mut deepest = Deepest::default();
 
     // Read-only ops (reads) never change the state. Linearizing one as soon as it is a candidate
     // and enabled loses nothing: any linearization that places it later can place it now
@@ -299,16 +289,14 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
     let mut steps: u64 = 0;
     loop {
         if required == 0 {
-            if std::env::var_os("FAULTLINE_STEPS").is_some() {
-                eprintln!("steps {steps} ops {n}");
-            }
             return Outcome::Linearizable;
         }
         steps += 1;
+        // Another key's violation ends this search early: check often, it is one load.
+        if steps & 255 == 0 && limits.stop.load(Ordering::Relaxed) {
+            return Outcome::GaveUp("stopped: a violation was found on another key".into());
+        }
         if steps & 4095 == 0 {
-            if limits.stop.load(Ordering::Relaxed) {
-                return Outcome::GaveUp("stopped: a violation was found on another key".into());
-            }
             if let Some(d) = limits.deadline {
                 if Instant::now() >= d {
                     return Outcome::GaveUp(format!("timed out after exploring {} states", cache.states.len()));
@@ -344,8 +332,8 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
                 let dead_end = prune && !read_only[op] && {
                     let unreachable =
                         unreachable_read(model, ops, &entries, &read_only, &states.states[state as usize]);
-                    if let (Some(read), true) = (unreachable, record) {
-                        note_blocked(&mut best, &mut best_set, &stack, &entries, &linearized, &state, read);
+                    if let Some(read) = unreachable {
+                        deepest.note(&stack, &entries, &linearized, state, read);
                     }
                     unreachable.is_some()
                 };
@@ -364,16 +352,17 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits, rec
                 // An enabled read-only candidate whose successor was already explored (and
                 // failed): by the argument above, this point fails too, so backtrack.
             }
-        } else if record {
+        } else {
             // The op owning this return had to be linearized by now and was not.
-            note_blocked(&mut best, &mut best_set, &stack, &entries, &linearized, &state, e.op as usize);
+            deepest.note(&stack, &entries, &linearized, state, e.op as usize);
         }
         // Backtrack: undo the last choice and try the entries after it. Undoing a read-only op
         // means the point before it fails as well (see above), so undo the choice before too.
         loop {
             let Some((call, prev_state)) = stack.pop() else {
-                return Outcome::NotLinearizable(resolve(best, &states));
+                return Outcome::NotLinearizable(deepest.into_witness(&states));
             };
+            deepest.backtracked_to(stack.len());
             let op = entries[call as usize].op as usize;
             linearized[op / 64] &= !(1 << (op % 64));
             set_hash ^= zobrist(op);
@@ -432,32 +421,55 @@ fn unreachable_read<M: Model>(
     None
 }
 
-/// Record the blocked point if its prefix is the longest so far (or another state for it).
-fn note_blocked<S: Clone + Eq>(
-    best: &mut Option<Witness<S>>,
-    best_set: &mut Vec<u64>,
-    stack: &[(u32, S)],
-    entries: &[Entry],
-    linearized: &[u64],
-    state: &S,
-    failing: usize,
-) {
-    let longer = best.as_ref().is_none_or(|b| stack.len() > b.linearized.len());
-    if longer {
-        *best = Some(Witness {
-            linearized: stack.iter().map(|(c, _)| entries[*c as usize].op as usize).collect(),
-            states: vec![state.clone()],
-            failing,
-        });
-        *best_set = linearized.to_vec();
-    } else if let Some(b) = best {
-        if stack.len() == b.linearized.len()
-            && best_set.as_slice() == linearized
-            && b.states.len() < 8
-            && !b.states.contains(state)
+/// The witness being recorded: the longest linearizable prefix at which the search got stuck
+/// (a return entry it could not pass, or a read pruned as unreachable), with the states it
+/// reached there. Kept up to date as the search goes, at a cost proportional to the pushes:
+/// the part of the stack below the lowest point the search backtracked to since the last
+/// snapshot has not changed, so only the part above it is copied.
+#[derive(Default)]
+struct Deepest {
+    /// The prefix: ops in linearization order.
+    ops: Vec<usize>,
+    /// State ids reached after the prefix (a few).
+    states: Vec<u32>,
+    /// The prefix as a set, to recognise other orders of it.
+    set: Vec<u64>,
+    failing: Option<usize>,
+    /// `ops[..low_water]` is still the bottom of the search's stack.
+    low_water: usize,
+}
+
+impl Deepest {
+    fn note(&mut self, stack: &[(u32, u32)], entries: &[Entry], linearized: &[u64], state: u32, failing: usize) {
+        if self.failing.is_none() || stack.len() > self.ops.len() {
+            self.ops.truncate(self.low_water);
+            let kept = self.ops.len();
+            self.ops.extend(stack[kept..].iter().map(|(c, _)| entries[*c as usize].op as usize));
+            self.low_water = stack.len();
+            self.states.clear();
+            self.states.push(state);
+            self.set.clear();
+            self.set.extend_from_slice(linearized);
+            self.failing = Some(failing);
+        } else if stack.len() == self.ops.len()
+            && self.set == linearized
+            && self.states.len() < 8
+            && !self.states.contains(&state)
         {
-            b.states.push(state.clone());
+            self.states.push(state);
         }
+    }
+
+    fn backtracked_to(&mut self, height: usize) {
+        self.low_water = self.low_water.min(height);
+    }
+
+    fn into_witness<M: Model>(self, states: &States<M>) -> Option<Witness<M::State>> {
+        Some(Witness {
+            linearized: self.ops,
+            states: self.states.iter().map(|&s| states.states[s as usize].clone()).collect(),
+            failing: self.failing?,
+        })
     }
 }
 
