@@ -167,7 +167,14 @@ pub fn check_files(args: &CheckArgs) -> Vec<Result<FileCheck, String>> {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(f) = args.files.get(i) else { break };
-                        done.push((i, check_file(f, args)));
+                        let mut checked = check_file(f, args);
+                        if let (Ok(fc), None) = (&mut checked, &args.report) {
+                            // Only a report needs the ops again: free them now, so that the next
+                            // file reuses the memory instead of faulting in fresh pages.
+                            fc.history.ops = Vec::new();
+                            fc.history.lines = Vec::new();
+                        }
+                        done.push((i, checked));
                     }
                     done
                 })
@@ -194,10 +201,14 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
             .map_err(|e| bad_input(format!("--report {}: cannot create the directory: {e}", dir.display())))?;
     }
     let started = Instant::now();
-    let results = check_files(&args);
+    let mut results = check_files(&args);
+    // One write for all the lines (a line per file adds up over many small files); flushed
+    // before anything goes to stderr, so that a terminal shows both in order.
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut worst = Verdict::Valid;
     let (mut valid, mut invalid, mut unknown, mut errors) = (0, 0, 0, 0);
-    for r in &results {
+    for r in &mut results {
         match r {
             Ok(fc) => {
                 worst = worst.max(fc.verdict);
@@ -215,12 +226,16 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
                     });
                     obj["verdict"] = json!(fc.verdict);
                     obj["checkers"] = fc.results["checkers"].clone();
-                    println!("{obj}");
+                    let _ = writeln!(out, "{obj}");
                 } else {
+                    if !fc.history.warnings.is_empty() {
+                        let _ = out.flush();
+                    }
                     for w in &fc.history.warnings {
                         eprintln!("warning: {}: {w}", fc.path.display());
                     }
-                    println!(
+                    let _ = writeln!(
+                        out,
                         "{:<8} {:>9} ops {:>10}  {}{}",
                         fc.verdict.as_str(),
                         fc.ops,
@@ -230,6 +245,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
                     );
                 }
                 if let Some(dir) = &args.report {
+                    let _ = out.flush();
                     match write_report(dir, fc) {
                         Ok(page) => eprintln!("report: {}", page.display()),
                         Err(e) => {
@@ -242,26 +258,30 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
             Err(e) => {
                 errors += 1;
                 if args.json {
-                    println!("{}", json!({"error": e}));
+                    let _ = writeln!(out, "{}", json!({"error": e}));
                 }
+                let _ = out.flush();
                 eprintln!("error: {e}");
             }
         }
     }
     let total = started.elapsed();
     if args.json {
-        println!(
+        let _ = writeln!(
+            out,
             "{}",
             json!({"summary": {"files": results.len(), "valid": valid, "invalid": invalid, "unknown": unknown,
                    "errors": errors, "verdict": worst.as_str(), "elapsed_ms": total.as_secs_f64() * 1e3}})
         );
     } else {
-        println!(
+        let _ = writeln!(
+            out,
             "{} files: {valid} valid, {invalid} invalid, {unknown} unknown, {errors} unreadable, in {}",
             results.len(),
             format_ms(total)
         );
     }
+    let _ = out.flush();
     // The process is about to exit: freeing a million-op history op by op would only cost time.
     std::mem::forget(results);
     if errors > 0 {
@@ -275,7 +295,7 @@ fn format_ms(d: Duration) -> String {
 }
 
 /// `--report DIR`: one report per checked file, in `DIR/<file name>/index.html`.
-fn write_report(dir: &std::path::Path, fc: &FileCheck) -> anyhow::Result<PathBuf> {
+fn write_report(dir: &std::path::Path, fc: &mut FileCheck) -> anyhow::Result<PathBuf> {
     let name: String = fc
         .path
         .file_name()
@@ -291,7 +311,8 @@ fn write_report(dir: &std::path::Path, fc: &FileCheck) -> anyhow::Result<PathBuf
     faultline_reports::write_history_report(
         &out,
         &fc.path.display().to_string(),
-        fc.history.ops.clone(),
+        // The ops are not needed after the report.
+        std::mem::take(&mut fc.history.ops),
         Some(fc.results.clone()),
         Vec::new(),
     )

@@ -409,10 +409,10 @@ pub fn replay_schedule(ops: &[faultline_checkers::Op]) -> Vec<Step> {
     use std::collections::BTreeMap;
     let mut steps = Vec::new();
     // The time each action began (its first event), by f.
-    let mut began: BTreeMap<String, u64> = BTreeMap::new();
+    let mut began: BTreeMap<&str, u64> = BTreeMap::new();
     for op in ops.iter().filter(|o| o.is_nemesis()) {
-        let Some(first) = began.remove(&op.f) else {
-            began.insert(op.f.clone(), op.time);
+        let Some(first) = began.remove(op.f.as_str()) else {
+            began.insert(op.f.as_str(), op.time);
             continue;
         };
         let at = Duration::from_nanos(first);

@@ -264,7 +264,7 @@ impl HistoryWriter {
                             time: last_time,
                             kind: e.kind,
                             process: e.process,
-                            f: e.f,
+                            f: e.f.into(),
                             value: e.value,
                             key: e.key,
                             node: e.node,

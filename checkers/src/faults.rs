@@ -39,11 +39,11 @@ pub fn fault_windows(history: &[Op]) -> Vec<FaultWindow> {
     // Open windows by fault name, as indexes into `windows`.
     let mut open: indexmap::IndexMap<String, usize> = indexmap::IndexMap::new();
     // Whether we have already seen the first event of the current action, per f.
-    let mut started: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut started: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for op in history.iter().filter(|op| op.is_nemesis()) {
-        let first_event = started.insert(op.f.clone());
+        let first_event = started.insert(op.f.as_str());
         if !first_event {
-            started.remove(&op.f);
+            started.remove(op.f.as_str());
         }
         if op.kind != OpType::Info && op.kind != OpType::Invoke && op.kind != OpType::Ok {
             continue;

@@ -97,8 +97,9 @@ pub struct Op {
     #[serde(rename = "type")]
     pub kind: OpType,
     pub process: Process,
-    /// The function: read, write, cas, add, append, ...; nemesis ops name their fault.
-    pub f: String,
+    /// The function: read, write, cas, add, append, ...; nemesis ops name their fault. Kept
+    /// inline (up to 24 bytes): a history holds millions of these short names.
+    pub f: FnName,
     #[serde(default)]
     pub value: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,6 +115,10 @@ impl Op {
         self.process == Process::Nemesis
     }
 }
+
+/// An operation's function name: a string stored inline when short, so that reading a history
+/// does not allocate one per event.
+pub type FnName = compact_str::CompactString;
 
 /// A whole history in event order.
 pub type History = Vec<Op>;

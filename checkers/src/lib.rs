@@ -14,7 +14,7 @@ pub mod metrics;
 pub mod models;
 pub mod set;
 
-pub use history::{History, Op, OpType, Process};
+pub use history::{FnName, History, Op, OpType, Process};
 
 /// The outcome of a check, ordered from best to worst so that `max` gives the worst verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]

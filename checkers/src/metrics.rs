@@ -532,7 +532,7 @@ pub(crate) mod testing {
                 time,
                 kind,
                 process,
-                f: f.to_string(),
+                f: f.into(),
                 value,
                 key: None,
                 node: node.map(str::to_string),

@@ -145,7 +145,7 @@ fn sample_history() -> Vec<Op> {
         time: index * 1000 + 7,
         kind,
         process,
-        f: f.to_string(),
+        f: f.into(),
         value,
         key: None,
         node: None,
@@ -195,8 +195,8 @@ proptest! {
     #[test]
     fn edn_round_trip_of_arbitrary_strings_and_ints(s in ".{0,20}", f in "[a-z][a-z -]{0,8}", v in any::<i64>(), t in 0u64..u64::MAX / 2) {
         let h = vec![
-            Op { index: 0, time: t, kind: OpType::Invoke, process: Process::Client(9), f: f.clone(), value: json!({"s": s.clone(), s.clone(): v}), key: Some(json!(v)), node: Some(s.clone()), error: None },
-            Op { index: 1, time: t + 1, kind: OpType::Ok, process: Process::Client(9), f, value: json!([s.clone(), v]), key: Some(json!(v)), node: None, error: Some(s) },
+            Op { index: 0, time: t, kind: OpType::Invoke, process: Process::Client(9), f: f.clone().into(), value: json!({"s": s.clone(), s.clone(): v}), key: Some(json!(v)), node: Some(s.clone()), error: None },
+            Op { index: 1, time: t + 1, kind: OpType::Ok, process: Process::Client(9), f: f.into(), value: json!([s.clone(), v]), key: Some(json!(v)), node: None, error: Some(s) },
         ];
         let back = parse_history(&write_edn(&h), Format::Edn).unwrap();
         prop_assert_eq!(back.ops, h);

@@ -94,7 +94,7 @@ fn to_history(ops: &[GenOp]) -> Vec<Op> {
                 time: u64::from(t),
                 kind,
                 process: Process::Client(i as u64),
-                f: op.f.to_string(),
+                f: op.f.into(),
                 value,
                 key: Some(json!(op.key)),
                 node: None,

@@ -57,6 +57,17 @@ impl<'a> Reader<'a> {
         self.line
     }
 
+    /// The current byte offset into the text.
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+
+    /// Move forward to byte offset `to`, past `newlines` newlines (what a scanner read ahead).
+    pub fn advance(&mut self, to: usize, newlines: usize) {
+        self.pos = to;
+        self.line += newlines;
+    }
+
     fn err<T>(&self, message: impl Into<String>) -> Result<T, EdnError> {
         Err(EdnError { line: self.line, message: message.into() })
     }

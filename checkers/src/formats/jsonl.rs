@@ -29,7 +29,7 @@ struct RawOp {
     kind: OpType,
     #[serde(deserialize_with = "process_fast")]
     process: Process,
-    f: String,
+    f: crate::history::FnName,
     #[serde(default)]
     value: Value,
     #[serde(default)]
@@ -466,7 +466,7 @@ impl<'a> Scanner<'a> {
             time: u64::MAX,
             kind: OpType::Invoke,
             process: Process::Nemesis,
-            f: String::new(),
+            f: Default::default(),
             value: Value::Null,
             key: None,
             node: None,
@@ -507,7 +507,7 @@ impl<'a> Scanner<'a> {
                     8
                 }
                 "f" => {
-                    op.f = self.str()?.to_string();
+                    op.f = self.str()?.into();
                     16
                 }
                 "value" => {

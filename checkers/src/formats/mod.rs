@@ -10,6 +10,7 @@
 //! line and what is wrong; nothing here panics on bad input.
 
 pub mod edn;
+mod edn_scan;
 mod jsonl;
 
 use crate::history::{History, Op, OpType, Process};
@@ -105,6 +106,13 @@ pub fn read_history(path: impl AsRef<Path>, format: Format) -> Result<LoadedHist
         |e: std::io::Error| HistoryError { path: path.to_path_buf(), line: None, message: format!("cannot read: {e}") };
     let mut file = std::fs::File::open(path).map_err(cannot_read)?;
     let size = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
+    if size <= SMALL_FILE {
+        // One read: checking many small files is mostly system calls otherwise.
+        let mut bytes = Vec::with_capacity(size + 1);
+        file.read_to_end(&mut bytes).map_err(cannot_read)?;
+        let text = into_text(bytes, path)?;
+        return parse_history(&text, format).map_err(|e| HistoryError { path: path.to_path_buf(), ..e });
+    }
     // The start of the file tells the format.
     let mut head = Vec::with_capacity(HEAD.min(size + 1));
     (&mut file).take(HEAD as u64).read_to_end(&mut head).map_err(cannot_read)?;
@@ -126,11 +134,19 @@ pub fn read_history(path: impl AsRef<Path>, format: Format) -> Result<LoadedHist
     }
     let mut bytes = head;
     file.read_to_end(&mut bytes).map_err(cannot_read)?;
-    let text = String::from_utf8(bytes).map_err(|e| {
+    let text = into_text(bytes, path)?;
+    parse_history(&text, format).map_err(|e| HistoryError { path: path.to_path_buf(), ..e })
+}
+
+/// Files up to this size are read whole in one go; larger JSON Lines files are streamed.
+const SMALL_FILE: usize = 4 << 20;
+
+/// The file's bytes as text, or an error naming the line that is not UTF-8.
+fn into_text(bytes: Vec<u8>, path: &Path) -> Result<String, HistoryError> {
+    String::from_utf8(bytes).map_err(|e| {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
         HistoryError { path: path.to_path_buf(), line: Some(line), message: "not valid UTF-8".into() }
-    })?;
-    parse_history(&text, format).map_err(|e| HistoryError { path: path.to_path_buf(), ..e })
+    })
 }
 
 /// How much of a file `read_history` looks at to detect its format.
@@ -188,11 +204,24 @@ pub fn detect(text: &str) -> Option<Format> {
 fn read_edn_ops(text: &str) -> Result<(History, Vec<usize>), LineError> {
     let mut r = Reader::new(text);
     let le = |e: edn::EdnError| LineError { line: e.line, message: format!("bad EDN: {}", e.message) };
-    let mut ops = Vec::new();
-    let mut lines = Vec::new();
+    // Size the vectors once rather than growing them: an op map takes 40 bytes or more.
+    let expected = text.len() / 40 + 16;
+    let mut ops = Vec::with_capacity(expected);
+    let mut lines = Vec::with_capacity(expected);
     let mut push = |r: &mut Reader, ops: &mut History| -> Result<(), LineError> {
         let line = r.line();
-        let op = read_op(r, ops.len() as u64)?;
+        let tag = r.read_tag().map_err(le)?;
+        let scanned = match r.peek().map_err(le)? {
+            Some(b'{') => edn_scan::scan_op(text, r.offset(), ops.len() as u64),
+            _ => None,
+        };
+        let op = match scanned {
+            Some(s) => {
+                r.advance(s.end, s.newlines);
+                s.op
+            }
+            None => read_op(r, tag, ops.len() as u64)?,
+        };
         ops.push(op);
         lines.push(line);
         Ok(())
@@ -233,14 +262,13 @@ fn read_edn_ops(text: &str) -> Result<(History, Vec<usize>), LineError> {
     Ok((ops, lines))
 }
 
-/// Read one op map straight into an `Op`. The common fields (`:type`, `:f`, `:process` as
-/// keywords or integers) are taken from the text without building EDN values, which makes
-/// importing large histories several times faster; the other fields are read as EDN.
-fn read_op(r: &mut Reader, position: u64) -> Result<Op, LineError> {
+/// Read one op map (its tag, if any, already read) with the general reader, when `edn_scan`
+/// declined it. The common fields are still taken from the text without building EDN values;
+/// the other fields are read as EDN.
+fn read_op(r: &mut Reader, tag: Option<&str>, position: u64) -> Result<Op, LineError> {
     let line = r.line();
     let le = |e: edn::EdnError| LineError { line: e.line, message: format!("bad EDN: {}", e.message) };
     let at = |message: String| LineError { line, message };
-    let tag = r.read_tag().map_err(le)?;
     if r.peek().map_err(le)? != Some(b'{') {
         let v = r.read().map_err(le)?;
         let v = match tag {
@@ -272,7 +300,7 @@ fn read_op(r: &mut Reader, position: u64) -> Result<Op, LineError> {
         };
         let took = match key {
             "type" => r.read_keyword().map_err(le)?.map(|t| fast.kind = Some(t)).is_some(),
-            "f" => r.read_keyword().map_err(le)?.map(|name| fast.f = Some(name.to_string())).is_some(),
+            "f" => r.read_keyword().map_err(le)?.map(|name| fast.f = Some(name.into())).is_some(),
             "process" => {
                 let nemesis = r.peek().map_err(le)? == Some(b':');
                 let is_int = matches!(r.peek().map_err(le)?, Some(c) if c.is_ascii_digit());
@@ -312,7 +340,7 @@ fn read_op(r: &mut Reader, position: u64) -> Result<Op, LineError> {
 #[derive(Default)]
 struct Fast<'a> {
     kind: Option<&'a str>,
-    f: Option<String>,
+    f: Option<crate::history::FnName>,
     process: Option<Process>,
     value: Option<Value>,
     /// `Some(Null)` when the map says `:key nil`.
@@ -373,8 +401,8 @@ fn op_from_fields(v: &Edn, fast: Fast, position: u64) -> Result<Op, String> {
         Some(f) => f,
         None => match v.get("f") {
             Some(f) => match f.as_name() {
-                Some(s) => s.to_string(),
-                None => f.to_string(),
+                Some(s) => s.into(),
+                None => f.to_string().into(),
             },
             None => return Err("op has no :f".into()),
         },
@@ -434,7 +462,6 @@ fn short(v: &Edn) -> String {
 /// Check that the history is well formed (see the module doc). Nemesis events are not checked:
 /// the nemesis records its actions as pairs of `info` events.
 pub(crate) fn validate(ops: &[Op], lines: &[usize]) -> Result<(), LineError> {
-    use std::collections::HashMap;
     #[derive(Clone, Copy)]
     enum Status {
         /// An operation is outstanding; its invoke is at this position.
@@ -444,7 +471,7 @@ pub(crate) fn validate(ops: &[Op], lines: &[usize]) -> Result<(), LineError> {
         Crashed(usize),
     }
     let line_of = |i: usize| lines.get(i).copied().unwrap_or(i + 1);
-    let mut procs: HashMap<u64, Status> = HashMap::new();
+    let mut procs: rustc_hash::FxHashMap<u64, Status> = Default::default();
     for (i, op) in ops.iter().enumerate() {
         let Process::Client(p) = op.process else { continue };
         let status = procs.get(&p).copied().unwrap_or(Status::Idle);

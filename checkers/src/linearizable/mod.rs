@@ -16,7 +16,7 @@ use crate::Verdict;
 use search::{Limits, Outcome, SearchOp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -264,14 +264,14 @@ struct Part<O> {
 /// key, jumps around a history of hundreds of MB). Returns the parts and the number of
 /// invocations; `Err` when an op does not fit the model.
 fn partition<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<(Vec<Part<M::Op>>, usize), String> {
-    use std::collections::HashMap;
+    use rustc_hash::FxHashMap as HashMap;
     /// A call being paired: `None` once it failed (it is then dropped).
     type Pending<O> = Option<(Call, Option<O>)>;
-    let mut key_ids: HashMap<KeyId, usize> = HashMap::new();
+    let mut key_ids: HashMap<KeyId, usize> = HashMap::default();
     let mut keys: Vec<Option<Value>> = Vec::new();
     let mut pending: Vec<Vec<Pending<M::Op>>> = Vec::new();
     // Open call per process: (partition, index within it).
-    let mut open: HashMap<u64, (usize, usize)> = HashMap::new();
+    let mut open: HashMap<u64, (usize, usize)> = HashMap::default();
     let mut invocations = 0;
     // Fast path for the common unkeyed case.
     let mut unkeyed: Option<usize> = None;
@@ -351,9 +351,14 @@ fn partition<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<(Vec
     Ok((parts, invocations))
 }
 
+/// A key's first turn, in search steps (a few milliseconds).
+const FIRST_TURN_STEPS: u64 = 1 << 15;
+
 /// What one key's search came to.
 enum KeyOutcome {
     Valid,
+    /// Its turn's step budget ran out (see `check_with`).
+    OutOfSteps,
     Invalid(Box<Failure>, String),
     Unknown(String),
 }
@@ -377,25 +382,37 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
     let threads = threads.clamp(1, parts.len().max(1));
 
     let stop = AtomicBool::new(false);
-    let next = AtomicUsize::new(0);
     let per_thread_budget = opts.memory_budget / threads;
-    // Bigger keys first, so one large key does not start last and finish alone.
+    // Keys take turns: each search gets a step budget, and a key that uses it up goes to the
+    // back of the queue with four times the budget (starting over costs at most a third more).
+    // So one key whose search explodes cannot hold a thread while a quick violation waits on
+    // another key, whatever the order and the number of cores. Bigger keys go first, so a
+    // large easy key does not start last and finish alone.
     let mut order: Vec<usize> = (0..parts.len()).collect();
     order.sort_by_key(|&k| std::cmp::Reverse(parts[k].ops.len()));
+    let queue: std::sync::Mutex<std::collections::VecDeque<(usize, u64)>> =
+        std::sync::Mutex::new(order.into_iter().map(|k| (k, FIRST_TURN_STEPS)).collect());
 
     let worker = || -> Vec<(usize, KeyOutcome)> {
         let mut found = Vec::new();
-        let limits = Limits { deadline, memory_budget: per_thread_budget, stop: &stop };
         loop {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&k) = order.get(i) else { break };
+            let turn = {
+                let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+                // The last key waiting runs to the end: nobody is waiting for its turn.
+                q.pop_front().map(|(k, steps)| (k, if q.is_empty() { u64::MAX } else { steps }))
+            };
+            let Some((k, max_steps)) = turn else { break };
+            let limits = Limits { deadline, memory_budget: per_thread_budget, stop: &stop, max_steps };
             let part = &parts[k];
             let outcome = run_key(model, &part.ids, &part.ops, &limits, history, &part.calls, part.key.as_ref());
             match outcome {
                 KeyOutcome::Valid => {}
+                KeyOutcome::OutOfSteps => {
+                    queue.lock().unwrap_or_else(|e| e.into_inner()).push_back((k, max_steps.saturating_mul(4)));
+                }
                 KeyOutcome::Invalid(..) => {
                     stop.store(true, Ordering::Relaxed);
                     found.push((k, outcome));
@@ -459,6 +476,7 @@ fn run_key<M: Model>(
     match search::search(model, ops, limits) {
         Outcome::Linearizable => KeyOutcome::Valid,
         Outcome::GaveUp(reason) => KeyOutcome::Unknown(reason),
+        Outcome::OutOfSteps => KeyOutcome::OutOfSteps,
         Outcome::NotLinearizable(witness) => {
             // Other keys' searches can stop now.
             limits.stop.store(true, Ordering::Relaxed);
@@ -547,7 +565,7 @@ fn explain<M: Model>(
                 Process::Client(p) => p,
                 Process::Nemesis => u64::MAX,
             },
-            f: inv.f.clone(),
+            f: inv.f.to_string(),
             value: inv.value.clone(),
             output: done.map(|d| d.value.clone()).unwrap_or(Value::Null),
             kind: if done.is_some() { "ok" } else { "info" }.to_string(),

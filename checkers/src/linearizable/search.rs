@@ -46,6 +46,9 @@ pub struct Limits<'a> {
     pub memory_budget: usize,
     /// Set by another thread to abandon the search (a violation was found elsewhere).
     pub stop: &'a AtomicBool,
+    /// Steps after which the search pauses (`Outcome::OutOfSteps`), so that the caller can give
+    /// other keys a turn; `u64::MAX` for none.
+    pub max_steps: u64,
 }
 
 /// What the search found.
@@ -55,6 +58,8 @@ pub enum Outcome<S> {
     NotLinearizable(Option<Witness<S>>),
     /// The search ran out of time or memory, or was stopped: says which.
     GaveUp(String),
+    /// The search took `Limits::max_steps` steps without a verdict.
+    OutOfSteps,
 }
 
 /// Why a partition is not linearizable, recorded when the search is asked to (`record`).
@@ -293,8 +298,13 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
         }
         steps += 1;
         // Another key's violation ends this search early: check often, it is one load.
-        if steps & 255 == 0 && limits.stop.load(Ordering::Relaxed) {
-            return Outcome::GaveUp("stopped: a violation was found on another key".into());
+        if steps & 255 == 0 {
+            if limits.stop.load(Ordering::Relaxed) {
+                return Outcome::GaveUp("stopped: a violation was found on another key".into());
+            }
+            if steps >= limits.max_steps {
+                return Outcome::OutOfSteps;
+            }
         }
         if steps & 4095 == 0 {
             if let Some(d) = limits.deadline {

@@ -1,0 +1,284 @@
+//! A fast scanner for the usual shape of one EDN op map, as Jepsen, Knossos and Porcupine write
+//! them: `{:process 7, :type :invoke, :f :cas, :value [2 3]}`, keys `:type :f :process :value
+//! :key :index :time`, values that are keywords, integers, nil, booleans, strings without
+//! escapes, or vectors of those.
+//!
+//! It reads straight from the bytes into an `Op` without building EDN values, several times
+//! faster than the general reader. Anything else (another field, a float, an escape, a comment,
+//! malformed text) makes it decline, and the caller reads the same map with the general reader,
+//! which accepts exactly what it accepted before and words the errors. So the scanner never
+//! decides what is valid; it only skips work on what certainly is.
+
+use crate::history::{FnName, Op, OpType, Process};
+use serde_json::Value;
+
+/// Where a scanned op ended.
+pub(crate) struct Scanned {
+    pub op: Op,
+    /// Byte offset just after the closing `}`.
+    pub end: usize,
+    /// Newlines crossed inside the map.
+    pub newlines: usize,
+}
+
+/// Scan the op map starting at `text[start]` (a `{`). `None`: not the usual shape, read it with
+/// the general reader. `position` is the op's position in the history (index and time default).
+pub(crate) fn scan_op(text: &str, start: usize, position: u64) -> Option<Scanned> {
+    let mut s = Scan { b: text.as_bytes(), text, pos: start, newlines: 0 };
+    s.eat(b'{')?;
+    let (mut kind, mut process, mut f) = (None, None, None);
+    let (mut value, mut key, mut index, mut time) = (Value::Null, None, None, None);
+    loop {
+        s.space();
+        if s.eat(b'}').is_some() {
+            break;
+        }
+        s.eat(b':')?;
+        let field = s.field()?;
+        s.space();
+        match field {
+            Field::Type => {
+                s.eat(b':')?;
+                kind = Some(s.op_type()?);
+            }
+            Field::F => {
+                s.eat(b':')?;
+                f = Some(FnName::from(s.name()?));
+            }
+            Field::Process => {
+                process = Some(if s.eat(b':').is_some() {
+                    (s.name()? == "nemesis").then_some(Process::Nemesis)?
+                } else {
+                    Process::Client(s.unsigned()?)
+                });
+            }
+            Field::Value => value = s.value(0)?,
+            Field::Key => key = Some(s.value(0)?).filter(|k| !k.is_null()),
+            Field::Index => index = Some(s.unsigned()?),
+            Field::Time => time = Some(s.unsigned()?),
+        }
+    }
+    let op = Op {
+        index: index.unwrap_or(position),
+        time: time.unwrap_or(position),
+        kind: kind?,
+        process: process?,
+        f: f?,
+        value,
+        key,
+        node: None,
+        error: None,
+    };
+    Some(Scanned { op, end: s.pos, newlines: s.newlines })
+}
+
+/// The fields the scanner reads.
+enum Field {
+    Type,
+    F,
+    Process,
+    Value,
+    Key,
+    Index,
+    Time,
+}
+
+struct Scan<'a> {
+    b: &'a [u8],
+    text: &'a str,
+    pos: usize,
+    newlines: usize,
+}
+
+/// The bytes of keyword and symbol names the scanner takes (others decline).
+const NAME_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'?' | b'!' | b'*' | b'+' | b'.' | b'<' | b'>' | b'=' | b'/');
+        c += 1;
+    }
+    t
+};
+
+/// Bytes that end an EDN token.
+fn is_delimiter(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b',' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'"' | b';')
+}
+
+impl<'a> Scan<'a> {
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.b.get(self.pos) == Some(&c)).then(|| self.pos += 1)
+    }
+
+    /// If the text here is `word` followed by a delimiter, consume it.
+    fn word<const N: usize>(&mut self, word: &[u8; N]) -> bool {
+        // A fixed-size comparison compiles to a few integer compares, not a call to memcmp.
+        let end = self.pos + N;
+        let here: Option<&[u8; N]> = self.b.get(self.pos..end).and_then(|w| w.try_into().ok());
+        let hit = here == Some(word) && self.b.get(end).is_none_or(|&c| is_delimiter(c));
+        if hit {
+            self.pos = end;
+        }
+        hit
+    }
+
+    /// A field name (after its `:`), told apart by its first byte, then checked whole.
+    fn field(&mut self) -> Option<Field> {
+        let (hit, field) = match self.b.get(self.pos)? {
+            b't' if self.b.get(self.pos + 1) == Some(&b'y') => (self.word(b"type"), Field::Type),
+            b't' => (self.word(b"time"), Field::Time),
+            b'f' => (self.word(b"f"), Field::F),
+            b'p' => (self.word(b"process"), Field::Process),
+            b'v' => (self.word(b"value"), Field::Value),
+            b'k' => (self.word(b"key"), Field::Key),
+            b'i' => (self.word(b"index"), Field::Index),
+            _ => return None,
+        };
+        hit.then_some(field)
+    }
+
+    /// An op type keyword's name (after its `:`).
+    fn op_type(&mut self) -> Option<OpType> {
+        let (hit, kind) = match self.b.get(self.pos..self.pos + 2)? {
+            b"in" if self.b.get(self.pos + 2) == Some(&b'v') => (self.word(b"invoke"), OpType::Invoke),
+            b"in" => (self.word(b"info"), OpType::Info),
+            b"ok" => (self.word(b"ok"), OpType::Ok),
+            b"fa" => (self.word(b"fail"), OpType::Fail),
+            _ => return None,
+        };
+        hit.then_some(kind)
+    }
+
+    /// Whitespace and commas; a comment or a discard declines (at the next token).
+    fn space(&mut self) {
+        while let Some(&c) = self.b.get(self.pos) {
+            match c {
+                b' ' | b',' | b'\t' | b'\r' => self.pos += 1,
+                b'\n' => {
+                    self.newlines += 1;
+                    self.pos += 1;
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// A keyword or symbol name: letters, digits and `-_?!*+.<>=/`, not empty.
+    fn name(&mut self) -> Option<&'a str> {
+        let start = self.pos;
+        let len = self.b[start..].iter().position(|&c| !NAME_BYTES[c as usize]).unwrap_or(self.b.len() - start);
+        self.pos += len;
+        (len > 0 && self.delimited()).then(|| &self.text[start..self.pos])
+    }
+
+    /// The token just read ends here (a delimiter or the end of the text follows).
+    fn delimited(&self) -> bool {
+        self.b.get(self.pos).is_none_or(|&c| is_delimiter(c))
+    }
+
+    /// A plain non-negative integer (no sign, no suffix) that fits in a u64.
+    fn unsigned(&mut self) -> Option<u64> {
+        let start = self.pos;
+        let mut n: u64 = 0;
+        while let Some(&c) = self.b.get(self.pos) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            self.pos += 1;
+        }
+        (self.pos > start && self.delimited()).then_some(n)
+    }
+
+    /// A value as JSON, as the general reader converts it: keywords become strings.
+    fn value(&mut self, depth: usize) -> Option<Value> {
+        let c = *self.b.get(self.pos)?;
+        match c {
+            b'0'..=b'9' => {
+                // Beyond i64 the general reader makes a float: decline.
+                Some(Value::from(i64::try_from(self.unsigned()?).ok()?))
+            }
+            b'-' if self.b.get(self.pos + 1).is_some_and(u8::is_ascii_digit) => {
+                self.pos += 1;
+                let n = self.unsigned()?;
+                Some(Value::from(0i64.checked_sub_unsigned(n)?))
+            }
+            b':' => {
+                self.pos += 1;
+                Some(Value::String(self.name()?.to_string()))
+            }
+            b'"' => {
+                let start = self.pos + 1;
+                let len = self.b[start..].iter().position(|&c| matches!(c, b'"' | b'\\' | b'\n'))?;
+                if self.b[start + len] != b'"' {
+                    return None;
+                }
+                self.pos = start + len + 1;
+                Some(Value::String(self.text[start..start + len].to_string()))
+            }
+            b'[' if depth < 4 => {
+                self.pos += 1;
+                let mut items = Vec::new();
+                loop {
+                    self.space();
+                    if self.eat(b']').is_some() {
+                        return Some(Value::Array(items));
+                    }
+                    items.push(self.value(depth + 1)?);
+                }
+            }
+            b'n' | b't' | b'f' => match self.name()? {
+                "nil" => Some(Value::Null),
+                "true" => Some(Value::Bool(true)),
+                "false" => Some(Value::Bool(false)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever the scanner accepts, the general reader reads the same way.
+    #[test]
+    fn scanner_agrees_with_the_general_reader() {
+        let maps = [
+            "{:process 7, :type :invoke, :f :cas, :value [2 3]}",
+            "{:process 1, :type :ok, :f :read, :value nil}",
+            "{:type :info, :f :start-partition, :process :nemesis, :value \"cut n1\"}",
+            "{:process 0, :type :invoke, :f :append, :key \"0\", :value \"x 0 0 y\"}",
+            "{:index 12, :time 3400, :type :ok, :process 3, :f :txn, :value [[:append 5 1] [:r 6 [1 2]]]}",
+            "{:process 2, :type :ok, :f :write, :value -4, :key 9}",
+            "{:process 2,\n :type :ok,\n :f :write, :value true}",
+        ];
+        for m in maps {
+            let fast = scan_op(m, 0, 5).unwrap_or_else(|| panic!("declined {m}"));
+            assert_eq!(fast.end, m.len(), "{m}");
+            let slow = super::super::read_op(&mut super::super::edn::Reader::new(m), None, 5).unwrap();
+            assert_eq!(fast.op, slow, "{m}");
+            assert_eq!(fast.newlines, m.matches('\n').count());
+        }
+    }
+
+    #[test]
+    fn unusual_shapes_decline() {
+        for m in [
+            "{:process 1, :type :ok, :f :read, :value 1.5}",
+            "{:process 1, :type :ok, :f :read, :value \"a\\nb\"}",
+            "{:process 1, :type :ok, :f :read, :node \"n1\"}",
+            "{:process 1, :type :ok, :f :read ; comment\n}",
+            "{:process 1, :type :weird, :f :read}",
+            "{:process -1, :type :ok, :f :read}",
+            "{:process 1, :type :ok, :f :read, :value 12N}",
+            "{:process 1, :type :ok :f :read",
+        ] {
+            assert!(scan_op(m, 0, 0).is_none(), "{m}");
+        }
+    }
+}
