@@ -54,7 +54,8 @@ pub struct FileCheck {
     /// Client operations checked.
     pub ops: usize,
     pub summary: String,
-    /// Shaped like a run's results.json: `{verdict, reason, checkers: {...}}`.
+    /// Shaped like a run's results.json: `{verdict, reason, checkers: {...}}`; built only for
+    /// `--json` and `--report` (null otherwise).
     pub results: Value,
     pub elapsed: Duration,
 }
@@ -86,9 +87,10 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
     if args.independent {
         split_independent(&mut history.ops).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    let run_workload = match args.model.as_str() {
-        m if RUN_CHECKERS.contains(&m) => RUN_CHECKERS.iter().copied().find(|w| *w == m),
-        "auto" if ModelKind::detect(&history.ops).is_err() => detect_run_workload(&history.ops),
+    let detected = (args.model == "auto").then(|| ModelKind::detect(&history.ops));
+    let run_workload = match (args.model.as_str(), &detected) {
+        (m, _) if RUN_CHECKERS.contains(&m) => RUN_CHECKERS.iter().copied().find(|w| *w == m),
+        (_, Some(Err(_))) => detect_run_workload(&history.ops),
         _ => None,
     };
     if let Some(workload) = run_workload {
@@ -107,8 +109,8 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
             elapsed: started.elapsed(),
         });
     }
-    let model = if args.model == "auto" {
-        ModelKind::detect(&history.ops).map_err(|e| format!("{}: {e}", path.display()))?
+    let model = if let Some(detected) = detected {
+        detected.map_err(|e| format!("{}: {e}", path.display()))?
     } else {
         ModelKind::from_name(&args.model).ok_or_else(|| {
             format!("unknown model {:?} (expected auto, register, cas-register, kv, mutex or fifo-queue)", args.model)
@@ -126,12 +128,17 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
     let loaded_at = started.elapsed();
     let result = check(&history.ops, &opts).map_err(|e| format!("{}: {e}", path.display()))?;
     tracing::debug!(file = %path.display(), load_ms = loaded_at.as_secs_f64() * 1e3, check_ms = (started.elapsed() - loaded_at).as_secs_f64() * 1e3, "checked");
-    let result_json = serde_json::to_value(&result).map_err(|e| e.to_string())?;
-    let results = json!({
-        "verdict": result.verdict,
-        "reason": format!("linearizable: {}", result.summary),
-        "checkers": { "linearizable": result_json },
-    });
+    // Only --json and --report show the whole result; the line per file needs none of it.
+    let results = if args.json || args.report.is_some() {
+        let result_json = serde_json::to_value(&result).map_err(|e| e.to_string())?;
+        json!({
+            "verdict": result.verdict,
+            "reason": format!("linearizable: {}", result.summary),
+            "checkers": { "linearizable": result_json },
+        })
+    } else {
+        Value::Null
+    };
     Ok(FileCheck {
         path: path.to_path_buf(),
         history,

@@ -471,15 +471,19 @@ pub(crate) fn validate(ops: &[Op], lines: &[usize]) -> Result<(), LineError> {
         Crashed(usize),
     }
     let line_of = |i: usize| lines.get(i).copied().unwrap_or(i + 1);
-    let mut procs: rustc_hash::FxHashMap<u64, Status> = Default::default();
+    // Statuses by process: in a vector when the numbers are small (they usually count up from
+    // 0), else in a map.
+    let most = ops.iter().filter_map(|o| if let Process::Client(p) = o.process { Some(p) } else { None }).max();
+    let dense = most.is_some_and(|m| m < 4 * ops.len() as u64 + 1024);
+    let mut by_number = vec![Status::Idle; if dense { most.unwrap_or(0) as usize + 1 } else { 0 }];
+    let mut by_map: rustc_hash::FxHashMap<u64, Status> = Default::default();
     for (i, op) in ops.iter().enumerate() {
         let Process::Client(p) = op.process else { continue };
-        let status = procs.get(&p).copied().unwrap_or(Status::Idle);
+        let slot = if dense { &mut by_number[p as usize] } else { by_map.entry(p).or_insert(Status::Idle) };
+        let status = *slot;
         let fail = |message: String| Err(LineError { line: line_of(i), message });
         match (op.kind, status) {
-            (OpType::Invoke, Status::Idle) => {
-                procs.insert(p, Status::Open(i));
-            }
+            (OpType::Invoke, Status::Idle) => *slot = Status::Open(i),
             (OpType::Invoke, Status::Open(j)) => {
                 return fail(format!(
                     "process {p} invokes {} while its {} invoked at line {} is still outstanding (two outstanding invocations on one process)",
@@ -495,9 +499,7 @@ pub(crate) fn validate(ops: &[Op], lines: &[usize]) -> Result<(), LineError> {
                     line_of(j)
                 ))
             }
-            (kind, Status::Open(_)) => {
-                procs.insert(p, if kind == OpType::Info { Status::Crashed(i) } else { Status::Idle });
-            }
+            (kind, Status::Open(_)) => *slot = if kind == OpType::Info { Status::Crashed(i) } else { Status::Idle },
             (kind, _) => {
                 return fail(format!("{} {} on process {p} without an invoke", kind.as_str(), op.f));
             }

@@ -158,8 +158,15 @@ struct Cache {
 }
 
 impl Cache {
-    fn new(words_per_set: usize) -> Self {
-        Cache { words_per_set, words: Vec::new(), states: Vec::new(), chain: Vec::new(), first: HashMap::default() }
+    /// Sized for `expected` entries: a search that goes straight through makes about one per op.
+    fn new(words_per_set: usize, expected: usize) -> Self {
+        Cache {
+            words_per_set,
+            words: Vec::with_capacity(expected * words_per_set),
+            states: Vec::with_capacity(expected),
+            chain: Vec::with_capacity(expected),
+            first: HashMap::with_capacity_and_hasher(expected, Default::default()),
+        }
     }
 
     /// Insert; false if already present.
@@ -199,8 +206,13 @@ struct States<'m, M: Model> {
 }
 
 impl<'m, M: Model> States<'m, M> {
-    fn new(model: &'m M) -> Self {
-        let mut s = States { model, states: Vec::new(), ids: HashMap::default(), memo: HashMap::default() };
+    fn new(model: &'m M, expected: usize) -> Self {
+        let mut s = States {
+            model,
+            states: Vec::with_capacity(expected),
+            ids: HashMap::with_capacity_and_hasher(expected, Default::default()),
+            memo: HashMap::with_capacity_and_hasher(expected, Default::default()),
+        };
         s.intern(model.init());
         s
     }
@@ -270,8 +282,8 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
     let words_per_set = n.div_ceil(64).max(1);
     let mut linearized = vec![0u64; words_per_set];
     let mut set_hash = 0u64;
-    let mut cache = Cache::new(words_per_set);
-    let mut states = States::new(model);
+    let mut cache = Cache::new(words_per_set, n);
+    let mut states = States::new(model, n);
     let mut state: u32 = 0; // the initial state's id
                             // The choices made so far: (call entry, state before it).
     let mut stack: Vec<(u32, u32)> = Vec::new();
