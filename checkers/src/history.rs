@@ -122,3 +122,46 @@ pub type FnName = compact_str::CompactString;
 
 /// A whole history in event order.
 pub type History = Vec<Op>;
+
+/// Something per client process, for passes over a history: in a vector indexed by the process
+/// number when the numbers are small (they usually count up from 0), else in a hash map.
+pub(crate) struct ByProcess<T> {
+    dense: Vec<T>,
+    sparse: rustc_hash::FxHashMap<u64, T>,
+    use_dense: bool,
+    empty: T,
+}
+
+impl<T: Clone> ByProcess<T> {
+    /// A table for the client processes of `history`, every entry `empty` at first.
+    pub(crate) fn new(history: &[Op], empty: T) -> Self {
+        let most = history.iter().filter_map(|o| if let Process::Client(p) = o.process { Some(p) } else { None }).max();
+        let use_dense = most.is_some_and(|m| m < 4 * history.len() as u64 + 1024);
+        let dense = if use_dense { vec![empty.clone(); most.unwrap_or(0) as usize + 1] } else { Vec::new() };
+        ByProcess { dense, sparse: Default::default(), use_dense, empty }
+    }
+
+    pub(crate) fn get_mut(&mut self, p: u64) -> &mut T {
+        if self.use_dense {
+            &mut self.dense[p as usize]
+        } else {
+            self.sparse.entry(p).or_insert_with(|| self.empty.clone())
+        }
+    }
+
+    /// Every process's entry that is not `empty`, in process order.
+    pub(crate) fn into_entries(self) -> Vec<(u64, T)>
+    where
+        T: PartialEq,
+    {
+        let empty = self.empty;
+        let mut all: Vec<(u64, T)> = if self.use_dense {
+            self.dense.into_iter().enumerate().map(|(p, t)| (p as u64, t)).collect()
+        } else {
+            self.sparse.into_iter().collect()
+        };
+        all.retain(|(_, t)| *t != empty);
+        all.sort_unstable_by_key(|(p, _)| *p);
+        all
+    }
+}

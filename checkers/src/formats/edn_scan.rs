@@ -12,18 +12,12 @@
 use crate::history::{FnName, Op, OpType, Process};
 use serde_json::Value;
 
-/// Where a scanned op ended.
-pub(crate) struct Scanned {
-    pub op: Op,
-    /// Byte offset just after the closing `}`.
-    pub end: usize,
-    /// Newlines crossed inside the map.
-    pub newlines: usize,
-}
-
-/// Scan the op map starting at `text[start]` (a `{`). `None`: not the usual shape, read it with
-/// the general reader. `position` is the op's position in the history (index and time default).
-pub(crate) fn scan_op(text: &str, start: usize, position: u64) -> Option<Scanned> {
+/// Scan the op map starting at `text[start]` (a `{`) and push it onto `ops` (its position there
+/// is its index and time unless the map says otherwise; pushing in place saves copying the op).
+/// Returns the byte offset just after the closing `}` and the newlines crossed; `None`: not the
+/// usual shape, read it with the general reader (nothing was pushed).
+pub(crate) fn scan_op(text: &str, start: usize, ops: &mut Vec<Op>) -> Option<(usize, usize)> {
+    let position = ops.len() as u64;
     let mut s = Scan { b: text.as_bytes(), text, pos: start, newlines: 0 };
     s.eat(b'{')?;
     let (mut kind, mut process, mut f) = (None, None, None);
@@ -58,7 +52,7 @@ pub(crate) fn scan_op(text: &str, start: usize, position: u64) -> Option<Scanned
             Field::Time => time = Some(s.unsigned()?),
         }
     }
-    let op = Op {
+    ops.push(Op {
         index: index.unwrap_or(position),
         time: time.unwrap_or(position),
         kind: kind?,
@@ -68,8 +62,8 @@ pub(crate) fn scan_op(text: &str, start: usize, position: u64) -> Option<Scanned
         key,
         node: None,
         error: None,
-    };
-    Some(Scanned { op, end: s.pos, newlines: s.newlines })
+    });
+    Some((s.pos, s.newlines))
 }
 
 /// The fields the scanner reads.
@@ -258,11 +252,12 @@ mod tests {
             "{:process 2,\n :type :ok,\n :f :write, :value true}",
         ];
         for m in maps {
-            let fast = scan_op(m, 0, 5).unwrap_or_else(|| panic!("declined {m}"));
-            assert_eq!(fast.end, m.len(), "{m}");
-            let slow = super::super::read_op(&mut super::super::edn::Reader::new(m), None, 5).unwrap();
-            assert_eq!(fast.op, slow, "{m}");
-            assert_eq!(fast.newlines, m.matches('\n').count());
+            let mut ops = Vec::new();
+            let (end, newlines) = scan_op(m, 0, &mut ops).unwrap_or_else(|| panic!("declined {m}"));
+            assert_eq!(end, m.len(), "{m}");
+            let slow = super::super::read_op(&mut super::super::edn::Reader::new(m), None, 0).unwrap();
+            assert_eq!(ops[0], slow, "{m}");
+            assert_eq!(newlines, m.matches('\n').count());
         }
     }
 
@@ -278,7 +273,9 @@ mod tests {
             "{:process 1, :type :ok, :f :read, :value 12N}",
             "{:process 1, :type :ok :f :read",
         ] {
-            assert!(scan_op(m, 0, 0).is_none(), "{m}");
+            let mut ops = Vec::new();
+            assert!(scan_op(m, 0, &mut ops).is_none(), "{m}");
+            assert!(ops.is_empty());
         }
     }
 }

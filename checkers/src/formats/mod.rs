@@ -212,17 +212,16 @@ fn read_edn_ops(text: &str) -> Result<(History, Vec<usize>), LineError> {
         let line = r.line();
         let tag = r.read_tag().map_err(le)?;
         let scanned = match r.peek().map_err(le)? {
-            Some(b'{') => edn_scan::scan_op(text, r.offset(), ops.len() as u64),
+            Some(b'{') => edn_scan::scan_op(text, r.offset(), ops),
             _ => None,
         };
-        let op = match scanned {
-            Some(s) => {
-                r.advance(s.end, s.newlines);
-                s.op
+        match scanned {
+            Some((end, newlines)) => r.advance(end, newlines),
+            None => {
+                let op = read_op(r, tag, ops.len() as u64)?;
+                ops.push(op);
             }
-            None => read_op(r, tag, ops.len() as u64)?,
-        };
-        ops.push(op);
+        }
         lines.push(line);
         Ok(())
     };
@@ -471,15 +470,10 @@ pub(crate) fn validate(ops: &[Op], lines: &[usize]) -> Result<(), LineError> {
         Crashed(usize),
     }
     let line_of = |i: usize| lines.get(i).copied().unwrap_or(i + 1);
-    // Statuses by process: in a vector when the numbers are small (they usually count up from
-    // 0), else in a map.
-    let most = ops.iter().filter_map(|o| if let Process::Client(p) = o.process { Some(p) } else { None }).max();
-    let dense = most.is_some_and(|m| m < 4 * ops.len() as u64 + 1024);
-    let mut by_number = vec![Status::Idle; if dense { most.unwrap_or(0) as usize + 1 } else { 0 }];
-    let mut by_map: rustc_hash::FxHashMap<u64, Status> = Default::default();
+    let mut procs = crate::history::ByProcess::new(ops, Status::Idle);
     for (i, op) in ops.iter().enumerate() {
         let Process::Client(p) = op.process else { continue };
-        let slot = if dense { &mut by_number[p as usize] } else { by_map.entry(p).or_insert(Status::Idle) };
+        let slot = procs.get_mut(p);
         let status = *slot;
         let fail = |message: String| Err(LineError { line: line_of(i), message });
         match (op.kind, status) {

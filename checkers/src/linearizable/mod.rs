@@ -271,7 +271,7 @@ fn partition<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<(Vec
     let mut keys: Vec<Option<Value>> = Vec::new();
     let mut pending: Vec<Vec<Pending<M::Op>>> = Vec::new();
     // Open call per process: (partition, index within it).
-    let mut open: HashMap<u64, (usize, usize)> = HashMap::default();
+    let mut open: crate::history::ByProcess<Option<(usize, usize)>> = crate::history::ByProcess::new(history, None);
     let mut invocations = 0;
     // Fast path for the common unkeyed case.
     let mut unkeyed: Option<usize> = None;
@@ -300,10 +300,10 @@ fn partition<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<(Vec
                     }),
                 };
                 pending[part].push(Some((Call { invoke: pos, ok: None }, None)));
-                open.insert(p, (part, pending[part].len() - 1));
+                *open.get_mut(p) = Some((part, pending[part].len() - 1));
             }
             OpType::Ok | OpType::Info => {
-                if let Some((part, i)) = open.remove(&p) {
+                if let Some((part, i)) = open.get_mut(p).take() {
                     if let Some((call, prepared)) = &mut pending[part][i] {
                         let done = (op.kind == OpType::Ok).then_some(op);
                         call.ok = done.map(|_| pos);
@@ -313,14 +313,14 @@ fn partition<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<(Vec
             }
             OpType::Fail => {
                 // It certainly did not happen: drop it.
-                if let Some((part, i)) = open.remove(&p) {
+                if let Some((part, i)) = open.get_mut(p).take() {
                     pending[part][i] = None;
                 }
             }
         }
     }
     // Invocations that never completed stay open to the end, like `info`.
-    let mut never_completed: Vec<(usize, usize)> = open.into_values().collect();
+    let mut never_completed: Vec<(usize, usize)> = open.into_entries().into_iter().filter_map(|(_, o)| o).collect();
     never_completed.sort_unstable();
     for (part, i) in never_completed {
         if let Some((call, prepared)) = &mut pending[part][i] {
