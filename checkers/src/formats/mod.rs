@@ -209,9 +209,14 @@ fn read_edn_ops(text: &str) -> Result<(History, Vec<usize>), LineError> {
     let mut ops = Vec::with_capacity(expected);
     let mut lines = Vec::with_capacity(expected);
     let mut push = |r: &mut Reader, ops: &mut History| -> Result<(), LineError> {
+        // The caller peeked, so the op starts here (after its tag, if it has one).
         let line = r.line();
-        let tag = r.read_tag().map_err(le)?;
-        let scanned = match r.peek().map_err(le)? {
+        let mut tag = None;
+        if text.as_bytes().get(r.offset()) == Some(&b'#') {
+            tag = r.read_tag().map_err(le)?;
+            r.peek().map_err(le)?;
+        }
+        let scanned = match text.as_bytes().get(r.offset()) {
             Some(b'{') => edn_scan::scan_op(text, r.offset(), ops),
             _ => None,
         };
