@@ -4,9 +4,10 @@
 //!
 //! Large histories are thinned before drawing so that the page stays small: ok ops are reduced
 //! to one point per small cell of the plot (cells grow until the budget fits, so the picture is
-//! unchanged at screen resolution), while every fail and info op and every op near a violation is
-//! kept (up to a generous cap, past which they too go through per-pixel thinning). What was
-//! thinned is reported in `Plots::sampling` and printed on the page.
+//! unchanged at screen resolution), and so are fail and info ops, with a budget of their own so
+//! that a run where most ops fail does not bury the ok ones; every op near a violation is kept
+//! (up to a generous cap, past which it goes through per-pixel thinning). What was thinned is
+//! reported in `Plots::sampling` and printed on the page.
 
 use crate::ops::{ClientOp, Outcome};
 use crate::style::{self, Shape, SHAPES};
@@ -24,7 +25,9 @@ const SMALL_HEIGHT: u32 = 320;
 const SMALL_WIDTH: u32 = 680;
 /// Ok points drawn at most (after cell thinning).
 const OK_POINT_BUDGET: usize = 25_000;
-/// Fail/info/near-violation points kept one for one up to this many.
+/// Fail and info points drawn at most (after cell thinning), away from violations.
+const FAILED_POINT_BUDGET: usize = 10_000;
+/// Points near a violation kept one for one up to this many.
 const SPECIAL_POINT_BUDGET: usize = 30_000;
 
 /// What the charts are drawn from.
@@ -121,7 +124,8 @@ fn thin_points(
     y_hi: f64,
 ) -> (Vec<Point>, Vec<String>) {
     let mut ok = Vec::new();
-    let mut special = Vec::new();
+    let mut failed = Vec::new();
+    let mut near_violation = Vec::new();
     let near = |t: u64| input.keep_spans.iter().any(|&(a, b)| t >= a && t <= b);
     for o in input.ops {
         let (Some(end), Some(lat)) = (o.end, o.latency_ns()) else { continue };
@@ -131,14 +135,15 @@ fn thin_points(
             outcome: o.outcome,
             shape: *shape_of.get(input.history[o.invoke].f.as_str()).unwrap_or(&Shape::Circle),
         };
-        if o.outcome == Outcome::Ok && !near(end) && !near(o.start) {
+        if near(end) || near(o.start) {
+            near_violation.push(p);
+        } else if o.outcome == Outcome::Ok {
             ok.push(p);
         } else {
-            special.push(p);
+            failed.push(p);
         }
     }
     let mut notes = Vec::new();
-    let total_ok = ok.len();
     let (log_lo, log_span) = (y_lo.log10(), (y_hi.log10() - y_lo.log10()).max(1e-9));
     // Grid cell of a point, at `cell` plot pixels per cell.
     let cell_of = |p: &Point, cell: f64| -> (u32, u32, u8, u8) {
@@ -150,34 +155,42 @@ fn thin_points(
         let mut seen = HashSet::with_capacity(pts.len().min(1 << 16));
         pts.into_iter().filter(|p| seen.insert(cell_of(p, cell))).collect()
     };
-    let mut ok_drawn = ok;
-    let mut cell = 1.0;
-    while ok_drawn.len() > OK_POINT_BUDGET {
-        ok_drawn = dedup(ok_drawn, cell);
-        cell *= 1.5;
-    }
-    if ok_drawn.len() < total_ok {
+    // One point per cell, the cells growing until at most `budget` points remain; says so.
+    let mut thin = |pts: Vec<Point>, budget: usize, what: &str| -> Vec<Point> {
+        let total = pts.len();
+        let mut drawn = pts;
+        let mut cell = 1.0;
+        while drawn.len() > budget {
+            drawn = dedup(drawn, cell);
+            cell *= 1.5;
+        }
+        if drawn.len() < total {
+            notes.push(format!(
+                "Latency plot: {} of {total} {what} drawn (one per {:.0}-pixel cell; hidden points lie under drawn ones).",
+                drawn.len(),
+                cell / 1.5
+            ));
+        }
+        drawn
+    };
+    // Fail and info ops get their own, smaller budget, so that a run where most ops fail still
+    // shows where the ok ones lie rather than a solid band of failures.
+    let mut drawn = thin(ok, OK_POINT_BUDGET, "ok ops");
+    let failed = thin(failed, FAILED_POINT_BUDGET, "fail/info ops");
+    let total_near = near_violation.len();
+    if total_near > SPECIAL_POINT_BUDGET {
+        near_violation = dedup(near_violation, 1.0);
         notes.push(format!(
-            "Latency plot: {} of {} ok ops drawn (one per {:.0}-pixel cell; hidden points lie under drawn ones).",
-            ok_drawn.len(),
-            total_ok,
-            cell / 1.5
+            "Latency plot: {} of {total_near} ops near a violation drawn (one per pixel).",
+            near_violation.len()
         ));
+    } else if total_near > 0 && !notes.is_empty() {
+        notes.push(format!("Every op near a violation is drawn ({total_near})."));
     }
-    let total_special = special.len();
-    if total_special > SPECIAL_POINT_BUDGET {
-        special = dedup(special, 1.0);
-        notes.push(format!(
-            "Latency plot: {} of {} fail/info/near-violation ops drawn (one per pixel).",
-            special.len(),
-            total_special
-        ));
-    } else if total_special > 0 && !notes.is_empty() {
-        notes.push(format!("Every fail and info op and every op near a violation is drawn ({total_special})."));
-    }
-    // Ok first so that the rarer outcomes are drawn on top.
-    ok_drawn.extend(special);
-    (ok_drawn, notes)
+    // Ok first so that the rarer outcomes are drawn on top, and the ops near a violation last.
+    drawn.extend(failed);
+    drawn.extend(near_violation);
+    (drawn, notes)
 }
 
 /// Axes, grid and axis titles, the same on every chart (a macro because plotters' formatter
@@ -428,4 +441,58 @@ fn legend<'a, 'b: 'a, X: Ranged, Y: Ranged>(
         .label_font(font(12))
         .draw()
         .map_err(|e| anyhow::anyhow!("chart legend: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_checkers::{OpType, Process};
+
+    /// A run where most ops fail: the failures are thinned to their own budget, so the ok ops
+    /// (a fifth of the run) are not buried; the ops near a violation are all kept.
+    #[test]
+    fn many_failures_do_not_bury_ok_ops() {
+        let n = 200_000u64;
+        let history: Vec<Op> = (0..n)
+            .map(|i| Op {
+                index: i,
+                time: i,
+                kind: OpType::Invoke,
+                process: Process::Client(i),
+                f: "write".into(),
+                value: serde_json::Value::Null,
+                key: None,
+                node: None,
+                error: None,
+            })
+            .collect();
+        let ops: Vec<ClientOp> = (0..n)
+            .map(|i| ClientOp {
+                process: i,
+                invoke: i as usize,
+                complete: None,
+                start: i * 100_000,
+                // Latencies spread over three decades, so the points fill the plot.
+                end: Some(i * 100_000 + 1_000_000 + (i * 7919 % 1_000) * 1_000_000),
+                outcome: if i % 5 == 0 { Outcome::Ok } else { Outcome::Fail },
+            })
+            .collect();
+        let keep = [(10_000_000_000u64, 10_050_000_000u64)];
+        let input = PlotInput {
+            history: &history,
+            ops: &ops,
+            windows: &[],
+            end_ns: n * 100_000 + 2e9 as u64,
+            keep_spans: &keep,
+        };
+        let shape_of = HashMap::new();
+        let (points, notes) = thin_points(&input, &shape_of, input.end_ns as f64 / 1e9, 0.1, 10_000.0);
+        let count = |o: Outcome| points.iter().filter(|p| p.outcome == o).count();
+        assert!(count(Outcome::Fail) <= FAILED_POINT_BUDGET + 500, "{} fail points", count(Outcome::Fail));
+        assert!(count(Outcome::Ok) > count(Outcome::Fail), "ok {} fail {}", count(Outcome::Ok), count(Outcome::Fail));
+        let near = ops.iter().filter(|o| o.start >= keep[0].0 && o.start <= keep[0].1).count();
+        let near_drawn = points.iter().filter(|p| p.t_s >= 10.0 && p.t_s <= 10.05).count();
+        assert!(near_drawn >= near, "every op near the violation is drawn: {near_drawn} of {near}");
+        assert!(notes.iter().any(|n| n.contains("fail/info ops drawn")), "{notes:?}");
+    }
 }
