@@ -167,27 +167,27 @@ pub fn check_files(args: &CheckArgs) -> Vec<Result<FileCheck, String>> {
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut results: Vec<(usize, Result<FileCheck, String>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(f) = args.files.get(i) else { break };
-                        let mut checked = check_file(f, args);
-                        if let (Ok(fc), None) = (&mut checked, &args.report) {
-                            // Only a report needs the ops again: free them now, so that the next
-                            // file reuses the memory instead of faulting in fresh pages.
-                            fc.history.ops = Vec::new();
-                            fc.history.lines = Vec::new();
-                        }
-                        done.push((i, checked));
-                    }
-                    done
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        let worker = || {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(f) = args.files.get(i) else { break };
+                let mut checked = check_file(f, args);
+                if let (Ok(fc), None) = (&mut checked, &args.report) {
+                    // Only a report needs the ops again: free them now, so that the next
+                    // file reuses the memory instead of faulting in fresh pages.
+                    fc.history.ops = Vec::new();
+                    fc.history.lines = Vec::new();
+                }
+                done.push((i, checked));
+            }
+            done
+        };
+        // This thread is one of the workers: one thread fewer to start.
+        let handles: Vec<_> = (1..workers).map(|_| s.spawn(worker)).collect();
+        let mut all = worker();
+        all.extend(handles.into_iter().flat_map(|h| h.join().unwrap_or_default()));
+        all
     });
     results.sort_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, r)| r).collect()

@@ -430,8 +430,11 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
         worker()
     } else {
         std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads).map(|_| s.spawn(worker)).collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+            // This thread is one of the workers: one thread fewer to start.
+            let handles: Vec<_> = (1..threads).map(|_| s.spawn(worker)).collect();
+            let mut found = worker();
+            found.extend(handles.into_iter().flat_map(|h| h.join().unwrap_or_default()));
+            found
         })
     };
     outcomes.sort_by_key(|(k, _)| *k);
