@@ -11,8 +11,13 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 
 /// Check a stored run. `error` is the run's own failure, if it stopped early: the verdict is
-/// then at best unknown, and the reason says why.
-pub fn analyze_run(run: &RunDir, config: &Value, error: Option<&anyhow::Error>) -> Result<Value> {
+/// then at best unknown, and the reason says why. Returns the results and the history read back
+/// (for the report, so that it is not read twice).
+pub fn analyze_run(
+    run: &RunDir,
+    config: &Value,
+    error: Option<&anyhow::Error>,
+) -> Result<(Value, formats::LoadedHistory)> {
     let loaded = formats::read_history(run.history_jsonl(), formats::Format::Jsonl)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("reading the run's history back from the store")?;
@@ -39,7 +44,7 @@ pub fn analyze_run(run: &RunDir, config: &Value, error: Option<&anyhow::Error>) 
         degrade(&mut results, format!("the run stopped early: {e:#}"));
         results["error"] = json!(format!("{e:#}"));
     }
-    Ok(results)
+    Ok((results, loaded))
 }
 
 /// The checkers for one workload's history, plus metrics and expectations.
@@ -139,9 +144,9 @@ pub fn verdict_of(results: &Value) -> Verdict {
     serde_json::from_value(results["verdict"].clone()).unwrap_or(Verdict::Unknown)
 }
 
-/// Render the run's report and refresh the store's index.
-pub fn write_report(store: &Store, run: &RunDir) -> Result<PathBuf> {
-    let path = run.write_report()?;
+/// Render the run's report from the history just checked, and refresh the store's index.
+pub fn write_report(store: &Store, run: &RunDir, history: formats::LoadedHistory) -> Result<PathBuf> {
+    let path = run.write_report_with(history.ops, history.warnings)?;
     if let Err(e) = store.write_index() {
         tracing::warn!("store index: {e:#}");
     }

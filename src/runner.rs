@@ -196,7 +196,7 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     }
 
     // Check what there is, even after an error or an interrupt.
-    let mut results = crate::analyze::analyze_run(&run, &config_json(&config), outcome.as_ref().err())?;
+    let (mut results, history) = crate::analyze::analyze_run(&run, &config_json(&config), outcome.as_ref().err())?;
     if let Err(e) = &healed {
         crate::analyze::degrade(&mut results, format!("the nodes could not be healed: {e:#}"));
     }
@@ -208,7 +208,7 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     results["stats"]["harness_cpu_cores"] = serde_json::json!((process_cpu_seconds() - cpu_at_start) / wall.max(1e-9));
     results["stats"]["wall_s"] = serde_json::json!(wall);
     run.write_json("results.json", &results)?;
-    let report = crate::analyze::write_report(&store, &run);
+    let report = crate::analyze::write_report(&store, &run, history);
     let verdict = crate::analyze::verdict_of(&results);
     print_summary(args, &run, &results, report.as_ref().ok());
     if let Err(e) = report {

@@ -115,7 +115,17 @@ impl RunDir {
     }
     /// Render this run's report from its stored files and write `report/`.
     pub fn write_report(&self) -> Result<PathBuf> {
-        let rendered = faultline_reports::render_run_dir(&self.path)?;
+        self.write_rendered(faultline_reports::render_run_dir(&self.path)?)
+    }
+
+    /// Render this run's report with its history already in memory (see
+    /// `faultline_reports::load_run_with`) and write `report/`.
+    pub fn write_report_with(&self, history: Vec<faultline_checkers::Op>, notes: Vec<String>) -> Result<PathBuf> {
+        let input = faultline_reports::load_run_with(&self.path, history, notes)?;
+        self.write_rendered(faultline_reports::render_report(&input)?)
+    }
+
+    fn write_rendered(&self, rendered: faultline_reports::RenderedReport) -> Result<PathBuf> {
         let dir = self.path.join("report");
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         fs::write(dir.join("summary.json"), &rendered.summary_json)

@@ -60,14 +60,20 @@ pub fn load_run(run_dir: &Path) -> anyhow::Result<RunInput> {
     if !run_dir.is_dir() {
         anyhow::bail!("run directory {} does not exist", run_dir.display());
     }
-    let test = load::read_json(&run_dir.join("test.json"))?;
-    let results = load::read_json(&run_dir.join("results.json"))?;
     let history_path = run_dir.join("history.jsonl");
-    let (history, mut notes) = if history_path.is_file() {
+    let (history, notes) = if history_path.is_file() {
         load::read_history_jsonl(&history_path)?
     } else {
         (Vec::new(), vec![format!("{} is missing: the plots and timeline are empty.", history_path.display())])
     };
+    load_run_with(run_dir, history, notes)
+}
+
+/// Like `load_run`, with the history already in memory (the end of a run has just read it to
+/// check it: a million-op history is not read twice). `notes` are what reading it found.
+pub fn load_run_with(run_dir: &Path, history: Vec<Op>, mut notes: Vec<String>) -> anyhow::Result<RunInput> {
+    let test = load::read_json(&run_dir.join("test.json"))?;
+    let results = load::read_json(&run_dir.join("results.json"))?;
     if test.is_none() {
         notes.push("test.json is missing: the configuration is not shown.".into());
     }
