@@ -282,6 +282,11 @@ async fn statuses_timeouts_and_daemons() {
     assert!(t.elapsed() < Duration::from_secs(2), "timeout took {:?}", t.elapsed());
     assert!(err.contains(&node.name) && err.contains("sleep 5") && err.contains("timed out after 300ms"), "{err}");
     assert_eq!(node.run(&["true"], T).await.unwrap().status, 0);
+    // ... and the command does not outlive it on the node, as root either.
+    let err = node.run_root(&["sleep", "77.25"], Duration::from_millis(300)).await.unwrap_err().to_string();
+    assert!(err.contains("timed out"), "{err}");
+    let left = node.run(&["pgrep", "-f", "^sleep 77.25"], T).await.unwrap();
+    assert_eq!(left.status, 1, "the timed-out command still runs on the node: {}", left.stdout);
 
     // A daemon outlives its channel and is signalled only when its comm matches.
     let dir = "/var/lib/faultline/node/daemon-test";
