@@ -162,8 +162,18 @@ fn parse_init(v: &str) -> Value {
 pub fn check_files(args: &CheckArgs) -> Vec<Result<FileCheck, String>> {
     let n = args.files.len();
     let workers = faultline_checkers::linearizable::cores().min(n).max(1);
+    // Only a report needs the ops again, and only when another file follows is it worth freeing
+    // them now: the next file then reuses the memory instead of faulting in fresh pages.
+    let check = |f: &PathBuf| {
+        let mut checked = check_file(f, args);
+        if let (Ok(fc), None, true) = (&mut checked, &args.report, n > 1) {
+            fc.history.ops = Vec::new();
+            fc.history.lines = Vec::new();
+        }
+        checked
+    };
     if workers == 1 {
-        return args.files.iter().map(|f| check_file(f, args)).collect();
+        return args.files.iter().map(check).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut results: Vec<(usize, Result<FileCheck, String>)> = std::thread::scope(|s| {
@@ -172,14 +182,7 @@ pub fn check_files(args: &CheckArgs) -> Vec<Result<FileCheck, String>> {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(f) = args.files.get(i) else { break };
-                let mut checked = check_file(f, args);
-                if let (Ok(fc), None) = (&mut checked, &args.report) {
-                    // Only a report needs the ops again: free them now, so that the next
-                    // file reuses the memory instead of faulting in fresh pages.
-                    fc.history.ops = Vec::new();
-                    fc.history.lines = Vec::new();
-                }
-                done.push((i, checked));
+                done.push((i, check(f)));
             }
             done
         };
