@@ -175,13 +175,19 @@ pub fn check_files(args: &CheckArgs) -> Vec<Result<FileCheck, String>> {
     if workers == 1 {
         return args.files.iter().map(check).collect();
     }
+    // Largest files first, so that the workers finish together rather than one waiting on a
+    // big file taken last.
+    let mut order: Vec<(u64, usize)> =
+        args.files.iter().enumerate().map(|(i, f)| (std::fs::metadata(f).map_or(0, |m| m.len()), i)).collect();
+    order.sort_unstable_by(|a, b| b.cmp(a));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut results: Vec<(usize, Result<FileCheck, String>)> = std::thread::scope(|s| {
         let worker = || {
             let mut done = Vec::new();
             loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(f) = args.files.get(i) else { break };
+                let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&(_, i)) = order.get(at) else { break };
+                let f = &args.files[i];
                 done.push((i, check(f)));
             }
             done
