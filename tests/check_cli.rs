@@ -1,0 +1,99 @@
+//! `faultline check` as users run it: several files, their order, the exit code (the worst
+//! verdict; 254 for unreadable input), `--json` and `--report`. No cluster needed.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn shared() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/histories")
+}
+
+fn check(args: &[&str], files: &[PathBuf]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline")).arg("check").args(args).args(files).output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Small files first and large ones after (the checker takes large files first internally):
+/// the lines still come in argument order, and one invalid file makes the exit code 1.
+#[test]
+fn lines_follow_the_arguments_and_the_worst_verdict_is_the_exit_code() {
+    let k = shared().join("knossos-cas-register");
+    let files = vec![
+        k.join("bad/immediate-failure.edn"),
+        k.join("good/memstress3-1.edn"),
+        k.join("good/mongodb-v0-ack-rollback-8.edn"),
+        k.join("bad/cas-failure.edn"),
+        k.join("good/cas-register-bug.edn"),
+    ];
+    let out = check(&["--init", "0"], &files);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    let verdicts: Vec<(&str, &str)> = text
+        .lines()
+        .filter(|l| l.contains(".edn"))
+        .map(|l| (l.split_whitespace().next().unwrap(), l.rsplit('/').next().unwrap()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![
+            ("invalid", "immediate-failure.edn"),
+            ("valid", "memstress3-1.edn"),
+            ("valid", "mongodb-v0-ack-rollback-8.edn"),
+            ("invalid", "cas-failure.edn"),
+            ("valid", "cas-register-bug.edn"),
+        ],
+        "{text}"
+    );
+    assert!(text.contains("5 files: 3 valid, 2 invalid, 0 unknown, 0 unreadable"), "{text}");
+
+    // Only valid files: exit 0.
+    let out = check(&["--init", "0"], &files[1..3]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn json_gives_one_object_per_file_and_a_summary() {
+    let p = shared().join("porcupine-kv");
+    let out = check(&["--json"], &[p.join("c10-ok.txt"), p.join("c10-bad.txt")]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["verdict"], "valid");
+    assert_eq!(lines[0]["format"], "porcupine");
+    assert_eq!(lines[1]["verdict"], "invalid");
+    // The failure explains itself: the key, the op that cannot be linearized, the prefix.
+    let failure = &lines[1]["checkers"]["linearizable"]["failure"];
+    assert!(failure["key"].is_string() && failure["failing"].is_u64() && failure["ops"].is_array(), "{failure}");
+    assert_eq!(lines[2]["summary"]["files"], 2);
+    assert_eq!(lines[2]["summary"]["verdict"], "invalid");
+}
+
+/// A malformed file is reported with its name and line, the others are still checked, and the
+/// exit code says the input was bad.
+#[test]
+fn bad_input_names_the_file_and_line_and_loses_the_others_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.edn");
+    std::fs::write(&broken, "[{:process 1, :type :invoke, :f :read, :value nil}\n {:process 1, :type :ok, :f :read}\n {:process 2, :type :ok, :f :read, :value 3}]\n").unwrap();
+    let missing = dir.path().join("missing.edn");
+    let good = shared().join("knossos-cas-register/good/cas-register-bug.edn");
+    let out = check(&["--init", "0"], &[broken.clone(), good, missing.clone()]);
+    assert_eq!(out.status.code(), Some(254));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:3:", broken.display())) && err.contains("without an invoke"), "{err}");
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    assert!(stdout(&out).contains("valid") && stdout(&out).contains("cas-register-bug.edn"), "{}", stdout(&out));
+}
+
+#[test]
+fn report_writes_a_page_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = shared().join("knossos-cas-register/bad/rethink-fail-smaller.edn");
+    let out = check(&["--init", "0", "--report", dir.path().to_str().unwrap()], &[bad]);
+    assert_eq!(out.status.code(), Some(1));
+    let page = std::fs::read_to_string(dir.path().join("rethink-fail-smaller.edn/index.html")).unwrap();
+    assert!(page.contains("cannot be linearized"), "the page explains the violation");
+}
