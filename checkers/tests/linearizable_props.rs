@@ -28,16 +28,21 @@ struct GenOp {
 /// Raw choices for one op: (key, kind 0..3, a, b, took effect if info, info?, call delay, return delay).
 type Choice = (u8, u8, u8, u8, bool, bool, u8, u8);
 
+/// The call and return times of the `i`th op of a sequential execution: its linearization
+/// point is 100 * i (plus 1000), and the call and return lie the given delays before and after
+/// it. Calls fall on 4k+1 and returns on 4k+3: never equal, so real-time order is unambiguous.
+fn spread(i: usize, d_call: u8, d_ret: u8) -> (u32, u32) {
+    let point = 100 * i as u32 + 1000;
+    (4 * (point - 1 - u32::from(d_call) * 3) + 1, 4 * (point + 1 + u32::from(d_ret) * 3) + 3)
+}
+
 /// Run the ops sequentially (linearization point of op i is 100*i) and spread calls/returns.
 fn generate(choices: &[Choice]) -> Vec<GenOp> {
     let mut state: [Option<i64>; 2] = [None, None];
     let mut ops = Vec::new();
     for (i, &(key, kind, a, b, effect, info, d_call, d_ret)) in choices.iter().enumerate() {
         let key = key % 2;
-        let point = 100 * i as u32 + 1000;
-        // Calls at 4k+1 and returns at 4k+3: never equal, so real-time order is unambiguous.
-        let call = 4 * (point - 1 - u32::from(d_call) * 3) + 1;
-        let ret = 4 * (point + 1 + u32::from(d_ret) * 3) + 3;
+        let (call, ret) = spread(i, d_call, d_ret);
         let (a, b) = (i64::from(a % 3), i64::from(b % 3));
         let s = &mut state[key as usize];
         let took_effect = !info || effect;
@@ -171,9 +176,7 @@ fn generate_kv(choices: &[Choice]) -> Vec<GenOp> {
     let mut ops = Vec::new();
     for (i, &(key, kind, a, b, effect, info, d_call, d_ret)) in choices.iter().enumerate() {
         let key = key % 2;
-        let point = 100 * i as u32 + 1000;
-        let call = 4 * (point - 1 - u32::from(d_call) * 3) + 1;
-        let ret = 4 * (point + 1 + u32::from(d_ret) * 3) + 3;
+        let (call, ret) = spread(i, d_call, d_ret);
         let letter = ["a", "b", "c"][usize::from(a % 3)];
         let s = &mut state[key as usize];
         let took_effect = !info || effect;

@@ -213,6 +213,15 @@ impl<'a> Reader<'a> {
     }
 
     fn read_seq(&mut self, close: u8) -> Result<Vec<Edn>, EdnError> {
+        self.read_seq_of(close, Self::read)
+    }
+
+    /// The items up to `close` (the opener is consumed), each read by `item`.
+    fn read_seq_of<T>(
+        &mut self,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Result<T, EdnError>,
+    ) -> Result<Vec<T>, EdnError> {
         let start = self.line;
         let mut items = Vec::new();
         loop {
@@ -227,7 +236,7 @@ impl<'a> Reader<'a> {
                     self.pos += 1;
                     return Ok(items);
                 }
-                Some(_) => items.push(self.read()?),
+                Some(_) => items.push(item(self)?),
             }
         }
     }
@@ -307,25 +316,9 @@ impl<'a> Reader<'a> {
             }
             Some(open @ (b'[' | b'(')) if self.depth < MAX_DEPTH => {
                 let close = if open == b'[' { b']' } else { b')' };
-                let start = self.line;
                 self.pos += 1;
                 self.depth += 1;
-                let mut items = Vec::new();
-                loop {
-                    match self.peek()? {
-                        None => {
-                            return Err(EdnError {
-                                line: start,
-                                message: format!("'{}' opened here is never closed", open as char),
-                            })
-                        }
-                        Some(c) if c == close => {
-                            self.pos += 1;
-                            break;
-                        }
-                        Some(_) => items.push(self.read_json()?),
-                    }
-                }
+                let items = self.read_seq_of(close, Self::read_json)?;
                 self.depth -= 1;
                 Ok(Value::Array(items))
             }
