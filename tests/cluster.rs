@@ -426,3 +426,73 @@ async fn wrong_key_and_changed_host_key_are_named() {
     eprintln!("changed host key: {err}");
     assert!(err.contains("host key changed"), "{err}");
 }
+
+/// Test users on this machine (the cluster's nodes share its accounts): one with passwordless
+/// sudo, one whose sudo wants a password, one without sudo. Removed again on drop.
+struct SudoUsers;
+
+const SUDOERS: &str = "/etc/sudoers.d/faultline-test";
+const SUDO_USERS: [&str; 3] = ["fl-nopass", "fl-passwd", "fl-nosudo"];
+const SUDO_PASSWORD: &str = "faultline-test-pw";
+
+impl SudoUsers {
+    fn create() -> SudoUsers {
+        for user in SUDO_USERS {
+            if !Command::new("id").arg(user).output().unwrap().status.success() {
+                sh(&format!("useradd -m -s /bin/sh {user}"));
+            }
+            // A locked account cannot log in even with a key (sshd runs without PAM here).
+            sh(&format!("echo '{user}:{SUDO_PASSWORD}' | chpasswd"));
+        }
+        std::fs::write(SUDOERS, "fl-nopass ALL=(ALL) NOPASSWD: ALL\nfl-passwd ALL=(ALL) ALL\n").unwrap();
+        sh(&format!("chmod 0440 {SUDOERS} && visudo -cf {SUDOERS}"));
+        SudoUsers
+    }
+}
+
+impl Drop for SudoUsers {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(SUDOERS);
+        for user in SUDO_USERS {
+            let _ = Command::new("userdel").args(["-r", user]).output();
+        }
+    }
+}
+
+/// A login that is not root acts as root through sudo: passwordless, or with the password
+/// written to sudo's stdin (`--sudo-password`). Preflight accepts both and names a user without
+/// sudo; a root command that times out is ended on the node through sudo as well.
+#[tokio::test]
+async fn sudo_logins_act_as_root() {
+    let _lock = cluster_lock();
+    ensure_cluster();
+    let _users = SudoUsers::create();
+    let (specs, opts, _) = cluster_targets();
+    let login = |user: &str, password: Option<&str>| SshOptions {
+        user: user.into(),
+        sudo_password: password.map(ssh::Secret::new),
+        ..opts.clone()
+    };
+
+    let node = Node::connect(&specs[0], &login("fl-nopass", None)).await.unwrap();
+    assert_ne!(node.run(&["id", "-u"], T).await.unwrap().stdout.trim(), "0");
+    assert_eq!(node.run_root(&["id", "-u"], T).await.unwrap().stdout.trim(), "0");
+    let err = node.run_root(&["sleep", "66.25"], Duration::from_millis(300)).await.unwrap_err().to_string();
+    assert!(err.contains("timed out"), "{err}");
+    let left = node.run_root(&["pgrep", "-f", "^sleep 66.25"], T).await.unwrap();
+    assert_eq!(left.status, 1, "the timed-out root command still runs: {}", left.stdout);
+
+    let node = Node::connect(&specs[1], &login("fl-passwd", Some(SUDO_PASSWORD))).await.unwrap();
+    assert_eq!(node.run_root(&["id", "-u"], T).await.unwrap().stdout.trim(), "0");
+    let out = node.run_root(&["sh", "-c", "iptables -S INPUT >/dev/null && echo root-tools"], T).await.unwrap();
+    assert_eq!(out.stdout.trim(), "root-tools", "{out:?}");
+
+    preflight::preflight(&specs[..2], &login("fl-nopass", None), &["sh", "iptables"]).await.unwrap();
+    preflight::preflight(&specs[..1], &login("fl-passwd", Some(SUDO_PASSWORD)), &["sh"]).await.unwrap();
+    // Without the password, or without sudo at all, preflight says the login cannot act as root.
+    for (user, password) in [("fl-passwd", None), ("fl-nosudo", None)] {
+        let err =
+            format!("{:#}", preflight::preflight(&specs[..1], &login(user, password), &["sh"]).await.unwrap_err());
+        assert!(err.contains("cannot act as root") && err.contains(user), "{err}");
+    }
+}
