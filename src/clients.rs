@@ -21,6 +21,13 @@ impl Client for AnyClient {
             AnyClient::Redis(c) => c.invoke(op).await,
         }
     }
+
+    fn target(&self, op: &Invocation) -> Option<String> {
+        match self {
+            AnyClient::Etcd(_) => None,
+            AnyClient::Redis(c) => c.target(op),
+        }
+    }
 }
 
 /// A Redis client that reads from its own node (a replica may serve stale data: that is part of
@@ -51,6 +58,10 @@ impl Client for RedisRouted {
         let mut completion = writer.invoke(op).await;
         completion.served_by = Some(primary.name);
         completion
+    }
+
+    fn target(&self, op: &Invocation) -> Option<String> {
+        (!op.is_read()).then(|| self.control.write_primary().map(|p| p.name)).flatten()
     }
 }
 

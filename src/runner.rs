@@ -452,7 +452,8 @@ pub async fn perform(
         f: op.f.clone(),
         value: op.value.clone(),
         key: op.key.clone(),
-        node: Some(node.to_string()),
+        // Where the request goes: the client's node, or the primary a write is routed to.
+        node: Some(client.target(op).unwrap_or_else(|| node.to_string())),
         error: None,
     });
     let completion = match tokio::time::timeout(op_timeout, client.invoke(op)).await {

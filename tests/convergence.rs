@@ -60,6 +60,27 @@ fn redis_failover_loses_acknowledged_writes() {
     assert!(history
         .lines()
         .any(|l| l.contains("\"start-failover\"") && l.contains("\"new_primary\"") && l.contains("\"verified\":true")));
+    // Writes go to the primary, and their invokes say so: an add's invoke names the node that
+    // then served it (except around the failover, when the primary changes in between).
+    let ops: Vec<serde_json::Value> = history.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut invoked_at = std::collections::HashMap::new();
+    let (mut same, mut acked) = (0, 0);
+    for op in ops.iter().filter(|o| o["f"] == "add") {
+        match op["type"].as_str() {
+            Some("invoke") => {
+                invoked_at.insert(op["process"].as_u64(), op["node"].clone());
+            }
+            Some("ok") => {
+                acked += 1;
+                same += usize::from(invoked_at.get(&op["process"].as_u64()) == Some(&op["node"]));
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        acked > 0 && same * 10 >= acked * 9,
+        "{same} of {acked} acknowledged adds name their serving node at invoke"
+    );
 }
 
 #[test]

@@ -78,4 +78,11 @@ impl Completion {
 pub trait Client: Send {
     /// Perform one operation. Implementations may be written as `async fn`.
     fn invoke(&mut self, op: &Invocation) -> impl Future<Output = Completion> + Send;
+
+    /// The node `op` is about to be sent to, when it is not the client's own (a write routed to
+    /// the current primary), so that the invoke records where the request goes. The completion
+    /// says which node served it (`Completion::served_by`).
+    fn target(&self, _op: &Invocation) -> Option<String> {
+        None
+    }
 }
