@@ -1,7 +1,8 @@
 //! The linearizability checker: pairs invocations with completions, splits the history per key
 //! (P-compositionality: a history is linearizable iff each key's sub-history is), checks the keys
-//! in parallel on all cores with the search in `search`, stops at the first violation, and
-//! explains an invalid verdict with the fields the reports draw from (see `Failure`).
+//! in parallel on all cores with the search in `search` (taking turns, so that one key whose
+//! search explodes cannot hold up a quick violation on another), stops at the first violation,
+//! and explains an invalid verdict with the fields the reports draw from (see `Failure`).
 //!
 //! Jepsen conventions: `fail` ops are dropped (they certainly did not happen); `info` ops, and
 //! invocations that never completed, stay open to the end of the history; nemesis ops are

@@ -15,10 +15,18 @@
 //! ("unlift") and try the next entry after it. The history is linearizable once every `ok`
 //! operation is linearized; it is not if we must backtrack with an empty stack.
 //!
+//! Two cuts keep the walk short. A read-only op (a read) is linearized as soon as it can be and
+//! never tried later. And after each state change, a pending `ok` read whose value the new
+//! state can no longer reach, with nothing left that could restore it, ends the branch at once
+//! (`unreachable_read`): a wrong order of concurrent appends dies at its first wrong step
+//! instead of at the next read's return.
+//!
 //! The cache is what keeps this tractable: two different orders that linearize the same set and
 //! reach the same state have the same future, so only one is explored. Its memory is bounded by
-//! a budget, and the search checks a deadline and a stop flag every few thousand steps; running
-//! out of either makes the result unknown rather than a hang or an out-of-memory.
+//! a budget, and the search checks a deadline every few thousand steps; running out of either
+//! makes the result unknown rather than a hang or an out-of-memory. It also checks, every few
+//! hundred steps, a stop flag (another key failed) and a step budget (its turn is over: the
+//! caller restarts it later with a bigger one, see `check_with`).
 
 use crate::models::Model;
 use std::collections::HashMap;
@@ -62,7 +70,7 @@ pub enum Outcome<S> {
     OutOfSteps,
 }
 
-/// Why a partition is not linearizable, recorded when the search is asked to (`record`).
+/// Why a partition is not linearizable, recorded as the search goes (see `Deepest`).
 #[derive(Debug)]
 pub struct Witness<S> {
     /// The longest linearizable prefix found, as indexes into the ops, in order.
