@@ -385,8 +385,9 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
     let stop = AtomicBool::new(false);
     let per_thread_budget = opts.memory_budget / threads;
     // Keys take turns: each search gets a step budget, and a key that uses it up goes to the
-    // back of the queue with four times the budget (starting over costs at most a third more).
-    // So one key whose search explodes cannot hold a thread while a quick violation waits on
+    // back of the queue with four times the budget (the turns that ran out add up to less than
+    // a third of the last turn's budget, so to less than 4/3 of the search itself; the last key
+    // waiting runs unbounded). So one key whose search explodes cannot hold a thread while a quick violation waits on
     // another key, whatever the order and the number of cores. Bigger keys go first, so a
     // large easy key does not start last and finish alone.
     let mut order: Vec<usize> = (0..parts.len()).collect();
