@@ -161,7 +161,7 @@ fn parse_init(v: &str) -> Value {
 /// Check every file (in parallel across files), results in argument order.
 pub fn check_files(args: &CheckArgs) -> Vec<Result<FileCheck, String>> {
     let n = args.files.len();
-    let workers = faultline_checkers::linearizable::cores().min(n).max(1);
+    let workers = faultline_checkers::linearizable::worker_threads().min(n).max(1);
     // Only a report needs the ops again, and only when another file follows is it worth freeing
     // them now: the next file then reuses the memory instead of faulting in fresh pages.
     let check = |f: &PathBuf| {

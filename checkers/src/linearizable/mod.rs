@@ -379,7 +379,7 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
         failure,
     };
 
-    let threads = if opts.threads == 0 { cores() } else { opts.threads };
+    let threads = if opts.threads == 0 { worker_threads() } else { opts.threads };
     let threads = threads.clamp(1, parts.len().max(1));
 
     let stop = AtomicBool::new(false);
@@ -468,7 +468,16 @@ pub fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).max(1))
 }
 
-/// Search one key; on failure search again recording a witness, and build the report.
+/// How many threads to check with: one more than the cores. A worker often waits (a page fault,
+/// a file read, the machine lending its core elsewhere), and the extra one fills that time; it
+/// also lets one more key's search run, so a quick violation on one key is found sooner while
+/// another key's search grinds. Measured on 2 cores: c50-bad 10.5 -> 8.2 ms, the 120 Knossos
+/// files 14 -> 13 ms (medians, interleaved runs), the 1 M-op history unchanged.
+pub fn worker_threads() -> usize {
+    cores() + 1
+}
+
+/// Search one key and build the report of a failure.
 fn run_key<M: Model>(
     model: &M,
     ids: &[usize],
