@@ -291,51 +291,44 @@ impl Node {
     /// Run `argv` as the login user; each argument arrives literally. The node itself ends the
     /// command at `timeout` (see `remote_limit`), so nothing outlives a timed-out call.
     pub async fn run(&self, argv: &[&str], timeout: Duration) -> Result<CmdOutput> {
-        let limit = remote_limit(timeout);
-        let full: Vec<&str> = limit.iter().map(String::as_str).chain(argv.iter().copied()).collect();
-        self.exec_limited(&full, argv, Input::Null, timeout).await
+        self.exec_limited(&[], argv, Input::Null, timeout).await
     }
 
     /// Run `argv` as root: directly when logged in as root, else through `sudo -n`, or
     /// `sudo -S` with the password written to stdin. Ended by the node at `timeout`, like `run`.
     pub async fn run_root(&self, argv: &[&str], timeout: Duration) -> Result<CmdOutput> {
         let opts = &self.inner.opts;
-        let limit = remote_limit(timeout);
-        // Inside sudo, so that the limit can end a root process.
-        let limited = limit.iter().map(String::as_str).chain(argv.iter().copied());
         if opts.user == "root" {
-            let full: Vec<&str> = limited.collect();
-            return self.exec_limited(&full, argv, Input::Null, timeout).await;
+            return self.exec_limited(&[], argv, Input::Null, timeout).await;
         }
         match &opts.sudo_password {
-            None => {
-                let full: Vec<&str> = ["sudo", "-n", "--"].into_iter().chain(limited).collect();
-                self.exec_limited(&full, argv, Input::Null, timeout).await
-            }
+            None => self.exec_limited(&["sudo", "-n", "--"], argv, Input::Null, timeout).await,
             Some(pw) => {
-                let full: Vec<&str> = ["sudo", "-S", "-p", "", "--"].into_iter().chain(limited).collect();
                 let input = format!("{}\n", pw.expose()).into_bytes();
-                self.exec_limited(&full, argv, Input::Bytes(input), timeout).await
+                self.exec_limited(&["sudo", "-S", "-p", "", "--"], argv, Input::Bytes(input), timeout).await
             }
         }
     }
 
-    /// `exec` of a command wrapped in `remote_limit`: waits a little longer than the limit
-    /// (the node's own timeout should fire first and end the process), and reports the node's
-    /// timeout as a timeout of `shown` (the command without its wrapping).
+    /// `exec` of `prefix`, then `remote_limit`, then `argv` (the limit inside sudo, so that it can
+    /// end a root process). Waits a little longer than the limit (the node's own timeout should
+    /// fire first and end the process), and reports the node's timeout as a timeout of `argv`.
     async fn exec_limited(
         &self,
-        full: &[&str],
-        shown: &[&str],
+        prefix: &[&str],
+        argv: &[&str],
         input: Input<'_>,
         timeout: Duration,
     ) -> Result<CmdOutput> {
+        let limit = remote_limit(timeout);
+        let full: Vec<&str> =
+            prefix.iter().copied().chain(limit.iter().map(String::as_str)).chain(argv.iter().copied()).collect();
         let started = std::time::Instant::now();
         // A second plus a tenth of the limit, at most 5 s: the node's timeout has fired by then
         // unless the node or the link is gone.
         let grace = (Duration::from_secs(1) + timeout / 10).min(Duration::from_secs(5));
-        let out = self.exec(full, input, timeout + grace).await?;
-        if out.status == 127 && out.stderr.contains("timeout") && !out.stderr.contains(shown.first().unwrap_or(&"")) {
+        let out = self.exec(&full, input, timeout + grace).await?;
+        if out.status == 127 && out.stderr.contains("timeout") && !out.stderr.contains(argv.first().unwrap_or(&"")) {
             bail!("node {}: `timeout` (coreutils) is missing: faultline runs every command under it", self.name);
         }
         // 124: `timeout` ended it; 137: it had to be killed after ignoring SIGTERM.
@@ -343,7 +336,7 @@ impl Node {
             bail!(
                 "node {}: `{}` timed out after {} (ended on the node)",
                 self.name,
-                show_argv(shown),
+                show_argv(argv),
                 humantime::format_duration(timeout)
             );
         }

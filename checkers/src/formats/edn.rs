@@ -306,14 +306,7 @@ impl<'a> Reader<'a> {
     pub fn read_json(&mut self) -> Result<Value, EdnError> {
         match self.peek()? {
             Some(b'"') => self.read_string().map(Value::String),
-            Some(b':') => {
-                self.pos += 1;
-                let tok = self.token();
-                if tok.is_empty() {
-                    return self.err("empty keyword");
-                }
-                Ok(Value::String(tok.to_string()))
-            }
+            Some(b':') => Ok(Value::String(self.read_keyword()?.unwrap_or_default().to_string())),
             Some(open @ (b'[' | b'(')) if self.depth < MAX_DEPTH => {
                 let close = if open == b'[' { b']' } else { b')' };
                 self.pos += 1;
@@ -354,15 +347,17 @@ impl<'a> Reader<'a> {
     /// A run of non-delimiter bytes.
     fn token(&mut self) -> &'a str {
         let start = self.pos;
-        while self.pos < self.text.len() {
-            match self.text[self.pos] {
-                b' ' | b'\t' | b'\r' | b'\n' | b',' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'"' | b';' => break,
-                _ => self.pos += 1,
-            }
+        while self.pos < self.text.len() && !is_delimiter(self.text[self.pos]) {
+            self.pos += 1;
         }
         // Delimiters are ASCII, so the slice is on char boundaries.
         &self.src[start..self.pos]
     }
+}
+
+/// Bytes that end an EDN token.
+pub(crate) fn is_delimiter(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b',' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'"' | b';')
 }
 
 fn opener(close: u8) -> char {

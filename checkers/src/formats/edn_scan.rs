@@ -9,6 +9,7 @@
 //! which accepts exactly what it accepted before and words the errors. So the scanner never
 //! decides what is valid; it only skips work on what certainly is.
 
+use super::edn::is_delimiter;
 use crate::history::{FnName, Op, OpType, Process};
 use serde_json::Value;
 
@@ -96,11 +97,6 @@ const NAME_BYTES: [bool; 256] = {
     }
     t
 };
-
-/// Bytes that end an EDN token.
-fn is_delimiter(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b',' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'"' | b';')
-}
 
 impl<'a> Scan<'a> {
     fn eat(&mut self, c: u8) -> Option<()> {

@@ -387,9 +387,9 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
     // Keys take turns: each search gets a step budget, and a key that uses it up goes to the
     // back of the queue with four times the budget (the turns that ran out add up to less than
     // a third of the last turn's budget, so to less than 4/3 of the search itself; the last key
-    // waiting runs unbounded). So one key whose search explodes cannot hold a thread while a quick violation waits on
-    // another key, whatever the order and the number of cores. Bigger keys go first, so a
-    // large easy key does not start last and finish alone.
+    // waiting runs unbounded). So one key whose search explodes cannot hold a thread while a
+    // quick violation waits on another key, whatever the order and the number of cores. Bigger
+    // keys go first, so a large easy key does not start last and finish alone.
     let mut order: Vec<usize> = (0..parts.len()).collect();
     order.sort_by_key(|&k| std::cmp::Reverse(parts[k].ops.len()));
     let queue: std::sync::Mutex<std::collections::VecDeque<(usize, u64)>> =
@@ -415,10 +415,8 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
                 KeyOutcome::OutOfSteps => {
                     queue.lock().unwrap_or_else(|e| e.into_inner()).push_back((k, max_steps.saturating_mul(4)));
                 }
-                KeyOutcome::Invalid(..) => {
-                    stop.store(true, Ordering::Relaxed);
-                    found.push((k, outcome));
-                }
+                // `run_key` has already told the other searches to stop.
+                KeyOutcome::Invalid(..) => found.push((k, outcome)),
                 KeyOutcome::Unknown(ref reason) => {
                     if !reason.starts_with("stopped") {
                         found.push((k, outcome));
@@ -471,8 +469,7 @@ pub fn cores() -> usize {
 /// How many threads to check with: one more than the cores. A worker often waits (a page fault,
 /// a file read, the machine lending its core elsewhere), and the extra one fills that time; it
 /// also lets one more key's search run, so a quick violation on one key is found sooner while
-/// another key's search grinds. Measured on 2 cores: c50-bad 10.5 -> 8.2 ms, the 120 Knossos
-/// files 14 -> 13 ms (medians, interleaved runs), the 1 M-op history unchanged.
+/// another key's search grinds (BENCHMARKS.md, Checker, has the figures).
 pub fn worker_threads() -> usize {
     cores() + 1
 }
