@@ -7,8 +7,10 @@
 //! is wrong. Files are checked in parallel; within a file, keys are checked in parallel.
 
 use crate::exit::{bad_input, Exit};
-use faultline_checkers::formats::{read_history, split_independent, Format, LoadedHistory};
-use faultline_checkers::linearizable::{check, ModelKind, Options};
+use faultline_checkers::formats::{
+    parse_history_file, read_history, read_small_file, split_independent, Format, LoadedHistory,
+};
+use faultline_checkers::linearizable::{check, quick, LinearizableResult, ModelKind, Options};
 use faultline_checkers::Verdict;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -83,7 +85,21 @@ fn detect_run_workload(ops: &[faultline_checkers::Op]) -> Option<&'static str> {
 /// Read and check one file. `Err` names the file and what is wrong (bad input).
 pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck, String> {
     let started = Instant::now();
-    let mut history = read_history(path, args.format).map_err(|e| e.to_string())?;
+    let quick_model = matches!(args.model.as_str(), "auto" | "register" | "cas-register");
+    let quick = matches!(args.format, Format::Auto | Format::Edn) && quick_model && !args.independent;
+    // A report draws the ops, so it needs the general path.
+    let text = if quick && args.report.is_none() { read_small_file(path).map_err(|e| e.to_string())? } else { None };
+    if let Some(text) = &text {
+        if let Some(checked) = quick_check(path, text, args, started) {
+            return Ok(checked);
+        }
+    }
+    let mut history = match &text {
+        Some(text) => parse_history_file(path, text, args.format),
+        None => read_history(path, args.format),
+    }
+    .map_err(|e| e.to_string())?;
+    drop(text);
     if args.independent {
         split_independent(&mut history.ops).map_err(|e| format!("{}: {e}", path.display()))?;
     }
@@ -116,6 +132,33 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
             format!("unknown model {:?} (expected auto, register, cas-register, kv, mutex or fifo-queue)", args.model)
         })?
     };
+    let opts = options(model, &history, args);
+    let loaded_at = started.elapsed();
+    let result = check(&history.ops, &opts).map_err(|e| format!("{}: {e}", path.display()))?;
+    tracing::debug!(file = %path.display(), load_ms = loaded_at.as_secs_f64() * 1e3, check_ms = (started.elapsed() - loaded_at).as_secs_f64() * 1e3, "checked");
+    file_check(path, history, result, args, started)
+}
+
+/// The quick path (`linearizable::quick`) for a plain EDN register history: `None` when it
+/// declines, and the general path then reads and checks the same text.
+fn quick_check(path: &std::path::Path, text: &str, args: &CheckArgs, started: Instant) -> Option<FileCheck> {
+    let detect = args.model == "auto";
+    let model = ModelKind::from_name(&args.model).unwrap_or(ModelKind::Register);
+    // What the general path would find: EDN, where an ok read of nil carries no information.
+    let history = LoadedHistory {
+        ops: Vec::new(),
+        format: Format::Edn,
+        nil_read_is_unknown: true,
+        lines: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let opts = options(model, &history, args);
+    let result = quick::check_register_edn(text, &opts, detect)?;
+    file_check(path, history, result, args, started).ok()
+}
+
+/// How to check a history read from a file, with the flags given.
+fn options(model: ModelKind, history: &LoadedHistory, args: &CheckArgs) -> Options {
     let mut opts = Options::new(model);
     opts.nil_read_is_unknown = history.nil_read_is_unknown;
     opts.timeout = args.timeout.map(Into::into);
@@ -125,9 +168,16 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
         None if history.format == Format::Porcupine && model == ModelKind::Kv => Value::String(String::new()),
         None => Value::Null,
     };
-    let loaded_at = started.elapsed();
-    let result = check(&history.ops, &opts).map_err(|e| format!("{}: {e}", path.display()))?;
-    tracing::debug!(file = %path.display(), load_ms = loaded_at.as_secs_f64() * 1e3, check_ms = (started.elapsed() - loaded_at).as_secs_f64() * 1e3, "checked");
+    opts
+}
+
+fn file_check(
+    path: &std::path::Path,
+    history: LoadedHistory,
+    result: LinearizableResult,
+    args: &CheckArgs,
+    started: Instant,
+) -> Result<FileCheck, String> {
     // Only --json and --report show the whole result; the line per file needs none of it.
     let results = if args.json || args.report.is_some() {
         let result_json = serde_json::to_value(&result).map_err(|e| e.to_string())?;

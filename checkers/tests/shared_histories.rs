@@ -2,7 +2,7 @@
 //! (`-ok` linearizable, `-bad` not) and the 120 Knossos cas-register files (good/ and bad/).
 
 use faultline_checkers::formats::{read_history, Format};
-use faultline_checkers::linearizable::{check, ModelKind, Options};
+use faultline_checkers::linearizable::{check, quick, ModelKind, Options};
 use faultline_checkers::Verdict;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -23,17 +23,54 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 /// Check a file the way `faultline check --model auto` does, with the Knossos convention for
 /// the initial value (0, except rethink-fail-minimal which starts at nil).
 fn verdict_of(path: &Path) -> (Verdict, String) {
+    let r = general_check(path);
+    (r.verdict, r.summary)
+}
+
+fn general_check(path: &Path) -> faultline_checkers::linearizable::LinearizableResult {
     let loaded = read_history(path, Format::Auto).unwrap_or_else(|e| panic!("{e}"));
     let model = ModelKind::detect(&loaded.ops).unwrap();
     let mut opts = Options::new(model);
     opts.nil_read_is_unknown = loaded.nil_read_is_unknown;
-    opts.init = match loaded.format {
+    opts.init = init_for(path, loaded.format);
+    check(&loaded.ops, &opts).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn init_for(path: &Path, format: Format) -> Value {
+    match format {
         Format::Porcupine => Value::String(String::new()),
         _ if path.ends_with("rethink-fail-minimal.edn") => Value::Null,
         _ => Value::from(0),
-    };
-    let r = check(&loaded.ops, &opts).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    (r.verdict, r.summary)
+    }
+}
+
+/// The quick path for EDN register histories (`linearizable::quick`) takes the good Knossos
+/// files and gives exactly the general path's result; it declines the invalid ones (which need
+/// the general path's explanation) and the Porcupine kv files (keys, strings).
+#[test]
+fn quick_path_agrees_with_the_general_path() {
+    let mut taken = 0;
+    for dir in ["knossos-cas-register/good", "knossos-cas-register/bad", "porcupine-kv"] {
+        for path in files(&shared().join(dir)) {
+            let general = general_check(&path);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut opts = Options::new(ModelKind::Register);
+            opts.init = init_for(&path, Format::Edn);
+            match quick::check_register_edn(&text, &opts, true) {
+                Some(quick) => {
+                    assert_eq!(quick, general, "{}", path.display());
+                    taken += 1;
+                }
+                None => assert!(
+                    dir == "porcupine-kv" || general.verdict != Verdict::Valid || general.ops == 0,
+                    "{} was declined",
+                    path.display()
+                ),
+            }
+        }
+    }
+    // Of the 113 good files, one has only nemesis ops: nothing to check, so nothing to hurry.
+    assert_eq!(taken, 112);
 }
 
 #[test]

@@ -13,16 +13,30 @@ use super::edn::is_delimiter;
 use crate::history::{FnName, Op, OpType, Process};
 use serde_json::Value;
 
-/// Scan the op map starting at `text[start]` (a `{`) and push it onto `ops` (its position there
-/// is its index and time unless the map says otherwise; pushing in place saves copying the op).
-/// Returns the byte offset just after the closing `}` and the newlines crossed; `None`: not the
-/// usual shape, read it with the general reader (nothing was pushed).
-pub(crate) fn scan_op(text: &str, start: usize, ops: &mut Vec<Op>) -> Option<(usize, usize)> {
-    let position = ops.len() as u64;
+/// The fields of one op map, as the scanner read them; `V` is the value reader's form.
+pub(crate) struct Fields<'a, V> {
+    pub kind: OpType,
+    pub process: Process,
+    pub f: &'a str,
+    pub value: Option<V>,
+    pub key: Option<V>,
+    pub index: Option<u64>,
+    pub time: Option<u64>,
+}
+
+/// Scan the op map starting at `text[start]` (a `{`), reading `:value` and `:key` with
+/// `read_value`. Returns the fields, the byte offset just after the closing `}` and the newlines
+/// crossed; `None`: not the usual shape (or `read_value` declined), read it with the general
+/// reader.
+pub(crate) fn scan_fields<'a, V>(
+    text: &'a str,
+    start: usize,
+    read_value: impl Fn(&mut Scan<'a>) -> Option<V>,
+) -> Option<(Fields<'a, V>, usize, usize)> {
     let mut s = Scan { b: text.as_bytes(), text, pos: start, newlines: 0 };
     s.eat(b'{')?;
     let (mut kind, mut process, mut f) = (None, None, None);
-    let (mut value, mut key, mut index, mut time) = (Value::Null, None, None, None);
+    let (mut value, mut key, mut index, mut time) = (None, None, None, None);
     loop {
         s.space();
         if s.eat(b'}').is_some() {
@@ -38,7 +52,7 @@ pub(crate) fn scan_op(text: &str, start: usize, ops: &mut Vec<Op>) -> Option<(us
             }
             Field::F => {
                 s.eat(b':')?;
-                f = Some(FnName::from(s.name()?));
+                f = Some(s.name()?);
             }
             Field::Process => {
                 process = Some(if s.eat(b':').is_some() {
@@ -47,24 +61,47 @@ pub(crate) fn scan_op(text: &str, start: usize, ops: &mut Vec<Op>) -> Option<(us
                     Process::Client(s.unsigned()?)
                 });
             }
-            Field::Value => value = s.value(0)?,
-            Field::Key => key = Some(s.value(0)?).filter(|k| !k.is_null()),
+            Field::Value => value = Some(read_value(&mut s)?),
+            Field::Key => key = Some(read_value(&mut s)?),
             Field::Index => index = Some(s.unsigned()?),
             Field::Time => time = Some(s.unsigned()?),
         }
     }
+    let fields = Fields { kind: kind?, process: process?, f: f?, value, key, index, time };
+    Some((fields, s.pos, s.newlines))
+}
+
+/// Scan the op map starting at `text[start]` (a `{`) and push it onto `ops` (its position there
+/// is its index and time unless the map says otherwise). Returns the byte offset just after the
+/// closing `}` and the newlines crossed; `None`: not the usual shape, read it with the general
+/// reader (nothing was pushed).
+pub(crate) fn scan_op(text: &str, start: usize, ops: &mut Vec<Op>) -> Option<(usize, usize)> {
+    let position = ops.len() as u64;
+    let (m, end, newlines) = scan_fields(text, start, |s| s.value(0))?;
     ops.push(Op {
-        index: index.unwrap_or(position),
-        time: time.unwrap_or(position),
-        kind: kind?,
-        process: process?,
-        f: f?,
-        value,
-        key,
+        index: m.index.unwrap_or(position),
+        time: m.time.unwrap_or(position),
+        kind: m.kind,
+        process: m.process,
+        f: FnName::from(m.f),
+        value: m.value.unwrap_or(Value::Null),
+        key: m.key.filter(|k| !k.is_null()),
         node: None,
         error: None,
     });
-    Some((s.pos, s.newlines))
+    Some((end, newlines))
+}
+
+/// A value in the shapes register histories use, read without building JSON: what
+/// `Scan::register_value` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RegisterValue {
+    Nil,
+    Int(i64),
+    /// `[old new]`, a cas's value; each nil or an integer.
+    Pair(Option<i64>, Option<i64>),
+    /// A string or keyword (nemesis ops carry these); its text is not kept.
+    Other,
 }
 
 /// The fields the scanner reads.
@@ -78,7 +115,8 @@ enum Field {
     Time,
 }
 
-struct Scan<'a> {
+/// A cursor over the text of one op map.
+pub(crate) struct Scan<'a> {
     b: &'a [u8],
     text: &'a str,
     pos: usize,
@@ -99,11 +137,13 @@ const NAME_BYTES: [bool; 256] = {
 };
 
 impl<'a> Scan<'a> {
+    #[inline(always)]
     fn eat(&mut self, c: u8) -> Option<()> {
         (self.b.get(self.pos) == Some(&c)).then(|| self.pos += 1)
     }
 
     /// If the text here is `word` followed by a delimiter, consume it.
+    #[inline(always)]
     fn word<const N: usize>(&mut self, word: &[u8; N]) -> bool {
         // A fixed-size comparison compiles to a few integer compares, not a call to memcmp.
         let end = self.pos + N;
@@ -116,6 +156,7 @@ impl<'a> Scan<'a> {
     }
 
     /// A field name (after its `:`), told apart by its first byte, then checked whole.
+    #[inline(always)]
     fn field(&mut self) -> Option<Field> {
         let (hit, field) = match self.b.get(self.pos)? {
             b't' if self.b.get(self.pos + 1) == Some(&b'y') => (self.word(b"type"), Field::Type),
@@ -131,6 +172,7 @@ impl<'a> Scan<'a> {
     }
 
     /// An op type keyword's name (after its `:`).
+    #[inline(always)]
     fn op_type(&mut self) -> Option<OpType> {
         let (hit, kind) = match self.b.get(self.pos..self.pos + 2)? {
             b"in" if self.b.get(self.pos + 2) == Some(&b'v') => (self.word(b"invoke"), OpType::Invoke),
@@ -143,6 +185,7 @@ impl<'a> Scan<'a> {
     }
 
     /// Whitespace and commas; a comment or a discard declines (at the next token).
+    #[inline(always)]
     fn space(&mut self) {
         while let Some(&c) = self.b.get(self.pos) {
             match c {
@@ -157,6 +200,7 @@ impl<'a> Scan<'a> {
     }
 
     /// A keyword or symbol name: letters, digits and `-_?!*+.<>=/`, not empty.
+    #[inline(always)]
     fn name(&mut self) -> Option<&'a str> {
         let start = self.pos;
         let len = self.b[start..].iter().position(|&c| !NAME_BYTES[c as usize]).unwrap_or(self.b.len() - start);
@@ -165,11 +209,13 @@ impl<'a> Scan<'a> {
     }
 
     /// The token just read ends here (a delimiter or the end of the text follows).
+    #[inline(always)]
     fn delimited(&self) -> bool {
         self.b.get(self.pos).is_none_or(|&c| is_delimiter(c))
     }
 
     /// A plain non-negative integer (no sign, no suffix) that fits in a u64.
+    #[inline(always)]
     fn unsigned(&mut self) -> Option<u64> {
         let start = self.pos;
         let mut n: u64 = 0;
@@ -183,32 +229,40 @@ impl<'a> Scan<'a> {
         (self.pos > start && self.delimited()).then_some(n)
     }
 
+    /// An integer that fits in an i64 (beyond it the general reader makes a float: decline).
+    #[inline(always)]
+    fn integer(&mut self) -> Option<i64> {
+        if self.b.get(self.pos) == Some(&b'-') {
+            if !self.b.get(self.pos + 1).is_some_and(u8::is_ascii_digit) {
+                return None;
+            }
+            self.pos += 1;
+            return 0i64.checked_sub_unsigned(self.unsigned()?);
+        }
+        i64::try_from(self.unsigned()?).ok()
+    }
+
+    /// A string without escapes or newlines; its text, without the quotes.
+    fn string(&mut self) -> Option<&'a str> {
+        let start = self.pos + 1;
+        let len = self.b.get(start..)?.iter().position(|&c| matches!(c, b'"' | b'\\' | b'\n'))?;
+        if self.b[start + len] != b'"' {
+            return None;
+        }
+        self.pos = start + len + 1;
+        Some(&self.text[start..start + len])
+    }
+
     /// A value as JSON, as the general reader converts it: keywords become strings.
     fn value(&mut self, depth: usize) -> Option<Value> {
         let c = *self.b.get(self.pos)?;
         match c {
-            b'0'..=b'9' => {
-                // Beyond i64 the general reader makes a float: decline.
-                Some(Value::from(i64::try_from(self.unsigned()?).ok()?))
-            }
-            b'-' if self.b.get(self.pos + 1).is_some_and(u8::is_ascii_digit) => {
-                self.pos += 1;
-                let n = self.unsigned()?;
-                Some(Value::from(0i64.checked_sub_unsigned(n)?))
-            }
+            b'0'..=b'9' | b'-' => Some(Value::from(self.integer()?)),
             b':' => {
                 self.pos += 1;
                 Some(Value::String(self.name()?.to_string()))
             }
-            b'"' => {
-                let start = self.pos + 1;
-                let len = self.b[start..].iter().position(|&c| matches!(c, b'"' | b'\\' | b'\n'))?;
-                if self.b[start + len] != b'"' {
-                    return None;
-                }
-                self.pos = start + len + 1;
-                Some(Value::String(self.text[start..start + len].to_string()))
-            }
+            b'"' => Some(Value::String(self.string()?.to_string())),
             b'[' if depth < 4 => {
                 self.pos += 1;
                 let mut items = Vec::new();
@@ -227,6 +281,40 @@ impl<'a> Scan<'a> {
                 _ => None,
             },
             _ => None,
+        }
+    }
+
+    /// A value as a register history has it (nil, an integer, a pair of those, or a string or
+    /// keyword to ignore); anything else declines. Integers beyond i64 decline, as in `value`.
+    #[inline(always)]
+    pub(crate) fn register_value(&mut self) -> Option<RegisterValue> {
+        match *self.b.get(self.pos)? {
+            b'[' => {
+                self.pos += 1;
+                self.space();
+                let old = self.nil_or_integer()?;
+                self.space();
+                let new = self.nil_or_integer()?;
+                self.space();
+                self.eat(b']')?;
+                Some(RegisterValue::Pair(old, new))
+            }
+            b':' => {
+                self.pos += 1;
+                self.name().map(|_| RegisterValue::Other)
+            }
+            b'"' => self.string().map(|_| RegisterValue::Other),
+            _ => self.nil_or_integer().map(|v| v.map_or(RegisterValue::Nil, RegisterValue::Int)),
+        }
+    }
+
+    /// `nil` or an integer (see `integer`).
+    #[inline(always)]
+    fn nil_or_integer(&mut self) -> Option<Option<i64>> {
+        if self.word(b"nil") {
+            Some(None)
+        } else {
+            self.integer().map(Some)
         }
     }
 }

@@ -13,6 +13,8 @@ pub mod edn;
 mod edn_scan;
 mod jsonl;
 
+pub(crate) use edn_scan::{Fields, RegisterValue};
+
 use crate::history::{History, Op, OpType, Process};
 use edn::{Edn, Reader};
 use serde_json::Value;
@@ -102,16 +104,12 @@ pub(crate) struct LineError {
 pub fn read_history(path: impl AsRef<Path>, format: Format) -> Result<LoadedHistory, HistoryError> {
     use std::io::Read;
     let path = path.as_ref();
-    let cannot_read =
-        |e: std::io::Error| HistoryError { path: path.to_path_buf(), line: None, message: format!("cannot read: {e}") };
+    let cannot_read = |e| cannot_read(path, e);
     let mut file = std::fs::File::open(path).map_err(cannot_read)?;
     let size = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
     if size <= SMALL_FILE {
-        // One read: checking many small files is mostly system calls otherwise.
-        let mut bytes = Vec::with_capacity(size + 1);
-        file.read_to_end(&mut bytes).map_err(cannot_read)?;
-        let text = into_text(bytes, path)?;
-        return parse_history(&text, format).map_err(|e| HistoryError { path: path.to_path_buf(), ..e });
+        let text = read_whole(file, size, path)?;
+        return parse_history_file(path, &text, format);
     }
     // The start of the file tells the format.
     let mut head = Vec::with_capacity(HEAD.min(size + 1));
@@ -135,7 +133,37 @@ pub fn read_history(path: impl AsRef<Path>, format: Format) -> Result<LoadedHist
     let mut bytes = head;
     file.read_to_end(&mut bytes).map_err(cannot_read)?;
     let text = into_text(bytes, path)?;
-    parse_history(&text, format).map_err(|e| HistoryError { path: path.to_path_buf(), ..e })
+    parse_history_file(path, &text, format)
+}
+
+/// The text of history file `path` if it has at most `SMALL_FILE` bytes; `None` for a larger one
+/// (give it to `read_history`, which streams JSON Lines). For callers that look at the text
+/// before parsing it (`linearizable::quick`).
+pub fn read_small_file(path: &Path) -> Result<Option<String>, HistoryError> {
+    let cannot_read = |e| cannot_read(path, e);
+    let file = std::fs::File::open(path).map_err(cannot_read)?;
+    let size = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
+    if size > SMALL_FILE {
+        return Ok(None);
+    }
+    read_whole(file, size, path).map(Some)
+}
+
+/// `parse_history` for the text of file `path`: errors name the file.
+pub fn parse_history_file(path: &Path, text: &str, format: Format) -> Result<LoadedHistory, HistoryError> {
+    parse_history(text, format).map_err(|e| HistoryError { path: path.to_path_buf(), ..e })
+}
+
+/// A small file's text, in one read: checking many small files is mostly system calls otherwise.
+fn read_whole(mut file: std::fs::File, size: usize, path: &Path) -> Result<String, HistoryError> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(size + 1);
+    file.read_to_end(&mut bytes).map_err(|e| cannot_read(path, e))?;
+    into_text(bytes, path)
+}
+
+fn cannot_read(path: &Path, e: std::io::Error) -> HistoryError {
+    HistoryError { path: path.to_path_buf(), line: None, message: format!("cannot read: {e}") }
 }
 
 /// Files up to this size are read whole in one go; larger JSON Lines files are streamed.
@@ -202,22 +230,14 @@ pub fn detect(text: &str) -> Option<Format> {
 
 /// Read EDN ops: either one top-level vector/list of maps, or a sequence of top-level maps.
 fn read_edn_ops(text: &str) -> Result<(History, Vec<usize>), LineError> {
-    let mut r = Reader::new(text);
-    let le = |e: edn::EdnError| LineError { line: e.line, message: format!("bad EDN: {}", e.message) };
     // Size the vectors once rather than growing them: an op map takes 40 bytes or more.
     let expected = text.len() / 40 + 16;
     let mut ops = Vec::with_capacity(expected);
     let mut lines = Vec::with_capacity(expected);
-    let mut push = |r: &mut Reader, ops: &mut History| -> Result<(), LineError> {
-        // The caller peeked, so the op starts here (after its tag, if it has one).
-        let line = r.line();
-        let mut tag = None;
-        if text.as_bytes().get(r.offset()) == Some(&b'#') {
-            tag = r.read_tag().map_err(le)?;
-            r.peek().map_err(le)?;
-        }
+    each_edn_op(text, |r, tag, line| {
+        lines.push(line);
         let scanned = match text.as_bytes().get(r.offset()) {
-            Some(b'{') => edn_scan::scan_op(text, r.offset(), ops),
+            Some(b'{') => edn_scan::scan_op(text, r.offset(), &mut ops),
             _ => None,
         };
         match scanned {
@@ -227,8 +247,51 @@ fn read_edn_ops(text: &str) -> Result<(History, Vec<usize>), LineError> {
                 ops.push(op);
             }
         }
-        lines.push(line);
         Ok(())
+    })?;
+    Ok((ops, lines))
+}
+
+/// For the linearizability checker's quick path (`linearizable::quick`): scan the op maps of EDN
+/// text with register values, without building `Op`s, handing each to `each`. `None` as soon as
+/// a map is not in the scanner's usual shape or `each` declines; the text then goes through
+/// `parse_history`, which reads it all and words any error.
+pub(crate) fn scan_register_ops(
+    text: &str,
+    mut each: impl FnMut(Fields<'_, RegisterValue>) -> Option<()>,
+) -> Option<()> {
+    let declined = || LineError { line: 0, message: String::new() };
+    each_edn_op(text, |r, _tag, _line| {
+        let at = r.offset();
+        if text.as_bytes().get(at) != Some(&b'{') {
+            return Err(declined());
+        }
+        let (fields, end, newlines) = edn_scan::scan_fields(text, at, |s| s.register_value()).ok_or_else(declined)?;
+        each(fields).ok_or_else(declined)?;
+        r.advance(end, newlines);
+        Ok(())
+    })
+    .ok()
+}
+
+/// Walk EDN history text: either one top-level vector/list of maps, or a sequence of top-level
+/// maps. `each` is called with the reader at each op (after its tag, which it is given, and the
+/// line the op starts on) and must consume it.
+fn each_edn_op<'a>(
+    text: &'a str,
+    mut each: impl FnMut(&mut Reader<'a>, Option<&'a str>, usize) -> Result<(), LineError>,
+) -> Result<(), LineError> {
+    let mut r = Reader::new(text);
+    let le = |e: edn::EdnError| LineError { line: e.line, message: format!("bad EDN: {}", e.message) };
+    let mut one = |r: &mut Reader<'a>| -> Result<(), LineError> {
+        // The caller peeked, so the op starts here (after its tag, if it has one).
+        let line = r.line();
+        let mut tag = None;
+        if text.as_bytes().get(r.offset()) == Some(&b'#') {
+            tag = r.read_tag().map_err(le)?;
+            r.peek().map_err(le)?;
+        }
+        each(r, tag, line)
     };
     match r.peek().map_err(le)? {
         Some(open @ (b'[' | b'(')) => {
@@ -247,7 +310,7 @@ fn read_edn_ops(text: &str) -> Result<(History, Vec<usize>), LineError> {
                         r.bump();
                         break;
                     }
-                    Some(_) => push(&mut r, &mut ops)?,
+                    Some(_) => one(&mut r)?,
                 }
             }
             if r.peek().map_err(le)?.is_some() {
@@ -259,11 +322,11 @@ fn read_edn_ops(text: &str) -> Result<(History, Vec<usize>), LineError> {
         }
         _ => {
             while r.peek().map_err(le)?.is_some() {
-                push(&mut r, &mut ops)?;
+                one(&mut r)?;
             }
         }
     }
-    Ok((ops, lines))
+    Ok(())
 }
 
 /// Read one op map (its tag, if any, already read) with the general reader, when `edn_scan`
@@ -595,4 +658,14 @@ pub fn write_jsonl(history: &[Op]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[doc(hidden)]
+pub fn tmp_bench_scan(text: &str) -> usize {
+    let mut n = 0;
+    scan_register_ops(text, |_| {
+        n += 1;
+        Some(())
+    });
+    n
 }

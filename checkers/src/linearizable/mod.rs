@@ -9,6 +9,7 @@
 //! ignored. In imported Jepsen/Knossos EDN an `ok` read of nil carries no information
 //! (`nil_read_is_unknown`); in faultline's own histories it means "absent".
 
+pub mod quick;
 pub mod search;
 
 use crate::history::{Op, OpType, Process};
@@ -366,10 +367,23 @@ enum KeyOutcome {
 
 fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<LinearizableResult, String> {
     let started = Instant::now();
-    let deadline = opts.timeout.map(|t| started + t);
     // An op that does not fit the model is an error rather than a verdict, whatever order the
     // keys are searched in: every op is converted before any search starts.
     let (parts, invocations) = partition(model, history, opts)?;
+    Ok(check_parts(model, &parts, invocations, Some(history), opts, started))
+}
+
+/// Search the keys of a partitioned history (see `check_with`). `history` explains a failure;
+/// without it (`quick`) an invalid verdict comes with a bare failure and a bare summary.
+fn check_parts<M: Model>(
+    model: &M,
+    parts: &[Part<M::Op>],
+    invocations: usize,
+    history: Option<&[Op]>,
+    opts: &Options,
+    started: Instant,
+) -> LinearizableResult {
+    let deadline = opts.timeout.map(|t| started + t);
     let result = |verdict, summary: String, failure| LinearizableResult {
         verdict,
         summary,
@@ -443,20 +457,20 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
     let keys_word = if n_keys == 1 { "key" } else { "keys" };
     if let Some(pos) = outcomes.iter().position(|(_, o)| matches!(o, KeyOutcome::Invalid(..))) {
         let (_, KeyOutcome::Invalid(failure, summary)) = outcomes.swap_remove(pos) else { unreachable!() };
-        return Ok(result(Verdict::Invalid, summary, Some(*failure)));
+        return result(Verdict::Invalid, summary, Some(*failure));
     }
     if let Some((k, KeyOutcome::Unknown(reason))) = outcomes.into_iter().next() {
         let key = parts[k].key.as_ref().map(|k| format!("key {k}: ")).unwrap_or_default();
-        return Ok(result(Verdict::Unknown, format!("could not decide linearizability: {key}{reason}"), None));
+        return result(Verdict::Unknown, format!("could not decide linearizability: {key}{reason}"), None);
     }
-    Ok(result(
+    result(
         Verdict::Valid,
         format!(
             "all {invocations} operations on {n_keys} {keys_word} are linearizable under the {} model",
             model.name()
         ),
         None,
-    ))
+    )
 }
 
 /// The number of cores to use. `available_parallelism` reads cgroup files on every call, which
@@ -480,7 +494,7 @@ fn run_key<M: Model>(
     ids: &[usize],
     ops: &[SearchOp<M::Op>],
     limits: &Limits,
-    history: &[Op],
+    history: Option<&[Op]>,
     calls: &[Call],
     key: Option<&Value>,
 ) -> KeyOutcome {
@@ -491,7 +505,7 @@ fn run_key<M: Model>(
         Outcome::NotLinearizable(witness) => {
             // Other keys' searches can stop now.
             limits.stop.store(true, Ordering::Relaxed);
-            let Some(witness) = witness else {
+            let (Some(witness), Some(history)) = (witness, history) else {
                 return KeyOutcome::Invalid(Box::new(bare_failure(key)), "not linearizable".into());
             };
             let failure = explain(model, &witness, ids, ops, history, calls, key);
