@@ -97,3 +97,28 @@ fn report_writes_a_page_per_file() {
     let page = std::fs::read_to_string(dir.path().join("rethink-fail-smaller.edn/index.html")).unwrap();
     assert!(page.contains("cannot be linearized"), "the page explains the violation");
 }
+
+/// A plain EDN register history takes the quick path (`linearizable::quick`) unless a report
+/// needs its ops; both paths give the same result.
+#[test]
+fn quick_and_general_paths_give_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        shared().join("knossos-cas-register/good/memstress3-1.edn"),
+        shared().join("knossos-cas-register/good/mongodb-v0-ack-rollback-8.edn"),
+    ];
+    let quick = check(&["--init", "0", "--json"], &files);
+    let general = check(&["--init", "0", "--json", "--report", dir.path().to_str().unwrap()], &files);
+    assert_eq!(quick.status.code(), Some(0));
+    assert_eq!(general.status.code(), Some(0));
+    let results = |out: &Output| -> Vec<serde_json::Value> {
+        stdout(out)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v.get("file").is_some())
+            .map(|v| serde_json::json!([v["file"], v["format"], v["verdict"], v["checkers"]]))
+            .collect()
+    };
+    assert_eq!(results(&quick), results(&general));
+    assert_eq!(results(&quick).len(), 2);
+}

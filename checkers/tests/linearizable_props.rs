@@ -7,8 +7,11 @@
 //! Some ops end `info` (taken effect or not). Then one `ok` read (or kv get) is corrupted. The checker's
 //! verdict is compared with a brute-force checker that tries every order consistent with
 //! real-time order (small histories only), written independently of the checker and its models.
+//! The quick path for EDN register histories (`linearizable::quick`) is compared with the
+//! general path on the same histories written as EDN.
 
-use faultline_checkers::linearizable::{check, ModelKind, Options};
+use faultline_checkers::formats::{parse_history, write_edn, Format};
+use faultline_checkers::linearizable::{check, quick, ModelKind, Options};
 use faultline_checkers::{Op, OpType, Process, Verdict};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -240,6 +243,30 @@ proptest! {
         ops[r].output = Some(new);
         let expected = if brute_force(&ops, Value::Null, cas_register_step) { Verdict::Valid } else { Verdict::Invalid };
         prop_assert_eq!(checker_says(&ops), expected, "{:?}", ops);
+    }
+
+    /// The quick path for EDN register histories gives the general path's result, or declines
+    /// (it must when the history is not linearizable: the explanation needs the general path).
+    #[test]
+    fn quick_path_agrees_with_the_general_path(choices in prop::collection::vec(choice(), 1..12), which in 0usize..8, bad in 0i64..5) {
+        let mut ops = generate(&choices);
+        let reads: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].f == "read" && ops[i].output.is_some()).collect();
+        if bad < 4 && !reads.is_empty() {
+            ops[reads[which % reads.len()]].output = Some(json!(bad));
+        }
+        // One register: the keys go, and with them the split per key.
+        let mut history = to_history(&ops);
+        history.iter_mut().for_each(|op| op.key = None);
+        prop_assume!(!history.is_empty());
+        let text = write_edn(&history);
+        let loaded = parse_history(&text, Format::Auto).unwrap();
+        let mut opts = Options::new(ModelKind::detect(&loaded.ops).unwrap());
+        opts.nil_read_is_unknown = loaded.nil_read_is_unknown;
+        let general = check(&loaded.ops, &opts).unwrap();
+        match quick::check_register_edn(&text, &opts, true) {
+            Some(quick) => prop_assert_eq!(quick, general),
+            None => prop_assert_eq!(general.verdict, Verdict::Invalid),
+        }
     }
 
     /// kv histories (get/put/append, the model the search prunes hardest) are linearizable.

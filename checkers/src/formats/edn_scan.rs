@@ -24,15 +24,32 @@ pub(crate) struct Fields<'a, V> {
     pub time: Option<u64>,
 }
 
-/// Scan the op map starting at `text[start]` (a `{`), reading `:value` and `:key` with
-/// `read_value`. Returns the fields, the byte offset just after the closing `}` and the newlines
+/// A form the scanner reads `:value` and `:key` into.
+pub(crate) trait ScanValue: Sized {
+    /// The value at the cursor; `None` declines.
+    fn scan(s: &mut Scan<'_>) -> Option<Self>;
+}
+
+impl ScanValue for Value {
+    #[inline(always)]
+    fn scan(s: &mut Scan<'_>) -> Option<Value> {
+        s.value(0)
+    }
+}
+
+impl ScanValue for RegisterValue {
+    // Inlined into the scanner's loop: a call returning this through memory costs more than
+    // reading the value.
+    #[inline(always)]
+    fn scan(s: &mut Scan<'_>) -> Option<RegisterValue> {
+        s.register_value()
+    }
+}
+
+/// Scan the op map starting at `text[start]` (a `{`), reading `:value` and `:key` as `V`. Returns the fields, the byte offset just after the closing `}` and the newlines
 /// crossed; `None`: not the usual shape (or `read_value` declined), read it with the general
 /// reader.
-pub(crate) fn scan_fields<'a, V>(
-    text: &'a str,
-    start: usize,
-    read_value: impl Fn(&mut Scan<'a>) -> Option<V>,
-) -> Option<(Fields<'a, V>, usize, usize)> {
+pub(crate) fn scan_fields<'a, V: ScanValue>(text: &'a str, start: usize) -> Option<(Fields<'a, V>, usize, usize)> {
     let mut s = Scan { b: text.as_bytes(), text, pos: start, newlines: 0 };
     s.eat(b'{')?;
     let (mut kind, mut process, mut f) = (None, None, None);
@@ -61,8 +78,8 @@ pub(crate) fn scan_fields<'a, V>(
                     Process::Client(s.unsigned()?)
                 });
             }
-            Field::Value => value = Some(read_value(&mut s)?),
-            Field::Key => key = Some(read_value(&mut s)?),
+            Field::Value => value = Some(V::scan(&mut s)?),
+            Field::Key => key = Some(V::scan(&mut s)?),
             Field::Index => index = Some(s.unsigned()?),
             Field::Time => time = Some(s.unsigned()?),
         }
@@ -77,7 +94,7 @@ pub(crate) fn scan_fields<'a, V>(
 /// reader (nothing was pushed).
 pub(crate) fn scan_op(text: &str, start: usize, ops: &mut Vec<Op>) -> Option<(usize, usize)> {
     let position = ops.len() as u64;
-    let (m, end, newlines) = scan_fields(text, start, |s| s.value(0))?;
+    let (m, end, newlines) = scan_fields::<Value>(text, start)?;
     ops.push(Op {
         index: m.index.unwrap_or(position),
         time: m.time.unwrap_or(position),

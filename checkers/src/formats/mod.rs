@@ -266,7 +266,7 @@ pub(crate) fn scan_register_ops(
         if text.as_bytes().get(at) != Some(&b'{') {
             return Err(declined());
         }
-        let (fields, end, newlines) = edn_scan::scan_fields(text, at, |s| s.register_value()).ok_or_else(declined)?;
+        let (fields, end, newlines) = edn_scan::scan_fields(text, at).ok_or_else(declined)?;
         each(fields).ok_or_else(declined)?;
         r.advance(end, newlines);
         Ok(())
@@ -658,14 +658,4 @@ pub fn write_jsonl(history: &[Op]) -> String {
         out.push('\n');
     }
     out
-}
-
-#[doc(hidden)]
-pub fn tmp_bench_scan(text: &str) -> usize {
-    let mut n = 0;
-    scan_register_ops(text, |_| {
-        n += 1;
-        Some(())
-    });
-    n
 }

@@ -159,3 +159,79 @@ fn convert(f: RegisterF, input: RegisterValue, output: Option<RegisterValue>) ->
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::parse_history;
+    use crate::linearizable::check;
+
+    fn opts(model: ModelKind) -> Options {
+        let mut o = Options::new(model);
+        o.nil_read_is_unknown = true;
+        o.threads = 1;
+        o
+    }
+
+    /// The general path's result for the same text, model detected.
+    fn general(text: &str) -> LinearizableResult {
+        let loaded = parse_history(text, Format::Auto).unwrap();
+        check(&loaded.ops, &opts(ModelKind::detect(&loaded.ops).unwrap())).unwrap()
+    }
+
+    #[test]
+    fn takes_what_the_general_path_takes() {
+        for text in [
+            // Nemesis ops are skipped; a fail is dropped; an info write stays open to the end.
+            "[{:process :nemesis, :type :info, :f :start, :value \"cut\"}
+              {:process 0, :type :invoke, :f :write, :value 1}
+              {:process 0, :type :info, :f :write, :value 1}
+              {:process 1, :type :invoke, :f :write, :value 2}
+              {:process 1, :type :fail, :f :write, :value 2}
+              {:process 2, :type :invoke, :f :read, :value nil}
+              {:process 2, :type :ok, :f :read, :value 1}]",
+            // Jepsen's history.edn: a map per line, with index and time; a read of nil says
+            // nothing; an invocation never completed.
+            "{:index 0, :time 5, :type :invoke, :process 3, :f :cas, :value [nil 4]}
+             {:index 1, :time 9, :type :invoke, :process 4, :f :read, :value nil}
+             {:index 2, :time 12, :type :ok, :process 4, :f :read, :value nil}
+             {:index 3, :time 15, :type :invoke, :process 5, :f :read, :value nil}
+             {:index 4, :time 20, :type :ok, :process 5, :f :read, :value 4}",
+        ] {
+            let quick = check_register_edn(text, &opts(ModelKind::Register), true).expect(text);
+            assert_eq!(quick, general(text));
+            assert_eq!(quick.verdict, Verdict::Valid);
+        }
+    }
+
+    #[test]
+    fn declines_the_unusual_and_the_invalid() {
+        let forced_register = "[{:process 0, :type :invoke, :f :cas, :value [1 2]}]";
+        assert!(check_register_edn(forced_register, &opts(ModelKind::Register), false).is_none());
+        assert!(check_register_edn(forced_register, &opts(ModelKind::CasRegister), false).is_some());
+        assert!(check_register_edn(forced_register, &opts(ModelKind::Mutex), false).is_none());
+        for text in [
+            // Not linearizable: the general path explains it.
+            "[{:process 0, :type :invoke, :f :write, :value 1} {:process 0, :type :ok, :f :write, :value 1}
+              {:process 1, :type :invoke, :f :read, :value nil} {:process 1, :type :ok, :f :read, :value 2}]",
+            // Ill-formed: the general path words the error.
+            "[{:process 0, :type :invoke, :f :read} {:process 0, :type :invoke, :f :read}]",
+            "[{:process 0, :type :ok, :f :read, :value 1}]",
+            "[{:process 0, :type :invoke, :f :read} {:process 0, :type :info, :f :read}
+              {:process 0, :type :invoke, :f :read}]",
+            // Shapes it does not take.
+            "[{:process 0, :type :invoke, :f :write, :value \"a\"}]",
+            "[{:process 0, :type :invoke, :f :write, :value 1, :key 3}]",
+            "[{:process 0, :type :invoke, :f :add, :value 1}]",
+            "[{:process 0, :type :invoke, :f :write, :value 1.5}]",
+            "[{:process 0, :type :invoke ; a comment inside a map\n :f :write, :value 1}]",
+            "[{:process 0, :type :invoke, :f :cas, :value 1}]",
+            "{:process 0, :type :invoke, :f :put, :key \"1\", :value \"x\"}",
+            "{\"index\":0,\"type\":\"invoke\",\"process\":0,\"f\":\"read\",\"value\":null}",
+            // Nothing to check.
+            "[{:process :nemesis, :type :info, :f :start}]",
+        ] {
+            assert!(check_register_edn(text, &opts(ModelKind::Register), true).is_none(), "{text}");
+        }
+    }
+}
