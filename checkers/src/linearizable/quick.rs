@@ -81,15 +81,16 @@ pub fn check_register_edn(text: &str, opts: &Options, detect_model: bool) -> Opt
             processes.resize(p + 1, Status::Idle);
         }
         let value = op.value.unwrap_or(RegisterValue::Nil);
+        // Every client op's function counts for the model, as in `ModelKind::detect`.
+        let f = match op.f {
+            "read" => RegisterF::Read,
+            "write" => RegisterF::Write,
+            "cas" => RegisterF::Cas,
+            _ => return None,
+        };
+        any_cas |= f == RegisterF::Cas;
         match (op.kind, processes[p]) {
             (OpType::Invoke, Status::Idle) => {
-                let f = match op.f {
-                    "read" => RegisterF::Read,
-                    "write" => RegisterF::Write,
-                    "cas" => RegisterF::Cas,
-                    _ => return None,
-                };
-                any_cas |= f == RegisterF::Cas;
                 invocations += 1;
                 processes[p] = Status::Open(slots.len());
                 slots.push(Slot { invoke: at, f, input: value, ok: None, completed: false, failed: false, op: None });
@@ -210,6 +211,10 @@ mod tests {
         assert!(check_register_edn(forced_register, &opts(ModelKind::Register), false).is_none());
         assert!(check_register_edn(forced_register, &opts(ModelKind::CasRegister), false).is_some());
         assert!(check_register_edn(forced_register, &opts(ModelKind::Mutex), false).is_none());
+        // A completion's function counts for the model too, as in the general path.
+        let cas_completion = "[{:process 0, :type :invoke, :f :read} {:process 0, :type :ok, :f :cas, :value nil}]";
+        let quick = check_register_edn(cas_completion, &opts(ModelKind::Register), true).unwrap();
+        assert_eq!((quick.model.as_str(), &quick), ("cas-register", &general(cas_completion)));
         for text in [
             // Not linearizable: the general path explains it.
             "[{:process 0, :type :invoke, :f :write, :value 1} {:process 0, :type :ok, :f :write, :value 1}
