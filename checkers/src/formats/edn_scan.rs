@@ -49,6 +49,9 @@ impl ScanValue for RegisterValue {
 /// Scan the op map starting at `text[start]` (a `{`), reading `:value` and `:key` as `V`. Returns the fields, the byte offset just after the closing `}` and the newlines
 /// crossed; `None`: not the usual shape (or `read_value` declined), read it with the general
 /// reader.
+// Inlined into its two callers (one per value form): returned through memory, the fields cost a
+// store-forwarding stall per op.
+#[inline(always)]
 pub(crate) fn scan_fields<'a, V: ScanValue>(text: &'a str, start: usize) -> Option<(Fields<'a, V>, usize, usize)> {
     let mut s = Scan { b: text.as_bytes(), text, pos: start, newlines: 0 };
     s.eat(b'{')?;
