@@ -28,6 +28,10 @@ pub(crate) struct Fields<'a, V> {
 pub(crate) trait ScanValue: Sized {
     /// The value at the cursor; `None` declines.
     fn scan(s: &mut Scan<'_>) -> Option<Self>;
+    /// Whether fields other than the scanner's own (`:error`, `:node`, ...) are skipped, their
+    /// values read and dropped, rather than declined. Only for a reader that needs none of them:
+    /// an `Op` keeps `:node` and `:error`.
+    const SKIPS_OTHER_FIELDS: bool = false;
 }
 
 impl ScanValue for Value {
@@ -44,11 +48,12 @@ impl ScanValue for RegisterValue {
     fn scan(s: &mut Scan<'_>) -> Option<RegisterValue> {
         s.register_value()
     }
+    const SKIPS_OTHER_FIELDS: bool = true;
 }
 
-/// Scan the op map starting at `text[start]` (a `{`), reading `:value` and `:key` as `V`. Returns the fields, the byte offset just after the closing `}` and the newlines
-/// crossed; `None`: not the usual shape (or `read_value` declined), read it with the general
-/// reader.
+/// Scan the op map starting at `text[start]` (a `{`), reading `:value` and `:key` as `V`.
+/// Returns the fields, the byte offset just after the closing `}` and the newlines crossed;
+/// `None`: not the usual shape (or `V` declined), read it with the general reader.
 // Inlined into its two callers (one per value form): returned through memory, the fields cost a
 // store-forwarding stall per op.
 #[inline(always)]
@@ -63,7 +68,13 @@ pub(crate) fn scan_fields<'a, V: ScanValue>(text: &'a str, start: usize) -> Opti
             break;
         }
         s.eat(b':')?;
-        let field = s.field()?;
+        let Some(field) = s.field() else {
+            if !V::SKIPS_OTHER_FIELDS {
+                return None;
+            }
+            s.skip_field()?;
+            continue;
+        };
         s.space();
         match field {
             Field::Type => {
@@ -120,7 +131,7 @@ pub(crate) enum RegisterValue {
     Int(i64),
     /// `[old new]`, a cas's value; each nil or an integer.
     Pair(Option<i64>, Option<i64>),
-    /// A string or keyword (nemesis ops carry these); its text is not kept.
+    /// Anything else: a string, a keyword, a map (nemesis ops carry these); not kept.
     Other,
 }
 
@@ -306,26 +317,69 @@ impl<'a> Scan<'a> {
 
     /// A value as a register history has it (nil, an integer, a pair of those, or a string or
     /// keyword to ignore); anything else declines. Integers beyond i64 decline, as in `value`.
+    /// A value as a register history has it: nil, an integer, a pair of those, or anything else
+    /// as `Other` (a string, a keyword, a map, a float...: read whole and dropped, since a
+    /// nemesis op's value is never looked at and a client op with one declines later, in
+    /// `quick::convert`). Not valid EDN declines.
     #[inline(always)]
     pub(crate) fn register_value(&mut self) -> Option<RegisterValue> {
-        match *self.b.get(self.pos)? {
-            b'[' => {
-                self.pos += 1;
-                self.space();
-                let old = self.nil_or_integer()?;
-                self.space();
-                let new = self.nil_or_integer()?;
-                self.space();
-                self.eat(b']')?;
-                Some(RegisterValue::Pair(old, new))
-            }
+        let start = self.pos;
+        let usual = match *self.b.get(self.pos)? {
+            b'[' => self.pair(),
             b':' => {
                 self.pos += 1;
                 self.name().map(|_| RegisterValue::Other)
             }
             b'"' => self.string().map(|_| RegisterValue::Other),
             _ => self.nil_or_integer().map(|v| v.map_or(RegisterValue::Nil, RegisterValue::Int)),
+        };
+        match usual {
+            Some(v) => Some(v),
+            None => self.skip_form_from(start).map(|_| RegisterValue::Other),
         }
+    }
+
+    /// `[old new]`, each nil or an integer.
+    #[inline(always)]
+    fn pair(&mut self) -> Option<RegisterValue> {
+        self.eat(b'[')?;
+        self.space();
+        let old = self.nil_or_integer()?;
+        self.space();
+        let new = self.nil_or_integer()?;
+        self.space();
+        self.eat(b']')?;
+        Some(RegisterValue::Pair(old, new))
+    }
+
+    /// Another field (after its `:`): its name, then its value, whatever it is. Out of line: the
+    /// scanner's loop is faster without it.
+    #[cold]
+    #[inline(never)]
+    fn skip_field(&mut self) -> Option<()> {
+        self.name()?;
+        self.space();
+        self.skip_form()
+    }
+
+    /// Any one EDN form, read with the general reader and dropped; `None` if it is not valid EDN
+    /// (the general path then words the error).
+    #[cold]
+    fn skip_form(&mut self) -> Option<()> {
+        self.skip_form_from(self.pos)
+    }
+
+    /// `skip_form` from `start`, where an attempt to read the form as something else began (it
+    /// may have moved the cursor, and counted newlines, since).
+    #[cold]
+    fn skip_form_from(&mut self, start: usize) -> Option<()> {
+        let counted = self.b[start..self.pos].iter().filter(|&&c| c == b'\n').count();
+        let mut r = super::edn::Reader::new(self.text);
+        r.advance(start, 0);
+        r.read().ok()?;
+        self.newlines = self.newlines - counted + (r.line() - 1);
+        self.pos = r.offset();
+        Some(())
     }
 
     /// `nil` or an integer (see `integer`).
