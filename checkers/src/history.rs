@@ -123,6 +123,41 @@ pub type FnName = compact_str::CompactString;
 /// A whole history in event order.
 pub type History = Vec<Op>;
 
+/// Where a client process stands as its events go by, by the rules of a well-formed history: at
+/// most one operation outstanding, and none after one that ended `info`. `T` names an event: the
+/// open invocation, or the completion that ended `info`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum ProcessState<T> {
+    Idle,
+    Open(T),
+    Crashed(T),
+}
+
+/// An event the rules do not allow, given where its process stood.
+pub(crate) enum Misstep<T> {
+    /// An invoke while the invocation `T` is still outstanding.
+    TwoOutstanding(T),
+    /// An invoke after the operation that ended `info` at `T`.
+    AfterCrash(T),
+    /// A completion with no invocation outstanding.
+    NoInvoke,
+}
+
+impl<T: Copy> ProcessState<T> {
+    /// Where the process stands after an event of `kind`, which `here` names.
+    pub(crate) fn after(self, kind: OpType, here: T) -> Result<ProcessState<T>, Misstep<T>> {
+        use ProcessState::*;
+        match (kind, self) {
+            (OpType::Invoke, Idle) => Ok(Open(here)),
+            (OpType::Invoke, Open(j)) => Err(Misstep::TwoOutstanding(j)),
+            (OpType::Invoke, Crashed(j)) => Err(Misstep::AfterCrash(j)),
+            (OpType::Info, Open(_)) => Ok(Crashed(here)),
+            (_, Open(_)) => Ok(Idle),
+            (_, _) => Err(Misstep::NoInvoke),
+        }
+    }
+}
+
 /// Something per client process, for passes over a history: in a vector indexed by the process
 /// number when the numbers are small (they usually count up from 0), else in a hash map.
 pub(crate) struct ByProcess<T> {

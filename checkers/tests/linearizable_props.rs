@@ -204,6 +204,11 @@ fn generate_kv(choices: &[Choice]) -> Vec<GenOp> {
     ops
 }
 
+/// The positions of the `ok` ops calling `f`: the reads a test may corrupt.
+fn acknowledged(ops: &[GenOp], f: &str) -> Vec<usize> {
+    (0..ops.len()).filter(|&i| ops[i].f == f && ops[i].output.is_some()).collect()
+}
+
 fn checker_says(ops: &[GenOp]) -> Verdict {
     checker_with(ops, ModelKind::CasRegister, Value::Null)
 }
@@ -235,7 +240,7 @@ proptest! {
     #[test]
     fn corrupted_read_agrees_with_brute_force(choices in prop::collection::vec(choice(), 1..9), which in 0usize..8, bad in 0i64..4) {
         let mut ops = generate(&choices);
-        let reads: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].f == "read" && ops[i].output.is_some()).collect();
+        let reads = acknowledged(&ops, "read");
         prop_assume!(!reads.is_empty());
         let r = reads[which % reads.len()];
         let new = if bad == 3 { Value::Null } else { json!(bad) };
@@ -250,7 +255,7 @@ proptest! {
     #[test]
     fn quick_path_agrees_with_the_general_path(choices in prop::collection::vec(choice(), 1..12), which in 0usize..8, bad in 0i64..5, nemesis_at in 0usize..30) {
         let mut ops = generate(&choices);
-        let reads: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].f == "read" && ops[i].output.is_some()).collect();
+        let reads = acknowledged(&ops, "read");
         if bad < 4 && !reads.is_empty() {
             ops[reads[which % reads.len()]].output = Some(json!(bad));
         }
@@ -299,7 +304,7 @@ proptest! {
     #[test]
     fn corrupted_kv_get_agrees_with_brute_force(choices in prop::collection::vec(choice(), 1..10), which in 0usize..8, bad in 0usize..4) {
         let mut ops = generate_kv(&choices);
-        let gets: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].f == "get" && ops[i].output.is_some()).collect();
+        let gets = acknowledged(&ops, "get");
         prop_assume!(!gets.is_empty());
         let g = gets[which % gets.len()];
         let seen = ops[g].output.as_ref().and_then(Value::as_str).unwrap_or("").to_string();

@@ -105,12 +105,10 @@ pub fn read_history(path: impl AsRef<Path>, format: Format) -> Result<LoadedHist
     use std::io::Read;
     let path = path.as_ref();
     let cannot_read = |e| cannot_read(path, e);
-    let mut file = std::fs::File::open(path).map_err(cannot_read)?;
-    let size = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
-    if size <= SMALL_FILE {
-        let text = read_whole(file, size, path)?;
-        return parse_history_file(path, &text, format);
-    }
+    let (mut file, size) = match open_history(path)? {
+        Opened::Small(text) => return parse_history_file(path, &text, format),
+        Opened::Large(file, size) => (file, size),
+    };
     // The start of the file tells the format.
     let mut head = Vec::with_capacity(HEAD.min(size + 1));
     (&mut file).take(HEAD as u64).read_to_end(&mut head).map_err(cannot_read)?;
@@ -140,13 +138,10 @@ pub fn read_history(path: impl AsRef<Path>, format: Format) -> Result<LoadedHist
 /// (give it to `read_history`, which streams JSON Lines). For callers that look at the text
 /// before parsing it (`linearizable::quick`).
 pub fn read_small_file(path: &Path) -> Result<Option<String>, HistoryError> {
-    let cannot_read = |e| cannot_read(path, e);
-    let file = std::fs::File::open(path).map_err(cannot_read)?;
-    let size = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
-    if size > SMALL_FILE {
-        return Ok(None);
-    }
-    read_whole(file, size, path).map(Some)
+    Ok(match open_history(path)? {
+        Opened::Small(text) => Some(text),
+        Opened::Large(..) => None,
+    })
 }
 
 /// `parse_history` for the text of file `path`: errors name the file.
@@ -154,12 +149,23 @@ pub fn parse_history_file(path: &Path, text: &str, format: Format) -> Result<Loa
     parse_history(text, format).map_err(|e| HistoryError { path: path.to_path_buf(), ..e })
 }
 
-/// A small file's text, in one read: checking many small files is mostly system calls otherwise.
-fn read_whole(mut file: std::fs::File, size: usize, path: &Path) -> Result<String, HistoryError> {
+/// A history file, opened: read whole when small, else left open with its size.
+enum Opened {
+    Small(String),
+    Large(std::fs::File, usize),
+}
+
+fn open_history(path: &Path) -> Result<Opened, HistoryError> {
     use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| cannot_read(path, e))?;
+    let size = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
+    if size > SMALL_FILE {
+        return Ok(Opened::Large(file, size));
+    }
+    // One read: checking many small files is mostly system calls otherwise.
     let mut bytes = Vec::with_capacity(size + 1);
     file.read_to_end(&mut bytes).map_err(|e| cannot_read(path, e))?;
-    into_text(bytes, path)
+    into_text(bytes, path).map(Opened::Small)
 }
 
 fn cannot_read(path: &Path, e: std::io::Error) -> HistoryError {
@@ -529,43 +535,31 @@ fn short(v: &Edn) -> String {
 /// Check that the history is well formed (see the module doc). Nemesis events are not checked:
 /// the nemesis records its actions as pairs of `info` events.
 pub(crate) fn validate(ops: &[Op], lines: &[usize]) -> Result<(), LineError> {
-    #[derive(Clone, Copy)]
-    enum Status {
-        /// An operation is outstanding; its invoke is at this position.
-        Open(usize),
-        Idle,
-        /// The last operation ended `info` at this position; the process is gone.
-        Crashed(usize),
-    }
+    use crate::history::{Misstep, ProcessState};
     let line_of = |i: usize| lines.get(i).copied().unwrap_or(i + 1);
-    let mut procs = crate::history::ByProcess::new(ops, Status::Idle);
+    let mut procs = crate::history::ByProcess::new(ops, ProcessState::Idle);
     for (i, op) in ops.iter().enumerate() {
         let Process::Client(p) = op.process else { continue };
         let slot = procs.get_mut(p);
-        let status = *slot;
-        let fail = |message: String| Err(LineError { line: line_of(i), message });
-        match (op.kind, status) {
-            (OpType::Invoke, Status::Idle) => *slot = Status::Open(i),
-            (OpType::Invoke, Status::Open(j)) => {
-                return fail(format!(
-                    "process {p} invokes {} while its {} invoked at line {} is still outstanding (two outstanding invocations on one process)",
-                    op.f,
-                    ops[j].f,
-                    line_of(j)
-                ))
+        let message = match slot.after(op.kind, i) {
+            Ok(next) => {
+                *slot = next;
+                continue;
             }
-            (OpType::Invoke, Status::Crashed(j)) => {
-                return fail(format!(
-                    "process {p} invokes {} after its operation ended info at line {} (a crashed process must not invoke again)",
-                    op.f,
-                    line_of(j)
-                ))
-            }
-            (kind, Status::Open(_)) => *slot = if kind == OpType::Info { Status::Crashed(i) } else { Status::Idle },
-            (kind, _) => {
-                return fail(format!("{} {} on process {p} without an invoke", kind.as_str(), op.f));
-            }
-        }
+            Err(Misstep::TwoOutstanding(j)) => format!(
+                "process {p} invokes {} while its {} invoked at line {} is still outstanding (two outstanding invocations on one process)",
+                op.f,
+                ops[j].f,
+                line_of(j)
+            ),
+            Err(Misstep::AfterCrash(j)) => format!(
+                "process {p} invokes {} after its operation ended info at line {} (a crashed process must not invoke again)",
+                op.f,
+                line_of(j)
+            ),
+            Err(Misstep::NoInvoke) => format!("{} {} on process {p} without an invoke", op.kind.as_str(), op.f),
+        };
+        return Err(LineError { line: line_of(i), message });
     }
     Ok(())
 }

@@ -260,6 +260,24 @@ struct Part<O> {
     ops: Vec<SearchOp<O>>,
 }
 
+impl<O> Part<O> {
+    /// A key's part from its invocations not ended by `fail`, in order, each with the model's
+    /// form of it (`None`: it carries no information, and the search skips it).
+    fn new(key: Option<Value>, expected: usize, calls: impl IntoIterator<Item = (Call, Option<O>)>) -> Part<O> {
+        let mut part =
+            Part { key, calls: Vec::with_capacity(expected), ids: Vec::new(), ops: Vec::with_capacity(expected) };
+        for (call, prepared) in calls {
+            let id = part.calls.len();
+            part.calls.push(call);
+            if let Some(op) = prepared {
+                part.ids.push(id);
+                part.ops.push(SearchOp { op, call_at: call.invoke, return_at: call.ok });
+            }
+        }
+        part
+    }
+}
+
 /// Pair client invocations with completions, group them per key (keys in order of first use)
 /// and convert them with the model, in one pass over the history: an op is converted at its
 /// completion, while its invocation is still in the CPU cache (converting afterwards, key by
@@ -332,23 +350,7 @@ fn partition<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<(Vec
     let parts = keys
         .into_iter()
         .zip(pending)
-        .map(|(key, calls)| {
-            let mut part = Part {
-                key,
-                calls: Vec::with_capacity(calls.len()),
-                ids: Vec::new(),
-                ops: Vec::with_capacity(calls.len()),
-            };
-            for (call, prepared) in calls.into_iter().flatten() {
-                let id = part.calls.len();
-                part.calls.push(call);
-                if let Some(op) = prepared {
-                    part.ids.push(id);
-                    part.ops.push(SearchOp { op, call_at: call.invoke, return_at: call.ok });
-                }
-            }
-            part
-        })
+        .map(|(key, calls)| Part::new(key, calls.len(), calls.into_iter().flatten()))
         .collect();
     Ok((parts, invocations))
 }

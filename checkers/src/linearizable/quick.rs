@@ -15,10 +15,9 @@
 //! error and explanation. Tests check that both paths agree on every shared history and on
 //! generated ones.
 
-use super::search::SearchOp;
 use super::{check_parts, Call, LinearizableResult, ModelKind, Options, Part};
 use crate::formats::{self, Fields, Format, RegisterValue};
-use crate::history::{OpType, Process};
+use crate::history::{OpType, Process, ProcessState};
 use crate::models::{Register, RegisterOp, Val};
 use crate::Verdict;
 use std::time::Instant;
@@ -39,22 +38,17 @@ struct Slot {
     input: RegisterValue,
     /// Position of the `ok` completion.
     ok: Option<usize>,
-    /// Whether a completion (`ok` or `info`) has been seen.
-    completed: bool,
-    /// It ended `fail`: it certainly did not happen, and is dropped.
-    failed: bool,
-    /// The search's form of it, once converted (`None`: it carries no information).
-    op: Option<RegisterOp>,
+    end: End,
 }
 
-/// Where a client process stands, as `formats::validate` tracks it.
-#[derive(Clone, Copy)]
-enum Status {
-    Idle,
-    /// Its invocation is this slot.
-    Open(usize),
-    /// Its last operation ended `info`: it must not invoke again.
-    Crashed,
+/// How an invocation ended.
+enum End {
+    /// Not (yet): it stays open to the end of the history, like `info`.
+    Open,
+    /// `fail`: it certainly did not happen, and is dropped.
+    Failed,
+    /// `ok` or `info`, and the search's form of it (`None`: it carries no information).
+    Completed(Option<RegisterOp>),
 }
 
 /// Process numbers beyond this decline to the general path (which keeps them in a hash map).
@@ -70,7 +64,8 @@ pub fn check_register_edn(text: &str, opts: &Options, detect_model: bool) -> Opt
         return None;
     }
     let mut slots: Vec<Slot> = Vec::with_capacity(text.len() / 100 + 16);
-    let mut processes: Vec<Status> = Vec::new();
+    // Per process, as `formats::validate` tracks it; an open invocation is named by its slot.
+    let mut processes: Vec<ProcessState<usize>> = Vec::new();
     let (mut position, mut invocations, mut any_cas) = (0usize, 0usize, false);
     formats::scan_register_ops(text, |op: Fields<'_, RegisterValue>| {
         let at = position;
@@ -81,7 +76,7 @@ pub fn check_register_edn(text: &str, opts: &Options, detect_model: bool) -> Opt
         }
         let p = p as usize;
         if p >= processes.len() {
-            processes.resize(p + 1, Status::Idle);
+            processes.resize(p + 1, ProcessState::Idle);
         }
         let value = op.value.unwrap_or(RegisterValue::Nil);
         // Every client op's function counts for the model, as in `ModelKind::detect`.
@@ -92,26 +87,22 @@ pub fn check_register_edn(text: &str, opts: &Options, detect_model: bool) -> Opt
             _ => return None,
         };
         any_cas |= f == RegisterF::Cas;
-        match (op.kind, processes[p]) {
-            (OpType::Invoke, Status::Idle) => {
+        // A history `validate` would reject declines, for the general path to word it.
+        let before = processes[p];
+        processes[p] = before.after(op.kind, slots.len()).ok()?;
+        match (op.kind, before) {
+            (OpType::Invoke, _) => {
                 invocations += 1;
-                processes[p] = Status::Open(slots.len());
-                slots.push(Slot { invoke: at, f, input: value, ok: None, completed: false, failed: false, op: None });
+                slots.push(Slot { invoke: at, f, input: value, ok: None, end: End::Open });
             }
-            (OpType::Invoke, _) => return None,
-            (kind, Status::Open(i)) => {
+            (OpType::Fail, ProcessState::Open(i)) => slots[i].end = End::Failed,
+            (kind, ProcessState::Open(i)) => {
                 let slot = &mut slots[i];
-                processes[p] = if kind == OpType::Info { Status::Crashed } else { Status::Idle };
-                match kind {
-                    OpType::Fail => slot.failed = true,
-                    _ => {
-                        let output = (kind == OpType::Ok).then_some(value);
-                        slot.ok = output.map(|_| at);
-                        slot.completed = true;
-                        slot.op = convert(slot.f, slot.input, output)?;
-                    }
-                }
+                let output = (kind == OpType::Ok).then_some(value);
+                slot.ok = output.map(|_| at);
+                slot.end = End::Completed(convert(slot.f, slot.input, output)?);
             }
+            // `after` lets a completion through only when an invocation is open.
             (_, _) => return None,
         }
         Some(())
@@ -131,19 +122,17 @@ pub fn check_register_edn(text: &str, opts: &Options, detect_model: bool) -> Opt
         (false, m @ (ModelKind::Register | ModelKind::CasRegister)) => m,
         (false, _) => return None,
     };
-    let mut part = Part { key: None, calls: Vec::with_capacity(slots.len()), ids: Vec::new(), ops: Vec::new() };
-    part.ops.reserve(slots.len());
-    part.ids.reserve(slots.len());
-    for slot in slots.into_iter().filter(|s| !s.failed) {
-        // Invocations that never completed stay open to the end, like `info`.
-        let op = if slot.completed { slot.op } else { convert(slot.f, slot.input, None)? };
-        let id = part.calls.len();
-        part.calls.push(Call { invoke: slot.invoke, ok: slot.ok });
-        if let Some(op) = op {
-            part.ids.push(id);
-            part.ops.push(SearchOp { op, call_at: slot.invoke, return_at: slot.ok });
-        }
+    let mut calls = Vec::with_capacity(slots.len());
+    for slot in slots {
+        let op = match slot.end {
+            End::Failed => continue,
+            End::Completed(op) => op,
+            // Invocations that never completed stay open to the end, like `info`.
+            End::Open => convert(slot.f, slot.input, None)?,
+        };
+        calls.push((Call { invoke: slot.invoke, ok: slot.ok }, op));
     }
+    let part = Part::new(None, calls.len(), calls);
     let register = Register { init: Val::from_json(&opts.init), allow_cas: model == ModelKind::CasRegister };
     let result = check_parts(&register, &[part], invocations, None, opts, started);
     (result.verdict != Verdict::Invalid).then_some(result)
