@@ -62,9 +62,6 @@ pub struct FileCheck {
     pub elapsed: Duration,
 }
 
-/// Workloads whose histories are checked by the run checkers rather than a linearizability model.
-const RUN_CHECKERS: [&str; 2] = ["set", "counter"];
-
 /// faultline's set and counter runs: `add` ops with final reads, told apart by what reads return.
 fn detect_run_workload(ops: &[faultline_checkers::Op]) -> Option<&'static str> {
     let has_add = ops.iter().any(|o| o.f == "add");
@@ -105,14 +102,16 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
     }
     let detected = (args.model == "auto").then(|| ModelKind::detect(&history.ops));
     let run_workload = match (args.model.as_str(), &detected) {
-        (m, _) if RUN_CHECKERS.contains(&m) => RUN_CHECKERS.iter().copied().find(|w| *w == m),
+        (m, _) if faultline_checkers::workload::RUN_WORKLOADS.contains(&m) => {
+            faultline_checkers::workload::RUN_WORKLOADS.iter().copied().find(|w| *w == m)
+        }
         (_, Some(Err(_))) => detect_run_workload(&history.ops),
         _ => None,
     };
     if let Some(workload) = run_workload {
-        let results = crate::analyze::analyze_history(&history.ops, workload, &[])
+        let results = faultline_checkers::workload::check_workload(&history.ops, workload, &[])
             .map_err(|e| format!("{}: {e:#}", path.display()))?;
-        let verdict = crate::analyze::verdict_of(&results);
+        let verdict = faultline_checkers::workload::verdict_of(&results);
         let ops = results["stats"]["ops"].as_u64().unwrap_or(0) as usize;
         let summary = results["reason"].as_str().unwrap_or("").to_string();
         return Ok(FileCheck {
@@ -256,7 +255,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     keep_freed_memory();
     if args.model != "auto"
         && ModelKind::from_name(&args.model).is_none()
-        && !RUN_CHECKERS.contains(&args.model.as_str())
+        && !faultline_checkers::workload::RUN_WORKLOADS.contains(&args.model.as_str())
     {
         return Err(bad_input(format!(
             "unknown model {:?} (expected auto, register, cas-register, kv, mutex, fifo-queue, set or counter)",

@@ -31,26 +31,10 @@ impl Exit {
     }
 }
 
-/// An error raised because the user's input was wrong (a flag value, a missing file); it exits
-/// 254 rather than 255 so that scripts can tell "you called me wrong" from "something broke".
-#[derive(Debug)]
-pub struct BadInput(pub String);
-
-impl std::fmt::Display for BadInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadInput {}
-
-/// Build a bad-input error: `return Err(bad_input(format!(...)))`.
-pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(BadInput(msg.into()))
-}
+pub use faultline_control::error::bad_input;
 
 pub fn code_for_error(e: &anyhow::Error) -> i32 {
-    if e.chain().any(|c| c.is::<BadInput>()) {
+    if faultline_control::error::is_bad_input(e) {
         Exit::BadArguments.code()
     } else {
         Exit::Error.code()

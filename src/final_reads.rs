@@ -2,16 +2,14 @@
 //! recording each poll as `final-read` ops. The convergence checker takes each node's last read
 //! and the first round in which all agreed.
 
-use crate::db::{DbKind, DbNode};
-use crate::nemesis_exec::SshControl;
+use crate::plan::TestPlan;
 use crate::runner::perform;
 use crate::store::HistoryWriter;
-use crate::test_cmd::TestArgs;
 use anyhow::Result;
 use faultline_checkers::OpType;
-use faultline_workloads::{Generator, WorkloadKind};
+use faultline_dbs::{DbNode, PrimaryRoute};
+use faultline_workloads::Generator;
 use serde_json::Value;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Process numbers for final reads start here, far from the workers' (which grow by the
@@ -19,11 +17,9 @@ use std::time::{Duration, Instant};
 const FINAL_READ_PROCESS_BASE: u64 = 1 << 40;
 
 pub async fn run(
-    workload: WorkloadKind,
-    db: DbKind,
+    plan: &TestPlan,
     nodes: &[DbNode],
-    args: &TestArgs,
-    control: Arc<SshControl>,
+    route: &PrimaryRoute,
     generator: &Generator,
     writer: &HistoryWriter,
 ) -> Result<()> {
@@ -33,12 +29,14 @@ pub async fn run(
     };
     crate::store::say(&format!(
         "final reads from every node (up to {})",
-        humantime::format_duration(args.recovery_time)
+        humantime::format_duration(plan.recovery_time)
     ));
-    let deadline = Instant::now() + args.recovery_time;
+    let deadline = Instant::now() + plan.recovery_time;
     let mut clients = Vec::new();
     for n in nodes {
-        clients.push(crate::clients::client_for(db, workload, n, args, control.clone())?);
+        let mut client = plan.db.client(plan.workload, n, &plan.client_options(), route)?;
+        client.open().await?;
+        clients.push(client);
     }
     let mut processes: Vec<u64> = (0..nodes.len() as u64).map(|i| FINAL_READ_PROCESS_BASE + i).collect();
     loop {
@@ -46,7 +44,7 @@ pub async fn run(
         let reads =
             futures::future::join_all(clients.iter_mut().zip(nodes).zip(processes.iter()).map(|((c, n), p)| {
                 let op = op.clone();
-                async move { perform(c, &op, *p, &n.name, writer, args.op_timeout).await }
+                async move { perform(c.as_mut(), &op, *p, &n.name, writer, plan.op_timeout).await }
             }))
             .await;
         let mut values: Vec<Option<Value>> = Vec::new();
@@ -61,7 +59,7 @@ pub async fn run(
             if !all_agree {
                 crate::store::say(&format!(
                     "nodes still disagree after {}",
-                    humantime::format_duration(args.recovery_time)
+                    humantime::format_duration(plan.recovery_time)
                 ));
             }
             return Ok(());

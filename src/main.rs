@@ -1,20 +1,20 @@
-//! The `faultline` binary: command line, SSH control, local cluster, database adapters,
-//! runner and store. Each subcommand lives in its own module and owns its clap arguments.
+//! The `faultline` binary: the command line, the runner and the store. Each subcommand lives in
+//! its own module and owns its clap arguments; raw flags are resolved once (`test_cmd` ->
+//! `plan`), and everything below works on the resolved plan. SSH and the local cluster live in
+//! `faultline-control`, the databases in `faultline-dbs`.
 
 mod analyze;
+mod args;
 mod check_cmd;
-mod clients;
-mod cluster;
-mod db;
+mod cluster_cmd;
 mod exit;
 mod final_reads;
 mod heal_cmd;
 mod list_cmd;
 mod nemesis_exec;
-mod preflight;
+mod plan;
 mod report_cmd;
 mod runner;
-mod ssh;
 mod store;
 mod test_cmd;
 
@@ -37,7 +37,7 @@ enum Command {
     /// Check one or more stored histories (faultline JSONL, Jepsen EDN, Porcupine).
     Check(check_cmd::CheckArgs),
     /// Build, inspect or tear down the local namespace cluster.
-    Cluster(cluster::ClusterArgs),
+    Cluster(cluster_cmd::ClusterArgs),
     /// Run a test: set up the database, drive clients while the nemesis injects faults, check.
     Test(test_cmd::TestArgs),
     /// Local cluster + etcd + register workload + partitions for 30 s: the quickest look.
@@ -79,7 +79,7 @@ fn main() {
     }
     let result = match cli.command {
         Command::Check(args) => check_cmd::run(args),
-        Command::Cluster(args) => cluster::run(args),
+        Command::Cluster(args) => cluster_cmd::run(args),
         Command::Test(args) => test_cmd::run(args),
         Command::Demo(args) => test_cmd::demo(args),
         Command::Heal(args) => heal_cmd::run(args),

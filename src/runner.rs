@@ -6,69 +6,76 @@
 //! exit code. Whatever happens after the run directory exists (an error, Ctrl-C, SIGTERM, a
 //! panic in a task), the nodes are healed and the history stays on disk.
 
-use crate::db::{self, DbKind, DbNode, DbOptions};
-use crate::exit::{bad_input, Exit};
+use crate::exit::Exit;
 use crate::nemesis_exec::{NemesisPlan, SharedNemesis, SshControl};
+use crate::plan::{RunFacts, TestPlan};
 use crate::store::{Event, HistoryWriter, RunDir, Store};
-use crate::test_cmd::{Concurrency, Targets, TestArgs};
 use anyhow::Result;
 use faultline_checkers::{OpType, Process, Verdict};
+use faultline_control::cluster::LocalCluster;
+use faultline_control::targets::Targets;
+use faultline_dbs::{Db, DbNode, DbOptions, PrimaryRoute};
 use faultline_nemeses::engine::Nemesis;
-use faultline_workloads::{Client, Completion, Generator, GeneratorOptions, Invocation, WorkloadKind};
+use faultline_workloads::{Client, Completion, Generator, GeneratorOptions, Invocation};
 use serde_json::Value;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// Run `--test-count` tests; the exit code is the worst verdict.
-pub fn run_tests(args: TestArgs) -> Result<Exit> {
+pub fn run_tests(plan: TestPlan) -> Result<Exit> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    // From here on Ctrl-C and SIGTERM no longer kill the process: they ask the run to stop, heal
-    // and check what it has.
-    let _signals = rt.spawn(watch_signals());
-    // A random seed is kept small so that it is easy to read and retype.
-    let base_seed = args.seed.unwrap_or_else(|| rand::random::<u32>() as u64);
+    // From here on Ctrl-C and SIGTERM no longer kill the process: the first asks the run to stop,
+    // heal and check what it has (the token); a second one cleans up in a hurry and exits.
+    let shutdown = CancellationToken::new();
+    let emergency = Emergency::default();
+    let _signals = rt.spawn(watch_signals(shutdown.clone(), emergency.clone()));
     let mut worst = Verdict::Valid;
-    for i in 0..args.test_count {
-        let seed = base_seed.wrapping_add(i as u64);
-        let verdict = rt.block_on(run_one(&args, seed))?;
+    for i in 0..plan.test_count {
+        let seed = plan.seed.wrapping_add(i as u64);
+        let verdict = rt.block_on(run_one(&plan, seed, &shutdown, &emergency))?;
         worst = worst.max(verdict);
-        if STOP_REQUESTED.load(Ordering::SeqCst) {
+        if shutdown.is_cancelled() {
             break;
         }
     }
     Ok(Exit::from_verdict(worst))
 }
 
-/// Set by Ctrl-C / SIGTERM: stop the clients, heal, keep the history and check what there is.
-pub static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+/// What a second Ctrl-C must still undo before the process exits: the nemesis's faults and the
+/// database this run started. Set once the nodes are known.
+#[derive(Clone, Default)]
+struct Emergency(Arc<Mutex<Option<(SshControl, &'static dyn Db, Vec<DbNode>, bool)>>>);
 
-/// The fully resolved configuration: what `test.json` records.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct TestConfig {
-    pub name: String,
-    pub db: DbKind,
-    pub workload: &'static str,
-    pub nemesis: Vec<String>,
-    pub nemesis_targets: Option<String>,
-    pub nemesis_interval_s: f64,
-    pub nemesis_schedule: Option<String>,
-    pub loss: f64,
-    pub nodes: Vec<String>,
-    pub local: bool,
-    pub seed: u64,
-    pub time_limit_s: f64,
-    pub concurrency: usize,
-    pub rate: f64,
-    pub ops_per_key: u64,
-    pub op_timeout_s: f64,
-    pub serializable: bool,
-    pub recovery_time_s: f64,
-    pub expect: Vec<String>,
-    pub leave_db_running: bool,
-    pub command_line: String,
-    pub start_time: String,
-    pub faultline_version: &'static str,
+impl Emergency {
+    fn arm(&self, control: SshControl, db: &'static dyn Db, nodes: Vec<DbNode>, leave_db_running: bool) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((control, db, nodes, leave_db_running));
+    }
+    fn disarm(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+    /// Heal and tear down, bounded in time (the user is waiting to get their terminal back).
+    async fn run(&self) {
+        let armed = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some((control, db, nodes, leave)) = armed else { return };
+        let work = async {
+            // The schedule loop may hold the engine mid-fault: heal by what is on the nodes, as
+            // `faultline heal` does, not through the engine.
+            let report = faultline_nemeses::heal::heal_nodes(&control).await;
+            for line in report.fixed.iter().chain(&report.errors) {
+                eprintln!("faultline: {line}");
+            }
+            if !leave {
+                if let Err(e) = db.teardown(&nodes).await {
+                    eprintln!("faultline: stopping {} failed: {e:#}", db.name());
+                }
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(30), work).await.is_err() {
+            eprintln!("faultline: the emergency clean-up took longer than 30 s");
+        }
+    }
 }
 
 /// Live counters for the progress line.
@@ -79,89 +86,57 @@ pub struct Stats {
     info: AtomicU64,
 }
 
-async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
-    let db_kind = DbKind::parse(&args.db)?;
-    let workload =
-        faultline_workloads::parse_workload(&args.workload).map_err(|e| bad_input(format!("--workload: {e:#}")))?;
-    for e in &args.expect {
-        faultline_checkers::expect::parse_expectation(e).map_err(|err| bad_input(format!("--expect {e:?}: {err}")))?;
-    }
-
-    // The nemesis flags are parsed before anything touches a node: a bad fault name or schedule
-    // file is refused up front (faults the cluster cannot do are refused after preflight).
-    let mut plan = NemesisPlan::parse(args, seed)?;
+async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emergency: &Emergency) -> Result<Verdict> {
+    let db = plan.db;
+    // Faults the cluster cannot do are refused after preflight, before anything is injected.
+    let mut nemesis_plan = NemesisPlan::new(plan, seed);
 
     // Where the nodes are.
-    let Targets { specs, ssh: ssh_opts, roots, shared_clock, control_addresses } = resolve_nodes(args).await?;
-    let concurrency = Concurrency::parse(&args.concurrency)?.clients(specs.len());
-    crate::store::say(&format!("seed {seed} ({} nodes, {} clients)", specs.len(), concurrency));
-
+    let Targets { specs, ssh: ssh_opts, root, control_addresses } = resolve_nodes(plan).await?;
+    let clients = plan.concurrency.clients(specs.len());
+    crate::store::say(&format!("seed {seed} ({} nodes, {clients} clients)", specs.len()));
     let node_names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
 
     // Preflight: every node reachable, root, the tools the db and the faults need.
-    let ssh_nodes = crate::preflight::preflight(&specs, &ssh_opts, db_kind.required_tools()).await?;
-    let nodes: Vec<DbNode> = ssh_nodes.iter().cloned().zip(roots).map(|(ssh, root)| DbNode::new(ssh, root)).collect();
+    let ssh_nodes = faultline_control::preflight::preflight(&specs, &ssh_opts, db.required_tools()).await?;
+    let shared_clock = faultline_control::preflight::shared_clock(&ssh_nodes).await?;
+    let nodes: Vec<DbNode> = ssh_nodes.iter().cloned().map(|ssh| DbNode::new(ssh, root.clone())).collect();
+    let route = PrimaryRoute::new(&nodes[0]);
 
-    let control = SshControl::new(nodes.clone(), db_kind, shared_clock, control_addresses);
+    let control = SshControl::new(nodes.clone(), db, shared_clock, control_addresses, route.clone());
     let nemesis: SharedNemesis =
-        Arc::new(tokio::sync::Mutex::new(Nemesis::new(control.clone(), seed, plan.options.clone())));
-    // Faults the cluster cannot do are refused here, before anything is injected.
-    plan.resolve(&*nemesis.lock().await).await?;
-    crate::preflight::check_nodes(&ssh_nodes, &plan.required_tools()).await?;
+        Arc::new(tokio::sync::Mutex::new(Nemesis::new(control.clone(), seed, nemesis_plan.options.clone())));
+    nemesis_plan.resolve(&*nemesis.lock().await).await?;
+    faultline_control::preflight::check_nodes(&ssh_nodes, &nemesis_plan.required_tools()).await?;
 
-    let name = args.name.clone().unwrap_or_else(|| format!("{}-{}", db_kind.name(), workload.name()));
-    let store = Store::new(&args.store);
-    let run = store.create_run(&name)?;
+    let store = Store::new(&plan.store);
+    let run = store.create_run(&plan.name)?;
     run.capture_log()?;
-    let config = TestConfig {
-        name: name.clone(),
-        db: db_kind,
-        workload: workload.name(),
-        nemesis: plan.fault_names(),
-        nemesis_targets: args.nemesis_targets.clone(),
-        nemesis_interval_s: args.nemesis_interval.as_secs_f64(),
-        nemesis_schedule: args.nemesis_schedule.as_ref().map(|p| p.display().to_string()),
-        loss: args.loss,
-        nodes: node_names.clone(),
-        local: args.target.local,
-        seed,
-        time_limit_s: args.time_limit.as_secs_f64(),
-        concurrency,
-        rate: args.rate,
-        ops_per_key: args.ops_per_key,
-        op_timeout_s: args.op_timeout.as_secs_f64(),
-        serializable: args.serializable,
-        recovery_time_s: args.recovery_time.as_secs_f64(),
-        expect: args.expect.clone(),
-        leave_db_running: args.leave_db_running,
-        command_line: reproduce_command_line(seed),
-        start_time: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        faultline_version: env!("CARGO_PKG_VERSION"),
-    };
-    run.write_json("test.json", &config)?;
+    let record = plan.record(RunFacts { seed, nodes: node_names.clone(), clients, faults: &nemesis_plan.faults });
+    run.write_json("test.json", &record)?;
     crate::store::say(&format!("run directory {}", run.path.display()));
-    tracing::info!(seed, "test {name} starting on {}", node_names.join(","));
+    tracing::info!(seed, "test {} starting on {}", plan.name, node_names.join(","));
+    emergency.arm(control.clone(), db, nodes.clone(), plan.leave_db_running);
 
-    let control = Arc::new(control);
     let cpu_at_start = process_cpu_seconds();
     let start = Instant::now();
     let writer = run.history_writer(start)?;
 
-    // Everything from here on may fail; the heal and the history must survive it.
+    // Everything from here on may fail; the heal, the teardown and the history must survive it.
     // The phases run in their own task so that a panic in them still reaches the heal below.
     let phases = {
-        let (args, config, nodes, control, plan, writer, nemesis) = (
-            args.clone(),
-            config.clone(),
-            nodes.clone(),
-            control.clone(),
-            plan.clone(),
-            writer.clone(),
-            nemesis.clone(),
-        );
-        tokio::spawn(async move {
-            run_phases(&args, &config, workload, db_kind, &nodes, control, &plan, nemesis, &writer).await
-        })
+        let ctx = Phases {
+            plan: plan.clone(),
+            seed,
+            clients,
+            nodes: nodes.clone(),
+            route,
+            nemesis_plan: nemesis_plan.clone(),
+            nemesis: nemesis.clone(),
+            writer: writer.clone(),
+            shutdown: shutdown.clone(),
+        };
+        tokio::spawn(async move { ctx.run().await })
     };
     let outcome = match phases.await {
         Ok(r) => r,
@@ -187,21 +162,25 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
             Some(e)
         }
     };
-    collect_logs(db_kind, &nodes, &run).await;
+    collect_logs(db, &nodes, &run).await;
 
-    if !args.leave_db_running {
-        if let Err(e) = db::teardown(db_kind, &nodes).await {
+    // Whatever happened (no leader, an error in a fault, a panic), the database this run started
+    // does not outlive it, unless asked to.
+    if !plan.leave_db_running {
+        if let Err(e) = db.teardown(&nodes).await {
             crate::store::say(&format!("teardown failed: {e:#}"));
         }
     }
+    emergency.disarm();
 
     // Check what there is, even after an error or an interrupt.
-    let (mut results, history) = crate::analyze::analyze_run(&run, &config_json(&config), outcome.as_ref().err())?;
+    let record = serde_json::to_value(&record)?;
+    let (mut results, history) = crate::analyze::analyze_run(&run, &record, outcome.as_ref().err())?;
     if let Err(e) = &healed {
-        crate::analyze::degrade(&mut results, format!("the nodes could not be healed: {e:#}"));
+        faultline_checkers::workload::degrade(&mut results, format!("the nodes could not be healed: {e:#}"));
     }
     if let Some(e) = &history_error {
-        crate::analyze::degrade(&mut results, format!("the history is incomplete: {e:#}"));
+        faultline_checkers::workload::degrade(&mut results, format!("the history is incomplete: {e:#}"));
     }
     // The harness's own CPU share over the run (set-up, clients, nemesis, heal), before checking.
     let wall = start.elapsed().as_secs_f64();
@@ -209,8 +188,8 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     results["stats"]["wall_s"] = serde_json::json!(wall);
     run.write_json("results.json", &results)?;
     let report = crate::analyze::write_report(&store, &run, history);
-    let verdict = crate::analyze::verdict_of(&results);
-    print_summary(args, &run, &results, report.as_ref().ok());
+    let verdict = faultline_checkers::workload::verdict_of(&results);
+    print_summary(plan, &run, &results, report.as_ref().ok());
     if let Err(e) = report {
         crate::store::say(&format!("the report could not be written: {e:#}"));
     }
@@ -221,134 +200,114 @@ async fn run_one(args: &TestArgs, seed: u64) -> Result<Verdict> {
     Ok(verdict)
 }
 
-fn config_json(c: &TestConfig) -> Value {
-    serde_json::to_value(c).unwrap_or(Value::Null)
-}
-
-/// The exact command line, with the seed made explicit so that it reproduces the run.
-fn reproduce_command_line(seed: u64) -> String {
-    let mut words: Vec<String> = Vec::new();
-    let mut skip_next = false;
-    for a in std::env::args() {
-        if skip_next {
-            skip_next = false;
-            continue;
-        }
-        if a == "--seed" {
-            skip_next = true;
-            continue;
-        }
-        if a.starts_with("--seed=") {
-            continue;
-        }
-        words.push(a);
-    }
-    words.push("--seed".into());
-    words.push(seed.to_string());
-    words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ")
-}
-
-fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
 /// The nodes of the run: the local cluster (built first when there is none) or `--nodes`.
-async fn resolve_nodes(args: &TestArgs) -> Result<Targets> {
-    let targets = if args.target.local {
-        let cluster = tokio::task::spawn_blocking(|| -> Result<crate::cluster::LocalCluster> {
-            if let Some(c) = crate::cluster::load_local_cluster()? {
-                if crate::cluster::cluster_is_healthy(&c) {
-                    return Ok(c);
-                }
-            }
-            crate::store::say("no local cluster running; building one with 5 nodes");
-            crate::cluster::ensure_local_cluster(5)
-        })
-        .await??;
-        let db = DbKind::parse(&args.db)?;
-        tokio::task::spawn_blocking(move || crate::cluster::ensure_host_packages(db.host_packages())).await??;
-        Targets::local(&cluster)
+async fn resolve_nodes(plan: &TestPlan) -> Result<Targets> {
+    let cluster = if plan.target.local {
+        let packages = plan.db.host_packages();
+        Some(
+            tokio::task::spawn_blocking(move || -> Result<LocalCluster> {
+                let cluster = match faultline_control::cluster::load_local_cluster()? {
+                    Some(c) if faultline_control::cluster::cluster_is_healthy(&c) => c,
+                    _ => {
+                        crate::store::say("no local cluster running; building one with 5 nodes");
+                        faultline_control::cluster::ensure_local_cluster(5)?
+                    }
+                };
+                // The local nodes share this machine's packages and have no route to a mirror.
+                faultline_control::packages::ensure_host_packages(packages)?;
+                Ok(cluster)
+            })
+            .await??,
+        )
     } else {
-        Targets::remote(&args.target.ssh, "--nodes / --nodes-file named no nodes")?
+        None
     };
-    targets.limit(args.target.node_count)
+    plan.target.resolve(cluster.as_ref(), "--nodes / --nodes-file named no nodes")
 }
 
-/// The phases that touch the database. Any error returns early; the caller heals and checks.
-#[allow(clippy::too_many_arguments)]
-async fn run_phases(
-    args: &TestArgs,
-    config: &TestConfig,
-    workload: WorkloadKind,
-    db_kind: DbKind,
-    nodes: &[DbNode],
-    control: Arc<SshControl>,
-    plan: &NemesisPlan,
+/// Everything the phases that touch the database need, owned (they run in their own task).
+struct Phases {
+    plan: TestPlan,
+    seed: u64,
+    clients: usize,
+    nodes: Vec<DbNode>,
+    route: PrimaryRoute,
+    nemesis_plan: NemesisPlan,
     nemesis: SharedNemesis,
-    writer: &HistoryWriter,
-) -> Result<()> {
-    let result = async {
-        crate::store::say(&format!("setting up {} on {} nodes", db_kind.name(), nodes.len()));
-        let binary = db::install(db_kind, nodes, &DbOptions { binary: args.db_binary.clone() }).await?;
-        db::setup(db_kind, nodes, &binary).await?;
+    writer: HistoryWriter,
+    shutdown: CancellationToken,
+}
+
+impl Phases {
+    /// The phases that touch the database. Any error returns early; the caller heals, tears down
+    /// and checks.
+    async fn run(self) -> Result<()> {
+        let Phases { plan, seed, clients, nodes, route, nemesis_plan, nemesis, writer, shutdown } = self;
+        let db = plan.db;
+        crate::store::say(&format!("setting up {} on {} nodes", db.name(), nodes.len()));
+        db.install(&nodes, &DbOptions { binary: plan.db_binary.clone() }).await?;
+        for line in faultline_dbs::lifecycle::setup(db, &nodes).await? {
+            crate::store::say(&line);
+        }
 
         let generator = Arc::new(faultline_workloads::new_generator(
-            workload,
+            plan.workload,
             GeneratorOptions {
-                seed: config.seed,
-                concurrency: config.concurrency,
-                ops_per_key: args.ops_per_key,
+                seed,
+                concurrency: clients,
+                ops_per_key: plan.ops_per_key,
                 ..GeneratorOptions::default()
             },
-        ));
+        )?);
         let stats = Arc::new(Stats::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let active_fault = Arc::new(std::sync::Mutex::new(String::from("none")));
+        // Cancelled at the time limit, or with the whole run by an interrupt.
+        let stop = shutdown.child_token();
+        let active_fault = Arc::new(Mutex::new(String::from("none")));
 
         // Workers: one task each, with its own client bound to one node. Every client is made
-        // before any worker starts, so a failure here leaves no worker running.
-        let mut clients = Vec::with_capacity(config.concurrency);
-        for w in 0..config.concurrency {
+        // and opened before any worker starts, so a failure here leaves no worker running.
+        let opts = plan.client_options();
+        let mut workers_clients = Vec::with_capacity(clients);
+        for w in 0..clients {
             let node = &nodes[w % nodes.len()];
-            clients.push((node.name.clone(), crate::clients::client_for(db_kind, workload, node, args, control.clone())?));
+            let mut client = db.client(plan.workload, node, &opts, &route)?;
+            client.open().await?;
+            client.setup().await?;
+            workers_clients.push((node.name.clone(), client));
         }
         let mut workers = Vec::new();
-        for (w, (node, client)) in clients.into_iter().enumerate() {
-            workers.push(tokio::spawn(worker_loop(
-                w,
-                config.concurrency,
+        for (w, (node, client)) in workers_clients.into_iter().enumerate() {
+            workers.push(tokio::spawn(worker_loop(Worker {
+                index: w,
+                concurrency: clients,
                 client,
                 node,
-                generator.clone(),
-                writer.clone(),
-                stats.clone(),
-                stop.clone(),
-                per_worker_interval(args.rate, config.concurrency),
-                args.op_timeout,
-            )));
+                generator: generator.clone(),
+                writer: writer.clone(),
+                stats: stats.clone(),
+                stop: stop.clone(),
+                interval: per_worker_interval(plan.rate, clients),
+                op_timeout: plan.op_timeout,
+            })));
         }
 
         // The nemesis follows its own schedule until the time limit.
         let nemesis_task = tokio::spawn(crate::nemesis_exec::run_schedule(
             nemesis.clone(),
-            plan.steps.clone(),
+            nemesis_plan.steps.clone(),
             writer.clone(),
             stop.clone(),
             active_fault.clone(),
         ));
 
-        let progress = progress_loop(args.time_limit, stats.clone(), writer.clone(), active_fault.clone(), stop.clone());
-        let deadline = tokio::time::Instant::now() + args.time_limit;
+        let progress =
+            progress_loop(plan.time_limit, stats.clone(), writer.clone(), active_fault.clone(), stop.clone());
         tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => {}
-            _ = wait_for_stop_request() => { eprintln!("\nfaultline: interrupted; stopping clients, healing, checking what there is"); }
+            _ = tokio::time::sleep(plan.time_limit) => {}
+            _ = shutdown.cancelled() => { eprintln!("\nfaultline: interrupted; stopping clients, healing, checking what there is"); }
             _ = progress => {}
         }
-        stop.store(true, Ordering::SeqCst);
+        stop.cancel();
         // Await every worker (their completions must reach the history before it closes), and
         // only then report a panic.
         let mut panicked = None;
@@ -368,17 +327,15 @@ async fn run_phases(
         }
 
         // Heal now (not only at the end) so that recovery and final reads see a whole cluster.
-        let healed = crate::nemesis_exec::heal_everything(&nemesis, writer).await?;
+        let healed = crate::nemesis_exec::heal_everything(&nemesis, &writer).await?;
         if !healed.is_empty() {
             crate::store::say(&format!("healed: {}", healed.join("; ")));
         }
-        if !STOP_REQUESTED.load(Ordering::SeqCst) {
-            crate::final_reads::run(workload, db_kind, nodes, args, control.clone(), &generator, writer).await?;
+        if !shutdown.is_cancelled() {
+            crate::final_reads::run(&plan, &nodes, &route, &generator, &writer).await?;
         }
-        anyhow::Ok(())
+        Ok(())
     }
-    .await;
-    result
 }
 
 /// Seconds between one worker's operations for a total rate across all workers.
@@ -387,39 +344,42 @@ fn per_worker_interval(rate: f64, workers: usize) -> Option<Duration> {
     (rate > 0.0).then(|| Duration::try_from_secs_f64(workers as f64 / rate).unwrap_or(Duration::MAX))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn worker_loop<C: Client>(
-    worker: usize,
+/// One worker: a client bound to one node, and where its operations come from and go.
+struct Worker {
+    index: usize,
     concurrency: usize,
-    mut client: C,
+    client: Box<dyn Client>,
     node: String,
     generator: Arc<Generator>,
     writer: HistoryWriter,
     stats: Arc<Stats>,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
     interval: Option<Duration>,
     op_timeout: Duration,
-) {
+}
+
+async fn worker_loop(w: Worker) {
+    let Worker { index, concurrency, mut client, node, generator, writer, stats, stop, interval, op_timeout } = w;
     // Jepsen's rule: a process whose op ended `info` may still have it in flight, so the worker
     // carries on as a fresh process.
-    let mut process = worker as u64;
+    let mut process = index as u64;
     // Spread the workers' first ops over one interval, so a rate limit does not come in bursts.
     let mut next = tokio::time::Instant::now()
-        + interval.map(|i| i.mul_f64(worker as f64 / concurrency.max(1) as f64)).unwrap_or_default();
+        + interval.map(|i| i.mul_f64(index as f64 / concurrency.max(1) as f64)).unwrap_or_default();
     loop {
-        if stop.load(Ordering::Relaxed) {
-            return;
+        if stop.is_cancelled() {
+            break;
         }
         if let Some(i) = interval {
-            tokio::time::sleep_until(next).await;
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {}
+                _ = stop.cancelled() => break,
+            }
             // After a slow op, start again from now rather than firing the missed slots at once.
             next = (next + i).max(tokio::time::Instant::now());
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
         }
-        let Some(op) = generator.next(worker) else { return };
-        let completion = perform(&mut client, &op, process, &node, &writer, op_timeout).await;
+        let Some(op) = generator.next(index) else { break };
+        let completion = perform(client.as_mut(), &op, process, &node, &writer, op_timeout).await;
         match completion.kind {
             OpType::Ok => stats.ok.fetch_add(1, Ordering::Relaxed),
             OpType::Fail => stats.fail.fetch_add(1, Ordering::Relaxed),
@@ -433,12 +393,16 @@ async fn worker_loop<C: Client>(
             tokio::task::yield_now().await;
         }
     }
+    if let Err(e) = client.teardown().await {
+        tracing::warn!("worker {index}: client teardown: {e:#}");
+    }
+    client.close().await;
 }
 
 /// One operation: the invoke is recorded before the request leaves and the completion after the
 /// answer arrives, so the history brackets the real operation.
 pub async fn perform(
-    client: &mut impl Client,
+    client: &mut dyn Client,
     op: &Invocation,
     process: u64,
     node: &str,
@@ -477,8 +441,8 @@ async fn progress_loop(
     limit: Duration,
     stats: Arc<Stats>,
     writer: HistoryWriter,
-    active_fault: Arc<std::sync::Mutex<String>>,
-    stop: Arc<AtomicBool>,
+    active_fault: Arc<Mutex<String>>,
+    stop: CancellationToken,
 ) {
     use std::io::IsTerminal;
     let tty = std::io::stderr().is_terminal();
@@ -491,7 +455,7 @@ async fn progress_loop(
     let mut last_t = Instant::now();
     let mut last_plain = Instant::now();
     let mut rate = 0.0;
-    while !stop.load(Ordering::Relaxed) {
+    while !stop.is_cancelled() {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let ok = stats.ok.load(Ordering::Relaxed);
         let fail = stats.fail.load(Ordering::Relaxed);
@@ -521,7 +485,7 @@ async fn progress_loop(
     bar.finish_and_clear();
 }
 
-async fn watch_signals() {
+async fn watch_signals(shutdown: CancellationToken, emergency: Emergency) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
@@ -529,29 +493,23 @@ async fn watch_signals() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    STOP_REQUESTED.store(true, Ordering::SeqCst);
-    // A second signal means "now": the user gave up on the heal; say how to finish it.
+    shutdown.cancel();
+    // A second signal means "now": heal and stop the database in a hurry, then exit.
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    eprintln!(
-        "\nfaultline: second interrupt; exiting without finishing the heal. Run `faultline heal` to repair the nodes."
-    );
+    eprintln!("\nfaultline: second interrupt; healing the nodes and stopping the database, then exiting");
+    emergency.run().await;
+    eprintln!("faultline: run `faultline heal` if anything above says it was not healed");
     std::process::exit(crate::exit::Exit::Error.code());
 }
 
-async fn wait_for_stop_request() {
-    while !STOP_REQUESTED.load(Ordering::SeqCst) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Download every database log into `nodes/<node>/`. Failures are logged, not fatal.
-async fn collect_logs(db_kind: DbKind, nodes: &[DbNode], run: &RunDir) {
+async fn collect_logs(db: &dyn Db, nodes: &[DbNode], run: &RunDir) {
     for n in nodes {
         let Ok(dir) = run.node_dir(&n.name) else { continue };
-        for remote in db::log_files(db_kind, n) {
+        for remote in db.log_files(n) {
             let file = remote.rsplit('/').next().unwrap_or("db.log").to_string();
             if let Err(e) = n.ssh.download(&remote, &dir.join(&file)).await {
                 tracing::warn!("could not collect {remote} from {}: {e:#}", n.name);
@@ -560,8 +518,8 @@ async fn collect_logs(db_kind: DbKind, nodes: &[DbNode], run: &RunDir) {
     }
 }
 
-fn print_summary(args: &TestArgs, run: &RunDir, results: &Value, report: Option<&std::path::PathBuf>) {
-    if args.json {
+fn print_summary(plan: &TestPlan, run: &RunDir, results: &Value, report: Option<&std::path::PathBuf>) {
+    if plan.json {
         println!("{}", serde_json::to_string_pretty(results).unwrap_or_default());
         return;
     }
@@ -594,32 +552,32 @@ pub fn bench_runner(concurrency: usize, duration: Duration) -> Result<()> {
     let run = store.create_run("bench-runner")?;
     let writer = run.history_writer(Instant::now())?;
     let generator = Arc::new(faultline_workloads::new_generator(
-        WorkloadKind::Register,
+        "register",
         GeneratorOptions { seed: 1, concurrency, ..GeneratorOptions::default() },
-    ));
+    )?);
     let stats = Arc::new(Stats::default());
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = CancellationToken::new();
     let cpu_before = process_cpu_seconds();
     let started = Instant::now();
     rt.block_on(async {
-        let shared = faultline_workloads::InMemoryClient::new(WorkloadKind::Register);
+        let shared = faultline_workloads::InMemoryClient::new("register");
         let mut tasks = Vec::new();
         for w in 0..concurrency {
-            tasks.push(tokio::spawn(worker_loop(
-                w,
+            tasks.push(tokio::spawn(worker_loop(Worker {
+                index: w,
                 concurrency,
-                shared.clone(),
-                format!("n{}", w % 5 + 1),
-                generator.clone(),
-                writer.clone(),
-                stats.clone(),
-                stop.clone(),
-                None,
-                Duration::from_secs(5),
-            )));
+                client: Box::new(shared.clone()),
+                node: format!("n{}", w % 5 + 1),
+                generator: generator.clone(),
+                writer: writer.clone(),
+                stats: stats.clone(),
+                stop: stop.clone(),
+                interval: None,
+                op_timeout: Duration::from_secs(5),
+            })));
         }
         tokio::time::sleep(duration).await;
-        stop.store(true, Ordering::SeqCst);
+        stop.cancel();
         for t in tasks {
             let _ = t.await;
         }
@@ -662,12 +620,5 @@ mod tests {
     fn worker_interval_spreads_total_rate() {
         assert_eq!(per_worker_interval(200.0, 10), Some(Duration::from_millis(50)));
         assert_eq!(per_worker_interval(0.0, 10), None);
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(shell_quote("--nemesis"), "--nemesis");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
     }
 }

@@ -1,77 +1,14 @@
-//! `faultline test` and `faultline demo`: parse and resolve a test's configuration, then hand it
-//! to the runner. The resolved configuration is what `test.json` records, seed included.
+//! `faultline test` and `faultline demo`: the raw flags ([`TestArgs`]), resolved once into a
+//! typed [`TestPlan`] that the runner takes and `test.json` records. Nothing below this module
+//! sees a clap type.
 
-use crate::exit::{bad_input, Exit};
+use crate::args::TargetArgs;
+use crate::exit::Exit;
+use crate::plan::{Concurrency, TestPlan};
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
+use faultline_control::bad_input;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// Where the nodes are and how to reach them.
-#[derive(clap::Args, Debug, Clone)]
-pub struct TargetArgs {
-    /// Use the local namespace cluster (built with 5 nodes first if there is none).
-    #[arg(long, conflicts_with_all = ["nodes", "nodes_file"])]
-    pub local: bool,
-    #[command(flatten)]
-    pub ssh: crate::ssh::NodeArgs,
-    /// Use only the first N of the nodes (e.g. 3 of the local cluster's 5).
-    #[arg(long)]
-    pub node_count: Option<usize>,
-}
-
-/// Where each node of a real host keeps faultline's files (daemons, pidfiles, logs).
-const REMOTE_ROOT: &str = "/var/lib/faultline";
-
-/// The nodes of a run, resolved: how to reach them and where each keeps its files.
-pub struct Targets {
-    pub specs: Vec<crate::ssh::NodeSpec>,
-    pub ssh: crate::ssh::SshOptions,
-    /// Per node, the directory for faultline's files (local nodes share one filesystem).
-    pub roots: Vec<String>,
-    /// The nodes share one clock (the local cluster): the clock fault is refused.
-    pub shared_clock: bool,
-    /// Where control traffic comes from, never named in a firewall rule.
-    pub control_addresses: Vec<String>,
-}
-
-impl Targets {
-    /// The local cluster's nodes.
-    pub fn local(cluster: &crate::cluster::LocalCluster) -> Targets {
-        Targets {
-            specs: cluster.node_specs(),
-            ssh: cluster.ssh_options(),
-            roots: cluster.nodes.iter().map(|n| n.data_dir.display().to_string()).collect(),
-            shared_clock: true,
-            control_addresses: vec![cluster.control_address.clone()],
-        }
-    }
-
-    /// Real hosts from `--nodes` / `--nodes-file`; `none_named` is the error when there are none.
-    pub fn remote(args: &crate::ssh::NodeArgs, none_named: &str) -> Result<Targets> {
-        let (specs, ssh) = args.resolve()?;
-        if specs.is_empty() {
-            return Err(bad_input(none_named.to_string()));
-        }
-        let roots = specs.iter().map(|_| REMOTE_ROOT.to_string()).collect();
-        Ok(Targets { specs, ssh, roots, shared_clock: false, control_addresses: Vec::new() })
-    }
-
-    /// Keep the first `--node-count` nodes.
-    pub fn limit(mut self, node_count: Option<usize>) -> Result<Targets> {
-        if let Some(n) = node_count {
-            if n == 0 || n > self.specs.len() {
-                return Err(bad_input(format!(
-                    "--node-count {n}: there are {} node(s) to choose from",
-                    self.specs.len()
-                )));
-            }
-            self.specs.truncate(n);
-            self.roots.truncate(n);
-        }
-        Ok(self)
-    }
-}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct TestArgs {
@@ -80,18 +17,18 @@ pub struct TestArgs {
     /// Test name, used for the store directory (default: DB-WORKLOAD).
     #[arg(long)]
     pub name: Option<String>,
-    /// Database under test: etcd or redis.
-    #[arg(long, default_value = "etcd")]
+    /// Database under test.
+    #[arg(long, default_value = "etcd", value_parser = clap::builder::PossibleValuesParser::new(faultline_dbs::names()))]
     pub db: String,
-    /// Workload: register, set or counter.
-    #[arg(long, default_value = "register")]
+    /// Workload.
+    #[arg(long, default_value = "register", value_parser = clap::builder::PossibleValuesParser::new(faultline_workloads::generator::names()))]
     pub workload: String,
     /// Faults, comma-separated (e.g. partition-halves,kill), `none` or `all`.
     #[arg(long, default_value = "none")]
     pub nemesis: String,
-    /// Which nodes a fault targets: one, minority, majority, all or primaries.
-    #[arg(long)]
-    pub nemesis_targets: Option<String>,
+    /// Which nodes a fault targets.
+    #[arg(long, value_enum)]
+    pub nemesis_targets: Option<TargetsArg>,
     /// Mean time between fault start and stop, and between faults (seeded random schedule).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub nemesis_interval: Duration,
@@ -145,35 +82,25 @@ pub struct TestArgs {
     pub json: bool,
 }
 
-/// `--concurrency` as the user gave it: a total, or a number per node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Concurrency {
-    Total(usize),
-    PerNode(usize),
+/// `--nemesis-targets`, as clap lists it.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetsArg {
+    One,
+    Minority,
+    Majority,
+    All,
+    Primaries,
 }
 
-impl Concurrency {
-    pub fn parse(s: &str) -> Result<Concurrency> {
-        let bad = || {
-            bad_input(format!(
-                "--concurrency {s:?}: expected a number of clients (e.g. 10) or a number per node (e.g. 2n)"
-            ))
-        };
-        let (digits, per_node) = match s.strip_suffix('n') {
-            Some(d) => (d, true),
-            None => (s, false),
-        };
-        let n: usize = digits.trim().parse().map_err(|_| bad())?;
-        if n == 0 {
-            return Err(bad_input(format!("--concurrency {s:?}: needs at least one client")));
-        }
-        Ok(if per_node { Concurrency::PerNode(n) } else { Concurrency::Total(n) })
-    }
-
-    pub fn clients(self, nodes: usize) -> usize {
+impl TargetsArg {
+    fn resolve(self) -> faultline_nemeses::Targets {
+        use faultline_nemeses::Targets;
         match self {
-            Concurrency::Total(n) => n,
-            Concurrency::PerNode(n) => n * nodes.max(1),
+            TargetsArg::One => Targets::One,
+            TargetsArg::Minority => Targets::Minority,
+            TargetsArg::Majority => Targets::Majority,
+            TargetsArg::All => Targets::All,
+            TargetsArg::Primaries => Targets::Primaries,
         }
     }
 }
@@ -214,13 +141,12 @@ pub fn validate(args: &TestArgs) -> Result<()> {
     if args.test_count == 0 {
         return Err(bad_input("--test-count must be at least 1"));
     }
-    if args.serializable && args.db != "etcd" {
+    if args.serializable && args.db != faultline_dbs::Db::name(&faultline_dbs::etcd::Etcd) {
         return Err(bad_input(format!("--serializable is only meaningful for etcd, not --db {}", args.db)));
     }
     if !args.target.local && args.target.ssh.nodes.is_empty() && args.target.ssh.nodes_file.is_none() {
         return Err(bad_input("say where the nodes are: --local, --nodes n1,n2,... or --nodes-file FILE"));
     }
-    Concurrency::parse(&args.concurrency)?;
     Ok(())
 }
 
@@ -235,9 +161,53 @@ pub fn validate_test_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+impl TestArgs {
+    /// Check the flags and resolve them into the plan the runner follows. The seed is drawn here
+    /// when none was given, so that `test.json` records it.
+    pub fn resolve(&self) -> Result<TestPlan> {
+        validate(self)?;
+        let db = faultline_dbs::by_name(&self.db).ok_or_else(|| bad_input(format!("--db {:?}: unknown", self.db)))?;
+        let workload =
+            faultline_workloads::parse_workload(&self.workload).map_err(|e| bad_input(format!("--workload: {e:#}")))?;
+        faultline_checkers::expect::parse_expectations(&self.expect)
+            .map_err(|e| bad_input(format!("--expect: {e}")))?;
+        let nemesis = faultline_nemeses::NemesisChoice::parse(&self.nemesis).map_err(bad_input)?;
+        let schedule = match &self.nemesis_schedule {
+            Some(path) => Some(faultline_nemeses::schedule::load_schedule(path).map_err(bad_input)?),
+            None => None,
+        };
+        Ok(TestPlan {
+            name: self.name.clone().unwrap_or_else(|| format!("{}-{}", db.name(), workload)),
+            db,
+            workload,
+            nemesis,
+            nemesis_targets: self.nemesis_targets.map(TargetsArg::resolve),
+            nemesis_interval: self.nemesis_interval,
+            nemesis_schedule: self.nemesis_schedule.clone().zip(schedule),
+            loss: self.loss,
+            target: self.target.clone(),
+            // A random seed is kept small so that it is easy to read and retype.
+            seed: self.seed.unwrap_or_else(|| rand::random::<u32>() as u64),
+            time_limit: self.time_limit,
+            concurrency: Concurrency::parse(&self.concurrency)?,
+            rate: self.rate,
+            test_count: self.test_count,
+            leave_db_running: self.leave_db_running,
+            ops_per_key: self.ops_per_key,
+            op_timeout: self.op_timeout,
+            serializable: self.serializable,
+            recovery_time: self.recovery_time,
+            expect: self.expect.clone(),
+            db_binary: self.db_binary.clone(),
+            store: self.store.clone(),
+            json: self.json,
+        })
+    }
+}
+
 pub fn run(args: TestArgs) -> Result<Exit> {
-    validate(&args)?;
-    crate::runner::run_tests(args)
+    let plan = args.resolve()?;
+    crate::runner::run_tests(plan)
 }
 
 #[derive(clap::Args, Debug)]
@@ -288,19 +258,4 @@ pub fn demo(args: DemoArgs) -> Result<Exit> {
     let wrapper =
         <Wrapper as clap::Parser>::try_parse_from(words).map_err(|e| anyhow::anyhow!("demo arguments: {e}"))?;
     run(wrapper.test)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn concurrency_forms() {
-        assert_eq!(Concurrency::parse("10").unwrap(), Concurrency::Total(10));
-        assert_eq!(Concurrency::parse("2n").unwrap(), Concurrency::PerNode(2));
-        assert_eq!(Concurrency::parse("2n").unwrap().clients(5), 10);
-        assert!(Concurrency::parse("0").is_err());
-        assert!(Concurrency::parse("x").is_err());
-        assert!(Concurrency::parse("n").is_err());
-    }
 }

@@ -1,18 +1,12 @@
 //! The control plane against the real local cluster (run as root): `faultline cluster
-//! up|down|status|exec` through the binary, and the ssh API (included from src/, since the
-//! package has no library target) against the cluster's nodes.
+//! up|down|status|exec` through the binary, and the ssh API of `faultline-control` against the
+//! cluster's nodes.
 //!
 //! Every test takes the shared cluster lock first.
 
 mod common;
 
-#[allow(dead_code)]
-#[path = "../src/exit.rs"]
-mod exit;
-#[path = "../src/preflight.rs"]
-mod preflight;
-#[path = "../src/ssh.rs"]
-mod ssh;
+use faultline_control::{preflight, ssh};
 
 use std::path::PathBuf;
 use std::process::Command;

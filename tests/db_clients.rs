@@ -3,16 +3,10 @@
 //! mapping, including connection refused (fail) and a stopped server (write times out: info).
 //! Needs `etcd` and `redis-server` on PATH (Debian: etcd-server, redis-server).
 
-#[path = "../src/db/etcd_client.rs"]
-#[allow(dead_code)]
-mod etcd_client;
-#[path = "../src/db/redis_client.rs"]
-#[allow(dead_code)]
-mod redis_client;
-
-use etcd_client::{EtcdClient, EtcdOptions};
-use faultline_workloads::{Client, Completion, Invocation, OpType, WorkloadKind};
-use redis_client::{RedisClient, RedisConnection, Role};
+use faultline_dbs::etcd::client::EtcdClient;
+use faultline_dbs::redis::client::{RedisClient, RedisConnection, Role};
+use faultline_dbs::{ClientOptions as EtcdOptions, Shape as WorkloadKind};
+use faultline_workloads::{Client, Completion, Invocation, OpType};
 use serde_json::{json, Value};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -361,9 +355,10 @@ async fn redis_replication_commands() {
     assert!(matches!(r.role().await.unwrap(), Role::Primary { .. }));
     assert_eq!(on_replica.invoke(&write(1, 4)).await.kind, OpType::Ok);
     // Admin errors name the server and the command.
-    let err = r.replicaof("127.0.0.1", 0).await;
-    assert!(err.is_ok() || err.unwrap_err().to_string().contains(&replica.addr()));
-    let mut dead = RedisConnection::new(&format!("127.0.0.1:{}", free_port()), Duration::from_secs(1));
+    let dead_addr = format!("127.0.0.1:{}", free_port());
+    let mut dead = RedisConnection::new(&dead_addr, Duration::from_secs(1));
     let err = dead.role().await.unwrap_err().to_string();
     assert!(err.contains("ROLE") && err.contains("connection refused"), "{err}");
+    let err = dead.replicaof("127.0.0.1", primary.port).await.unwrap_err().to_string();
+    assert!(err.contains("REPLICAOF 127.0.0.1") && err.contains(&dead_addr), "{err}");
 }

@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 
 /// The result of a command on a node. A non-zero status is a result, not an error.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -129,27 +128,5 @@ pub(crate) type Task<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// different nodes (and probes of different links) go out together; the SSH layer bounds how many
 /// run at once per node.
 pub(crate) async fn join_all<'a, T: Send + 'a>(futures: Vec<Task<'a, T>>) -> Vec<T> {
-    let mut pending: Vec<Option<Task<'a, T>>> = futures.into_iter().map(Some).collect();
-    let mut results: Vec<Option<T>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut all_done = true;
-        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
-            if let Some(fut) = slot {
-                match fut.as_mut().poll(cx) {
-                    Poll::Ready(v) => {
-                        *result = Some(v);
-                        *slot = None;
-                    }
-                    Poll::Pending => all_done = false,
-                }
-            }
-        }
-        if all_done {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
-    results.into_iter().map(|r| r.expect("every future completed")).collect()
+    futures::future::join_all(futures).await
 }

@@ -14,7 +14,8 @@
 //!    preflight and `choice.resolve(&unsupported)` (an explicit unsupported fault is a bad-arguments
 //!    error carrying the reason, e.g. the missing sch_netem module);
 //! 3. make the steps with `schedule::interval_schedule` or `schedule::load_schedule` (+
-//!    `ensure_ends_healed`), save `schedule::to_toml(&steps)` with the run for replays;
+//!    `ensure_ends_healed`), save `schedule::to_toml(&replay::replay_schedule(&ops))` with the run
+//!    for replays;
 //! 4. at each step's time write the nemesis invoke (`start-X`/`stop-X`/`heal`), `apply(&step.action)`,
 //!    and write the returned value as the completion; `verified: false` means the verdict is unknown;
 //! 5. at the end `heal_all()` (or `teardown()` to also remove the chain and jumps).
@@ -27,6 +28,7 @@ pub mod heal;
 pub mod netem;
 pub mod probe;
 pub mod render;
+pub mod replay;
 pub mod schedule;
 
 #[cfg(any(test, feature = "fake"))]

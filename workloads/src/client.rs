@@ -5,16 +5,19 @@
 //! it may have (timeouts and lost connections after a request was sent). When in doubt a client
 //! must answer `Info`: a wrong `Fail` makes a correct database look broken, a wrong `Ok` hides bugs.
 
+use async_trait::async_trait;
 use faultline_checkers::history::OpType;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::future::Future;
 
 /// One operation a worker is about to perform (becomes the `invoke` event of the history).
-#[derive(Debug, Clone, PartialEq)]
+/// Serializable: a client written in another language receives exactly this as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Invocation {
     /// The function: `read`, `write`, `cas`, `add`, `final-read`.
     pub f: String,
     /// The independent key (register workload only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<Value>,
     /// The argument: `null` for reads, an integer for write/add, `[old, new]` for cas.
     pub value: Value,
@@ -31,17 +34,21 @@ impl Invocation {
     }
 }
 
-/// How an operation ended (becomes the completion event of the history).
-#[derive(Debug, Clone, PartialEq)]
+/// How an operation ended (becomes the completion event of the history). Serializable, as
+/// [`Invocation`] is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Completion {
     /// `Ok`, `Fail` or `Info`; never `Invoke`.
+    #[serde(rename = "type")]
     pub kind: OpType,
     /// For ok reads the value read; otherwise the invocation's value.
     pub value: Value,
     /// A short reason for `Fail` and `Info` (e.g. "timeout", "connection refused").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The node that served the operation when it is not the client's own (e.g. a write a Redis
     /// client sent to the current primary); the runner records it on the completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub served_by: Option<String>,
 }
 
@@ -72,17 +79,55 @@ impl Completion {
     }
 }
 
-/// A database client. The runner creates one per worker; each talks to ONE node (the runner
-/// records that node on every op). A client must never panic on a database answer it does not
-/// understand: it reports `Fail` (reads) or `Info` (writes) with a short error instead.
+/// A database client, Jepsen's shape: `open` (connect), `setup` (create what the workload needs,
+/// once per client), any number of `invoke`s, `teardown`, `close`. The runner creates one per
+/// worker; each talks to ONE node (the runner records that node on every op). A client must never
+/// panic on a database answer it does not understand: it reports `Fail` (reads) or `Info`
+/// (writes) with a short error instead. Object-safe: the runner holds `Box<dyn Client>`.
+#[async_trait]
 pub trait Client: Send {
-    /// Perform one operation. Implementations may be written as `async fn`.
-    fn invoke(&mut self, op: &Invocation) -> impl Future<Output = Completion> + Send;
+    /// Connect. Clients that connect lazily (on the first operation) need not implement it.
+    async fn open(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Prepare what the workload needs (tables, keys). Most need nothing.
+    async fn setup(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Perform one operation.
+    async fn invoke(&mut self, op: &Invocation) -> Completion;
+
+    /// Undo `setup`.
+    async fn teardown(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Disconnect.
+    async fn close(&mut self) {}
 
     /// The node `op` is about to be sent to, when it is not the client's own (a write routed to
     /// the current primary), so that the invoke records where the request goes. The completion
     /// says which node served it (`Completion::served_by`).
     fn target(&self, _op: &Invocation) -> Option<String> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invocations_and_completions_travel_as_json() {
+        let op = Invocation::new("cas", Some(serde_json::json!(3)), serde_json::json!([1, 2]));
+        let text = serde_json::to_string(&op).unwrap();
+        assert_eq!(text, r#"{"f":"cas","key":3,"value":[1,2]}"#);
+        assert_eq!(serde_json::from_str::<Invocation>(&text).unwrap(), op);
+        let c = Completion::info(&op, "timeout");
+        let text = serde_json::to_string(&c).unwrap();
+        assert_eq!(text, r#"{"type":"info","value":[1,2],"error":"timeout"}"#);
+        assert_eq!(serde_json::from_str::<Completion>(&text).unwrap(), c);
     }
 }

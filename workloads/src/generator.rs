@@ -18,42 +18,44 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The workloads faultline knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WorkloadKind {
-    Register,
-    Set,
-    Counter,
-}
-
-impl WorkloadKind {
-    pub const ALL: [WorkloadKind; 3] = [WorkloadKind::Register, WorkloadKind::Set, WorkloadKind::Counter];
-
-    /// The name used on the command line and in results.
-    pub fn name(self) -> &'static str {
-        match self {
-            WorkloadKind::Register => "register",
-            WorkloadKind::Set => "set",
-            WorkloadKind::Counter => "counter",
-        }
+/// A workload: what each worker does next, how a run ends, and which checkers decide it.
+///
+/// The generator owns reproducibility (it positions `rng` at `(seed, worker, seq)` before each
+/// call), so a workload only says what the `seq`-th operation of `worker` is, drawing what it
+/// needs from `rng`. Adding a workload is one type implementing this plus one line in
+/// [`registry`], and a client per database that should run it.
+pub trait Workload: Send + Sync + std::fmt::Debug {
+    /// The name `--workload` takes, results record and the checkers are chosen by
+    /// (`faultline_checkers::workload`).
+    fn name(&self) -> &'static str;
+    /// The `seq`-th operation of `worker`, at most a few dozen words drawn from `rng`.
+    fn op(&self, worker: usize, seq: u64, rng: &mut ChaCha8Rng) -> Invocation;
+    /// The read that ends a run on every node after the heal (convergence), if any.
+    fn final_read(&self) -> Option<Invocation> {
+        None
     }
 }
 
-impl std::fmt::Display for WorkloadKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
+/// Every workload faultline knows, as constructors from the generator's options.
+pub fn registry() -> &'static [(&'static str, fn(&GeneratorOptions) -> Box<dyn Workload>)] {
+    &[
+        ("register", |o| Box::new(Register::new(o))),
+        ("set", |o| Box::new(Set::new(o))),
+        ("counter", |_| Box::new(Counter)),
+    ]
 }
 
-/// Parse a workload name (`register`, `set`, `counter`; case-insensitive).
-pub fn parse_workload(name: &str) -> Result<WorkloadKind> {
+/// The names `--workload` accepts.
+pub fn names() -> Vec<&'static str> {
+    registry().iter().map(|(n, _)| *n).collect()
+}
+
+/// Check a workload name (`register`, `set`, `counter`; case-insensitive) and return it as known.
+pub fn parse_workload(name: &str) -> Result<&'static str> {
     let wanted = name.trim().to_ascii_lowercase();
-    match WorkloadKind::ALL.iter().find(|k| k.name() == wanted) {
-        Some(kind) => Ok(*kind),
-        None => {
-            let valid: Vec<&str> = WorkloadKind::ALL.iter().map(|k| k.name()).collect();
-            bail!("unknown workload {name:?}; valid workloads are: {}", valid.join(", "))
-        }
+    match registry().iter().find(|(n, _)| *n == wanted) {
+        Some((n, _)) => Ok(n),
+        None => bail!("unknown workload {name:?}; valid workloads are: {}", names().join(", ")),
     }
 }
 
@@ -101,36 +103,31 @@ const REGISTER_VALUES: i64 = 5;
 /// A thread-safe, reproducible operation source for one workload.
 #[derive(Debug)]
 pub struct Generator {
-    kind: WorkloadKind,
+    workload: Box<dyn Workload>,
     opts: GeneratorOptions,
     /// Operations handed out so far, per worker.
     per_worker: Vec<AtomicU64>,
     /// Operations handed out so far, all workers (only for `limit`).
     issued: AtomicU64,
-    threads_per_key: usize,
-    groups: usize,
 }
 
-/// Build the generator of `kind`. Never fails: out-of-range options are clamped (documented
-/// on [`GeneratorOptions`]); `concurrency` 0 gives a generator that hands out nothing.
-pub fn new_generator(kind: WorkloadKind, opts: GeneratorOptions) -> Generator {
+/// Build the generator of the workload called `name` (see [`parse_workload`]). Out-of-range
+/// options are clamped (documented on [`GeneratorOptions`]); `concurrency` 0 gives a generator
+/// that hands out nothing.
+pub fn new_generator(name: &str, opts: GeneratorOptions) -> Result<Generator> {
+    let name = parse_workload(name)?;
+    let make = registry().iter().find(|(n, _)| *n == name).map(|(_, make)| *make).expect("parse_workload checked it");
     let ops_per_key = opts.ops_per_key.max(1);
     let threads_per_key = opts.threads_per_key.clamp(1, opts.concurrency.max(1)).min(ops_per_key as usize);
-    let groups = opts.concurrency.div_ceil(threads_per_key);
+    let opts = GeneratorOptions { ops_per_key, threads_per_key, ..opts };
     let per_worker = (0..opts.concurrency).map(|_| AtomicU64::new(0)).collect();
-    Generator {
-        kind,
-        opts: GeneratorOptions { ops_per_key, threads_per_key, ..opts },
-        per_worker,
-        issued: AtomicU64::new(0),
-        threads_per_key,
-        groups,
-    }
+    Ok(Generator { workload: make(&opts), opts, per_worker, issued: AtomicU64::new(0) })
 }
 
 impl Generator {
-    pub fn kind(&self) -> WorkloadKind {
-        self.kind
+    /// The workload's name.
+    pub fn name(&self) -> &'static str {
+        self.workload.name()
     }
 
     /// The options in effect (after clamping).
@@ -156,39 +153,60 @@ impl Generator {
         let mut rng = ChaCha8Rng::seed_from_u64(self.opts.seed);
         rng.set_stream(worker as u64);
         rng.set_word_pos(seq as u128 * WORDS_PER_OP);
-        match self.kind {
-            WorkloadKind::Register => self.register_op(worker, seq, &mut rng),
-            WorkloadKind::Set => set_op(worker, seq, self.opts.concurrency),
-            WorkloadKind::Counter => counter_op(&mut rng),
-        }
+        self.workload.op(worker, seq, &mut rng)
     }
 
     /// The read that ends a run (set and counter; the register workload has none).
     pub fn final_read(&self) -> Option<Invocation> {
-        match self.kind {
-            WorkloadKind::Register => None,
-            WorkloadKind::Set | WorkloadKind::Counter => Some(Invocation::new("final-read", None, Value::Null)),
+        self.workload.final_read()
+    }
+}
+
+/// Register: independent integer keys, read / write / cas of values `0..REGISTER_VALUES`.
+#[derive(Debug)]
+pub struct Register {
+    concurrency: usize,
+    ops_per_key: u64,
+    reserved_reads: usize,
+    threads_per_key: usize,
+    groups: usize,
+}
+
+impl Register {
+    fn new(o: &GeneratorOptions) -> Register {
+        Register {
+            concurrency: o.concurrency,
+            ops_per_key: o.ops_per_key,
+            reserved_reads: o.reserved_reads,
+            threads_per_key: o.threads_per_key,
+            groups: o.concurrency.div_ceil(o.threads_per_key),
         }
     }
 
-    /// The key `worker` uses for its `seq`-th operation (register workload).
-    pub fn register_key(&self, worker: usize, seq: u64) -> u64 {
+    /// The key `worker` uses for its `seq`-th operation.
+    pub fn key(&self, worker: usize, seq: u64) -> u64 {
         let (group, _, size) = self.group_of(worker);
-        let per_worker_quota = (self.opts.ops_per_key / size as u64).max(1);
+        let per_worker_quota = (self.ops_per_key / size as u64).max(1);
         (seq / per_worker_quota) * self.groups as u64 + group as u64
     }
 
     /// (group index, index within the group, group size) of a worker.
     fn group_of(&self, worker: usize) -> (usize, usize, usize) {
         let group = worker / self.threads_per_key;
-        let size = self.threads_per_key.min(self.opts.concurrency - group * self.threads_per_key);
+        let size = self.threads_per_key.min(self.concurrency - group * self.threads_per_key);
         (group, worker % self.threads_per_key, size)
     }
+}
 
-    fn register_op(&self, worker: usize, seq: u64, rng: &mut ChaCha8Rng) -> Invocation {
+impl Workload for Register {
+    fn name(&self) -> &'static str {
+        "register"
+    }
+
+    fn op(&self, worker: usize, seq: u64, rng: &mut ChaCha8Rng) -> Invocation {
         let (_, local, size) = self.group_of(worker);
-        let key = Some(json!(self.register_key(worker, seq)));
-        let reserved = self.opts.reserved_reads.min(size - 1);
+        let key = Some(json!(self.key(worker, seq)));
+        let reserved = self.reserved_reads.min(size - 1);
         let choice = if local < reserved { 0 } else { rng.random_range(0..3u32) };
         match choice {
             0 => Invocation::new("read", key, Value::Null),
@@ -204,28 +222,67 @@ impl Generator {
 
 /// Set: adds of unique elements, a read every `SET_READ_EVERY` ops (staggered by worker).
 /// Element = (this worker's add count) * concurrency + worker, so elements never repeat.
-fn set_op(worker: usize, seq: u64, concurrency: usize) -> Invocation {
-    let offset = worker as u64 % SET_READ_EVERY;
-    if (seq + offset) % SET_READ_EVERY == SET_READ_EVERY - 1 {
-        return Invocation::new("read", None, Value::Null);
+#[derive(Debug)]
+pub struct Set {
+    concurrency: usize,
+}
+
+impl Set {
+    fn new(o: &GeneratorOptions) -> Set {
+        Set { concurrency: o.concurrency }
     }
-    let reads_before = (seq + offset) / SET_READ_EVERY;
-    let add_index = seq - reads_before;
-    Invocation::new("add", None, json!(add_index * concurrency as u64 + worker as u64))
+}
+
+impl Workload for Set {
+    fn name(&self) -> &'static str {
+        "set"
+    }
+
+    fn op(&self, worker: usize, seq: u64, _rng: &mut ChaCha8Rng) -> Invocation {
+        let offset = worker as u64 % SET_READ_EVERY;
+        if (seq + offset) % SET_READ_EVERY == SET_READ_EVERY - 1 {
+            return Invocation::new("read", None, Value::Null);
+        }
+        let reads_before = (seq + offset) / SET_READ_EVERY;
+        let add_index = seq - reads_before;
+        Invocation::new("add", None, json!(add_index * self.concurrency as u64 + worker as u64))
+    }
+
+    fn final_read(&self) -> Option<Invocation> {
+        Some(Invocation::new("final-read", None, Value::Null))
+    }
 }
 
 /// Counter: one read in five, otherwise add 1..=5.
-fn counter_op(rng: &mut ChaCha8Rng) -> Invocation {
-    if rng.random_range(0..5u32) == 0 {
-        Invocation::new("read", None, Value::Null)
-    } else {
-        Invocation::new("add", None, json!(rng.random_range(1..=5i64)))
+#[derive(Debug)]
+pub struct Counter;
+
+impl Workload for Counter {
+    fn name(&self) -> &'static str {
+        "counter"
+    }
+
+    fn op(&self, _worker: usize, _seq: u64, rng: &mut ChaCha8Rng) -> Invocation {
+        if rng.random_range(0..5u32) == 0 {
+            Invocation::new("read", None, Value::Null)
+        } else {
+            Invocation::new("add", None, json!(rng.random_range(1..=5i64)))
+        }
+    }
+
+    fn final_read(&self) -> Option<Invocation> {
+        Some(Invocation::new("final-read", None, Value::Null))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The key of the register generator `g` for `worker`'s `seq`-th op, read off the op itself.
+    fn register_key(g: &Generator, worker: usize, seq: u64) -> u64 {
+        g.op_at(worker, seq).key.and_then(|k| k.as_u64()).expect("register ops have integer keys")
+    }
     use std::collections::{HashMap, HashSet};
 
     fn opts(seed: u64, concurrency: usize) -> GeneratorOptions {
@@ -238,18 +295,18 @@ mod tests {
 
     #[test]
     fn parse_workload_accepts_known_names_and_lists_them_on_error() {
-        assert_eq!(parse_workload("register").unwrap(), WorkloadKind::Register);
-        assert_eq!(parse_workload(" Set ").unwrap(), WorkloadKind::Set);
-        assert_eq!(parse_workload("counter").unwrap(), WorkloadKind::Counter);
+        assert_eq!(parse_workload("register").unwrap(), "register");
+        assert_eq!(parse_workload(" Set ").unwrap(), "set");
+        assert_eq!(parse_workload("counter").unwrap(), "counter");
         let err = parse_workload("queue").unwrap_err().to_string();
         assert!(err.contains("\"queue\"") && err.contains("register, set, counter"), "{err}");
     }
 
     #[test]
     fn same_seed_same_stream_regardless_of_interleaving() {
-        for kind in WorkloadKind::ALL {
-            let a = new_generator(kind, opts(7, 4));
-            let b = new_generator(kind, opts(7, 4));
+        for kind in names() {
+            let a = new_generator(kind, opts(7, 4)).unwrap();
+            let b = new_generator(kind, opts(7, 4)).unwrap();
             // a: workers one after the other; b: round robin, in reverse worker order.
             let a_streams: Vec<_> = (0..4).map(|w| stream(&a, w, 300)).collect();
             let mut b_streams = vec![Vec::new(); 4];
@@ -264,18 +321,18 @@ mod tests {
 
     #[test]
     fn different_seeds_differ() {
-        let a = new_generator(WorkloadKind::Register, opts(1, 4));
-        let b = new_generator(WorkloadKind::Register, opts(2, 4));
+        let a = new_generator("register", opts(1, 4)).unwrap();
+        let b = new_generator("register", opts(2, 4)).unwrap();
         assert_ne!(stream(&a, 3, 50), stream(&b, 3, 50));
-        let a = new_generator(WorkloadKind::Counter, opts(1, 4));
-        let b = new_generator(WorkloadKind::Counter, opts(2, 4));
+        let a = new_generator("counter", opts(1, 4)).unwrap();
+        let b = new_generator("counter", opts(2, 4)).unwrap();
         assert_ne!(stream(&a, 0, 50), stream(&b, 0, 50));
     }
 
     #[test]
     fn register_keys_roll_over_after_ops_per_key() {
         let o = GeneratorOptions { ops_per_key: 20, threads_per_key: 4, reserved_reads: 1, ..opts(3, 8) };
-        let g = new_generator(WorkloadKind::Register, o);
+        let g = new_generator("register", o).unwrap();
         let mut per_key: HashMap<u64, (usize, HashSet<usize>)> = HashMap::new();
         for _ in 0..100 {
             for w in 0..8 {
@@ -293,13 +350,13 @@ mod tests {
             assert_eq!(workers.len(), 4, "key {key}");
         }
         // Groups use disjoint keys: even keys for workers 0..4, odd keys for 4..8.
-        assert!(g.register_key(0, 0) == 0 && g.register_key(4, 0) == 1 && g.register_key(3, 5) == 2);
+        assert!(register_key(&g, 0, 0) == 0 && register_key(&g, 4, 0) == 1 && register_key(&g, 3, 5) == 2);
     }
 
     #[test]
     fn register_never_exceeds_ops_per_key_when_concurrency_is_large() {
         let o = GeneratorOptions { ops_per_key: 3, threads_per_key: 10, ..opts(0, 10) };
-        let g = new_generator(WorkloadKind::Register, o);
+        let g = new_generator("register", o).unwrap();
         let mut counts: HashMap<u64, u64> = HashMap::new();
         for w in 0..10 {
             for op in stream(&g, w, 30) {
@@ -312,7 +369,7 @@ mod tests {
     #[test]
     fn reserved_readers_only_read_and_others_mix() {
         let o = GeneratorOptions { reserved_reads: 2, threads_per_key: 5, ..opts(11, 10) };
-        let g = new_generator(WorkloadKind::Register, o);
+        let g = new_generator("register", o).unwrap();
         for w in 0..10 {
             let fs: HashSet<String> = stream(&g, w, 200).into_iter().map(|op| op.f).collect();
             if w % 5 < 2 {
@@ -326,13 +383,13 @@ mod tests {
     #[test]
     fn reserved_readers_leave_one_writer_per_group() {
         let o = GeneratorOptions { reserved_reads: 99, threads_per_key: 3, ..opts(0, 3) };
-        let g = new_generator(WorkloadKind::Register, o);
+        let g = new_generator("register", o).unwrap();
         assert!(stream(&g, 2, 50).iter().any(|op| op.f != "read"));
     }
 
     #[test]
     fn register_values_are_small_integers() {
-        let g = new_generator(WorkloadKind::Register, GeneratorOptions { reserved_reads: 0, ..opts(5, 2) });
+        let g = new_generator("register", GeneratorOptions { reserved_reads: 0, ..opts(5, 2) }).unwrap();
         for op in stream(&g, 1, 500) {
             match op.f.as_str() {
                 "read" => assert!(op.value.is_null()),
@@ -349,7 +406,7 @@ mod tests {
 
     #[test]
     fn set_elements_are_unique_and_reads_are_periodic() {
-        let g = new_generator(WorkloadKind::Set, opts(0, 3));
+        let g = new_generator("set", opts(0, 3)).unwrap();
         let mut seen = HashSet::new();
         for w in 0..3 {
             let ops = stream(&g, w, 100);
@@ -365,18 +422,18 @@ mod tests {
 
     #[test]
     fn counter_adds_small_positive_integers() {
-        let g = new_generator(WorkloadKind::Counter, opts(9, 1));
+        let g = new_generator("counter", opts(9, 1)).unwrap();
         let ops = stream(&g, 0, 500);
         assert!(ops.iter().any(|op| op.f == "read"));
         for op in ops.iter().filter(|op| op.f == "add") {
             assert!((1..=5).contains(&op.value.as_i64().unwrap()));
         }
-        assert!(new_generator(WorkloadKind::Register, opts(0, 1)).final_read().is_none());
+        assert!(new_generator("register", opts(0, 1)).unwrap().final_read().is_none());
     }
 
     #[test]
     fn limit_and_worker_range_end_the_stream() {
-        let g = new_generator(WorkloadKind::Counter, GeneratorOptions { limit: Some(5), ..opts(0, 2) });
+        let g = new_generator("counter", GeneratorOptions { limit: Some(5), ..opts(0, 2) }).unwrap();
         assert!(g.next(2).is_none(), "worker 2 is out of range for concurrency 2");
         let handed_out = (0..10).filter(|i| g.next(i % 2).is_some()).count();
         assert_eq!(handed_out, 5);
@@ -384,7 +441,7 @@ mod tests {
 
     #[test]
     fn concurrent_next_is_consistent() {
-        let g = std::sync::Arc::new(new_generator(WorkloadKind::Register, opts(42, 8)));
+        let g = std::sync::Arc::new(new_generator("register", opts(42, 8)).unwrap());
         let handles: Vec<_> = (0..8)
             .map(|w| {
                 let g = g.clone();

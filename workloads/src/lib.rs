@@ -1,8 +1,9 @@
 //! faultline-workloads: what the clients do to the database under test.
 //!
-//! A workload is a pair: a [`Generator`] that says which operation each worker invokes next
-//! (reproducible from a seed, independent of timing), and a [`Client`] per worker that performs
-//! one [`Invocation`] against one database node and reports its [`Completion`]. The runner (in
+//! A workload is a pair: a [`Workload`] (driven by a [`Generator`]) that says which operation each
+//! worker invokes next (reproducible from a seed, independent of timing), and a [`Client`] per
+//! worker that performs one [`Invocation`] against one database node and reports its
+//! [`Completion`]. The runner (in
 //! the binary) drives both and writes the history; this crate does no I/O itself.
 //!
 //! Workloads and their value conventions (what the checkers expect):
@@ -18,5 +19,5 @@ pub mod memory;
 
 pub use client::{Client, Completion, Invocation};
 pub use faultline_checkers::history::OpType;
-pub use generator::{new_generator, parse_workload, Generator, GeneratorOptions, WorkloadKind};
+pub use generator::{new_generator, parse_workload, Generator, GeneratorOptions, Workload};
 pub use memory::{InMemoryClient, InMemoryCounter, InMemoryRegister, InMemorySet};

@@ -4,7 +4,6 @@
 //! way several clients share one database.
 
 use crate::client::{Client, Completion, Invocation};
-use crate::generator::WorkloadKind;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -64,6 +63,7 @@ fn cas_args(v: &Value) -> Option<(i64, i64)> {
     }
 }
 
+#[async_trait::async_trait]
 impl Client for InMemoryRegister {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
         self.apply(op)
@@ -96,6 +96,7 @@ impl InMemorySet {
     }
 }
 
+#[async_trait::async_trait]
 impl Client for InMemorySet {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
         self.apply(op)
@@ -128,6 +129,7 @@ impl InMemoryCounter {
     }
 }
 
+#[async_trait::async_trait]
 impl Client for InMemoryCounter {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
         self.apply(op)
@@ -143,16 +145,17 @@ pub enum InMemoryClient {
 }
 
 impl InMemoryClient {
-    /// A fresh, empty store for `kind`; clone it to give every worker a client of the same store.
-    pub fn new(kind: WorkloadKind) -> Self {
-        match kind {
-            WorkloadKind::Register => InMemoryClient::Register(InMemoryRegister::new()),
-            WorkloadKind::Set => InMemoryClient::Set(InMemorySet::new()),
-            WorkloadKind::Counter => InMemoryClient::Counter(InMemoryCounter::new()),
+    /// A fresh, empty store for the workload called `workload` (register when unknown); clone it to give every worker a client of the same store.
+    pub fn new(workload: &str) -> Self {
+        match workload {
+            "set" => InMemoryClient::Set(InMemorySet::new()),
+            "counter" => InMemoryClient::Counter(InMemoryCounter::new()),
+            _ => InMemoryClient::Register(InMemoryRegister::new()),
         }
     }
 }
 
+#[async_trait::async_trait]
 impl Client for InMemoryClient {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
         match self {
@@ -199,12 +202,12 @@ mod tests {
     #[test]
     fn set_and_counter() {
         run(async {
-            let mut s = InMemoryClient::new(WorkloadKind::Set);
+            let mut s = InMemoryClient::new("set");
             for e in [5, 1, 3] {
                 assert_eq!(s.invoke(&inv("add", None, json!(e))).await.kind, OpType::Ok);
             }
             assert_eq!(s.invoke(&inv("final-read", None, Value::Null)).await.value, json!([1, 3, 5]));
-            let mut c = InMemoryClient::new(WorkloadKind::Counter);
+            let mut c = InMemoryClient::new("counter");
             assert_eq!(c.invoke(&inv("read", None, Value::Null)).await.value, json!(0));
             c.invoke(&inv("add", None, json!(2))).await;
             c.clone().invoke(&inv("add", None, json!(3))).await;

@@ -11,7 +11,9 @@
 //! command that writes and `fail` for a read; an error reply (`-READONLY`, `-LOADING`, ...) means
 //! Redis did not run the command: `fail`; a cas whose comparison did not hold is `fail`.
 
-use faultline_workloads::{Client, Completion, Invocation, WorkloadKind};
+use crate::Shape;
+use async_trait::async_trait;
+use faultline_workloads::{Client, Completion, Invocation};
 use serde_json::{json, Value};
 use std::future::Future;
 use std::pin::Pin;
@@ -291,12 +293,12 @@ fn read_reply<'a>(r: &'a mut BufReader<TcpStream>) -> Pin<Box<dyn Future<Output 
 #[derive(Debug)]
 pub struct RedisClient {
     conn: RedisConnection,
-    kind: WorkloadKind,
+    kind: Shape,
 }
 
 impl RedisClient {
     /// A client for the server at `addr` (`host:port`) with a per-operation timeout.
-    pub fn new(addr: &str, kind: WorkloadKind, timeout: Duration) -> RedisClient {
+    pub fn new(addr: &str, kind: Shape, timeout: Duration) -> RedisClient {
         RedisClient { conn: RedisConnection::new(addr, timeout), kind }
     }
 
@@ -395,12 +397,13 @@ impl RedisClient {
     }
 }
 
+#[async_trait]
 impl Client for RedisClient {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
         match self.kind {
-            WorkloadKind::Register => self.register(op).await,
-            WorkloadKind::Set => self.set(op).await,
-            WorkloadKind::Counter => self.counter(op).await,
+            Shape::Register => self.register(op).await,
+            Shape::Set => self.set(op).await,
+            Shape::Counter => self.counter(op).await,
         }
     }
 }

@@ -2,8 +2,6 @@
 //! act as root there (logged in as root, or sudo works), and that the tools the run needs are
 //! installed. A bad node fails the run in seconds with a message naming it.
 
-#![allow(dead_code)]
-
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -78,4 +76,26 @@ async fn check_node(node: &Node, tools: &[String]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether some of `nodes` share a clock with each other or with this machine: the same kernel
+/// (`/proc/sys/kernel/random/boot_id`) means the same clock, so a clock fault on one would move
+/// the others' (and ours). The local cluster's nodes always do; real hosts normally do not.
+pub async fn shared_clock(nodes: &[Node]) -> Result<bool> {
+    const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
+    let mut seen: Vec<String> =
+        std::fs::read_to_string(BOOT_ID).ok().map(|s| s.trim().to_string()).into_iter().collect();
+    for node in nodes {
+        let out = node.run(&["cat", BOOT_ID], CHECK_TIMEOUT).await?;
+        let id = out.stdout.trim().to_string();
+        if !out.success() || id.is_empty() {
+            // Not Linux, or no procfs: assume separate machines, as before.
+            continue;
+        }
+        if seen.contains(&id) {
+            return Ok(true);
+        }
+        seen.push(id);
+    }
+    Ok(false)
 }

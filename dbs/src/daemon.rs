@@ -1,91 +1,12 @@
-//! What every database adapter offers the runner and the nemesis, as plain data and one enum.
+//! One database daemon as faultline runs it on a node: pidfile, log, data directory, binary.
 //!
-//! An adapter installs, configures, starts, stops, kills (SIGKILL), pauses (SIGSTOP), resumes,
-//! wipes, finds the primary/leader, and knows where its logs are. Daemons are started with
-//! pidfiles and signalled only after checking /proc/PID/comm (pids wrap).
+//! Every adapter is built on [`Daemon`], so install, kill, pause, teardown and logs behave the same
+//! for every database. Daemons are started with pidfiles and signalled only after checking
+//! /proc/PID/comm (pids wrap).
 
-use crate::ssh::Node;
+use crate::{DbNode, DbOptions};
 use anyhow::{bail, Context, Result};
-use std::path::PathBuf;
 use std::time::Duration;
-
-/// One database node as the adapters see it: the SSH handle, the address the other nodes and
-/// the clients use, and a directory of its own (nodes of the local cluster share one filesystem).
-#[derive(Clone, Debug)]
-pub struct DbNode {
-    pub ssh: Node,
-    pub name: String,
-    pub host: String,
-    pub root: String,
-}
-
-impl DbNode {
-    /// A connected node whose files live under `root`; other nodes and clients reach it at the
-    /// host it was connected to.
-    pub fn new(ssh: Node, root: String) -> DbNode {
-        DbNode { name: ssh.name.clone(), host: ssh.host.clone(), ssh, root }
-    }
-
-    pub fn path(&self, file: &str) -> String {
-        format!("{}/{}", self.root.trim_end_matches('/'), file)
-    }
-}
-
-/// The databases faultline knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DbKind {
-    Etcd,
-    Redis,
-}
-
-impl DbKind {
-    pub const ALL: [DbKind; 2] = [DbKind::Etcd, DbKind::Redis];
-
-    pub fn parse(name: &str) -> Result<DbKind> {
-        match name.to_ascii_lowercase().as_str() {
-            "etcd" => Ok(DbKind::Etcd),
-            "redis" => Ok(DbKind::Redis),
-            other => Err(crate::exit::bad_input(format!("--db {other:?}: unknown database; known: etcd, redis"))),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            DbKind::Etcd => "etcd",
-            DbKind::Redis => "redis",
-        }
-    }
-
-    /// The process name (/proc/PID/comm) of the daemon.
-    pub fn comm(self) -> &'static str {
-        match self {
-            DbKind::Etcd => "etcd",
-            DbKind::Redis => "redis-server",
-        }
-    }
-
-    /// (binary, Debian package) pairs the database needs; installed on the host for the local
-    /// cluster, whose nodes share its filesystem.
-    pub fn host_packages(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            DbKind::Etcd => &[("etcd", "etcd-server")],
-            DbKind::Redis => &[("redis-server", "redis-server")],
-        }
-    }
-
-    /// Tools the adapter needs on every node, checked by preflight.
-    pub fn required_tools(self) -> &'static [&'static str] {
-        &["sh", "kill", "cat", "rm", "mkdir"]
-    }
-}
-
-/// Options shared by the adapters.
-#[derive(Debug, Clone, Default)]
-pub struct DbOptions {
-    /// Upload this binary instead of using the distribution's.
-    pub binary: Option<PathBuf>,
-}
 
 pub const SHORT: Duration = Duration::from_secs(20);
 
@@ -184,9 +105,10 @@ impl Daemon {
         n.path(&format!("{}.binary", self.prefix))
     }
 
-    /// Install (or upload `--db-binary`) on every node; returns the binary to run. One node at a
-    /// time: the local cluster's nodes share one dpkg database.
-    pub async fn install(&self, nodes: &[DbNode], opts: &DbOptions) -> Result<String> {
+    /// Install (or upload `--db-binary`) on every node and remember there which binary to run
+    /// ([`Daemon::installed_binary`]). One node at a time: the local cluster's nodes share one
+    /// dpkg database.
+    pub async fn install(&self, nodes: &[DbNode], opts: &DbOptions) -> Result<()> {
         let mut binary = self.binary.to_string();
         for n in nodes {
             match &opts.binary {
@@ -209,7 +131,7 @@ impl Daemon {
                 .await?
                 .check(&n.name, &["mkdir"])?;
         }
-        Ok(binary)
+        Ok(())
     }
 
     /// The binary recorded at install.
@@ -255,5 +177,96 @@ impl Daemon {
 
     pub fn log_files(&self, n: &DbNode) -> Vec<String> {
         vec![self.logfile(n)]
+    }
+}
+
+/// Kill every process of this database on a node that this run did not start: by pidfile; then by
+/// process name with the data directory or one of `ports` in its command line; then whoever
+/// listens on `ports`. A stale process from a killed run would otherwise hold the data
+/// directory's lock or answer the clients in place of the fresh one. Returns one line per process
+/// killed: `pid <pid> (<how found>): <command line>`.
+const CLEAR_STALE: &str = r#"comm=$1 datadir=$2 pidfile=$3; shift 3; ports="$*"
+killed=" "
+kill_one() {
+  case "$killed" in *" $1 "*) return;; esac
+  [ "$1" = "$$" ] && return
+  cmd=$(tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null) || return
+  kill -CONT "$1" 2>/dev/null
+  if kill -KILL "$1" 2>/dev/null; then killed="$killed$1 "; printf 'pid %s (%s): %s\n' "$1" "$2" "$cmd"; fi
+}
+if [ -r "$pidfile" ]; then
+  pid=$(cat "$pidfile")
+  case "$pid" in ''|*[!0-9]*) ;; *) [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] && kill_one "$pid" pidfile;; esac
+fi
+for pid in $(pgrep -x "$comm"); do
+  cmd=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)
+  hit=""
+  case "$cmd" in *"$datadir"*) hit="name and data directory";; esac
+  for p in $ports; do case "$cmd " in *":$p "*|*":$p,"*|*" $p "*) hit="name and port $p";; esac; done
+  [ -n "$hit" ] && kill_one "$pid" "$hit"
+done
+for p in $ports; do
+  for pid in $(ss -Htlnp "sport = :$p" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+    kill_one "$pid" "listening on port $p"
+  done
+done
+# Wait (up to 5 s) until every process killed is gone, so that ports and locks are free.
+for i in $(seq 50); do
+  left=""
+  for pid in $killed; do s=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null); [ -n "$s" ] && [ "$s" != Z ] && left="$left $pid"; done
+  [ -z "$left" ] && break
+  sleep 0.1
+done
+rm -f "$pidfile""#;
+
+/// Which processes listen on `ports` and are not the daemon of `pidfile` or one of its children:
+/// lines `<port> <pid> <command line>`.
+const FOREIGN_LISTENERS: &str = r#"pidfile=$1; shift
+ours=$(cat "$pidfile" 2>/dev/null)
+for p in "$@"; do
+  for pid in $(ss -Htlnp "sport = :$p" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+    q=$pid
+    while [ -n "$q" ] && [ "$q" != 0 ] && [ "$q" != 1 ] && [ "$q" != "$ours" ]; do q=$(awk '{print $4}' "/proc/$q/stat" 2>/dev/null); done
+    [ -n "$ours" ] && [ "$q" = "$ours" ] || echo "$p $pid $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)"
+  done
+done"#;
+
+impl Daemon {
+    /// Stop any process of this database on `n` that is not this run's (see [`CLEAR_STALE`]).
+    pub async fn clear_stale(&self, n: &DbNode, ports: &[u16]) -> Result<Vec<String>> {
+        let comm: String = self.comm.chars().take(15).collect();
+        let (data, pidfile) = (self.data_dir(n), self.pidfile(n));
+        let mut argv: Vec<String> = ["sh", "-c", CLEAR_STALE, "sh", &comm, &data, &pidfile].map(String::from).to_vec();
+        argv.extend(ports.iter().map(u16::to_string));
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let out = n.ssh.run_root(&argv, SHORT).await?.check(&n.name, &["sh", "-c", "(clear stale processes)"])?;
+        Ok(out.stdout.lines().map(|l| format!("{}: killed stale {} {l}", n.name, self.comm)).collect())
+    }
+
+    /// Refuse a node whose database ports are served by a process this run did not start.
+    pub async fn check_ports_owned(&self, n: &DbNode, ports: &[u16]) -> Result<()> {
+        let pidfile = self.pidfile(n);
+        let mut argv: Vec<String> = ["sh", "-c", FOREIGN_LISTENERS, "sh", &pidfile].map(String::from).to_vec();
+        argv.extend(ports.iter().map(u16::to_string));
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let out = n.ssh.run_root(&argv, SHORT).await?.check(&n.name, &["sh", "-c", "(check port owners)"])?;
+        let foreign: Vec<String> = out
+            .stdout
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.splitn(3, ' ');
+                let (port, pid, cmd) = (parts.next()?, parts.next()?, parts.next().unwrap_or("").trim());
+                Some(format!("port {port} is served by pid {pid} ({cmd})"))
+            })
+            .collect();
+        if !foreign.is_empty() {
+            bail!(
+                "node {}: {}, not by the {} this run started; refusing to test against it",
+                n.name,
+                foreign.join("; "),
+                self.comm
+            );
+        }
+        Ok(())
     }
 }

@@ -10,26 +10,12 @@
 //! (`fail`); a cas whose comparison did not hold is `fail`. The counter's `add` is a
 //! read-modify-write guarded by the key's mod_revision, so a lost race is a clean `fail`.
 
+use crate::{ClientOptions, Shape};
+use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use faultline_workloads::{Client, Completion, Invocation, WorkloadKind};
+use faultline_workloads::{Client, Completion, Invocation};
 use serde_json::{json, Value};
-use std::time::Duration;
-
-/// Client settings.
-#[derive(Debug, Clone)]
-pub struct EtcdOptions {
-    /// Per-request timeout (the counter's add makes two requests, each with this timeout).
-    pub timeout: Duration,
-    /// Serve reads from the local member without a quorum round (may be stale).
-    pub serializable_reads: bool,
-}
-
-impl Default for EtcdOptions {
-    fn default() -> Self {
-        EtcdOptions { timeout: Duration::from_secs(5), serializable_reads: false }
-    }
-}
 
 /// One worker's client, bound to one etcd member.
 #[derive(Debug, Clone)]
@@ -37,8 +23,8 @@ pub struct EtcdClient {
     http: reqwest::Client,
     /// `http://host:port`, without a trailing slash.
     base: String,
-    kind: WorkloadKind,
-    opts: EtcdOptions,
+    kind: Shape,
+    opts: ClientOptions,
 }
 
 /// Why a request did not produce an answer.
@@ -76,7 +62,7 @@ const COUNTER_KEY: &str = "c";
 
 impl EtcdClient {
     /// A client for the member at `endpoint` (`host:port` or `http://host:port`).
-    pub fn new(endpoint: &str, kind: WorkloadKind, opts: EtcdOptions) -> anyhow::Result<EtcdClient> {
+    pub fn new(endpoint: &str, kind: Shape, opts: ClientOptions) -> anyhow::Result<EtcdClient> {
         let endpoint = endpoint.trim().trim_end_matches('/');
         let base = if endpoint.contains("://") { endpoint.to_string() } else { format!("http://{endpoint}") };
         if !base.starts_with("http://") {
@@ -264,12 +250,13 @@ impl EtcdClient {
     }
 }
 
+#[async_trait]
 impl Client for EtcdClient {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
         match self.kind {
-            WorkloadKind::Register => self.register(op).await,
-            WorkloadKind::Set => self.set(op).await,
-            WorkloadKind::Counter => self.counter(op).await,
+            Shape::Register => self.register(op).await,
+            Shape::Set => self.set(op).await,
+            Shape::Counter => self.counter(op).await,
         }
     }
 }

@@ -11,9 +11,6 @@
 //! - Errors name the node, the command and the cause, plus the tail of stderr. The sudo password
 //!   only ever travels on stdin and prints as `<redacted>`.
 
-// The runner, the database adapters and the nemesis executor are the users of most of this API.
-#![allow(dead_code)]
-
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -26,83 +23,12 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Mutex, Semaphore};
 
-use crate::exit::bad_input;
-
 /// Channels one node may have open at once; sshd's default `MaxSessions` is 10.
 pub const CHANNELS_PER_NODE: usize = 8;
 /// Attempts at opening a channel (restarting a dead master in between) before giving up.
 const OPEN_ATTEMPTS: u32 = 4;
 /// How much of stderr an error message quotes.
 const STDERR_TAIL: usize = 600;
-
-/// Where the nodes are and how to log in; flattened into the subcommands that need nodes.
-#[derive(clap::Args, Debug, Clone)]
-pub struct NodeArgs {
-    /// Nodes, comma separated: host or host:port (e.g. `db1,db2,10.0.0.3:2222`).
-    #[arg(long, value_delimiter = ',')]
-    pub nodes: Vec<String>,
-    /// File listing nodes, one host or host:port per line; blank lines and `#` comments ignored.
-    #[arg(long)]
-    pub nodes_file: Option<PathBuf>,
-    /// User to log in as; commands needing root go through sudo when it is not root.
-    #[arg(long, default_value = "root")]
-    pub username: String,
-    /// Private key to log in with (otherwise ssh's defaults and agent).
-    #[arg(long)]
-    pub ssh_key: Option<PathBuf>,
-    /// Port for nodes given without one.
-    #[arg(long, default_value_t = 22)]
-    pub ssh_port: u16,
-    /// Refuse hosts missing from known_hosts too (by default new hosts are accepted and
-    /// remembered; a changed host key is always refused).
-    #[arg(long)]
-    pub strict_host_key_checking: bool,
-    /// Password for sudo when the user is not root (prefer the environment variable).
-    #[arg(long, env = "FAULTLINE_SUDO_PASSWORD", hide_env_values = true)]
-    pub sudo_password: Option<Secret>,
-    /// How long to wait for a node's ssh to answer (e.g. 5s, 500ms).
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-    pub connect_timeout: Duration,
-}
-
-impl NodeArgs {
-    /// The nodes named by `--nodes` and `--nodes-file` (empty when neither is given) and the
-    /// login options.
-    pub fn resolve(&self) -> Result<(Vec<NodeSpec>, SshOptions)> {
-        let mut entries: Vec<String> = self.nodes.iter().map(|s| s.trim().to_string()).collect();
-        if let Some(path) = &self.nodes_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| bad_input(format!("cannot read --nodes-file {}: {e}", path.display())))?;
-            for line in text.lines() {
-                let line = line.split('#').next().unwrap_or("").trim();
-                if !line.is_empty() {
-                    entries.push(line.to_string());
-                }
-            }
-        }
-        let mut specs: Vec<NodeSpec> = Vec::new();
-        for entry in entries.iter().filter(|e| !e.is_empty()) {
-            let spec = NodeSpec::parse(entry, self.ssh_port).map_err(|e| bad_input(format!("{e:#}")))?;
-            if specs.iter().any(|s| s.name == spec.name) {
-                return Err(bad_input(format!("node {} is listed twice", spec.name)));
-            }
-            specs.push(spec);
-        }
-        if self.connect_timeout < Duration::from_secs(1) {
-            return Err(bad_input("--connect-timeout must be at least 1s (ssh counts whole seconds)"));
-        }
-        let opts = SshOptions {
-            user: self.username.clone(),
-            key: self.ssh_key.clone(),
-            strict: self.strict_host_key_checking,
-            sudo_password: self.sudo_password.clone(),
-            connect_timeout: self.connect_timeout,
-            known_hosts: None,
-            config_file: None,
-        };
-        Ok((specs, opts))
-    }
-}
 
 /// A password that never shows up in Debug or Display output.
 #[derive(Clone, PartialEq, Eq)]

@@ -1,8 +1,13 @@
 //! The etcd adapter: Debian's etcd-server (or `--db-binary`), one member per node, a fresh
 //! cluster on every set-up.
 
-use super::adapter::{tail, Daemon, DbNode, DbOptions, SHORT};
+pub mod client;
+
+use crate::daemon::{tail, Daemon, SHORT};
+use crate::{ClientOptions, Db, DbNode, PauseControl, PrimaryControl, PrimaryRoute, ProcessControl};
 use anyhow::{bail, Result};
+use async_trait::async_trait;
+use faultline_workloads::Client;
 use futures::future::join_all;
 use std::time::Duration;
 
@@ -46,62 +51,100 @@ pub fn start_argv(binary: &str, node: &DbNode, cluster: &str) -> Vec<String> {
     ]
 }
 
-pub async fn install(nodes: &[DbNode], opts: &DbOptions) -> Result<String> {
-    ETCD.install(nodes, opts).await
+/// etcd: one member per node, a fresh cluster on every set-up.
+pub struct Etcd;
+
+#[async_trait]
+impl Db for Etcd {
+    fn name(&self) -> &'static str {
+        "etcd"
+    }
+    fn daemon(&self) -> &Daemon {
+        &ETCD
+    }
+    fn ports(&self) -> &'static [u16] {
+        &[CLIENT_PORT, PEER_PORT]
+    }
+    fn host_packages(&self) -> &'static [(&'static str, &'static str)] {
+        &[("etcd", "etcd-server")]
+    }
+
+    /// Wipe data and start every member, then wait until the cluster has a leader.
+    async fn setup(&self, nodes: &[DbNode]) -> Result<()> {
+        let cluster = initial_cluster(nodes);
+        let starts = nodes.iter().map(|n| {
+            let cluster = cluster.clone();
+            async move {
+                ETCD.stop(n).await?;
+                n.ssh
+                    .run_root(&["rm", "-rf", &ETCD.data_dir(n), &ETCD.logfile(n)], SHORT)
+                    .await?
+                    .check(&n.name, &["rm"])?;
+                let binary = ETCD.installed_binary(n).await?;
+                start(n, &binary, &cluster).await
+            }
+        });
+        for r in join_all(starts).await {
+            r?;
+        }
+        wait_for_leader(nodes, Duration::from_secs(60)).await
+    }
+
+    fn client(
+        &self,
+        workload: &str,
+        node: &DbNode,
+        opts: &ClientOptions,
+        _route: &PrimaryRoute,
+    ) -> Result<Box<dyn Client>> {
+        let shape = crate::Shape::of(workload, self.name())?;
+        Ok(Box::new(client::EtcdClient::new(&format!("{}:{CLIENT_PORT}", node.host), shape, opts.clone())?))
+    }
+    fn process(&self) -> Option<&dyn ProcessControl> {
+        Some(self)
+    }
+    fn pause(&self) -> Option<&dyn PauseControl> {
+        Some(self)
+    }
+    fn primary(&self) -> Option<&dyn PrimaryControl> {
+        Some(self)
+    }
 }
 
-/// Wipe data and start every member, then wait until the cluster has a leader.
-pub async fn setup(nodes: &[DbNode], binary: &str) -> Result<()> {
-    let cluster = initial_cluster(nodes);
-    let starts = nodes.iter().map(|n| {
-        let cluster = cluster.clone();
-        async move {
-            ETCD.stop(n).await?;
-            n.ssh
-                .run_root(&["rm", "-rf", &ETCD.data_dir(n), &ETCD.logfile(n)], SHORT)
-                .await?
-                .check(&n.name, &["rm"])?;
-            start(n, binary, &cluster).await
-        }
-    });
-    for r in join_all(starts).await {
-        r?;
+#[async_trait]
+impl ProcessControl for Etcd {
+    async fn kill(&self, n: &DbNode) -> Result<bool> {
+        ETCD.kill(n).await
     }
-    wait_for_leader(nodes, Duration::from_secs(60)).await?;
-    Ok(())
+    /// Restart a member (after a kill) with its existing data: it joins the cluster it already
+    /// belongs to (`--initial-cluster-state` is ignored once the data dir exists).
+    async fn start(&self, n: &DbNode, nodes: &[DbNode]) -> Result<()> {
+        if ETCD.is_running(n).await? {
+            return Ok(());
+        }
+        let binary = ETCD.installed_binary(n).await?;
+        start(n, &binary, &initial_cluster(nodes)).await
+    }
+}
+
+#[async_trait]
+impl PauseControl for Etcd {
+    async fn pause(&self, n: &DbNode) -> Result<bool> {
+        ETCD.pause(n).await
+    }
+}
+
+#[async_trait]
+impl PrimaryControl for Etcd {
+    async fn primaries(&self, nodes: &[DbNode]) -> Result<Vec<String>> {
+        leaders(nodes).await
+    }
 }
 
 async fn start(n: &DbNode, binary: &str, cluster: &str) -> Result<()> {
     // etcd refuses to start on some architectures without this; harmless elsewhere.
     let arch = std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64");
     ETCD.start(n, &start_argv(binary, n, cluster), &[("ETCD_UNSUPPORTED_ARCH".to_string(), arch)]).await
-}
-
-/// Restart a member (after a kill) with its existing data.
-pub async fn restart(n: &DbNode, nodes: &[DbNode]) -> Result<()> {
-    if ETCD.is_running(n).await? {
-        return Ok(());
-    }
-    // A restarted member joins the cluster it already belongs to; --initial-cluster-state is
-    // ignored once the data dir exists.
-    let binary = ETCD.installed_binary(n).await?;
-    start(n, &binary, &initial_cluster(nodes)).await
-}
-
-pub async fn kill(n: &DbNode) -> Result<bool> {
-    ETCD.kill(n).await
-}
-pub async fn pause(n: &DbNode) -> Result<bool> {
-    ETCD.pause(n).await
-}
-
-/// Stop every member and remove its data.
-pub async fn teardown(nodes: &[DbNode]) -> Result<()> {
-    ETCD.teardown(nodes).await
-}
-
-pub fn log_files(n: &DbNode) -> Vec<String> {
-    ETCD.log_files(n)
 }
 
 /// Ask each member who the leader is (`/v3/maintenance/status`): the names of the members

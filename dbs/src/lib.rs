@@ -1,0 +1,208 @@
+//! faultline-dbs: the databases faultline can test, behind one small interface.
+//!
+//! Shaped like Jepsen's: a [`Db`] installs, sets up and tears down the database and knows its log
+//! files; optional capabilities say what faults it supports ([`ProcessControl`]: start and kill
+//! for the `kill` fault; [`PauseControl`]: SIGSTOP/SIGCONT for `pause`; [`PrimaryControl`]: find
+//! the primaries for `partition-leader`, promote for `failover`). A fault that needs a capability
+//! the database lacks is refused at preflight. A [`Db`] also makes the workload clients
+//! ([`faultline_workloads::Client`]) that talk to it.
+//!
+//! Adding a database is one module implementing [`Db`] plus one line in [`registry`]; see
+//! `docs/extending.md`. What every adapter shares (pidfiles, stale processes from a killed run,
+//! wiping) lives in [`daemon::Daemon`] and [`lifecycle`], not in the adapters.
+
+pub mod daemon;
+pub mod etcd;
+pub mod lifecycle;
+pub mod node;
+pub mod redis;
+
+pub use daemon::Daemon;
+pub use node::DbNode;
+
+use anyhow::Result;
+use async_trait::async_trait;
+use faultline_workloads::Client;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// How to install a database.
+#[derive(Debug, Clone, Default)]
+pub struct DbOptions {
+    /// Upload this binary instead of installing the distribution's package.
+    pub binary: Option<PathBuf>,
+}
+
+/// How a workload client behaves.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Per-operation timeout; an operation that times out is `info` (or `fail` for reads).
+    pub timeout: Duration,
+    /// Serve reads locally without a quorum round (etcd's serializable reads; may be stale).
+    pub serializable_reads: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions { timeout: Duration::from_secs(5), serializable_reads: false }
+    }
+}
+
+/// The node that takes writes on a primary/replica database, shared by the clients (which send
+/// writes there) and the failover fault (which moves it). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct PrimaryRoute(Arc<RwLock<Primary>>);
+
+/// A primary: its node name and the address clients reach it at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Primary {
+    pub name: String,
+    pub host: String,
+}
+
+impl PrimaryRoute {
+    /// Writes go to `node` until [`PrimaryRoute::set`] says otherwise.
+    pub fn new(node: &DbNode) -> PrimaryRoute {
+        PrimaryRoute(Arc::new(RwLock::new(Primary { name: node.name.clone(), host: node.host.clone() })))
+    }
+    /// The current primary.
+    pub fn get(&self) -> Primary {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    pub fn set(&self, node: &DbNode) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) =
+            Primary { name: node.name.clone(), host: node.host.clone() };
+    }
+}
+
+/// What a workload's operations mean to a database client: the three shapes the bundled clients
+/// implement. A client is built for one workload, as Jepsen's are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Independent keys, read / write / cas.
+    Register,
+    /// add of unique elements, read of the whole set.
+    Set,
+    /// add of a small integer, read.
+    Counter,
+}
+
+impl Shape {
+    /// The shape of `workload`, or an error naming what `db` supports.
+    pub fn of(workload: &str, db: &str) -> Result<Shape> {
+        Ok(match workload {
+            "register" => Shape::Register,
+            "set" => Shape::Set,
+            "counter" => Shape::Counter,
+            other => anyhow::bail!("{db} has no client for workload {other:?} (it has: register, set, counter)"),
+        })
+    }
+}
+
+/// A database under test. Every method that touches nodes takes all of them: a database is a
+/// cluster, not a set of independent servers.
+#[async_trait]
+pub trait Db: Send + Sync {
+    /// The name `--db` takes and results record.
+    fn name(&self) -> &'static str;
+    /// The daemon faultline runs on each node (pidfile, log, data directory, process name).
+    fn daemon(&self) -> &Daemon;
+    /// The TCP ports the database listens on (clients and peers); at set-up, whatever holds them
+    /// and is not this run's is stopped.
+    fn ports(&self) -> &'static [u16];
+    /// Install the database on every node (`opts.binary` uploads a binary instead).
+    async fn install(&self, nodes: &[DbNode], opts: &DbOptions) -> Result<()> {
+        self.daemon().install(nodes, opts).await
+    }
+    /// Wipe, configure and start the database on every node and wait until it serves. Stale
+    /// processes are already gone ([`lifecycle::setup`] runs this).
+    async fn setup(&self, nodes: &[DbNode]) -> Result<()>;
+    /// Stop the database everywhere and remove its data (logs stay, for collection).
+    async fn teardown(&self, nodes: &[DbNode]) -> Result<()> {
+        self.daemon().teardown(nodes).await
+    }
+    /// Log files to collect from a node.
+    fn log_files(&self, node: &DbNode) -> Vec<String> {
+        self.daemon().log_files(node)
+    }
+    /// (binary, Debian package) pairs the local cluster needs installed on the host, whose
+    /// filesystem its nodes share for packages.
+    fn host_packages(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+    /// Tools the adapter needs on every node, checked by preflight.
+    fn required_tools(&self) -> &'static [&'static str] {
+        &["sh", "kill", "cat", "rm", "mkdir", "pgrep", "awk"]
+    }
+    /// A client for `workload` bound to `node`; an error when this database has no client for it.
+    fn client(
+        &self,
+        workload: &str,
+        node: &DbNode,
+        opts: &ClientOptions,
+        route: &PrimaryRoute,
+    ) -> Result<Box<dyn Client>>;
+    /// Start and kill single nodes (the `kill` fault), if the database supports it.
+    fn process(&self) -> Option<&dyn ProcessControl> {
+        None
+    }
+    /// SIGSTOP / SIGCONT (the `pause` fault), if the database supports it.
+    fn pause(&self) -> Option<&dyn PauseControl> {
+        None
+    }
+    /// Primaries or leaders (`partition-leader`, `--nemesis-targets primaries`, `failover`).
+    fn primary(&self) -> Option<&dyn PrimaryControl> {
+        None
+    }
+}
+
+/// Start and kill one node's database.
+#[async_trait]
+pub trait ProcessControl: Send + Sync {
+    /// SIGKILL; false when it was not running.
+    async fn kill(&self, node: &DbNode) -> Result<bool>;
+    /// Start it again with its existing data (after a kill); nothing when it runs.
+    async fn start(&self, node: &DbNode, nodes: &[DbNode]) -> Result<()>;
+}
+
+/// Pause one node's database; resuming is [`lifecycle::resume_all`], shared by every database.
+#[async_trait]
+pub trait PauseControl: Send + Sync {
+    /// SIGSTOP; false when it was not running.
+    async fn pause(&self, node: &DbNode) -> Result<bool>;
+}
+
+/// Who leads, and (for primary/replica databases) promoting another node.
+#[async_trait]
+pub trait PrimaryControl: Send + Sync {
+    /// The nodes the database considers its leaders/primaries right now.
+    async fn primaries(&self, nodes: &[DbNode]) -> Result<Vec<String>>;
+    /// Whether [`PrimaryControl::promote`] works (the `failover` fault needs it).
+    fn can_promote(&self) -> bool {
+        false
+    }
+    /// Make `node` a primary.
+    async fn promote(&self, node: &DbNode) -> Result<()> {
+        anyhow::bail!("{}: this database cannot promote a node", node.name)
+    }
+    /// Make every node but `primary` follow it.
+    async fn follow(&self, _nodes: &[DbNode], primary: &DbNode) -> Result<()> {
+        anyhow::bail!("{}: this database cannot re-point replicas", primary.name)
+    }
+}
+
+/// Every database faultline knows; `--db` takes their names. Add a line here for a new one.
+pub fn registry() -> &'static [&'static dyn Db] {
+    &[&etcd::Etcd, &redis::Redis]
+}
+
+/// The database called `name`.
+pub fn by_name(name: &str) -> Option<&'static dyn Db> {
+    registry().iter().copied().find(|d| d.name() == name)
+}
+
+/// The names `--db` accepts.
+pub fn names() -> Vec<&'static str> {
+    registry().iter().map(|d| d.name()).collect()
+}

@@ -1,0 +1,203 @@
+//! The resolved test plan: every flag of `faultline test` parsed once into typed values. The runner
+//! follows it; `test.json` records it ([`TestPlan::record`]) with what the run itself decided
+//! (nodes, seed, clients, the faults the cluster supports).
+
+use crate::args::TargetArgs;
+use anyhow::Result;
+use faultline_control::bad_input;
+use faultline_dbs::Db;
+use faultline_nemeses::schedule::Step;
+use faultline_nemeses::{Fault, NemesisChoice, Targets};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What `faultline test` was asked to do, resolved.
+#[derive(Clone)]
+pub struct TestPlan {
+    pub name: String,
+    pub db: &'static dyn Db,
+    pub workload: &'static str,
+    pub nemesis: NemesisChoice,
+    pub nemesis_targets: Option<Targets>,
+    pub nemesis_interval: Duration,
+    /// `--nemesis-schedule`: the file and the steps read from it.
+    pub nemesis_schedule: Option<(PathBuf, Vec<Step>)>,
+    pub loss: f64,
+    pub target: TargetArgs,
+    /// The first run's seed; run `i` of `--test-count` uses `seed + i`.
+    pub seed: u64,
+    pub time_limit: Duration,
+    pub concurrency: Concurrency,
+    pub rate: f64,
+    pub test_count: u32,
+    pub leave_db_running: bool,
+    pub ops_per_key: u64,
+    pub op_timeout: Duration,
+    pub serializable: bool,
+    pub recovery_time: Duration,
+    pub expect: Vec<String>,
+    pub db_binary: Option<PathBuf>,
+    pub store: PathBuf,
+    pub json: bool,
+}
+
+/// What one run decided beyond the plan.
+pub struct RunFacts<'a> {
+    pub seed: u64,
+    pub nodes: Vec<String>,
+    pub clients: usize,
+    pub faults: &'a [Fault],
+}
+
+/// `test.json`: the plan as run, field for field what earlier versions wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestRecord {
+    pub name: String,
+    pub db: &'static str,
+    pub workload: &'static str,
+    pub nemesis: Vec<String>,
+    pub nemesis_targets: Option<String>,
+    pub nemesis_interval_s: f64,
+    pub nemesis_schedule: Option<String>,
+    pub loss: f64,
+    pub nodes: Vec<String>,
+    pub local: bool,
+    pub remote_root: String,
+    pub seed: u64,
+    pub time_limit_s: f64,
+    pub concurrency: usize,
+    pub rate: f64,
+    pub ops_per_key: u64,
+    pub op_timeout_s: f64,
+    pub serializable: bool,
+    pub recovery_time_s: f64,
+    pub expect: Vec<String>,
+    pub leave_db_running: bool,
+    pub command_line: String,
+    pub start_time: String,
+    pub faultline_version: &'static str,
+}
+
+impl TestPlan {
+    /// The record of one run of this plan.
+    pub fn record(&self, facts: RunFacts<'_>) -> TestRecord {
+        TestRecord {
+            name: self.name.clone(),
+            db: self.db.name(),
+            workload: self.workload,
+            nemesis: facts.faults.iter().map(|f| f.name().to_string()).collect(),
+            nemesis_targets: self.nemesis_targets.map(|t| t.name().to_string()),
+            nemesis_interval_s: self.nemesis_interval.as_secs_f64(),
+            nemesis_schedule: self.nemesis_schedule.as_ref().map(|(p, _)| p.display().to_string()),
+            loss: self.loss,
+            nodes: facts.nodes,
+            local: self.target.local,
+            remote_root: self.target.remote_root.clone(),
+            seed: facts.seed,
+            time_limit_s: self.time_limit.as_secs_f64(),
+            concurrency: facts.clients,
+            rate: self.rate,
+            ops_per_key: self.ops_per_key,
+            op_timeout_s: self.op_timeout.as_secs_f64(),
+            serializable: self.serializable,
+            recovery_time_s: self.recovery_time.as_secs_f64(),
+            expect: self.expect.clone(),
+            leave_db_running: self.leave_db_running,
+            command_line: reproduce_command_line(facts.seed),
+            start_time: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            faultline_version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    /// How the workload's clients behave.
+    pub fn client_options(&self) -> faultline_dbs::ClientOptions {
+        faultline_dbs::ClientOptions { timeout: self.op_timeout, serializable_reads: self.serializable }
+    }
+}
+
+/// `--concurrency` as the user gave it: a total, or a number per node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concurrency {
+    Total(usize),
+    PerNode(usize),
+}
+
+impl Concurrency {
+    pub fn parse(s: &str) -> Result<Concurrency> {
+        let bad = || {
+            bad_input(format!(
+                "--concurrency {s:?}: expected a number of clients (e.g. 10) or a number per node (e.g. 2n)"
+            ))
+        };
+        let (digits, per_node) = match s.strip_suffix('n') {
+            Some(d) => (d, true),
+            None => (s, false),
+        };
+        let n: usize = digits.trim().parse().map_err(|_| bad())?;
+        if n == 0 {
+            return Err(bad_input(format!("--concurrency {s:?}: needs at least one client")));
+        }
+        Ok(if per_node { Concurrency::PerNode(n) } else { Concurrency::Total(n) })
+    }
+
+    pub fn clients(self, nodes: usize) -> usize {
+        match self {
+            Concurrency::Total(n) => n,
+            Concurrency::PerNode(n) => n * nodes.max(1),
+        }
+    }
+}
+
+/// The exact command line, with the seed made explicit so that it reproduces the run.
+fn reproduce_command_line(seed: u64) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut skip_next = false;
+    for a in std::env::args() {
+        if skip_next {
+            skip_next = false;
+            continue;
+        }
+        if a == "--seed" {
+            skip_next = true;
+            continue;
+        }
+        if a.starts_with("--seed=") {
+            continue;
+        }
+        words.push(a);
+    }
+    words.push("--seed".into());
+    words.push(seed.to_string());
+    words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ")
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrency_forms() {
+        assert_eq!(Concurrency::parse("10").unwrap(), Concurrency::Total(10));
+        assert_eq!(Concurrency::parse("2n").unwrap(), Concurrency::PerNode(2));
+        assert_eq!(Concurrency::parse("2n").unwrap().clients(5), 10);
+        assert!(Concurrency::parse("0").is_err());
+        assert!(Concurrency::parse("x").is_err());
+        assert!(Concurrency::parse("n").is_err());
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("--nemesis"), "--nemesis");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
+}
