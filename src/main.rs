@@ -111,7 +111,10 @@ fn init_logging(verbose: u8) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter);
+    // `store::say` already printed its messages to stderr; its tracing copies are for the log only.
+    let not_said = tracing_subscriber::filter::filter_fn(|m| m.target() != store::SAY_TARGET);
+    let stderr =
+        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(not_said).with_filter(filter);
     let run_log = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_writer(store::RunLogWriter)

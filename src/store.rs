@@ -2,7 +2,7 @@
 //!
 //! Layout: `store/<test-name>/<timestamp>/` holds `test.json` (the fully resolved configuration,
 //! seed and exact command line), `history.jsonl` (appended during the run, flushed at least every
-//! 100 ms so a run killed at any instant leaves complete lines that parse), `history.edn`,
+//! 50 ms so a run killed at any instant leaves complete lines that parse), `history.edn`,
 //! `results.json`, `faultline.log`, `nodes/<node>/` (collected logs) and `report/`.
 //! `store/latest` is a symlink to the newest run.
 
@@ -187,10 +187,14 @@ pub fn run_log() -> &'static Mutex<Option<File>> {
     LOG.get_or_init(|| Mutex::new(None))
 }
 
+/// The tracing target of [`say`]'s copies for the run log.
+pub const SAY_TARGET: &str = "faultline::say";
+
 /// Tell the user something about the run (stderr) and keep it in the run's `faultline.log`.
 pub fn say(message: &str) {
     eprintln!("faultline: {message}");
-    tracing::info!(target: "faultline", "{message}");
+    // Only for faultline.log: stderr has it already (main's stderr layer skips this target).
+    tracing::info!(target: SAY_TARGET, "{message}");
 }
 
 /// A tracing writer that appends to the current run's `faultline.log`, if any.

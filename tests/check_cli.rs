@@ -4,8 +4,12 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// The shared histories: `$FAULTLINE_SHARED/histories`, else `shared/` beside the checkout.
 fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/histories")
+    let root = std::env::var_os("FAULTLINE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    root.join("histories")
 }
 
 fn check(args: &[&str], files: &[PathBuf]) -> Output {

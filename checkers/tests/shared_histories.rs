@@ -7,8 +7,12 @@ use faultline_checkers::Verdict;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+/// The shared histories: `$FAULTLINE_SHARED/histories`, else `shared/` beside the checkout.
 fn shared() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/histories"))
+    let root = std::env::var_os("FAULTLINE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
+    root.join("histories")
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {

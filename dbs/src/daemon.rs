@@ -240,7 +240,7 @@ impl Daemon {
         argv.extend(ports.iter().map(u16::to_string));
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let out = n.ssh.run_root(&argv, SHORT).await?.check(&n.name, &["sh", "-c", "(clear stale processes)"])?;
-        Ok(out.stdout.lines().map(|l| format!("{}: killed stale {} {l}", n.name, self.comm)).collect())
+        Ok(out.stdout.lines().map(|l| format!("{}: killed stale process {l}", n.name)).collect())
     }
 
     /// Refuse a node whose database ports are served by a process this run did not start.

@@ -2,7 +2,8 @@
 //! sixth (nothing in the host namespace, so no packet can leave), a `Control` that runs argv with
 //! `ip netns exec`, and a `sleep` per node standing in for the database. Partitions are applied with
 //! real iptables and verified with real TCP probes; heal and `heal_nodes` are checked against the
-//! kernel's own listing. Needs root; skipped (with a message) otherwise. The namespaces are named
+//! kernel's own listing. Needs root; skipped (with a message) otherwise, except under the test command
+//! (FAULTLINE_REQUIRE_ROOT), where that fails. The namespaces are named
 //! after this process, so the test never touches the local cluster's (`fl-*`) namespaces.
 
 use std::collections::BTreeMap;
@@ -32,6 +33,10 @@ impl NetnsCluster {
     fn up(tag: &str, n: usize) -> Option<NetnsCluster> {
         let uid = Command::new("id").arg("-u").output().ok()?;
         if String::from_utf8_lossy(&uid.stdout).trim() != "0" || !sh(&["iptables", "--version"]) {
+            // scripts/test sets FAULTLINE_REQUIRE_ROOT: there a skip would be a test that cannot fail.
+            if std::env::var_os("FAULTLINE_REQUIRE_ROOT").is_some() {
+                panic!("needs root and iptables, and FAULTLINE_REQUIRE_ROOT is set");
+            }
             eprintln!("skipped: needs root and iptables");
             return None;
         }

@@ -1,0 +1,207 @@
+//! The real-host path, end to end: `faultline test --nodes` with the local cluster's addresses and
+//! key, exactly as a user with their own hosts runs it (the nodes keep their files at the same
+//! paths and do not share them, as separate machines would). etcd under partitions and kills is
+//! valid; Redis failover loses acknowledged writes and says so; and a login that is not root
+//! works through passwordless sudo (`--username`).
+//!
+//! These use the local cluster, so they take the shared cluster lock.
+
+mod common;
+
+use common::{faultline, results};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The cluster's client key, at the path earlier versions kept it (a link to the state
+/// directory keeps it working).
+const KEY: &str = "/var/lib/faultline/cluster/id_ed25519";
+const NODES: &str = "10.233.0.11,10.233.0.12,10.233.0.13";
+
+/// `faultline test --nodes ...` into `store`: exit code, run directory, everything printed.
+fn run_nodes(store: &Path, args: &[&str]) -> (i32, PathBuf, String) {
+    let out = faultline()
+        .args(["test", "--nodes", NODES, "--ssh-key", KEY, "--store"])
+        .arg(store)
+        .args(args)
+        .output()
+        .expect("run faultline");
+    let log = format!("{}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    let dir = std::fs::canonicalize(store.join("latest")).unwrap_or_else(|e| panic!("no run directory ({e}):\n{log}"));
+    (out.status.code().unwrap_or(-1), dir, log)
+}
+
+/// Each node's database log is its own: three different files naming three different members.
+fn assert_separate_logs(run: &Path, file: &str) {
+    let logs: Vec<String> = ["10.233.0.11", "10.233.0.12", "10.233.0.13"]
+        .iter()
+        .map(|n| std::fs::read_to_string(run.join("nodes").join(n).join(file)).unwrap_or_default())
+        .collect();
+    assert!(logs.iter().all(|l| !l.is_empty()), "a node's {file} is missing or empty");
+    assert!(logs[0] != logs[1] && logs[1] != logs[2] && logs[0] != logs[2], "the nodes' {file} are the same file");
+}
+
+/// The command of the issue that found the shared data directory, as a user would type it.
+#[test]
+fn etcd_set_under_partitions_and_kills_through_nodes() {
+    let _lock = common::cluster_lock();
+    common::ensure_cluster();
+    let store = tempfile::tempdir().unwrap();
+    let (code, run, log) = run_nodes(
+        store.path(),
+        &[
+            "--db",
+            "etcd",
+            "--workload",
+            "set",
+            "--nemesis",
+            "partition-ring,kill",
+            "--time-limit",
+            "20s",
+            "--seed",
+            "8",
+        ],
+    );
+    assert_eq!(code, 0, "expected valid (exit 0):\n{log}");
+    let r = results(&run);
+    assert_eq!(r["verdict"], "valid", "{r}");
+    let test: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test["local"], false);
+    assert_eq!(test["nodes"], serde_json::json!(["10.233.0.11", "10.233.0.12", "10.233.0.13"]));
+    assert_separate_logs(&run, "etcd.log");
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    assert!(history.lines().any(|l| l.contains("\"start-kill\"") && l.contains("\"verified\":true")), "no kill");
+    common::assert_nodes_clean("after the --nodes etcd run");
+}
+
+/// The main etcd acceptance test (register, partitions, linearizable), through `--nodes`.
+#[test]
+fn etcd_register_under_partitions_through_nodes_is_linearizable() {
+    let _lock = common::cluster_lock();
+    common::ensure_cluster();
+    let store = tempfile::tempdir().unwrap();
+    let (code, run, log) = run_nodes(
+        store.path(),
+        &[
+            "--db",
+            "etcd",
+            "--workload",
+            "register",
+            "--nemesis",
+            "partition-halves,partition-one",
+            "--nemesis-interval",
+            "4s",
+            "--time-limit",
+            "20s",
+            "--rate",
+            "150",
+            "--seed",
+            "7",
+        ],
+    );
+    assert_eq!(code, 0, "expected valid (exit 0):\n{log}");
+    let r = results(&run);
+    assert!(r["checkers"]["linearizable"]["ops"].as_u64().unwrap() > 500, "too few ops: {r}");
+    assert_separate_logs(&run, "etcd.log");
+    common::assert_nodes_clean("after the --nodes register run");
+}
+
+#[test]
+fn redis_failover_through_nodes_loses_acknowledged_writes() {
+    let _lock = common::cluster_lock();
+    common::ensure_cluster();
+    let store = tempfile::tempdir().unwrap();
+    let schedule = store.path().join("failover.toml");
+    std::fs::write(
+        &schedule,
+        "[[step]]\nat = \"4s\"\nstart = \"failover\"\n\n[[step]]\nat = \"12s\"\nstop = \"failover\"\n",
+    )
+    .unwrap();
+    let (code, run, log) = run_nodes(
+        store.path(),
+        &[
+            "--db",
+            "redis",
+            "--workload",
+            "set",
+            "--nemesis-schedule",
+            schedule.to_str().unwrap(),
+            "--time-limit",
+            "16s",
+            "--concurrency",
+            "6",
+            "--rate",
+            "200",
+            "--recovery-time",
+            "10s",
+            "--seed",
+            "5",
+        ],
+    );
+    assert_eq!(code, 1, "redis must be found invalid:\n{log}");
+    let set = &results(&run)["checkers"]["set"];
+    assert!(set["counts"]["lost"].as_u64().unwrap() > 0, "no acknowledged write was lost: {set}");
+    assert_separate_logs(&run, "redis.log");
+    common::assert_nodes_clean("after the --nodes redis run");
+}
+
+/// A user on this machine (the nodes share its accounts) with passwordless sudo; removed on drop.
+struct SudoUser;
+
+const USER: &str = "fl-runner";
+const SUDOERS: &str = "/etc/sudoers.d/faultline-real-hosts";
+
+impl SudoUser {
+    fn create() -> SudoUser {
+        let sh = |cmd: &str| assert!(Command::new("sh").args(["-c", cmd]).status().unwrap().success(), "{cmd}");
+        if !Command::new("id").arg(USER).output().unwrap().status.success() {
+            sh(&format!("useradd -m -s /bin/sh {USER}"));
+        }
+        // A locked account cannot log in even with a key (sshd runs without PAM here).
+        sh(&format!("echo '{USER}:not-used-for-login' | chpasswd"));
+        std::fs::write(SUDOERS, format!("{USER} ALL=(ALL) NOPASSWD: ALL\n")).unwrap();
+        sh(&format!("chmod 0440 {SUDOERS} && visudo -cf {SUDOERS}"));
+        SudoUser
+    }
+}
+
+impl Drop for SudoUser {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(SUDOERS);
+        let _ = Command::new("userdel").args(["-r", USER]).output();
+    }
+}
+
+#[test]
+fn a_sudo_login_runs_a_whole_test() {
+    let _lock = common::cluster_lock();
+    common::ensure_cluster();
+    let _user = SudoUser::create();
+    let store = tempfile::tempdir().unwrap();
+    let (code, run, log) = run_nodes(
+        store.path(),
+        &[
+            "--username",
+            USER,
+            "--db",
+            "etcd",
+            "--workload",
+            "register",
+            "--nemesis",
+            "partition-one",
+            "--nemesis-interval",
+            "3s",
+            "--time-limit",
+            "12s",
+            "--seed",
+            "4",
+        ],
+    );
+    assert_eq!(code, 0, "expected valid (exit 0) through sudo:\n{log}");
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    assert!(
+        history.lines().any(|l| l.contains("\"start-partition-one\"") && l.contains("\"verified\":true")),
+        "the partition was not applied through sudo"
+    );
+    common::assert_nodes_clean("after the sudo run");
+}
