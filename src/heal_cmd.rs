@@ -58,6 +58,14 @@ async fn heal(args: HealArgs) -> Result<Exit> {
     let any_db = faultline_dbs::registry()[0];
     let ctl = SshControl::new(db_nodes.clone(), any_db, true, control, route);
     let mut report = faultline_nemeses::heal::heal_nodes(&ctl).await;
+    let resumed = futures::future::join_all(db_nodes.iter().map(faultline_dbs::lifecycle::resume_all)).await;
+    for (node, r) in db_nodes.iter().zip(resumed) {
+        match r {
+            Ok(pids) if pids.is_empty() => {}
+            Ok(pids) => report.fixed.push(format!("{}: SIGCONT {}", node.name, pids.join(", "))),
+            Err(e) => report.errors.push(format!("{}: resuming stopped database processes: {e:#}", node.name)),
+        }
+    }
     if !args.keep_db {
         let stopped = futures::future::join_all(db_nodes.iter().map(faultline_dbs::lifecycle::stop_leftovers)).await;
         for (node, r) in db_nodes.iter().zip(stopped) {

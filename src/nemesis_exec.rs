@@ -11,7 +11,7 @@ use anyhow::Result;
 use faultline_checkers::{OpType, Process};
 use faultline_control::bad_input;
 use faultline_dbs::{Db, DbNode, PrimaryRoute};
-use faultline_nemeses::control::{Control, Output};
+use faultline_nemeses::control::{DbControl, Output, Shell};
 use faultline_nemeses::engine::{Nemesis, NemesisOptions};
 use faultline_nemeses::fault::{Fault, NemesisChoice};
 use faultline_nemeses::schedule::{self, Action, Step};
@@ -64,7 +64,7 @@ impl SshControl {
     }
 }
 
-impl Control for SshControl {
+impl Shell for SshControl {
     fn nodes(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.name.clone()).collect()
     }
@@ -90,6 +90,9 @@ impl Control for SshControl {
             Ok(Output { status: out.status, stdout: out.stdout, stderr: out.stderr })
         }
     }
+}
+
+impl DbControl for SshControl {
     fn kill_db(&self, node: &str) -> impl Future<Output = Result<String>> + Send {
         let (n, cap, comm) =
             (self.node(node).cloned(), self.capability(self.db.process(), "kill a node"), self.db.daemon().comm);

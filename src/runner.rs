@@ -46,7 +46,10 @@ pub fn run_tests(plan: TestPlan) -> Result<Exit> {
 /// What a second Ctrl-C must still undo before the process exits: the nemesis's faults and the
 /// database this run started. Set once the nodes are known.
 #[derive(Clone, Default)]
-struct Emergency(Arc<Mutex<Option<(SshControl, &'static dyn Db, Vec<DbNode>, bool)>>>);
+struct Emergency(Arc<Mutex<Option<Armed>>>);
+
+/// The control, the database and its nodes, and whether the database stays up after the run.
+type Armed = (SshControl, &'static dyn Db, Vec<DbNode>, bool);
 
 impl Emergency {
     fn arm(&self, control: SshControl, db: &'static dyn Db, nodes: Vec<DbNode>, leave_db_running: bool) {
@@ -65,6 +68,11 @@ impl Emergency {
             let report = faultline_nemeses::heal::heal_nodes(&control).await;
             for line in report.fixed.iter().chain(&report.errors) {
                 eprintln!("faultline: {line}");
+            }
+            for n in &nodes {
+                if let Err(e) = faultline_dbs::lifecycle::resume_all(n).await {
+                    eprintln!("faultline: {}: resuming the database: {e:#}", n.name);
+                }
             }
             if !leave {
                 if let Err(e) = db.teardown(&nodes).await {

@@ -105,7 +105,8 @@ fn up_twice_then_down_leaves_nothing_and_stays_sealed() {
     let peer =
         faultline().args(["cluster", "exec", "n1", "--", "nc", "-z", "-w", "2", "10.233.0.12", "22"]).status().unwrap();
     assert!(peer.success(), "n1 cannot reach n2");
-    // Hostname, /proc and data directory are the node's own.
+    // Hostname, /proc, /var/lib/faultline, /tmp and /run are the node's own: at the same paths as
+    // on the others, but not shared, as on separate hosts.
     let out = faultline()
         .args([
             "cluster",
@@ -114,13 +115,29 @@ fn up_twice_then_down_leaves_nothing_and_stays_sealed() {
             "--",
             "sh",
             "-c",
-            "hostname; cat /proc/1/comm; touch /var/lib/faultline/node/mine",
+            "hostname; cat /proc/1/comm; touch /var/lib/faultline/mine /tmp/mine /run/mine",
         ])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "n3\nsshd\n");
     assert!(PathBuf::from(nodes[2]["host_data_dir"].as_str().unwrap()).join("mine").exists());
     assert!(!PathBuf::from(nodes[1]["host_data_dir"].as_str().unwrap()).join("mine").exists());
+    let others = faultline()
+        .args([
+            "cluster",
+            "exec",
+            "n2",
+            "--",
+            "sh",
+            "-c",
+            "ls /var/lib/faultline/mine /tmp/mine /run/mine 2>/dev/null | wc -l",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&others.stdout).trim(), "0", "n2 sees n3's files");
+    for shared in ["/tmp/mine", "/run/mine", "/var/lib/faultline/mine"] {
+        assert!(!PathBuf::from(shared).exists(), "the host sees n3's {shared}");
+    }
 
     // `up` again reports the running cluster instead of rebuilding it.
     let again = faultline().args(["cluster", "up"]).output().unwrap();
@@ -283,7 +300,7 @@ async fn statuses_timeouts_and_daemons() {
     assert_eq!(left.status, 1, "the timed-out command still runs on the node: {}", left.stdout);
 
     // A daemon outlives its channel and is signalled only when its comm matches.
-    let dir = "/var/lib/faultline/node/daemon-test";
+    let dir = "/var/lib/faultline/daemon-test";
     let pidfile = format!("{dir}/sleep.pid");
     let env = vec![("FAULTLINE_TEST".to_string(), "a b".to_string())];
     let pid = node.start_daemon(&["sleep", "1000"], &pidfile, &format!("{dir}/sleep.log"), &env, dir).await.unwrap();
@@ -315,18 +332,18 @@ async fn upload_and_download_50_mb_round_trip() {
     std::fs::write(&local, &data).unwrap();
     let sum = Sha256::digest(&data);
     let t = Instant::now();
-    node.upload(&local, "/var/lib/faultline/node/blob").await.unwrap();
+    node.upload(&local, "/var/lib/faultline/blob").await.unwrap();
     let up = t.elapsed();
     // It landed in n1's own data directory.
     let host_copy = PathBuf::from(state["nodes"][0]["host_data_dir"].as_str().unwrap()).join("blob");
     assert_eq!(Sha256::digest(std::fs::read(&host_copy).unwrap()), sum);
     let back = dir.path().join("back");
     let t = Instant::now();
-    node.download("/var/lib/faultline/node/blob", &back).await.unwrap();
+    node.download("/var/lib/faultline/blob", &back).await.unwrap();
     eprintln!("50 MB upload {up:?}, download {:?}", t.elapsed());
     assert_eq!(Sha256::digest(std::fs::read(&back).unwrap()), sum);
     std::fs::remove_file(host_copy).unwrap();
-    let err = node.download("/var/lib/faultline/node/missing", &back).await.unwrap_err().to_string();
+    let err = node.download("/var/lib/faultline/missing", &back).await.unwrap_err().to_string();
     assert!(err.contains("n1") && err.contains("missing"), "{err}");
 }
 
@@ -376,7 +393,7 @@ async fn a_dead_master_is_restarted_without_rerunning_commands() {
     assert_eq!(out.stdout.trim(), "n3");
     assert_ne!(node.control_socket(), before);
     // A counter incremented once per run shows nothing ran twice.
-    let counter = "/var/lib/faultline/node/counter";
+    let counter = "/var/lib/faultline/counter";
     node.run(&["rm", "-f", counter], T).await.unwrap();
     for _ in 0..3 {
         let sock = node.control_socket();

@@ -23,7 +23,7 @@
 //! This module also holds `client_operations`, the invoke/completion pairing that the set,
 //! convergence and counter checkers share.
 
-use crate::faults::fault_windows;
+use crate::faults::{fault_windows, FaultWindow};
 use crate::history::{Op, OpType, Process};
 use crate::Verdict;
 use indexmap::IndexMap;
@@ -232,10 +232,20 @@ const NO_NODE: &str = "(no node)";
 pub fn fault_metrics(history: &[Op], options: &MetricsOptions) -> MetricsResult {
     let ops = client_operations(history);
     let history_end = history.iter().map(|op| op.time).max().unwrap_or(0);
-    let bucket_ns = options.bucket_ns.max(1);
+    let counts = count_ops(&ops);
+    let times = SuccessTimes::of(&ops);
+    let fault_windows = fault_windows(history);
+    let windows: Vec<WindowMetrics> = (0..fault_windows.len())
+        .map(|i| window_metrics(&fault_windows, i, &ops, &times, options, history_end))
+        .collect();
+    let longest_outage_ns = longest_outages(&times);
+    summarize(counts, windows, longest_outage_ns)
+}
 
+/// Completed operations, by phase (workload or final reads) and by function.
+fn count_ops(ops: &[ClientOp<'_>]) -> RunOpCounts {
     let mut counts = RunOpCounts::default();
-    for op in &ops {
+    for op in ops {
         if op.is_final() {
             counts.final_polls.add(op);
         } else {
@@ -243,167 +253,223 @@ pub fn fault_metrics(history: &[Op], options: &MetricsOptions) -> MetricsResult 
             counts.by_f.entry(op.f().to_string()).or_default().add(op);
         }
     }
+    counts
+}
 
-    // Success times per node (all client ops), sorted, for recovery and outages.
-    let mut ok_times_by_node: IndexMap<String, Vec<u64>> = IndexMap::new();
-    for op in &ops {
-        let node = op.node().unwrap_or(NO_NODE).to_string();
-        let times = ok_times_by_node.entry(node).or_default();
-        if op.is_ok() {
-            times.push(op.complete_time().unwrap_or(op.invoke_time()));
+/// When operations succeeded, sorted: per node (all client ops, for recovery and outages) and
+/// for the workload as a whole (for throughput), with the client span.
+struct SuccessTimes {
+    by_node: IndexMap<String, Vec<u64>>,
+    workload_ok: Vec<u64>,
+    workload_end: Option<u64>,
+    client_start: Option<u64>,
+    client_end: Option<u64>,
+}
+
+impl SuccessTimes {
+    fn of(ops: &[ClientOp<'_>]) -> SuccessTimes {
+        let mut by_node: IndexMap<String, Vec<u64>> = IndexMap::new();
+        for op in ops {
+            let node = op.node().unwrap_or(NO_NODE).to_string();
+            let times = by_node.entry(node).or_default();
+            if op.is_ok() {
+                times.push(op.complete_time().unwrap_or(op.invoke_time()));
+            }
+        }
+        by_node.sort_keys();
+        for times in by_node.values_mut() {
+            times.sort_unstable();
+        }
+        let mut workload_ok: Vec<u64> =
+            ops.iter().filter(|op| !op.is_final() && op.is_ok()).filter_map(|op| op.complete_time()).collect();
+        workload_ok.sort_unstable();
+        SuccessTimes {
+            by_node,
+            workload_ok,
+            workload_end: ops.iter().filter(|op| !op.is_final()).filter_map(|op| op.complete_time()).max(),
+            client_start: ops.iter().map(|op| op.invoke_time()).min(),
+            client_end: ops
+                .iter()
+                .filter_map(|op| op.complete_time())
+                .chain(ops.iter().map(|op| op.invoke_time()))
+                .max(),
         }
     }
-    ok_times_by_node.sort_keys();
-    for times in ok_times_by_node.values_mut() {
-        times.sort_unstable();
+}
+
+/// The metrics of fault window `i`: operations in it, detection, recovery, recovery-90.
+fn window_metrics(
+    fault_windows: &[FaultWindow],
+    i: usize,
+    ops: &[ClientOp<'_>],
+    times: &SuccessTimes,
+    options: &MetricsOptions,
+    history_end: u64,
+) -> WindowMetrics {
+    let window = &fault_windows[i];
+    let start = window.start;
+    let end = window.end_or(history_end);
+    let mut notes = Vec::new();
+
+    // Detection: the first failure or timeout completed inside the window.
+    let mut in_window = OpCounts::default();
+    let mut first_trouble: Option<u64> = None;
+    for op in ops {
+        let Some(t) = op.complete_time() else { continue };
+        if t < start || t > end {
+            continue;
+        }
+        if !op.is_final() {
+            in_window.add(op);
+        }
+        if matches!(op.outcome(), Some(OpType::Fail) | Some(OpType::Info)) {
+            first_trouble = Some(first_trouble.map_or(t, |f| f.min(t)));
+        }
     }
-    // Workload ok completion times, sorted, for throughput.
-    let mut workload_ok_times: Vec<u64> =
-        ops.iter().filter(|op| !op.is_final() && op.is_ok()).filter_map(|op| op.complete_time()).collect();
-    workload_ok_times.sort_unstable();
-    let workload_end = ops.iter().filter(|op| !op.is_final()).filter_map(|op| op.complete_time()).max();
-    let client_start = ops.iter().map(|op| op.invoke_time()).min();
-    let client_end = ops.iter().filter_map(|op| op.complete_time()).chain(ops.iter().map(|op| op.invoke_time())).max();
-
-    let fault_windows = fault_windows(history);
-    let mut windows = Vec::with_capacity(fault_windows.len());
-    for (i, window) in fault_windows.iter().enumerate() {
-        let start = window.start;
-        let end = window.end_or(history_end);
-        let mut notes = Vec::new();
-
-        let mut in_window = OpCounts::default();
-        let mut first_trouble: Option<u64> = None;
-        for op in &ops {
-            let Some(t) = op.complete_time() else { continue };
-            if t < start || t > end {
-                continue;
-            }
-            if !op.is_final() {
-                in_window.add(op);
-            }
-            if matches!(op.outcome(), Some(OpType::Fail) | Some(OpType::Info)) {
-                first_trouble = Some(first_trouble.map_or(t, |f| f.min(t)));
-            }
-        }
-        let detection_ns = first_trouble.map(|t| t - start);
-        if detection_ns.is_none() {
-            notes.push("no client operation failed or timed out during the fault".to_string());
-        }
-
-        let mut recovery_ns = None;
-        let mut unrecovered_nodes = Vec::new();
-        let mut recovery_90_ns = None;
-        let mut baseline_ops_per_s = None;
-        let mut unreached_90 = false;
-        match window.end {
-            None => notes.push("the fault was never healed".to_string()),
-            Some(heal) => {
-                let mut worst = 0u64;
-                for (node, times) in &ok_times_by_node {
-                    let first = times.partition_point(|&t| t < heal);
-                    match times.get(first) {
-                        Some(&t) => worst = worst.max(t - heal),
-                        None => unrecovered_nodes.push(node.clone()),
-                    }
-                }
-                if unrecovered_nodes.is_empty() && !ok_times_by_node.is_empty() {
-                    recovery_ns = Some(worst);
-                } else if ok_times_by_node.is_empty() {
-                    notes.push("no client operations".to_string());
-                } else {
-                    notes.push(format!("no success after the heal on {}", unrecovered_nodes.join(", ")));
-                }
-
-                // Baseline: the ok-throughput before the fault, after the previous fault ended.
-                let previous_end = fault_windows[..i]
-                    .iter()
-                    .chain(fault_windows[i + 1..].iter())
-                    .filter_map(|w| w.end)
-                    .filter(|&e| e <= start)
-                    .max();
-                let baseline_from = [Some(start.saturating_sub(options.baseline_ns)), previous_end, client_start]
-                    .into_iter()
-                    .flatten()
-                    .max()
-                    .unwrap_or(0);
-                let baseline_span = start.saturating_sub(baseline_from);
-                if baseline_span < bucket_ns {
-                    notes.push(format!(
-                        "less than {} of fault-free operation before the fault: no throughput baseline",
-                        format_ns(bucket_ns)
-                    ));
-                } else {
-                    let count = count_in(&workload_ok_times, baseline_from, start);
-                    let rate = count as f64 / (baseline_span as f64 / 1e9);
-                    baseline_ops_per_s = Some(rate);
-                    if count == 0 {
-                        notes.push("no successful operations before the fault: no throughput baseline".to_string());
-                    } else {
-                        let needed = rate * options.recovery_fraction * (bucket_ns as f64 / 1e9);
-                        let mut bucket_start = heal;
-                        let mut buckets_seen = 0usize;
-                        let workload_end = workload_end.unwrap_or(0);
-                        while bucket_start + bucket_ns <= workload_end {
-                            buckets_seen += 1;
-                            let n = count_in(&workload_ok_times, bucket_start, bucket_start + bucket_ns);
-                            if n as f64 >= needed {
-                                recovery_90_ns = Some(bucket_start - heal);
-                                break;
-                            }
-                            bucket_start += bucket_ns;
-                        }
-                        if buckets_seen == 0 {
-                            // The last heal usually comes at the end of the main phase: nothing to measure.
-                            notes.push(
-                                "the workload ended within one bucket of the heal: recovery-90 not measured"
-                                    .to_string(),
-                            );
-                        } else if recovery_90_ns.is_none() {
-                            unreached_90 = true;
-                            notes.push(format!(
-                                "throughput never got back to {:.0}% of {:.1} ops/s before the workload ended",
-                                options.recovery_fraction * 100.0,
-                                rate
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-
-        windows.push(WindowMetrics {
-            fault: window.fault.clone(),
-            start,
-            end: window.end,
-            targets: string_list(&window.detail["targets"]),
-            verified: window.detail.get("verified").and_then(|v| v.as_bool()),
-            heal_verified: window.heal_detail.as_ref().and_then(|h| h.get("verified")).and_then(|v| v.as_bool()),
-            verify_reason: [Some(&window.detail), window.heal_detail.as_ref()]
-                .into_iter()
-                .flatten()
-                .filter_map(|d| d.get("reason").and_then(|r| r.as_str()))
-                .map(str::to_string)
-                .reduce(|a, b| format!("{a}; {b}")),
-            availability: in_window.availability(),
-            ops: in_window,
-            detection_ns,
-            recovery_ns,
-            unrecovered_nodes,
-            recovery_90_ns,
-            baseline_ops_per_s,
-            recovery_90_unreached: unreached_90,
-            notes,
-        });
+    let detection_ns = first_trouble.map(|t| t - start);
+    if detection_ns.is_none() {
+        notes.push("no client operation failed or timed out during the fault".to_string());
     }
 
-    // Longest stretch without a success, per node, over the client span.
+    let mut recovery = Recovery::default();
+    match window.end {
+        None => notes.push("the fault was never healed".to_string()),
+        Some(heal) => {
+            recovery = recovery_after(heal, times, &mut notes);
+            recovery_90_after(fault_windows, i, heal, times, options, &mut recovery, &mut notes);
+        }
+    }
+
+    WindowMetrics {
+        fault: window.fault.clone(),
+        start,
+        end: window.end,
+        targets: string_list(&window.detail["targets"]),
+        verified: window.detail.get("verified").and_then(|v| v.as_bool()),
+        heal_verified: window.heal_detail.as_ref().and_then(|h| h.get("verified")).and_then(|v| v.as_bool()),
+        verify_reason: [Some(&window.detail), window.heal_detail.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.get("reason").and_then(|r| r.as_str()))
+            .map(str::to_string)
+            .reduce(|a, b| format!("{a}; {b}")),
+        availability: in_window.availability(),
+        ops: in_window,
+        detection_ns,
+        recovery_ns: recovery.recovery_ns,
+        unrecovered_nodes: recovery.unrecovered_nodes,
+        recovery_90_ns: recovery.recovery_90_ns,
+        baseline_ops_per_s: recovery.baseline_ops_per_s,
+        recovery_90_unreached: recovery.unreached_90,
+        notes,
+    }
+}
+
+/// How a window recovered after its heal.
+#[derive(Default)]
+struct Recovery {
+    recovery_ns: Option<u64>,
+    unrecovered_nodes: Vec<String>,
+    recovery_90_ns: Option<u64>,
+    baseline_ops_per_s: Option<f64>,
+    unreached_90: bool,
+}
+
+/// Recovery: the time from the heal to the first success on every node (the slowest node).
+fn recovery_after(heal: u64, times: &SuccessTimes, notes: &mut Vec<String>) -> Recovery {
+    let mut r = Recovery::default();
+    let mut worst = 0u64;
+    for (node, node_times) in &times.by_node {
+        let first = node_times.partition_point(|&t| t < heal);
+        match node_times.get(first) {
+            Some(&t) => worst = worst.max(t - heal),
+            None => r.unrecovered_nodes.push(node.clone()),
+        }
+    }
+    if r.unrecovered_nodes.is_empty() && !times.by_node.is_empty() {
+        r.recovery_ns = Some(worst);
+    } else if times.by_node.is_empty() {
+        notes.push("no client operations".to_string());
+    } else {
+        notes.push(format!("no success after the heal on {}", r.unrecovered_nodes.join(", ")));
+    }
+    r
+}
+
+/// Recovery-90: the first bucket after the heal whose ok-throughput reaches
+/// `recovery_fraction` of the baseline (the ok-throughput before the fault, after the previous
+/// fault ended).
+fn recovery_90_after(
+    fault_windows: &[FaultWindow],
+    i: usize,
+    heal: u64,
+    times: &SuccessTimes,
+    options: &MetricsOptions,
+    r: &mut Recovery,
+    notes: &mut Vec<String>,
+) {
+    let bucket_ns = options.bucket_ns.max(1);
+    let start = fault_windows[i].start;
+    let previous_end = fault_windows[..i]
+        .iter()
+        .chain(fault_windows[i + 1..].iter())
+        .filter_map(|w| w.end)
+        .filter(|&e| e <= start)
+        .max();
+    let baseline_from = [Some(start.saturating_sub(options.baseline_ns)), previous_end, times.client_start]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0);
+    let baseline_span = start.saturating_sub(baseline_from);
+    if baseline_span < bucket_ns {
+        notes.push(format!(
+            "less than {} of fault-free operation before the fault: no throughput baseline",
+            format_ns(bucket_ns)
+        ));
+        return;
+    }
+    let count = count_in(&times.workload_ok, baseline_from, start);
+    let rate = count as f64 / (baseline_span as f64 / 1e9);
+    r.baseline_ops_per_s = Some(rate);
+    if count == 0 {
+        notes.push("no successful operations before the fault: no throughput baseline".to_string());
+        return;
+    }
+    let needed = rate * options.recovery_fraction * (bucket_ns as f64 / 1e9);
+    let mut bucket_start = heal;
+    let mut buckets_seen = 0usize;
+    let workload_end = times.workload_end.unwrap_or(0);
+    while bucket_start + bucket_ns <= workload_end {
+        buckets_seen += 1;
+        let n = count_in(&times.workload_ok, bucket_start, bucket_start + bucket_ns);
+        if n as f64 >= needed {
+            r.recovery_90_ns = Some(bucket_start - heal);
+            break;
+        }
+        bucket_start += bucket_ns;
+    }
+    if buckets_seen == 0 {
+        // The last heal usually comes at the end of the main phase: nothing to measure.
+        notes.push("the workload ended within one bucket of the heal: recovery-90 not measured".to_string());
+    } else if r.recovery_90_ns.is_none() {
+        r.unreached_90 = true;
+        notes.push(format!(
+            "throughput never got back to {:.0}% of {:.1} ops/s before the workload ended",
+            options.recovery_fraction * 100.0,
+            rate
+        ));
+    }
+}
+
+/// Longest stretch without a success, per node, over the client span.
+fn longest_outages(times: &SuccessTimes) -> IndexMap<String, u64> {
     let mut longest_outage_ns = IndexMap::new();
-    if let (Some(from), Some(to)) = (client_start, client_end) {
-        for (node, times) in &ok_times_by_node {
+    if let (Some(from), Some(to)) = (times.client_start, times.client_end) {
+        for (node, node_times) in &times.by_node {
             let mut longest = 0u64;
             let mut previous = from;
-            for &t in times {
+            for &t in node_times {
                 longest = longest.max(t.saturating_sub(previous));
                 previous = previous.max(t);
             }
@@ -411,7 +477,15 @@ pub fn fault_metrics(history: &[Op], options: &MetricsOptions) -> MetricsResult 
             longest_outage_ns.insert(node.clone(), longest);
         }
     }
+    longest_outage_ns
+}
 
+/// The run-wide figures, the verdict (unknown when a fault was not verified) and the summary.
+fn summarize(
+    counts: RunOpCounts,
+    windows: Vec<WindowMetrics>,
+    longest_outage_ns: IndexMap<String, u64>,
+) -> MetricsResult {
     let mut unrecovered = Vec::new();
     let mut unrecovered_90 = Vec::new();
     for (i, w) in windows.iter().enumerate() {

@@ -23,9 +23,9 @@
 use crate::history::{Op, OpType};
 use crate::metrics::{client_operations, format_ns, ClientOp};
 use crate::Verdict;
+use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// At most this many entries are listed per category.
 pub const LIST_LIMIT: usize = 1000;
@@ -192,33 +192,10 @@ fn push_node(list: &mut Vec<u16>, id: u16) {
     }
 }
 
-/// A cheap multiplicative hash for integer elements (the Fx hash): histories are our own data, so
-/// hash-flooding resistance buys nothing, and SipHash dominated the time of large reads.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct ElementHasher(u64);
-
-impl Hasher for ElementHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(b as u64);
-        }
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_i64(&mut self, i: i64) {
-        self.write_u64(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// Element value -> dense index.
-pub(crate) type ElementIndex = HashMap<i64, usize, BuildHasherDefault<ElementHasher>>;
+/// Fx hashing: histories are our own data, so hash-flooding resistance buys nothing, and SipHash
+/// dominated the time of large reads.
+pub(crate) type ElementIndex = HashMap<i64, usize, FxBuildHasher>;
 
 /// Parse an integer element; JSON integers only.
 pub(crate) fn as_element(value: &serde_json::Value) -> Option<i64> {

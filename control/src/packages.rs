@@ -9,6 +9,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::sys::{all_pids, process_comm, set_mode};
 
+/// Install the Debian packages the cluster needs, without letting the sshd package start a
+/// host-wide daemon.
 pub fn ensure_packages() -> Result<()> {
     ensure_host_packages(CLUSTER_PACKAGES)
 }

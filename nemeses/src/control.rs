@@ -1,5 +1,7 @@
-//! The one door to the nodes: the `Control` trait. The binary implements it over SSH (with the
-//! database adapter for process control); the tests implement it in memory (`fake`). The nemesis
+//! The one door to the nodes, in two parts: [`Shell`] runs commands on nodes (all that firewall
+//! and qdisc faults, probes and `heal_nodes` need), [`DbControl`] acts on the database (kill,
+//! pause, primaries, failover). [`Control`] is both, for the engine. The binary implements them
+//! over SSH and the database adapter; the tests implement them in memory (`fake`). The nemesis
 //! never runs anything any other way.
 
 use std::future::Future;
@@ -20,8 +22,8 @@ impl Output {
     }
 }
 
-/// Access to the cluster for the nemesis.
-pub trait Control: Send + Sync {
+/// Commands on the nodes.
+pub trait Shell: Send + Sync {
     /// The node names (n1..nN).
     fn nodes(&self) -> Vec<String>;
     /// The node's IP address as the other nodes see it (what partition rules match on).
@@ -39,6 +41,10 @@ pub trait Control: Send + Sync {
     /// run (node unreachable, timed out), not that it exited non-zero. The implementation must bound
     /// the time a command may take (the engine has no timer of its own; probes carry `timeout`).
     fn run(&self, node: &str, argv: Vec<String>) -> impl Future<Output = anyhow::Result<Output>> + Send;
+}
+
+/// The database under test, for the process and primary faults.
+pub trait DbControl: Send + Sync {
     /// SIGKILL the database on `node`; returns a line saying what was done (e.g. the pid).
     fn kill_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send;
     /// Start the database on `node` again after `kill_db`.
@@ -67,10 +73,15 @@ pub trait Control: Send + Sync {
     }
 }
 
-/// Implement `Control` for a wrapper by delegating every method to the wrapped control.
+/// Access to the cluster for the nemesis engine: commands and the database.
+pub trait Control: Shell + DbControl {}
+
+impl<T: Shell + DbControl> Control for T {}
+
+/// Implement `Shell` and `DbControl` for a wrapper by delegating every method to the wrapped one.
 macro_rules! delegate_control {
     ($($wrapper:ty),*) => {$(
-        impl<T: Control> Control for $wrapper {
+        impl<T: Shell> Shell for $wrapper {
             fn nodes(&self) -> Vec<String> {
                 (**self).nodes()
             }
@@ -89,6 +100,9 @@ macro_rules! delegate_control {
             fn run(&self, node: &str, argv: Vec<String>) -> impl Future<Output = anyhow::Result<Output>> + Send {
                 (**self).run(node, argv)
             }
+        }
+
+        impl<T: DbControl> DbControl for $wrapper {
             fn kill_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
                 (**self).kill_db(node)
             }

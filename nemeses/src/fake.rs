@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::{ready, Future};
 use std::sync::Mutex;
 
-use crate::control::{Control, Output};
+use crate::control::{DbControl, Output, Shell};
 use crate::render::{CHAIN, QDISC_HANDLE};
 
 /// The database's state on a fake node.
@@ -412,7 +412,7 @@ fn classify(argv: &[String]) -> Option<Kind> {
     }
 }
 
-impl Control for FakeControl {
+impl Shell for FakeControl {
     fn nodes(&self) -> Vec<String> {
         self.names.clone()
     }
@@ -432,6 +432,9 @@ impl Control for FakeControl {
     fn run(&self, node: &str, argv: Vec<String>) -> impl Future<Output = anyhow::Result<Output>> + Send {
         ready(self.exec(node, argv))
     }
+}
+
+impl DbControl for FakeControl {
     fn kill_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
         ready(self.db_op(node, "kill"))
     }

@@ -1,10 +1,11 @@
 //! `faultline heal`: repair nodes after the harness died mid-run (SIGKILL, power loss), without
 //! any record of what was applied. It removes everything faultline can recognise as its own: the
-//! FAULTLINE chains and their jumps (IPv4 and IPv6), root qdiscs with faultline's handle, and
-//! stopped database processes (through `Control::resume_db`). Clock offsets cannot be undone without
-//! the run's record; resync those hosts with NTP.
+//! FAULTLINE chains and their jumps (IPv4 and IPv6) and root qdiscs with faultline's handle. It
+//! needs only the [`Shell`]: database processes (stopped ones to resume, leftovers to stop) are
+//! the database adapter's business (`faultline_dbs::lifecycle`). Clock offsets cannot be undone
+//! without the run's record; resync those hosts with NTP.
 
-use crate::control::{join_all, Control, Task};
+use crate::control::{join_all, Shell, Task};
 use crate::render;
 
 /// At most this many jumps are removed per builtin chain (a guard against a command that "succeeds"
@@ -20,7 +21,7 @@ pub struct HealNodesReport {
 
 /// Flush the rules of FAULTLINE in `bin` on `node`, keeping the chain and its jumps (healing
 /// mid-run). `Ok(None)` when there was nothing to flush: no chain, or an empty one.
-pub async fn flush_rules<C: Control>(ctl: &C, node: &str, bin: &'static str) -> Result<Option<String>, String> {
+pub async fn flush_rules<C: Shell>(ctl: &C, node: &str, bin: &'static str) -> Result<Option<String>, String> {
     let listed = ctl
         .run(node, render::list_chain(bin))
         .await
@@ -42,7 +43,7 @@ pub async fn flush_rules<C: Control>(ctl: &C, node: &str, bin: &'static str) -> 
 
 /// Remove FAULTLINE from `bin` on `node`: jumps from INPUT/OUTPUT, rules, chain. `Ok(None)` when
 /// there was no chain and no jump (or the binary is not installed).
-pub async fn remove_chain<C: Control>(ctl: &C, node: &str, bin: &'static str) -> Result<Option<String>, String> {
+pub async fn remove_chain<C: Shell>(ctl: &C, node: &str, bin: &'static str) -> Result<Option<String>, String> {
     let run = |argv: Vec<String>| async move {
         ctl.run(node, argv.clone()).await.map_err(|e| format!("{node}: `{}`: {e:#}", argv.join(" ")))
     };
@@ -76,7 +77,7 @@ pub async fn remove_chain<C: Control>(ctl: &C, node: &str, bin: &'static str) ->
     Ok(Some(format!("{node}: removed {bin} chain FAULTLINE ({rules} rule(s), {jumps} jump(s))")))
 }
 
-async fn heal_node<C: Control>(ctl: &C, node: &str) -> HealNodesReport {
+async fn heal_node<C: Shell>(ctl: &C, node: &str) -> HealNodesReport {
     let mut report = HealNodesReport::default();
     for bin in ["iptables", "ip6tables"] {
         match remove_chain(ctl, node, bin).await {
@@ -100,16 +101,11 @@ async fn heal_node<C: Control>(ctl: &C, node: &str) -> HealNodesReport {
         Ok(o) => report.errors.push(format!("{node}: `tc qdisc show` failed: {}", o.stderr.trim())),
         Err(e) => report.errors.push(format!("{node}: `tc qdisc show`: {e:#}")),
     }
-    match ctl.resume_db(node).await {
-        Ok(line) if line.is_empty() => {}
-        Ok(line) => report.fixed.push(format!("{node}: {line}")),
-        Err(e) => report.errors.push(format!("{node}: resuming stopped database processes: {e:#}")),
-    }
     report
 }
 
 /// Heal every node (in parallel) and report what was fixed, node by node.
-pub async fn heal_nodes<C: Control>(ctl: &C) -> HealNodesReport {
+pub async fn heal_nodes<C: Shell>(ctl: &C) -> HealNodesReport {
     let nodes = ctl.nodes();
     let tasks: Vec<Task<'_, HealNodesReport>> =
         nodes.iter().map(|n| Box::pin(heal_node(ctl, n)) as Task<'_, _>).collect();

@@ -3,7 +3,8 @@
 //!
 //! Everything that decides *what* to do is plain data and pure functions (`fault`, `grudge`,
 //! `render`, `netem`, `schedule`), unit-tested without hosts. Everything that *does* it goes through
-//! the `Control` trait (`control`), which the binary implements over SSH; `engine::Nemesis` tracks
+//! the `Shell` and `DbControl` traits (`control`; `Control` is both), which the binary implements
+//! over SSH; `engine::Nemesis` tracks
 //! what it applied so stopping and healing are exact, and `heal::heal_nodes` repairs nodes after a
 //! harness crash. `fake` (tests, or the `fake` feature) is an in-memory cluster for tests.
 //!
@@ -37,7 +38,7 @@ pub mod fake;
 #[cfg(test)]
 mod engine_tests;
 
-pub use control::{Control, Output};
+pub use control::{Control, DbControl, Output, Shell};
 pub use engine::{HealReport, Nemesis, NemesisOptions};
 pub use fault::{Fault, NemesisChoice, Targets};
 pub use grudge::Grudge;

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::control::{join_all, Control, Task};
+use crate::control::{join_all, Shell, Task};
 use crate::render;
 
 /// Attempts for a link that is expected to work but looks cut.
@@ -37,7 +37,7 @@ impl ProbeMatrix {
 }
 
 /// Probe one link, retrying when it is expected to work.
-async fn probe_link<C: Control>(
+async fn probe_link<C: Shell>(
     ctl: &C,
     from: &str,
     to_addr: &str,
@@ -58,7 +58,7 @@ async fn probe_link<C: Control>(
 }
 
 /// Probe every ordered pair of `nodes` (in parallel) and compare with `expect_ok(from, to)`.
-pub async fn probe_all<C: Control>(
+pub async fn probe_all<C: Shell>(
     ctl: &C,
     nodes: &[String],
     timeout_s: u32,

@@ -36,8 +36,11 @@ pub trait Workload: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// Every workload faultline knows, as constructors from the generator's options.
-pub fn registry() -> &'static [(&'static str, fn(&GeneratorOptions) -> Box<dyn Workload>)] {
+/// Builds a workload from the generator's options.
+pub type WorkloadConstructor = fn(&GeneratorOptions) -> Box<dyn Workload>;
+
+/// Every workload faultline knows, by name.
+pub fn registry() -> &'static [(&'static str, WorkloadConstructor)] {
     &[
         ("register", |o| Box::new(Register::new(o))),
         ("set", |o| Box::new(Set::new(o))),

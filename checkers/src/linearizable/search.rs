@@ -29,6 +29,7 @@
 //! caller restarts it later with a bigger one, see `check_with`).
 
 use crate::models::Model;
+use rustc_hash::FxBuildHasher;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -92,43 +93,8 @@ struct Entry {
     next: u32,
 }
 
-/// FxHash-style hasher for states: fast, not DoS-resistant (inputs are our own histories).
-#[derive(Default)]
-struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            self.write_u64(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.write_u64(u64::from_le_bytes(b));
-        }
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(i as u64)
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(i as u64)
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64)
-    }
-    fn finish(&self) -> u64 {
-        // The multiply leaves the low bits weak (they depend only on the input's low bits), and
-        // hashbrown picks buckets from the low bits: fold the well-mixed high half in.
-        self.0 ^ (self.0 >> 32)
-    }
-}
-
-/// For a map keyed by an already-mixed 64-bit hash.
+/// For a map keyed by an already-mixed 64-bit hash (a Zobrist hash): hashing it again, even with
+/// Fx, only costs time.
 #[derive(Default)]
 struct IdentityHasher(u64);
 
@@ -208,9 +174,9 @@ impl Cache {
 struct States<'m, M: Model> {
     model: &'m M,
     states: Vec<M::State>,
-    ids: HashMap<M::State, u32, BuildHasherDefault<FxHasher>>,
+    ids: HashMap<M::State, u32, FxBuildHasher>,
     /// (state id << 32 | op) -> next state id, or `NONE` when the model rejects the op.
-    memo: HashMap<u64, u32, BuildHasherDefault<FxHasher>>,
+    memo: HashMap<u64, u32, FxBuildHasher>,
 }
 
 impl<'m, M: Model> States<'m, M> {

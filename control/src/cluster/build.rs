@@ -296,8 +296,6 @@ pub(super) fn overlaps(a: (u32, u8), b: (u32, u8)) -> bool {
     a.0 & mask == b.0 & mask
 }
 
-/// Install the Debian packages the cluster needs, without letting the sshd package start a
-
 /// Earlier versions kept the cluster's state (and its client key) under /var/lib/faultline/cluster,
 /// which every node now shadows with its own /var/lib/faultline. On the host a link keeps that path
 /// working; an existing directory or file there is left alone.

@@ -6,6 +6,11 @@
 //! `delay_ms`, `offsets_ms`, ...), `verified` (+ `reason` when false), the probe matrix and timings.
 //! A fault that did not take effect is reported as `verified: false` rather than as an error; errors
 //! are kept for requests that make no sense (starting an applied fault, clock on a shared clock).
+//!
+//! This module holds what every fault shares (targets, the iptables chain and its rules, what is
+//! applied, stop, heal, teardown); each fault family starts and undoes its faults in a module of
+//! its own: `partition` (partitions and failover), `packet` (flaky, slow), `process` (kill,
+//! pause), `clock`.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -20,6 +25,11 @@ use crate::netem;
 use crate::probe::{probe_all, ProbeMatrix};
 use crate::render;
 use crate::schedule::Action;
+
+mod clock;
+mod packet;
+mod partition;
+mod process;
 
 /// Knobs of the faults.
 #[derive(Debug, Clone)]
@@ -65,6 +75,8 @@ struct Rule {
 type NodeRulesOutcome = (Vec<(String, &'static str)>, Vec<Rule>, Vec<String>);
 /// A (node, network device) pair.
 type NodeDev = (String, String);
+/// What undoing a fault did: lines done, errors, and what is still applied.
+type Undone = (Vec<String>, Vec<String>, Option<Applied>);
 
 /// What an applied fault changed, so stopping and healing undo exactly that.
 #[derive(Debug, Clone)]
@@ -465,416 +477,16 @@ impl<C: Control> Nemesis<C> {
         let expect = |from: &str, to: &str| grudge::tcp_reachable(&grudges, from, to);
         probe_all(&self.ctl, &self.nodes, self.opts.probe_timeout_s, &expect).await
     }
-
-    async fn start_partition(&mut self, fault: Fault, grudge: Grudge) -> anyhow::Result<Value> {
-        let began = Instant::now();
-        let mut rules = Vec::new();
-        for (node, dropped) in &grudge {
-            for peer in dropped {
-                let addr = self.rule_address(peer)?;
-                rules.push(Rule {
-                    node: node.clone(),
-                    bin: render::iptables_for(&addr),
-                    spec: render::drop_from_spec(&addr),
-                });
-            }
-        }
-        let (added, errors) = self.add_rules(rules).await;
-        self.applied.insert(fault, Applied::Rules { grudge: Some(grudge.clone()), rules: added });
-        let apply_ms = ms(began.elapsed());
-        let mut value = json!({
-            "targets": grudge.keys().collect::<Vec<_>>(),
-            "grudge": grudge::grudge_json(&grudge),
-            "apply_ms": apply_ms,
-        });
-        if fault == Fault::PartitionOneway {
-            value["note"] = json!(
-                "one-way partition: a TCP connect needs both directions, so links are probed as cut both ways; \
-                 the probes verify the cut direction, not that the other direction still carries packets"
-            );
-        }
-        self.verify_applied(fault, &mut value, errors).await;
-        Ok(value)
-    }
-
-    /// Probe the links (when verification is on) and record in `value` whether `fault` took effect
-    /// as planned: `verified`, and the `reason` (with the `errors` met while applying it) if not.
-    async fn verify_applied(&self, fault: Fault, value: &mut Value, errors: Vec<String>) {
-        let mut reasons = errors;
-        if self.opts.verify {
-            let t = Instant::now();
-            let probes = self.probe_expected().await;
-            value["verify_ms"] = json!(ms(t.elapsed()));
-            value["probes"] = probes.matrix_json();
-            reasons.extend(probes.mismatches.iter().cloned());
-        }
-        value["verified"] = json!(reasons.is_empty());
-        if !reasons.is_empty() {
-            value["reason"] = json!(format!("{fault} did not take effect as planned: {}", reasons.join("; ")));
-        }
-    }
-
-    /// Partition the current primary away from every other node, then promote a (seeded) replica
-    /// and send the clients to it. Writes the old primary acknowledged after the cut, and those
-    /// it had not yet replicated, are what asynchronous replication loses at the heal.
-    async fn start_failover(&mut self) -> anyhow::Result<Value> {
-        if !self.ctl.supports_failover() {
-            anyhow::bail!("failover: the database elects its own leader; use partition-leader instead");
-        }
-        let primaries = self.ctl.primaries().await?;
-        let Some(old) = primaries.first().cloned() else {
-            anyhow::bail!("failover: no node is a primary right now");
-        };
-        let replicas: Vec<String> = self.nodes.iter().filter(|n| **n != old).cloned().collect();
-        if replicas.is_empty() {
-            anyhow::bail!("failover: {old} has no replica to promote");
-        }
-        let new = replicas[self.rng.random_range(0..replicas.len())].clone();
-        let grudge =
-            grudge::partition_primaries(&self.nodes, std::slice::from_ref(&old)).map_err(anyhow::Error::msg)?;
-        let mut rules = Vec::new();
-        for (node, dropped) in &grudge {
-            for peer in dropped {
-                let addr = self.rule_address(peer)?;
-                rules.push(Rule {
-                    node: node.clone(),
-                    bin: render::iptables_for(&addr),
-                    spec: render::drop_from_spec(&addr),
-                });
-            }
-        }
-        let (added, mut reasons) = self.add_rules(rules).await;
-        self.applied.insert(
-            Fault::Failover,
-            Applied::Failover {
-                grudge: grudge.clone(),
-                rules: added,
-                old_primary: old.clone(),
-                new_primary: new.clone(),
-            },
-        );
-        let promoted = match self.ctl.promote(&new).await {
-            Ok(line) => line,
-            Err(e) => {
-                reasons.push(format!("promoting {new}: {e:#}"));
-                String::new()
-            }
-        };
-        let mut value = json!({
-            "targets": [old.clone()],
-            "old_primary": old,
-            "new_primary": new,
-            "grudge": grudge::grudge_json(&grudge),
-            "promoted": promoted,
-        });
-        self.verify_applied(Fault::Failover, &mut value, reasons).await;
-        Ok(value)
-    }
-
-    async fn start_flaky(&mut self, targets: Vec<String>) -> anyhow::Result<Value> {
-        let loss = self.opts.loss;
-        let mut rules = Vec::new();
-        for node in &targets {
-            for peer in self.nodes.iter().filter(|p| *p != node) {
-                let addr = self.rule_address(peer)?;
-                rules.push(Rule {
-                    node: node.clone(),
-                    bin: render::iptables_for(&addr),
-                    spec: render::random_drop_from_spec(&addr, loss),
-                });
-            }
-        }
-        let wanted = rules.len();
-        let (added, errors) = self.add_rules(rules).await;
-        let n_added = added.len();
-        self.applied.insert(Fault::Flaky, Applied::Rules { grudge: None, rules: added });
-        let mut value = json!({ "targets": targets, "loss": loss, "rules": n_added });
-        value["verified"] = json!(errors.is_empty() && n_added == wanted);
-        if !errors.is_empty() {
-            value["reason"] = json!(format!("flaky rules were not all added: {}", errors.join("; ")));
-        }
-        Ok(value)
-    }
-
-    async fn start_slow(&mut self, targets: Vec<String>) -> Value {
-        let (delay, jitter) = (self.opts.delay, self.opts.jitter);
-        let ctl = &self.ctl;
-        let nodes = &self.nodes;
-        let tasks: Vec<Task<'_, (Vec<NodeDev>, Vec<String>)>> = targets
-            .iter()
-            .map(|node| {
-                let t: Task<'_, _> = Box::pin(async move {
-                    let (mut done, mut errors) = (Vec::new(), Vec::new());
-                    // Which device reaches each peer.
-                    let mut by_dev: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                    for peer in nodes.iter().filter(|p| *p != node) {
-                        let addr = ctl.address(peer);
-                        match ctl.run(node, render::route_get(&addr)).await {
-                            Ok(o) if o.ok() => match render::parse_route_dev(&o.stdout) {
-                                Some(dev) => by_dev.entry(dev).or_default().push(addr),
-                                None => errors
-                                    .push(format!("{node}: no device in `ip route get {addr}`: {}", o.stdout.trim())),
-                            },
-                            Ok(o) => errors.push(format!("{node}: `ip route get {addr}` failed: {}", o.stderr.trim())),
-                            Err(e) => errors.push(format!("{node}: `ip route get {addr}`: {e:#}")),
-                        }
-                    }
-                    for (dev, peers) in by_dev {
-                        let mut ok = true;
-                        for (i, argv) in render::netem_commands(&dev, &peers, delay, jitter).into_iter().enumerate() {
-                            let r = ctl.run(node, argv.clone()).await;
-                            let failed = match &r {
-                                Ok(o) if o.ok() => None,
-                                Ok(o) => Some(o.stderr.trim().to_string()),
-                                Err(e) => Some(format!("{e:#}")),
-                            };
-                            if let Some(why) = failed {
-                                errors.push(format!("{node}: `{}` failed: {why}", argv.join(" ")));
-                                if i > 0 {
-                                    // The root qdisc is ours: take the half-built tree away again.
-                                    let _ = ctl.run(node, render::netem_delete(&dev)).await;
-                                }
-                                ok = false;
-                                break;
-                            }
-                        }
-                        if ok {
-                            done.push((node.clone(), dev));
-                        }
-                    }
-                    (done, errors)
-                });
-                t
-            })
-            .collect();
-        let (mut done, mut errors) = (Vec::new(), Vec::new());
-        for (d, e) in join_all(tasks).await {
-            done.extend(d);
-            errors.extend(e);
-        }
-        let mut devices: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (node, dev) in &done {
-            devices.entry(node.clone()).or_default().push(dev.clone());
-        }
-        self.applied.insert(Fault::Slow, Applied::Qdiscs(done));
-        let mut value = json!({
-            "targets": targets,
-            "delay_ms": ms(delay),
-            "jitter_ms": ms(jitter),
-            "devices": devices,
-            "verified": errors.is_empty(),
-        });
-        if !errors.is_empty() {
-            value["reason"] = json!(format!("slow did not take effect everywhere: {}", errors.join("; ")));
-        }
-        value
-    }
-
-    async fn start_process(&mut self, fault: Fault, targets: Vec<String>) -> Value {
-        let ctl = &self.ctl;
-        let tasks: Vec<Task<'_, anyhow::Result<String>>> = targets
-            .iter()
-            .map(|node| {
-                let t: Task<'_, _> =
-                    if fault == Fault::Kill { Box::pin(ctl.kill_db(node)) } else { Box::pin(ctl.pause_db(node)) };
-                t
-            })
-            .collect();
-        let (mut results, mut errors) = (BTreeMap::new(), Vec::new());
-        for (node, r) in targets.iter().zip(join_all(tasks).await) {
-            match r {
-                Ok(line) => {
-                    results.insert(node.clone(), line);
-                }
-                Err(e) => errors.push(format!("{node}: {e:#}")),
-            }
-        }
-        // Track every target, not only those that answered: a signal whose command timed out may
-        // still have landed, and resume/restart are idempotent.
-        let tracked = targets.clone();
-        self.applied
-            .insert(fault, if fault == Fault::Kill { Applied::Killed(tracked) } else { Applied::Paused(tracked) });
-        let mut value = json!({
-            "targets": targets,
-            "signal": if fault == Fault::Kill { "SIGKILL" } else { "SIGSTOP" },
-            "results": results,
-            "verified": errors.is_empty(),
-        });
-        if !errors.is_empty() {
-            value["reason"] = json!(format!("{fault} failed on some targets: {}", errors.join("; ")));
-        }
-        value
-    }
-
-    async fn start_clock(&mut self, targets: Vec<String>) -> Value {
-        let max_ms = (ms(self.opts.clock_max_offset) as i64).max(100);
-        // Draw every number first, in target order, so the run is reproducible from the seed.
-        let plans: Vec<(String, i64, i64, u32, u64)> = targets
-            .iter()
-            .map(|node| {
-                let magnitude = self.rng.random_range(100..=max_ms);
-                let offset = if self.rng.random_bool(0.5) { magnitude } else { -magnitude };
-                let strobe = self.rng.random_range(10..=200);
-                let flips = self.rng.random_range(0..=10);
-                let period = self.rng.random_range(10..=100);
-                (node.clone(), offset, strobe, flips, period)
-            })
-            .collect();
-        let ctl = &self.ctl;
-        let tasks: Vec<Task<'_, anyhow::Result<crate::control::Output>>> = plans
-            .iter()
-            .map(|(node, offset, strobe, flips, period)| {
-                let t: Task<'_, _> = Box::pin(ctl.run(node, render::clock_bump(*offset, *strobe, *flips, *period)));
-                t
-            })
-            .collect();
-        let (mut offsets, mut errors) = (BTreeMap::new(), Vec::new());
-        for ((node, offset, ..), r) in plans.iter().zip(join_all(tasks).await) {
-            match r {
-                Ok(o) if o.ok() => {
-                    offsets.insert(node.clone(), *offset);
-                }
-                Ok(o) => errors.push(format!("{node}: clock bump failed: {}", o.stderr.trim())),
-                Err(e) => errors.push(format!("{node}: clock bump: {e:#}")),
-            }
-        }
-        let strobes: BTreeMap<&String, Value> =
-            plans.iter().map(|(n, _, s, f, p)| (n, json!({"delta_ms": s, "flips": f, "period_ms": p}))).collect();
-        self.applied.insert(Fault::Clock, Applied::Clock(offsets.clone()));
-        let mut value = json!({
-            "targets": targets,
-            "offsets_ms": offsets,
-            "strobe": strobes,
-            "verified": errors.is_empty(),
-        });
-        if !errors.is_empty() {
-            value["reason"] = json!(format!("clock bump failed on some targets: {}", errors.join("; ")));
-        }
-        value
-    }
-
-    /// Undo one applied thing; returns (lines of what was undone, errors, what is still applied).
-    async fn undo(&self, fault: Fault, applied: Applied) -> (Vec<String>, Vec<String>, Option<Applied>) {
-        let ctl = &self.ctl;
+    /// Undo what `applied` changed: (lines done, errors, what is still applied).
+    async fn undo(&self, fault: Fault, applied: Applied) -> Undone {
         match applied {
-            Applied::Rules { grudge, rules } => {
-                let n = rules.len();
-                let mut nodes: BTreeSet<String> = rules.iter().map(|r| r.node.clone()).collect();
-                let (kept, errors) = self.delete_rules(rules).await;
-                for r in &kept {
-                    nodes.remove(&r.node);
-                }
-                let lines = if n > kept.len() {
-                    vec![format!(
-                        "{fault}: removed {} rule(s) on {}",
-                        n - kept.len(),
-                        nodes.into_iter().collect::<Vec<_>>().join(", ")
-                    )]
-                } else {
-                    vec![]
-                };
-                let left = (!kept.is_empty()).then_some(Applied::Rules { grudge, rules: kept });
-                (lines, errors, left)
-            }
+            Applied::Rules { grudge, rules } => self.undo_rules(fault, grudge, rules).await,
             Applied::Failover { grudge, rules, old_primary, new_primary } => {
-                let n = rules.len();
-                let (kept, mut errors) = self.delete_rules(rules).await;
-                let mut lines = Vec::new();
-                if n > kept.len() {
-                    lines.push(format!("failover: removed {} rule(s) isolating {old_primary}", n - kept.len()));
-                }
-                if !kept.is_empty() {
-                    // The old primary is still cut off: following now would not reach it.
-                    let left = Applied::Failover { grudge, rules: kept, old_primary, new_primary };
-                    return (lines, errors, Some(left));
-                }
-                match ctl.follow(&new_primary).await {
-                    Ok(line) => lines
-                        .push(format!("failover: {old_primary} and the other nodes now follow {new_primary}: {line}")),
-                    Err(e) => errors.push(format!("failover: making the nodes follow {new_primary}: {e:#}")),
-                }
-                (lines, errors, None)
+                self.undo_failover(grudge, rules, old_primary, new_primary).await
             }
-            Applied::Qdiscs(pairs) => {
-                let tasks: Vec<Task<'_, anyhow::Result<crate::control::Output>>> = pairs
-                    .iter()
-                    .map(|(node, dev)| Box::pin(ctl.run(node, render::netem_delete(dev))) as Task<'_, _>)
-                    .collect();
-                let (mut lines, mut errors, mut kept) = (Vec::new(), Vec::new(), Vec::new());
-                let results = join_all(tasks).await;
-                for ((node, dev), r) in pairs.iter().cloned().zip(results) {
-                    match r {
-                        Ok(o) if o.ok() || o.stderr.contains("Cannot find") || o.stderr.contains("Invalid handle") => {
-                            lines.push(format!("slow: removed netem delay on {node} {dev}"))
-                        }
-                        Ok(o) => {
-                            errors.push(format!("{node}: removing netem on {dev} failed: {}", o.stderr.trim()));
-                            kept.push((node, dev));
-                        }
-                        Err(e) => {
-                            errors.push(format!("{node}: removing netem on {dev}: {e:#}"));
-                            kept.push((node, dev));
-                        }
-                    }
-                }
-                (lines, errors, (!kept.is_empty()).then_some(Applied::Qdiscs(kept)))
-            }
-            Applied::Killed(nodes) | Applied::Paused(nodes) => {
-                let kill = fault == Fault::Kill;
-                let tasks: Vec<Task<'_, anyhow::Result<String>>> = nodes
-                    .iter()
-                    .map(|n| {
-                        if kill {
-                            Box::pin(ctl.restart_db(n)) as Task<'_, _>
-                        } else {
-                            Box::pin(ctl.resume_db(n)) as Task<'_, _>
-                        }
-                    })
-                    .collect();
-                let (mut lines, mut errors, mut kept) = (Vec::new(), Vec::new(), Vec::new());
-                let results = join_all(tasks).await;
-                for (node, r) in nodes.iter().cloned().zip(results) {
-                    match r {
-                        Ok(line) => {
-                            let what = if kill { "restarted the database" } else { "resumed the database (SIGCONT)" };
-                            lines.push(if line.is_empty() {
-                                format!("{fault}: {what} on {node}")
-                            } else {
-                                format!("{fault}: {what} on {node}: {line}")
-                            });
-                        }
-                        Err(e) => {
-                            errors.push(format!("{node}: {e:#}"));
-                            kept.push(node);
-                        }
-                    }
-                }
-                let left =
-                    (!kept.is_empty()).then_some(if kill { Applied::Killed(kept) } else { Applied::Paused(kept) });
-                (lines, errors, left)
-            }
-            Applied::Clock(offsets) => {
-                let tasks: Vec<Task<'_, anyhow::Result<crate::control::Output>>> = offsets
-                    .iter()
-                    .map(|(node, off)| Box::pin(ctl.run(node, render::clock_bump(-off, 0, 0, 0))) as Task<'_, _>)
-                    .collect();
-                let (mut lines, mut errors, mut kept) = (Vec::new(), Vec::new(), BTreeMap::new());
-                let results = join_all(tasks).await;
-                for ((node, off), r) in offsets.iter().map(|(n, o)| (n.clone(), *o)).zip(results) {
-                    match r {
-                        Ok(o) if o.ok() => lines.push(format!("clock: moved {node}'s clock back by {off} ms")),
-                        Ok(o) => {
-                            errors.push(format!("{node}: clock restore failed: {}", o.stderr.trim()));
-                            kept.insert(node, off);
-                        }
-                        Err(e) => {
-                            errors.push(format!("{node}: clock restore: {e:#}"));
-                            kept.insert(node, off);
-                        }
-                    }
-                }
-                (lines, errors, (!kept.is_empty()).then_some(Applied::Clock(kept)))
-            }
+            Applied::Qdiscs(pairs) => self.undo_qdiscs(pairs).await,
+            Applied::Killed(nodes) | Applied::Paused(nodes) => self.undo_process(fault, nodes).await,
+            Applied::Clock(offsets) => self.undo_clock(offsets).await,
         }
     }
 
