@@ -8,8 +8,9 @@
 use crate::store::{RunDir, Store};
 use anyhow::{Context, Result};
 use faultline_checkers::formats;
-use faultline_checkers::workload::{check_workload, degrade};
-use serde_json::{json, Value};
+use faultline_checkers::workload::check_workload;
+use faultline_checkers::RunResults;
+use serde_json::Value;
 use std::path::PathBuf;
 
 /// Check a stored run. `error` is the run's own failure, if it stopped early: the verdict is
@@ -19,7 +20,7 @@ pub fn analyze_run(
     run: &RunDir,
     config: &Value,
     error: Option<&anyhow::Error>,
-) -> Result<(Value, formats::LoadedHistory)> {
+) -> Result<(RunResults, formats::LoadedHistory)> {
     let loaded = formats::read_history(run.history_jsonl(), formats::Format::Jsonl)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("reading the run's history back from the store")?;
@@ -43,8 +44,8 @@ pub fn analyze_run(
         .unwrap_or_default();
     let mut results = check_workload(&loaded.ops, workload, &expectations)?;
     if let Some(e) = error {
-        degrade(&mut results, format!("the run stopped early: {e:#}"));
-        results["error"] = json!(format!("{e:#}"));
+        results.degrade(format!("the run stopped early: {e:#}"));
+        results.error = Some(format!("{e:#}"));
     }
     Ok((results, loaded))
 }

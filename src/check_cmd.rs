@@ -111,16 +111,13 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
     if let Some(workload) = run_workload {
         let results = faultline_checkers::workload::check_workload(&history.ops, workload, &[])
             .map_err(|e| format!("{}: {e:#}", path.display()))?;
-        let verdict = faultline_checkers::workload::verdict_of(&results);
-        let ops = results["stats"]["ops"].as_u64().unwrap_or(0) as usize;
-        let summary = results["reason"].as_str().unwrap_or("").to_string();
         return Ok(FileCheck {
             path: path.to_path_buf(),
             history,
-            verdict,
-            ops,
-            summary,
-            results,
+            verdict: results.verdict,
+            ops: results.stats.ops,
+            summary: results.reason.clone(),
+            results: serde_json::to_value(&results).map_err(|e| format!("{}: {e}", path.display()))?,
             elapsed: started.elapsed(),
         });
     }

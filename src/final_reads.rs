@@ -2,8 +2,8 @@
 //! recording each poll as `final-read` ops. The convergence checker takes each node's last read
 //! and the first round in which all agreed.
 
+use crate::perform::perform;
 use crate::plan::TestPlan;
-use crate::runner::perform;
 use crate::store::HistoryWriter;
 use anyhow::Result;
 use faultline_checkers::OpType;

@@ -12,6 +12,7 @@ mod final_reads;
 mod heal_cmd;
 mod list_cmd;
 mod nemesis_exec;
+mod perform;
 mod plan;
 mod report_cmd;
 mod runner;

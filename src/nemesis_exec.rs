@@ -8,6 +8,7 @@
 use crate::plan::TestPlan;
 use crate::store::{Event, HistoryWriter};
 use anyhow::Result;
+use faultline_checkers::faults::{Applied, Phase};
 use faultline_checkers::{OpType, Process};
 use faultline_control::bad_input;
 use faultline_dbs::{Db, DbNode, PrimaryRoute};
@@ -294,19 +295,24 @@ pub async fn run_schedule(
         let mut engine = nemesis.lock().await;
         match &step.action {
             Action::Start { fault, .. } => {
-                let f = format!("start-{}", fault.name());
+                let f = Phase::Start.f(fault.name());
                 record(&writer, f.clone(), json!({"fault": fault.name()}));
                 let value = match engine.apply(&step.action).await {
                     Ok(v) => v,
                     Err(e) => json!({"fault": fault.name(), "verified": false, "reason": format!("{e:#}")}),
                 };
-                if value.get("verified") == Some(&json!(false)) {
-                    tracing::warn!("nemesis: {} did not take effect: {}", fault.name(), value["reason"]);
+                let applied = Applied::of(&value);
+                if applied.verified == Some(false) {
+                    tracing::warn!(
+                        "nemesis: {} did not take effect: {}",
+                        fault.name(),
+                        applied.reason.unwrap_or_default()
+                    );
                 }
                 record(&writer, f, value);
             }
             Action::Stop { fault } => {
-                let f = format!("stop-{}", fault.name());
+                let f = Phase::Stop.f(fault.name());
                 record(&writer, f.clone(), json!({"fault": fault.name()}));
                 let value = match engine.apply(&step.action).await {
                     Ok(v) => v,
@@ -336,14 +342,14 @@ fn describe_active(active: &[Fault]) -> String {
 async fn heal_locked(engine: &mut Nemesis<SshControl>, writer: &HistoryWriter) -> (Vec<String>, Vec<String>) {
     let active = engine.active();
     for f in &active {
-        record(writer, format!("stop-{}", f.name()), json!({"fault": f.name(), "by": "heal"}));
+        record(writer, Phase::Stop.f(f.name()), json!({"fault": f.name(), "by": "heal"}));
     }
     let report = engine.heal_all().await;
     let value = report.value();
     for f in &active {
         let mut v = value.clone();
         v["fault"] = json!(f.name());
-        record(writer, format!("stop-{}", f.name()), v);
+        record(writer, Phase::Stop.f(f.name()), v);
     }
     if active.is_empty() && !report.lines.is_empty() {
         // Something needed healing that no window tracked (e.g. rules left by a killed run).

@@ -8,16 +8,16 @@
 
 use crate::exit::Exit;
 use crate::nemesis_exec::{NemesisPlan, SharedNemesis, SshControl};
+use crate::perform::perform;
 use crate::plan::{RunFacts, TestPlan};
-use crate::store::{Event, HistoryWriter, RunDir, Store};
+use crate::store::{HistoryWriter, RunDir, Store};
 use anyhow::Result;
-use faultline_checkers::{OpType, Process, Verdict};
+use faultline_checkers::{OpType, RunResults, Verdict};
 use faultline_control::cluster::LocalCluster;
 use faultline_control::targets::Targets;
 use faultline_dbs::{Db, DbNode, DbOptions, PrimaryRoute};
 use faultline_nemeses::engine::Nemesis;
-use faultline_workloads::{Client, Completion, Generator, GeneratorOptions, Invocation};
-use serde_json::Value;
+use faultline_workloads::{Client, Generator, GeneratorOptions};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -185,18 +185,18 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
     let record = serde_json::to_value(&record)?;
     let (mut results, history) = crate::analyze::analyze_run(&run, &record, outcome.as_ref().err())?;
     if let Err(e) = &healed {
-        faultline_checkers::workload::degrade(&mut results, format!("the nodes could not be healed: {e:#}"));
+        results.degrade(format!("the nodes could not be healed: {e:#}"));
     }
     if let Some(e) = &history_error {
-        faultline_checkers::workload::degrade(&mut results, format!("the history is incomplete: {e:#}"));
+        results.degrade(format!("the history is incomplete: {e:#}"));
     }
     // The harness's own CPU share over the run (set-up, clients, nemesis, heal), before checking.
     let wall = start.elapsed().as_secs_f64();
-    results["stats"]["harness_cpu_cores"] = serde_json::json!((process_cpu_seconds() - cpu_at_start) / wall.max(1e-9));
-    results["stats"]["wall_s"] = serde_json::json!(wall);
+    results.stats.harness_cpu_cores = Some((process_cpu_seconds() - cpu_at_start) / wall.max(1e-9));
+    results.stats.wall_s = Some(wall);
     run.write_json("results.json", &results)?;
     let report = crate::analyze::write_report(&store, &run, history);
-    let verdict = faultline_checkers::workload::verdict_of(&results);
+    let verdict = results.verdict;
     print_summary(plan, &run, &results, report.as_ref().ok());
     if let Err(e) = report {
         crate::store::say(&format!("the report could not be written: {e:#}"));
@@ -407,44 +407,6 @@ async fn worker_loop(w: Worker) {
     client.close().await;
 }
 
-/// One operation: the invoke is recorded before the request leaves and the completion after the
-/// answer arrives, so the history brackets the real operation.
-pub async fn perform(
-    client: &mut dyn Client,
-    op: &Invocation,
-    process: u64,
-    node: &str,
-    writer: &HistoryWriter,
-    op_timeout: Duration,
-) -> Completion {
-    writer.record(Event {
-        time: 0,
-        kind: OpType::Invoke,
-        process: Process::Client(process),
-        f: op.f.clone(),
-        value: op.value.clone(),
-        key: op.key.clone(),
-        // Where the request goes: the client's node, or the primary a write is routed to.
-        node: Some(client.target(op).unwrap_or_else(|| node.to_string())),
-        error: None,
-    });
-    let completion = match tokio::time::timeout(op_timeout, client.invoke(op)).await {
-        Ok(c) => c,
-        Err(_) => Completion::indeterminate(op, format!("timed out after {}", humantime::format_duration(op_timeout))),
-    };
-    writer.record(Event {
-        time: 0,
-        kind: completion.kind,
-        process: Process::Client(process),
-        f: op.f.clone(),
-        value: completion.value.clone(),
-        key: op.key.clone(),
-        node: Some(completion.served_by.clone().unwrap_or_else(|| node.to_string())),
-        error: completion.error.clone(),
-    });
-    completion
-}
-
 async fn progress_loop(
     limit: Duration,
     stats: Arc<Stats>,
@@ -526,24 +488,23 @@ async fn collect_logs(db: &dyn Db, nodes: &[DbNode], run: &RunDir) {
     }
 }
 
-fn print_summary(plan: &TestPlan, run: &RunDir, results: &Value, report: Option<&std::path::PathBuf>) {
+fn print_summary(plan: &TestPlan, run: &RunDir, results: &RunResults, report: Option<&std::path::PathBuf>) {
     if plan.json {
         println!("{}", serde_json::to_string_pretty(results).unwrap_or_default());
         return;
     }
-    let verdict = results["verdict"].as_str().unwrap_or("unknown");
-    println!("verdict: {}  {}", verdict.to_uppercase(), results["reason"].as_str().unwrap_or(""));
-    let st = &results["stats"];
-    let ms = |k: &str| st["latency_ms"][k].as_f64().map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+    println!("verdict: {}  {}", results.verdict.as_str().to_uppercase(), results.reason);
+    let st = &results.stats;
+    let ms = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
     println!(
         "ops:     {} at {:.0} ops/s; latency p50 {} ms, p95 {} ms, p99 {} ms, max {} ms; harness CPU {:.2} cores",
-        st["ops"].as_u64().unwrap_or(0),
-        st["ops_per_s"].as_f64().unwrap_or(0.0),
-        ms("p50"),
-        ms("p95"),
-        ms("p99"),
-        ms("max"),
-        st["harness_cpu_cores"].as_f64().unwrap_or(0.0)
+        st.ops,
+        st.ops_per_s,
+        ms(st.latency_ms.p50),
+        ms(st.latency_ms.p95),
+        ms(st.latency_ms.p99),
+        ms(st.latency_ms.max),
+        st.harness_cpu_cores.unwrap_or(0.0)
     );
     println!("history: {}", run.history_jsonl().display());
     if let Some(r) = report {

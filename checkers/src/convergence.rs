@@ -18,6 +18,7 @@
 //!   Agreement is judged per latest state, not per numbered round, so a failed poll in a round
 //!   does not shift the rounds of the other nodes.
 
+use crate::faults::Phase;
 use crate::history::{Op, OpType};
 use crate::metrics::{client_operations, format_ns};
 use crate::set::{as_element, as_elements, LIST_LIMIT};
@@ -29,7 +30,8 @@ use std::collections::{BTreeSet, HashMap};
 /// The time faults were last healed: the last event of a nemesis `stop-*` action, or of a nemesis
 /// op with `f = "heal"`, whichever is later. `None` when the nemesis never healed anything.
 pub fn heal_time(history: &[Op]) -> Option<u64> {
-    history.iter().filter(|op| op.is_nemesis() && (op.f.starts_with("stop-") || op.f == "heal")).map(|op| op.time).max()
+    let heals = |op: &&Op| op.f == "heal" || matches!(Phase::parse(&op.f), Some((Phase::Stop, _)));
+    history.iter().filter(|op| op.is_nemesis()).filter(heals).map(|op| op.time).max()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

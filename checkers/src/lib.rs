@@ -12,10 +12,12 @@ pub mod history;
 pub mod linearizable;
 pub mod metrics;
 pub mod models;
+pub mod outcome;
 pub mod set;
 pub mod workload;
 
 pub use history::{FnName, History, Op, OpType, Process};
+pub use outcome::{CheckOutcome, RunResults, RunStats};
 
 /// The outcome of a check, ordered from best to worst so that `max` gives the worst verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]

@@ -222,9 +222,51 @@ fn element_index(elements: &mut Vec<Element>, index_of: &mut ElementIndex, value
     })
 }
 
-/// Check a set history.
+/// Check a set history, in four steps: gather every element and read; find the reads that missed
+/// an acknowledged element (stale); take each node's final state; classify every element (lost,
+/// unexpected, recovered, stale, never read) and conclude.
 pub fn check_set(history: &[Op], options: &SetOptions) -> SetResult {
     let ops = client_operations(history);
+    let mut g = gather(&ops);
+    let last_read_invoke = mark_stale_reads(&mut g.elements, &g.reads);
+    let finals = FinalStates::of(&g.reads, &g.nodes, g.elements.len());
+    let found = classify(&g, &finals, last_read_invoke);
+    let nodes_without_final_read: Vec<String> = {
+        let missing: Vec<u16> = g.all_nodes.iter().copied().filter(|n| !finals.by_node.contains_key(n)).collect();
+        g.nodes.names(&missing)
+    };
+    let (verdict, summary) = conclude(&found, &finals, &nodes_without_final_read, &g, options);
+    let Found { counts, lost, unexpected, recovered, stale, never_read, worst_stale_ns } = found;
+    SetResult {
+        verdict,
+        summary,
+        linearizable: options.linearizable,
+        counts,
+        lost,
+        unexpected,
+        recovered,
+        stale,
+        never_read,
+        worst_stale_ns,
+        final_read_nodes: g.nodes.names(&finals.nodes),
+        nodes_without_final_read,
+        malformed: g.malformed,
+    }
+}
+
+/// What the first pass gathers: every element with its adds, the successful reads (as element
+/// indexes), every node seen, and the ops that broke the convention.
+struct Gathered<'a> {
+    nodes: Nodes,
+    elements: Vec<Element>,
+    reads: Vec<Read<'a>>,
+    all_nodes: Vec<u16>,
+    malformed: Vec<String>,
+    malformed_count: usize,
+}
+
+/// Pass 1: adds, and the successful reads parsed.
+fn gather<'a>(ops: &[ClientOp<'a>]) -> Gathered<'a> {
     let mut nodes = Nodes::default();
     let mut elements: Vec<Element> = Vec::new();
     let mut index_of = ElementIndex::default();
@@ -236,11 +278,9 @@ pub fn check_set(history: &[Op], options: &SetOptions) -> SetResult {
             malformed.push(msg);
         }
     };
-
-    // Pass 1: adds, and the successful reads parsed.
-    let mut reads: Vec<Read<'_>> = Vec::new();
+    let mut reads: Vec<Read<'a>> = Vec::new();
     let mut all_nodes: Vec<u16> = Vec::new();
-    for op in &ops {
+    for op in ops {
         if let Some(node) = op.node() {
             push_node(&mut all_nodes, nodes.id(Some(node)));
         }
@@ -285,7 +325,13 @@ pub fn check_set(history: &[Op], options: &SetOptions) -> SetResult {
         }
     }
 
-    // Pass 2: reads in invocation order against acknowledgements in completion order.
+    Gathered { nodes, elements, reads, all_nodes, malformed, malformed_count }
+}
+
+/// Pass 2: reads in invocation order against acknowledgements in completion order. A read that
+/// lacks an element acknowledged before the read was invoked is stale for that element. Returns
+/// the last read's invocation index.
+fn mark_stale_reads(elements: &mut [Element], reads: &[Read<'_>]) -> Option<u64> {
     let mut acked: Vec<(u64, usize)> =
         elements.iter().enumerate().filter_map(|(i, e)| e.ack.map(|(index, _)| (index, i))).collect();
     acked.sort_unstable();
@@ -322,24 +368,56 @@ pub fn check_set(history: &[Op], options: &SetOptions) -> SetResult {
         }
     }
 
-    // Final states: each node's last ok final-read.
-    let mut final_state: HashMap<u16, &Read<'_>> = HashMap::new();
-    for read in reads.iter().filter(|r| r.op.f() == "final-read") {
-        let newer = final_state.get(&read.node).is_none_or(|prev| prev.op.complete_index() < read.op.complete_index());
-        if newer {
-            final_state.insert(read.node, read);
-        }
-    }
-    let mut final_nodes: Vec<u16> = final_state.keys().copied().collect();
-    final_nodes.sort_by(|a, b| nodes.names[*a as usize].cmp(&nodes.names[*b as usize]));
-    // present_on[i]: final-state nodes holding element i.
-    let mut present_on: Vec<Vec<u16>> = vec![Vec::new(); elements.len()];
-    for &node in &final_nodes {
-        for &i in &final_state[&node].elements {
-            push_node(&mut present_on[i], node);
-        }
-    }
+    last_read_invoke
+}
 
+/// Each node's final state: its last ok final-read.
+struct FinalStates<'r, 'a> {
+    by_node: HashMap<u16, &'r Read<'a>>,
+    /// The nodes with a final state, by name.
+    nodes: Vec<u16>,
+    /// present_on[i]: final-state nodes holding element i.
+    present_on: Vec<Vec<u16>>,
+}
+
+impl<'r, 'a> FinalStates<'r, 'a> {
+    fn of(reads: &'r [Read<'a>], nodes: &Nodes, element_count: usize) -> Self {
+        let mut final_state: HashMap<u16, &'r Read<'a>> = HashMap::new();
+        for read in reads.iter().filter(|r| r.op.f() == "final-read") {
+            let newer =
+                final_state.get(&read.node).is_none_or(|prev| prev.op.complete_index() < read.op.complete_index());
+            if newer {
+                final_state.insert(read.node, read);
+            }
+        }
+        let mut final_nodes: Vec<u16> = final_state.keys().copied().collect();
+        final_nodes.sort_by(|a, b| nodes.names[*a as usize].cmp(&nodes.names[*b as usize]));
+        // present_on[i]: final-state nodes holding element i.
+        let mut present_on: Vec<Vec<u16>> = vec![Vec::new(); element_count];
+        for &node in &final_nodes {
+            for &i in &final_state[&node].elements {
+                push_node(&mut present_on[i], node);
+            }
+        }
+
+        FinalStates { by_node: final_state, nodes: final_nodes, present_on }
+    }
+}
+
+/// Every element classified, each list ordered for the report and cut to `LIST_LIMIT`.
+struct Found {
+    counts: SetCounts,
+    lost: Vec<LostElement>,
+    unexpected: Vec<UnexpectedElement>,
+    recovered: Vec<RecoveredElement>,
+    stale: Vec<StaleElement>,
+    never_read: Vec<i64>,
+    worst_stale_ns: Option<u64>,
+}
+
+fn classify(g: &Gathered<'_>, finals: &FinalStates<'_, '_>, last_read_invoke: Option<u64>) -> Found {
+    let (elements, nodes, reads) = (&g.elements, &g.nodes, &g.reads);
+    let (final_nodes, present_on) = (&finals.nodes, &finals.present_on);
     let mut counts = SetCounts { reads: reads.len() as u64, ..SetCounts::default() };
     let mut lost = Vec::new();
     let mut unexpected = Vec::new();
@@ -417,12 +495,21 @@ pub fn check_set(history: &[Op], options: &SetOptions) -> SetResult {
     stale.truncate(LIST_LIMIT);
     never_read.truncate(LIST_LIMIT);
 
-    let nodes_without_final_read: Vec<String> = {
-        let missing: Vec<u16> = all_nodes.iter().copied().filter(|n| !final_state.contains_key(n)).collect();
-        nodes.names(&missing)
-    };
-    let final_read_nodes = nodes.names(&final_nodes);
+    Found { counts, lost, unexpected, recovered, stale, never_read, worst_stale_ns }
+}
 
+/// The verdict and its one-sentence summary.
+fn conclude(
+    found: &Found,
+    finals: &FinalStates<'_, '_>,
+    nodes_without_final_read: &[String],
+    g: &Gathered<'_>,
+    options: &SetOptions,
+) -> (Verdict, String) {
+    let Found { counts, lost, worst_stale_ns, .. } = found;
+    let worst_stale_ns = *worst_stale_ns;
+    let final_nodes = &finals.nodes;
+    let (malformed, malformed_count) = (&g.malformed, g.malformed_count);
     // Verdict and one-sentence summary.
     let mut problems = Vec::new();
     if counts.lost > 0 {
@@ -468,28 +555,12 @@ pub fn check_set(history: &[Op], options: &SetOptions) -> SetResult {
         counts.stale,
         worst_stale_ns.map(|w| format!(" (worst {})", format_ns(w))).unwrap_or_default()
     );
-    let (verdict, summary) = if !problems.is_empty() {
+    if !problems.is_empty() {
         (Verdict::Invalid, format!("{}; {}", problems.join("; "), details))
     } else if !doubts.is_empty() {
         (Verdict::Unknown, format!("{}; {}", doubts.join("; "), details))
     } else {
         (Verdict::Valid, details)
-    };
-
-    SetResult {
-        verdict,
-        summary,
-        linearizable: options.linearizable,
-        counts,
-        lost,
-        unexpected,
-        recovered,
-        stale,
-        never_read,
-        worst_stale_ns,
-        final_read_nodes,
-        nodes_without_final_read,
-        malformed,
     }
 }
 

@@ -2,35 +2,27 @@
 
 use crate::fault::Fault;
 use crate::schedule::{Action, Step};
+use faultline_checkers::faults::{nemesis_actions, Applied, Phase};
 use std::time::Duration;
 
 /// The schedule a run really followed, rebuilt from its history: every start with the exact
 /// nodes and grudge that were applied, every stop, at the times they began. Saved as
 /// `schedule.toml` in the run directory, so `--nemesis-schedule` replays the failure exactly.
 pub fn replay_schedule(ops: &[faultline_checkers::Op]) -> Vec<Step> {
-    use std::collections::BTreeMap;
     let mut steps = Vec::new();
-    // The time each action began (its first event), by f.
-    let mut began: BTreeMap<&str, u64> = BTreeMap::new();
-    for op in ops.iter().filter(|o| o.is_nemesis()) {
-        let Some(first) = began.remove(op.f.as_str()) else {
-            began.insert(op.f.as_str(), op.time);
-            continue;
-        };
-        let at = Duration::from_nanos(first);
-        if let Some(name) = op.f.strip_prefix("start-") {
-            let Ok(fault) = Fault::parse(name) else { continue };
-            let grudge =
-                fault.is_partition().then(|| serde_json::from_value(op.value["grudge"].clone()).ok()).flatten();
-            let nodes = (fault.uses_targets())
-                .then(|| serde_json::from_value::<Vec<String>>(op.value["targets"].clone()).ok())
-                .flatten()
-                .filter(|n| !n.is_empty());
-            steps.push(Step { at, action: Action::Start { fault, targets: None, nodes, grudge } });
-        } else if let Some(name) = op.f.strip_prefix("stop-") {
-            if let Ok(fault) = Fault::parse(name) {
-                steps.push(Step { at, action: Action::Stop { fault } });
+    for action in nemesis_actions(ops) {
+        // An action the history never saw complete was not applied as far as anyone knows.
+        let Some(done) = action.done else { continue };
+        let Ok(fault) = Fault::parse(action.fault) else { continue };
+        let at = Duration::from_nanos(action.began);
+        match action.phase {
+            Phase::Start => {
+                let applied = Applied::of(done);
+                let grudge = if fault.is_partition() { applied.grudge } else { None };
+                let nodes = (fault.uses_targets() && !applied.targets.is_empty()).then_some(applied.targets);
+                steps.push(Step { at, action: Action::Start { fault, targets: None, nodes, grudge } });
             }
+            Phase::Stop => steps.push(Step { at, action: Action::Stop { fault } }),
         }
     }
     steps
