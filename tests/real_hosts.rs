@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{faultline, results};
+use common::results;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -19,15 +19,7 @@ const NODES: &str = "10.233.0.11,10.233.0.12,10.233.0.13";
 
 /// `faultline test --nodes ...` into `store`: exit code, run directory, everything printed.
 fn run_nodes(store: &Path, args: &[&str]) -> (i32, PathBuf, String) {
-    let out = faultline()
-        .args(["test", "--nodes", NODES, "--ssh-key", KEY, "--store"])
-        .arg(store)
-        .args(args)
-        .output()
-        .expect("run faultline");
-    let log = format!("{}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
-    let dir = std::fs::canonicalize(store.join("latest")).unwrap_or_else(|e| panic!("no run directory ({e}):\n{log}"));
-    (out.status.code().unwrap_or(-1), dir, log)
+    common::run_test(&["--nodes", NODES, "--ssh-key", KEY], store, args)
 }
 
 /// Each node's database log is its own: three different files naming three different members.

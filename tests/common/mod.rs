@@ -102,12 +102,13 @@ for c in etcd redis-server; do for p in $(pgrep -x $c || true); do echo "$c $(aw
 /// Run `faultline test --local --node-count 3` with `args` into `store`; returns the exit code,
 /// the run directory and everything the run printed (for assertion messages).
 pub fn run_local_test(store: &std::path::Path, args: &[&str]) -> (i32, std::path::PathBuf, String) {
-    let out = faultline()
-        .args(["test", "--local", "--node-count", "3", "--store"])
-        .arg(store)
-        .args(args)
-        .output()
-        .expect("run faultline");
+    run_test(&["--local", "--node-count", "3"], store, args)
+}
+
+/// Run `faultline test TARGETS --store STORE ARGS` (TARGETS: `--local ...` or `--nodes ...`).
+pub fn run_test(targets: &[&str], store: &std::path::Path, args: &[&str]) -> (i32, std::path::PathBuf, String) {
+    let out =
+        faultline().arg("test").args(targets).arg("--store").arg(store).args(args).output().expect("run faultline");
     let log = format!("{}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
     let dir = std::fs::canonicalize(store.join("latest")).unwrap_or_else(|e| panic!("no run directory ({e}):\n{log}"));
     (out.status.code().unwrap_or(-1), dir, log)

@@ -6,17 +6,7 @@ use super::*;
 impl<C: Control> Nemesis<C> {
     pub(super) async fn start_partition(&mut self, fault: Fault, grudge: Grudge) -> anyhow::Result<Value> {
         let began = Instant::now();
-        let mut rules = Vec::new();
-        for (node, dropped) in &grudge {
-            for peer in dropped {
-                let addr = self.rule_address(peer)?;
-                rules.push(Rule {
-                    node: node.clone(),
-                    bin: render::iptables_for(&addr),
-                    spec: render::drop_from_spec(&addr),
-                });
-            }
-        }
+        let rules = self.grudge_rules(&grudge)?;
         let (added, errors) = self.add_rules(rules).await;
         self.applied.insert(fault, Applied::Rules { grudge: Some(grudge.clone()), rules: added });
         let apply_ms = ms(began.elapsed());
@@ -70,17 +60,7 @@ impl<C: Control> Nemesis<C> {
         let new = replicas[self.rng.random_range(0..replicas.len())].clone();
         let grudge =
             grudge::partition_primaries(&self.nodes, std::slice::from_ref(&old)).map_err(anyhow::Error::msg)?;
-        let mut rules = Vec::new();
-        for (node, dropped) in &grudge {
-            for peer in dropped {
-                let addr = self.rule_address(peer)?;
-                rules.push(Rule {
-                    node: node.clone(),
-                    bin: render::iptables_for(&addr),
-                    spec: render::drop_from_spec(&addr),
-                });
-            }
-        }
+        let rules = self.grudge_rules(&grudge)?;
         let (added, mut reasons) = self.add_rules(rules).await;
         self.applied.insert(
             Fault::Failover,
@@ -156,5 +136,22 @@ impl<C: Control> Nemesis<C> {
             Err(e) => errors.push(format!("failover: making the nodes follow {new_primary}: {e:#}")),
         }
         (lines, errors, None)
+    }
+
+    /// The iptables rules that cut a grudge: on each node, drop what comes from each peer it holds
+    /// a grudge against.
+    fn grudge_rules(&self, grudge: &Grudge) -> anyhow::Result<Vec<Rule>> {
+        let mut rules = Vec::new();
+        for (node, dropped) in grudge {
+            for peer in dropped {
+                let addr = self.rule_address(peer)?;
+                rules.push(Rule {
+                    node: node.clone(),
+                    bin: render::iptables_for(&addr),
+                    spec: render::drop_from_spec(&addr),
+                });
+            }
+        }
+        Ok(rules)
     }
 }
