@@ -264,6 +264,7 @@ impl Phases {
                 seed,
                 concurrency: clients,
                 ops_per_key: plan.ops_per_key,
+                unique_writes: plan.unique_writes,
                 ..GeneratorOptions::default()
             },
         )?);
@@ -272,16 +273,31 @@ impl Phases {
         let stop = shutdown.child_token();
         let active_fault = Arc::new(Mutex::new(String::from("none")));
 
-        // Workers: one task each, with its own client bound to one node. Every client is made
-        // and opened before any worker starts, so a failure here leaves no worker running.
+        // Workers: one task each, with its own client bound to one node (and, with
+        // `--read-from`, one per node for the reads). Every client is made and opened before any
+        // worker starts, so a failure here leaves no worker running.
         let opts = plan.client_options();
+        let leaders = if plan.read_from.needs_leader() {
+            faultline_dbs::LeaderWatch::start(db, nodes.clone(), stop.clone()).await
+        } else {
+            faultline_dbs::LeaderWatch::default()
+        };
         let mut workers_clients = Vec::with_capacity(clients);
         for w in 0..clients {
-            let node = &nodes[w % nodes.len()];
-            let mut client = db.client(plan.workload, node, &opts, &route)?;
+            let own = w % nodes.len();
+            let mut client = if plan.read_from == faultline_dbs::ReadFrom::OwnNode {
+                db.client(plan.workload, &nodes[own], &opts, &route)?
+            } else {
+                let mut per_node = Vec::with_capacity(nodes.len());
+                for n in &nodes {
+                    per_node.push((n.name.clone(), db.client(plan.workload, n, &opts, &route)?));
+                }
+                let draw_seed = seed ^ (w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                Box::new(faultline_dbs::ReadRouted::new(per_node, own, plan.read_from, leaders.clone(), draw_seed))
+            };
             client.open().await?;
             client.setup().await?;
-            workers_clients.push((node.name.clone(), client));
+            workers_clients.push((nodes[own].name.clone(), client));
         }
         let mut workers = Vec::new();
         for (w, (node, client)) in workers_clients.into_iter().enumerate() {

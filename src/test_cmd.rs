@@ -65,6 +65,14 @@ pub struct TestArgs {
     /// Serializable (possibly stale) reads instead of linearizable ones (etcd only).
     #[arg(long)]
     pub serializable: bool,
+    /// Register workload: every write and cas writes a value never written before, so that the
+    /// causal rungs of the consistency ladder can be checked.
+    #[arg(long)]
+    pub unique_writes: bool,
+    /// Which node serves each read: the client's own node, the current leader (primary), a
+    /// follower (replica), or any node drawn per read. Writes always go where they go today.
+    #[arg(long, value_enum, default_value = "own-node")]
+    pub read_from: ReadFromArg,
     /// After the heal: how long to wait for recovery and convergence before final reads.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub recovery_time: Duration,
@@ -80,6 +88,27 @@ pub struct TestArgs {
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--read-from`, as clap lists it.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFromArg {
+    OwnNode,
+    Leader,
+    Follower,
+    Any,
+}
+
+impl ReadFromArg {
+    fn resolve(self) -> faultline_dbs::ReadFrom {
+        use faultline_dbs::ReadFrom;
+        match self {
+            ReadFromArg::OwnNode => ReadFrom::OwnNode,
+            ReadFromArg::Leader => ReadFrom::Leader,
+            ReadFromArg::Follower => ReadFrom::Follower,
+            ReadFromArg::Any => ReadFrom::Any,
+        }
+    }
 }
 
 /// `--nemesis-targets`, as clap lists it.
@@ -144,6 +173,21 @@ pub fn validate(args: &TestArgs) -> Result<()> {
     if args.serializable && args.db != faultline_dbs::Db::name(&faultline_dbs::etcd::Etcd) {
         return Err(bad_input(format!("--serializable is only meaningful for etcd, not --db {}", args.db)));
     }
+    if args.unique_writes && args.workload != "register" {
+        return Err(bad_input(format!(
+            "--unique-writes applies to the register workload, not --workload {}",
+            args.workload
+        )));
+    }
+    if args.read_from.resolve().needs_leader()
+        && faultline_dbs::by_name(&args.db).is_some_and(|d| d.primary().is_none())
+    {
+        return Err(bad_input(format!(
+            "--read-from {}: --db {} cannot say which node leads",
+            args.read_from.resolve().name(),
+            args.db
+        )));
+    }
     if !args.target.local && args.target.ssh.nodes.is_empty() && args.target.ssh.nodes_file.is_none() {
         return Err(bad_input("say where the nodes are: --local, --nodes n1,n2,... or --nodes-file FILE"));
     }
@@ -196,6 +240,8 @@ impl TestArgs {
             ops_per_key: self.ops_per_key,
             op_timeout: self.op_timeout,
             serializable: self.serializable,
+            unique_writes: self.unique_writes,
+            read_from: self.read_from.resolve(),
             recovery_time: self.recovery_time,
             expect: self.expect.clone(),
             db_binary: self.db_binary.clone(),

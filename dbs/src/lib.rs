@@ -15,10 +15,12 @@ pub mod daemon;
 pub mod etcd;
 pub mod lifecycle;
 pub mod node;
+pub mod reads;
 pub mod redis;
 
 pub use daemon::Daemon;
 pub use node::DbNode;
+pub use reads::{LeaderWatch, ReadFrom, ReadRouted};
 
 use anyhow::Result;
 use async_trait::async_trait;

@@ -79,6 +79,9 @@ pub struct GeneratorOptions {
     pub reserved_reads: usize,
     /// Stop after this many invocations over all workers (`None`: never; the runner stops on time).
     pub limit: Option<u64>,
+    /// Register: every write and cas writes a value never written before (`--unique-writes`),
+    /// which the causal checkers need; otherwise values are drawn from `0..5` as Jepsen's are.
+    pub unique_writes: bool,
 }
 
 impl Default for GeneratorOptions {
@@ -90,6 +93,7 @@ impl Default for GeneratorOptions {
             threads_per_key: 10,
             reserved_reads: 2,
             limit: None,
+            unique_writes: false,
         }
     }
 }
@@ -173,6 +177,7 @@ pub struct Register {
     reserved_reads: usize,
     threads_per_key: usize,
     groups: usize,
+    unique_writes: bool,
 }
 
 impl Register {
@@ -183,7 +188,35 @@ impl Register {
             reserved_reads: o.reserved_reads,
             threads_per_key: o.threads_per_key,
             groups: o.concurrency.div_ceil(o.threads_per_key),
+            unique_writes: o.unique_writes,
         }
+    }
+
+    /// With unique writes: the value `worker` writes in its `seq`-th op. Distinct for every
+    /// (worker, seq), and never 0..5 or nil, so a read names the one write it saw.
+    fn unique_value(&self, worker: usize, seq: u64) -> i64 {
+        (seq * self.concurrency as u64 + worker as u64) as i64 + REGISTER_VALUES
+    }
+
+    /// A value to write: unique, or drawn from `0..REGISTER_VALUES`.
+    fn value(&self, worker: usize, seq: u64, rng: &mut ChaCha8Rng) -> i64 {
+        if self.unique_writes {
+            self.unique_value(worker, seq)
+        } else {
+            rng.random_range(0..REGISTER_VALUES)
+        }
+    }
+
+    /// A cas's expected value: with unique writes, what a worker of the same group wrote in one
+    /// of its last few ops (so it may well be the current value); otherwise drawn from `0..5`.
+    fn expected(&self, worker: usize, seq: u64, rng: &mut ChaCha8Rng) -> i64 {
+        if !self.unique_writes {
+            return rng.random_range(0..REGISTER_VALUES);
+        }
+        let (group, _, size) = self.group_of(worker);
+        let other = group * self.threads_per_key + rng.random_range(0..size);
+        let back = rng.random_range(1..=3u64).min(seq.max(1));
+        self.unique_value(other, seq.saturating_sub(back))
     }
 
     /// The key `worker` uses for its `seq`-th operation.
@@ -213,10 +246,10 @@ impl Workload for Register {
         let choice = if local < reserved { 0 } else { rng.random_range(0..3u32) };
         match choice {
             0 => Invocation::new("read", key, Value::Null),
-            1 => Invocation::new("write", key, json!(rng.random_range(0..REGISTER_VALUES))),
+            1 => Invocation::new("write", key, json!(self.value(worker, seq, rng))),
             _ => {
-                let old = rng.random_range(0..REGISTER_VALUES);
-                let new = rng.random_range(0..REGISTER_VALUES);
+                let old = self.expected(worker, seq, rng);
+                let new = self.value(worker, seq, rng);
                 Invocation::new("cas", key, json!([old, new]))
             }
         }
@@ -405,6 +438,34 @@ mod tests {
                 other => panic!("unexpected f {other}"),
             }
         }
+    }
+
+    #[test]
+    fn unique_writes_never_repeat_a_value_and_cas_expects_one_written_before() {
+        let o = GeneratorOptions { reserved_reads: 0, unique_writes: true, threads_per_key: 3, ..opts(9, 6) };
+        let g = new_generator("register", o).unwrap();
+        let mut written = HashSet::new();
+        let mut expected = Vec::new();
+        for w in 0..6 {
+            for op in stream(&g, w, 300) {
+                let new = match op.f.as_str() {
+                    "read" => continue,
+                    "write" => op.value.as_i64().unwrap(),
+                    _ => {
+                        expected.push(op.value[0].as_i64().unwrap());
+                        op.value[1].as_i64().unwrap()
+                    }
+                };
+                assert!(new >= 5, "a unique value is never one of 0..5 (the usual values): {new}");
+                assert!(written.insert(new), "value {new} written twice");
+            }
+        }
+        let plausible = expected.iter().filter(|v| written.contains(v)).count();
+        assert!(
+            plausible * 2 > expected.len(),
+            "most cas expect a value some op writes: {plausible}/{}",
+            expected.len()
+        );
     }
 
     #[test]
