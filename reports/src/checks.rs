@@ -346,9 +346,7 @@ fn metrics(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String,
         rest.remove("availability");
     }
     if let Some(ops) = obj.get("ops").and_then(Value::as_object) {
-        for (k, x) in ops {
-            v.facts.push((format!("{k} ops"), text(Some(x))));
-        }
+        v.tables.push(op_counts_table(ops));
         rest.remove("ops");
     }
     if let Some(outage) = obj.get("longest_outage_ns").and_then(Value::as_object) {
@@ -371,6 +369,38 @@ fn metrics(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String,
         v.explanation
             .push("Per-window availability, detection and recovery are in the fault window table above.".into());
         rest.remove("windows");
+    }
+}
+
+/// The metrics' operation counts as one table: a row per group (the workload, each function, the
+/// final polls), a column per outcome. Groups of another shape are shown as text in their row.
+fn op_counts_table(ops: &Map<String, Value>) -> Table {
+    const OUTCOMES: [&str; 4] = ["ok", "fail", "info", "pending"];
+    let mut rows = Vec::new();
+    let mut push = |label: String, counts: &Value| {
+        let cells = match counts.as_object() {
+            Some(c) => OUTCOMES.iter().map(|k| text(c.get(*k))).collect(),
+            None => vec![text(Some(counts)), String::new(), String::new(), String::new()],
+        };
+        rows.push(Row { cells: std::iter::once(label).chain(cells).collect(), class: String::new() });
+    };
+    if let Some(w) = ops.get("workload") {
+        push("workload operations".into(), w);
+    }
+    for (f, c) in ops.get("by_f").and_then(Value::as_object).into_iter().flatten() {
+        push(format!("· {f}"), c);
+    }
+    if let Some(p) = ops.get("final_polls") {
+        push("final polls".into(), p);
+    }
+    for (group, counts) in ops.iter().filter(|(g, _)| !["workload", "by_f", "final_polls"].contains(&g.as_str())) {
+        push(group.clone(), counts);
+    }
+    Table {
+        title: "Operations by outcome".into(),
+        headers: std::iter::once("operations").chain(OUTCOMES).map(String::from).collect(),
+        rows,
+        note: String::new(),
     }
 }
 

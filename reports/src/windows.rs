@@ -9,6 +9,7 @@ use crate::style;
 use faultline_checkers::faults::FaultWindow;
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct WindowRow {
@@ -24,32 +25,107 @@ pub struct WindowRow {
     pub verified: String,
 }
 
+/// What a fault did to whom: a partition as its sides (`n1 | n2 n3 n4 n5`), with one-way cuts
+/// as arrows and a bridge named; other faults as the nodes they targeted.
 fn targets_text(detail: Option<&Value>) -> String {
     let Some(d) = detail else { return "—".into() };
+    if let Some(g) = d.get("grudge").and_then(Value::as_object).filter(|g| !g.is_empty()) {
+        let grudge: BTreeMap<String, BTreeSet<String>> = g
+            .iter()
+            .map(|(n, cut)| {
+                let cut = cut.as_array().into_iter().flatten().map(|x| style::value_text(x, 40)).collect();
+                (style::value_text(&Value::String(n.clone()), 40), cut)
+            })
+            .collect();
+        let mut nodes: BTreeSet<String> = grudge.keys().cloned().collect();
+        nodes.extend(grudge.values().flatten().cloned());
+        if let Some(t) = d.get("targets").and_then(Value::as_array) {
+            nodes.extend(t.iter().map(|x| style::value_text(x, 40)));
+        }
+        return topology_text(&grudge, &nodes);
+    }
     if let Some(t) = d.get("targets").filter(|t| !t.is_null()) {
         return match t.as_array() {
             Some(a) => a.iter().map(|x| style::value_text(x, 40)).collect::<Vec<_>>().join(", "),
             None => style::value_text(t, 200),
         };
     }
-    if let Some(g) = d.get("grudge").and_then(Value::as_object) {
-        // "n1 ⊘ n3, n4": who cannot hear from whom.
-        return g
-            .iter()
-            .map(|(n, cut)| {
-                format!(
-                    "{n} ⊘ {}",
-                    cut.as_array()
-                        .map(|a| a.iter().map(|x| style::value_text(x, 20)).collect::<Vec<_>>().join(" "))
-                        .unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-    }
     "—".into()
 }
 
+/// A grudge (node -> the nodes it drops packets from) in words. Symmetric cuts that split the
+/// nodes into groups read `a b | c d`; a node that still hears every group is the bridge; cuts
+/// in one direction only read `a ↛ b` (b no longer hears a).
+fn topology_text(grudge: &BTreeMap<String, BTreeSet<String>>, nodes: &BTreeSet<String>) -> String {
+    let cut = |from: &str, to: &str| grudge.get(to).is_some_and(|d| d.contains(from));
+    // Groups: nodes joined by links that work both ways.
+    let mut group_of: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut groups: Vec<Vec<&str>> = Vec::new();
+    for n in nodes {
+        if group_of.contains_key(n.as_str()) {
+            continue;
+        }
+        let g = groups.len();
+        let mut members = vec![n.as_str()];
+        group_of.insert(n, g);
+        let mut i = 0;
+        while i < members.len() {
+            let m = members[i];
+            for o in nodes {
+                if !group_of.contains_key(o.as_str()) && !cut(m, o) && !cut(o, m) {
+                    group_of.insert(o, g);
+                    members.push(o);
+                }
+            }
+            i += 1;
+        }
+        groups.push(members);
+    }
+    let one_way: Vec<String> = nodes
+        .iter()
+        .flat_map(|a| nodes.iter().map(move |b| (a, b)))
+        .filter(|(a, b)| cut(a, b) && !cut(b, a))
+        .map(|(a, b)| format!("{a} ↛ {b}"))
+        .collect();
+    // Groups whose members can all talk within and not across read as sides.
+    let clean = nodes.iter().all(|a| {
+        nodes.iter().all(|b| a == b || (group_of[a.as_str()] == group_of[b.as_str()]) != (cut(a, b) || cut(b, a)))
+    });
+    if clean && one_way.is_empty() {
+        let mut sides: Vec<String> = groups.iter().map(|g| g.join(" ")).collect();
+        sides.sort_by_key(|s| s.split(' ').count());
+        return sides.join(" | ");
+    }
+    let bridges: Vec<&String> =
+        nodes.iter().filter(|n| nodes.iter().all(|o| o == *n || (!cut(n, o) && !cut(o, n)))).collect();
+    let mut parts = Vec::new();
+    if !bridges.is_empty() {
+        let rest: BTreeSet<&String> = nodes.iter().filter(|n| !bridges.contains(n)).collect();
+        let mut sides: Vec<Vec<&String>> = Vec::new();
+        for n in rest {
+            match sides.iter_mut().find(|s| s.iter().all(|m| !cut(m, n) && !cut(n, m))) {
+                Some(s) => s.push(n),
+                None => sides.push(vec![n]),
+            }
+        }
+        let sides: Vec<String> =
+            sides.iter().map(|s| s.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(" ")).collect();
+        parts.push(format!(
+            "{} (bridge: {})",
+            sides.join(" | "),
+            bridges.iter().map(|b| b.as_str()).collect::<Vec<_>>().join(" ")
+        ));
+    } else {
+        for (n, dropped) in grudge.iter().filter(|(_, d)| !d.is_empty()) {
+            let both: Vec<&str> = dropped.iter().filter(|d| cut(n, d)).map(String::as_str).collect();
+            if !both.is_empty() {
+                parts.push(format!("{n} ⊘ {}", both.join(" ")));
+            }
+        }
+    }
+    parts.extend(one_way);
+    parts.join("; ")
+}
 fn verified_text(v: Option<&Value>) -> String {
     match v.and_then(Value::as_bool) {
         Some(true) => "yes".into(),
@@ -157,6 +233,23 @@ mod tests {
         FaultWindow { fault: fault.into(), start, end, detail, heal_detail: None }
     }
 
+    #[test]
+    fn partitions_read_as_their_sides_bridges_and_one_way_cuts() {
+        let t = |d: Value| targets_text(Some(&d));
+        let one = json!({"targets": ["n1", "n2", "n3", "n4", "n5"],
+            "grudge": {"n1": ["n2", "n3", "n4", "n5"], "n2": ["n1"], "n3": ["n1"], "n4": ["n1"], "n5": ["n1"]}});
+        assert_eq!(t(one), "n1 | n2 n3 n4 n5");
+        let halves =
+            json!({"grudge": {"n1": ["n3", "n4"], "n2": ["n3", "n4"], "n3": ["n1", "n2"], "n4": ["n1", "n2"]}});
+        assert_eq!(t(halves), "n1 n2 | n3 n4");
+        let bridge = json!({"grudge": {"n1": ["n4", "n5"], "n2": ["n4", "n5"], "n4": ["n1", "n2"], "n5": ["n1", "n2"], "n3": []}});
+        assert_eq!(t(bridge), "n1 n2 | n4 n5 (bridge: n3)");
+        let one_way = json!({"grudge": {"n2": ["n1"]}});
+        assert_eq!(t(one_way), "n1 ↛ n2");
+        assert_eq!(t(json!({"targets": ["n3"]})), "n3");
+        assert_eq!(t(json!({"fault": "clock"})), "—");
+    }
+
     fn op(start: u64, end: u64, outcome: Outcome) -> ClientOp {
         ClientOp { process: 0, invoke: 0, complete: Some(0), start, end: Some(end), outcome }
     }
@@ -186,7 +279,7 @@ mod tests {
         assert_eq!(r[0].detection, "2.0 ms");
         assert_eq!(r[0].recovery, "—");
         assert_eq!(r[0].verified, "no");
-        assert_eq!(r[0].targets, "n1 ⊘ n3");
+        assert_eq!(r[0].targets, "n3 ↛ n1", "n1 drops what n3 sends");
         assert!(r[0].duration.contains("never healed"));
         let r = rows(&[], Some(&json!({"windows": [{"fault": 3}]})), &[], 0);
         assert_eq!(r.len(), 1);
