@@ -174,9 +174,19 @@ fn file_check(
     args: &CheckArgs,
     started: Instant,
 ) -> Result<FileCheck, String> {
+    // The failing op tied to its node and the faults active on it then (histories from a run).
+    let failing = result.failure.as_ref().and_then(|f| f.ops.iter().find(|o| o.id == f.failing));
+    let why = failing.and_then(|o| faultline_checkers::explain::explain_op(&history.ops, o.index));
+    let mut summary = result.summary.clone();
+    if let Some(why) = &why {
+        summary.push_str(&format!("\n         why: {why}"));
+    }
     // Only --json and --report show the whole result; the line per file needs none of it.
     let results = if args.json || args.report.is_some() {
-        let result_json = serde_json::to_value(&result).map_err(|e| e.to_string())?;
+        let mut result_json = serde_json::to_value(&result).map_err(|e| e.to_string())?;
+        if let Some(why) = why {
+            result_json["explanation"] = json!(why);
+        }
         json!({
             "verdict": result.verdict,
             "reason": format!("linearizable: {}", result.summary),
@@ -190,7 +200,7 @@ fn file_check(
         history,
         verdict: result.verdict,
         ops: result.ops,
-        summary: result.summary,
+        summary,
         results,
         elapsed: started.elapsed(),
     })

@@ -510,6 +510,12 @@ fn print_summary(plan: &TestPlan, run: &RunDir, results: &RunResults, report: Op
         return;
     }
     println!("verdict: {}  {}", results.verdict.as_str().to_uppercase(), results.reason);
+    // Why, in one line: the anomaly tied to its node and the faults active on it.
+    let why =
+        results.checkers.values().filter(|c| c.verdict == results.verdict).find_map(|c| c.details.get("explanation"));
+    if let Some(why) = why.and_then(|w| w.as_str()) {
+        println!("why:     {why}");
+    }
     let st = &results.stats;
     let ms = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
     println!(

@@ -6,6 +6,7 @@
 pub mod convergence;
 pub mod counter;
 pub mod expect;
+pub mod explain;
 pub mod faults;
 pub mod formats;
 pub mod history;

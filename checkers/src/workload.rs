@@ -22,7 +22,13 @@ pub fn check_workload(ops: &[Op], workload: &str, expectations: &[String]) -> Re
             let mut opts = linearizable::Options::new(linearizable::ModelKind::CasRegister);
             opts.timeout = Some(std::time::Duration::from_secs(120));
             let r = linearizable::check(ops, &opts).map_err(|e| anyhow::anyhow!("linearizability checker: {e}"))?;
-            checkers.insert("linearizable".into(), CheckOutcome::from_result(&r)?);
+            let mut outcome = CheckOutcome::from_result(&r)?;
+            // The failing op tied to its node and the faults active on it then.
+            let failing = r.failure.as_ref().and_then(|f| f.ops.iter().find(|o| o.id == f.failing));
+            if let Some(why) = failing.and_then(|o| crate::explain::explain_op(ops, o.index)) {
+                outcome.details.insert("explanation".into(), why.into());
+            }
+            checkers.insert("linearizable".into(), outcome);
         }
         "set" => {
             let s = set::check_set(ops, &set::SetOptions::default());

@@ -1,0 +1,223 @@
+//! Anomalies tied to the node and the fault behind them, in words a person can check against the
+//! history: which node served the operation, which faults were active on it (or between it and
+//! the others) at that moment, and, for a read, which write produced the value it returned.
+//!
+//! Example: "read 631 by process 4 at 16.400s on n2; at that moment n2 was cut off from n1, n3
+//! (partition-one, from 13.190s to 18.820s); 631 was written by process 7 on n1 at 12.301s".
+
+use crate::faults::{fault_windows, Applied, FaultWindow};
+use crate::metrics::{client_operations, format_ns, ClientOp};
+use crate::Op;
+use serde_json::Value;
+
+/// Explain the client operation whose invocation has history index `invoke_index`: its node, the
+/// faults active on that node while it ran, and for a read the write behind its value. `None`
+/// when the history has no such operation.
+pub fn explain_op(history: &[Op], invoke_index: u64) -> Option<String> {
+    let ops = client_operations(history);
+    let op = ops.iter().find(|o| o.invoke_index() == invoke_index)?;
+    let start = op.invoke_time();
+    let end = op.complete_time().unwrap_or(start);
+    let node = op.node();
+    let mut sentence = format!(
+        "{} {} by process {} at {}{}",
+        op.f(),
+        value_text(op.value()),
+        process_text(op),
+        format_ns(start),
+        node.map(|n| format!(" on {n}")).unwrap_or_default()
+    );
+    let history_end = history.last().map_or(end, |o| o.time);
+    let active: Vec<String> = fault_windows(history)
+        .iter()
+        .filter(|w| w.start <= end && w.end_or(history_end) >= start)
+        .map(|w| fault_on_node(w, node, history_end))
+        .collect();
+    if active.is_empty() {
+        sentence.push_str("; no fault was active then");
+    } else {
+        sentence.push_str(&format!("; at that moment {}", active.join(", and ")));
+    }
+    if op.f() == "read" && op.is_ok() {
+        if let Some(w) = writer_of(&ops, op) {
+            sentence.push_str(&format!(
+                "; {} was written by process {} at {}{} ({})",
+                value_text(op.value()),
+                process_text(w),
+                format_ns(w.invoke_time()),
+                w.node().map(|n| format!(" on {n}")).unwrap_or_default(),
+                w.outcome().map_or("pending", |k| k.as_str()),
+            ));
+            // Acknowledged writes that overwrote it before the read began: the read is stale.
+            let after = w.complete_time().unwrap_or(w.invoke_time());
+            let newer: Vec<String> = ops
+                .iter()
+                .filter(|o| o.invoke.key == op.invoke.key && o.is_ok() && written(o).is_some())
+                .filter(|o| o.invoke_time() > after && o.complete_time().is_some_and(|t| t < start))
+                .take(3)
+                .map(|o| {
+                    format!(
+                        "{} (process {}{}, acknowledged at {})",
+                        value_text(written(o).unwrap_or(&Value::Null)),
+                        process_text(o),
+                        o.node().map(|n| format!(" on {n}")).unwrap_or_default(),
+                        format_ns(o.complete_time().unwrap_or(0))
+                    )
+                })
+                .collect();
+            if !newer.is_empty() {
+                sentence.push_str(&format!("; before the read began it was overwritten by {}", newer.join(", ")));
+            }
+        }
+    }
+    Some(sentence)
+}
+
+/// One active fault, as it concerns `node`.
+fn fault_on_node(w: &FaultWindow, node: Option<&str>, history_end: u64) -> String {
+    let applied = Applied::of(&w.detail);
+    let span = format!(
+        "{}, from {} to {}",
+        w.fault,
+        format_ns(w.start),
+        w.end.map(format_ns).unwrap_or_else(|| format!("the end ({})", format_ns(history_end)))
+    );
+    let Some(node) = node else { return format!("{span} was active") };
+    if let Some(grudge) = &applied.grudge {
+        // Who `node` cannot hear, and who cannot hear it.
+        let deaf_to: Vec<&str> = grudge.get(node).into_iter().flatten().map(String::as_str).collect();
+        let unheard_by: Vec<&str> = grudge.iter().filter(|(_, d)| d.contains(node)).map(|(n, _)| n.as_str()).collect();
+        return if !deaf_to.is_empty() && deaf_to == unheard_by {
+            format!("{node} was cut off from {} ({span})", deaf_to.join(", "))
+        } else if !deaf_to.is_empty() || !unheard_by.is_empty() {
+            format!(
+                "{node} could not hear {} and was not heard by {} ({span})",
+                list_or_none(&deaf_to),
+                list_or_none(&unheard_by)
+            )
+        } else {
+            format!("{node} was on the connected side of {span}")
+        };
+    }
+    if applied.targets.iter().any(|t| t == node) {
+        let what = match w.fault.as_str() {
+            "kill" => "killed",
+            "pause" => "paused",
+            "clock" => "running with a skewed clock",
+            "slow" => "slowed",
+            "flaky" => "dropping packets",
+            _ => "a target",
+        };
+        return format!("{node} was {what} ({span})");
+    }
+    if applied.targets.is_empty() {
+        format!("{span} was active")
+    } else {
+        format!("{span} was active on {}, not on {node}", applied.targets.join(", "))
+    }
+}
+
+fn list_or_none(nodes: &[&str]) -> String {
+    if nodes.is_empty() {
+        "—".into()
+    } else {
+        nodes.join(", ")
+    }
+}
+
+/// The write (or cas) on the same key whose written value the read returned, when exactly one op
+/// wrote it (with repeated values the read's origin is ambiguous and nothing is claimed).
+fn writer_of<'a>(ops: &'a [ClientOp<'a>], read: &ClientOp<'_>) -> Option<&'a ClientOp<'a>> {
+    let value = read.value();
+    if value.is_null() {
+        return None;
+    }
+    let key = read.invoke.key.as_ref();
+    let mut writers = ops.iter().filter(|o| o.invoke.key.as_ref() == key && written(o) == Some(value));
+    let first = writers.next()?;
+    writers.next().is_none().then_some(first)
+}
+
+/// The value a write or cas writes (a cas only when it succeeded, which the caller checks).
+fn written<'v>(o: &ClientOp<'v>) -> Option<&'v Value> {
+    match o.f() {
+        "write" => Some(&o.invoke.value),
+        "cas" => o.invoke.value.get(1),
+        _ => None,
+    }
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::Null => "nil".into(),
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+fn process_text(op: &ClientOp<'_>) -> String {
+    match op.invoke.process {
+        crate::Process::Client(p) => p.to_string(),
+        crate::Process::Nemesis => "nemesis".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{OpType, Process};
+    use serde_json::json;
+
+    fn ev(index: u64, time: u64, kind: OpType, process: Process, f: &str, value: Value, node: Option<&str>) -> Op {
+        Op {
+            index,
+            time,
+            kind,
+            process,
+            f: f.into(),
+            value,
+            key: Some(json!(1)),
+            node: node.map(String::from),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_stale_read_names_its_node_the_partition_and_the_write() {
+        use OpType::{Info, Invoke, Ok};
+        use Process::{Client as C, Nemesis as N};
+        let s = 1_000_000_000u64;
+        let grudge = json!({"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]});
+        let h = vec![
+            ev(0, s, Invoke, C(7), "write", json!(5), Some("n1")),
+            ev(1, s + 1000, Ok, C(7), "write", json!(5), Some("n1")),
+            ev(2, 2 * s, Info, N, "start-partition-one", json!({"fault": "partition-one"}), None),
+            ev(
+                3,
+                2 * s + 10,
+                Info,
+                N,
+                "start-partition-one",
+                json!({"fault": "partition-one", "grudge": grudge}),
+                None,
+            ),
+            ev(4, 3 * s, Invoke, C(2), "write", json!(6), Some("n2")),
+            ev(5, 3 * s + 1000, Ok, C(2), "write", json!(6), Some("n2")),
+            ev(6, 4 * s, Invoke, C(4), "read", json!(null), Some("n1")),
+            ev(7, 4 * s + 1000, Ok, C(4), "read", json!(5), Some("n1")),
+            ev(8, 5 * s, Info, N, "stop-partition-one", json!(null), None),
+            ev(9, 5 * s + 10, Info, N, "stop-partition-one", json!({"healed": true}), None),
+        ];
+        let why = explain_op(&h, 6).unwrap();
+        assert_eq!(
+            why,
+            "read 5 by process 4 at 4.000s on n1; at that moment n1 was cut off from n2, n3 \
+             (partition-one, from 2.000s to 5.000s); 5 was written by process 7 at 1.000s on n1 (ok); before the read began it was overwritten by \
+             6 (process 2 on n2, acknowledged at 3.000s)"
+        );
+        let w = explain_op(&h, 4).unwrap();
+        assert!(w.contains("n2 was cut off from n1 (partition-one"), "{w}");
+        assert!(explain_op(&h, 0).unwrap().ends_with("no fault was active then"));
+        assert_eq!(explain_op(&h, 99), None);
+    }
+}
