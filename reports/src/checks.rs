@@ -153,10 +153,6 @@ fn view(name: &str, result: &Value) -> CheckerView {
 }
 
 fn linearizable(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Value>) {
-    if let Some(why) = obj.get("explanation").and_then(Value::as_str) {
-        v.explanation.push(format!("Why: {why}."));
-        rest.remove("explanation");
-    }
     for k in ["model", "keys", "ops"] {
         if let Some(x) = obj.get(k) {
             v.facts.push((k.to_string(), text(Some(x))));
@@ -169,6 +165,10 @@ fn linearizable(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<St
         v.svg = linear_svg::draw(&f);
         v.states = f.states.clone();
         rest.remove("failure");
+    }
+    if let Some(why) = obj.get("explanation").and_then(Value::as_str) {
+        v.explanation.push(format!("Why: {why}."));
+        rest.remove("explanation");
     }
 }
 

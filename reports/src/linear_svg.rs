@@ -125,6 +125,12 @@ impl Failure {
     }
 
     /// The time span the window covers, for keeping nearby points in the plots.
+    /// When the failing op ran (its start), if the failure names it.
+    pub fn failing_time(&self) -> Option<u64> {
+        let id = self.failing.as_deref()?;
+        self.ops.iter().find(|o| o.id == id).map(|o| o.start)
+    }
+
     pub fn span(&self) -> Option<(u64, u64)> {
         let a = self.ops.iter().map(|o| o.start).min()?;
         let b = self.ops.iter().map(|o| o.end.unwrap_or(o.start)).max()?;

@@ -38,7 +38,13 @@ pub struct PlotInput<'a> {
     pub end_ns: u64,
     /// Time spans (ns) around violations: ops completing inside them are always drawn.
     pub keep_spans: &'a [(u64, u64)],
+    /// Moments (ns) of anomalies, marked with a labelled red line on the latency and throughput
+    /// charts (at most `MAX_MARKERS` drawn).
+    pub markers: &'a [(u64, String)],
 }
+
+/// Anomaly markers drawn at most per chart; beyond it the plot would be a red wall.
+const MAX_MARKERS: usize = 20;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FunctionShape {
@@ -249,6 +255,37 @@ where
     Ok(())
 }
 
+/// Mark each anomaly with a vertical red line and its label, on a chart whose y range is `y0..y1`.
+fn mark_anomalies<DB, X, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    markers: &[(u64, String)],
+    y0: Y::ValueType,
+    y1: Y::ValueType,
+) -> anyhow::Result<()>
+where
+    DB: DrawingBackend,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged,
+    Y::ValueType: Clone + 'static,
+{
+    for (i, (t, label)) in markers.iter().take(MAX_MARKERS).enumerate() {
+        let x = *t as f64 / 1e9;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(x, y0.clone()), (x, y1.clone())],
+                style::ANOMALY.stroke_width(2),
+            )))
+            .map_err(|e| anyhow::anyhow!("drawing anomaly marker: {e}"))?;
+        // Labels sit below the fault window labels, staggered like them.
+        let row = 3 + (i % 2) as i32;
+        let text = Text::new(style::truncate(label, 40), (4, 3 + 14 * row), font(12).color(&style::ANOMALY));
+        chart
+            .draw_series(std::iter::once(EmptyElement::at((x, y1.clone())) + text))
+            .map_err(|e| anyhow::anyhow!("labelling anomaly marker: {e}"))?;
+    }
+    Ok(())
+}
+
 fn root(buf: &mut String, width: u32, height: u32) -> DrawingArea<SVGBackend<'_>, Shift> {
     let root = SVGBackend::with_string(buf, (width, height)).into_drawing_area();
     let _ = root.fill(&WHITE);
@@ -267,6 +304,7 @@ fn latency_chart(input: &PlotInput, points: &[Point], dur_s: f64, y_lo: f64, y_h
             .map_err(|e| anyhow::anyhow!("latency chart: {e}"))?;
         mesh!(chart, "latency (ms, log scale)");
         shade_windows(&mut chart, input.windows, input.end_ns, y_lo, y_hi, true)?;
+        mark_anomalies(&mut chart, input.markers, y_lo, y_hi)?;
         // Dense plots: translucent markers, so that the ok cloud shows through the rarer
         // outcomes drawn over it.
         let alpha = if points.len() > 5_000 { 0.55 } else { 1.0 };
@@ -409,6 +447,7 @@ fn bucket_charts(input: &PlotInput, dur_s: f64, bucket_ns: u64) -> anyhow::Resul
             .map_err(|e| anyhow::anyhow!("throughput chart: {e}"))?;
         mesh!(chart, "throughput (ops/s)");
         shade_windows(&mut chart, input.windows, input.end_ns, 0.0, y_top, false)?;
+        mark_anomalies(&mut chart, input.markers, 0.0, y_top)?;
         for (slot, (name, c)) in
             [("ok", style::OK), ("fail", style::FAIL), ("info", style::INFO)].into_iter().enumerate()
         {
@@ -484,6 +523,7 @@ mod tests {
             windows: &[],
             end_ns: n * 100_000 + 2e9 as u64,
             keep_spans: &keep,
+            markers: &[],
         };
         let shape_of = HashMap::new();
         let (points, notes) = thin_points(&input, &shape_of, input.end_ns as f64 / 1e9, 0.1, 10_000.0);

@@ -55,6 +55,10 @@ struct RunView<'a> {
     windows: Vec<WindowRow>,
     checkers: Vec<CheckerView>,
     timeline: Timeline,
+    /// When the first violation happened, for the "jump to the violation" link; `None` without.
+    first_violation: Option<String>,
+    /// The verdict's anomaly tied to its node and faults (a checker's `explanation`).
+    why: Option<String>,
     links: &'a [Link],
     css: &'static str,
     version: &'static str,
@@ -91,18 +95,26 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
     let checkers_json = results.and_then(|r| r.get("checkers"));
 
     // Spans around violations: the linearizability failure's window, and lost elements' acks.
+    // Markers: the moment of each anomaly (the op that cannot be linearized, each lost element's
+    // acknowledgement), drawn on the charts.
     let mut violations: Vec<(u64, u64)> = Vec::new();
+    let mut markers: Vec<(u64, String)> = Vec::new();
     if let Some(f) = checkers_json
         .and_then(|c| c.get("linearizable"))
         .and_then(|l| l.get("failure"))
         .and_then(linear_svg::Failure::parse)
     {
         violations.extend(f.span());
+        markers.extend(f.failing_time().map(|t| (t, "not linearizable".to_string())));
     }
     if let Some(lost) = checkers_json.and_then(|c| c.get("set")).and_then(|s| s.get("lost")).and_then(Value::as_array) {
-        violations.extend(
-            lost.iter().take(20).filter_map(|l| l.get("acknowledged_at").and_then(Value::as_u64)).map(|t| (t, t)),
-        );
+        for l in lost.iter().take(20) {
+            if let Some(t) = l.get("acknowledged_at").and_then(Value::as_u64) {
+                violations.push((t, t));
+                let element = l.get("element").map(|e| style::value_text(e, 20)).unwrap_or_default();
+                markers.push((t, format!("lost {element} acknowledged")));
+            }
+        }
     }
 
     let plots = plots::draw(&plots::PlotInput {
@@ -111,6 +123,7 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
         windows: &fault_windows,
         end_ns,
         keep_spans: &violations,
+        markers: &markers,
     })?;
     let windows = windows::rows(&fault_windows, checkers_json.and_then(|c| c.get("metrics")), &ops, end_ns);
     let checkers = checks::views(checkers_json);
@@ -140,6 +153,11 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
         LabelValue { label: "fault windows".into(), value: fault_windows.len().to_string() },
         LabelValue { label: "duration".into(), value: style::secs(end_ns) },
     ];
+    let why = checkers
+        .iter()
+        .filter(|c| c.verdict != "valid")
+        .find_map(|c| c.explanation.iter().find_map(|e| e.strip_prefix("Why: ")))
+        .map(|w| w.trim_end_matches('.').to_string());
     let view = RunView {
         title: &input.title,
         subtitle: input.subtitle.clone(),
@@ -154,6 +172,8 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
         windows,
         checkers,
         timeline,
+        first_violation: violations.first().map(|(t, _)| style::secs(*t)),
+        why,
         links: &input.links,
         css: CSS,
         version: env!("CARGO_PKG_VERSION"),

@@ -12,6 +12,8 @@ pub const FAIL: RGBColor = RGBColor(0xd7, 0x30, 0x27);
 pub const INFO: RGBColor = RGBColor(0xe6, 0x8a, 0x00);
 /// Fault window shading and labels.
 pub const FAULT: RGBColor = RGBColor(0x6a, 0x3d, 0x9a);
+/// Anomaly markers on the charts.
+pub const ANOMALY: RGBColor = RGBColor(0xb0, 0x00, 0x20);
 
 pub fn outcome_color(o: Outcome) -> RGBColor {
     match o {

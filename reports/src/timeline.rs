@@ -41,6 +41,8 @@ pub struct OpBox {
 #[derive(Debug, Clone, Serialize)]
 pub struct Segment {
     pub title: String,
+    /// The HTML id of the first segment holding a violation ("violation"), else empty.
+    pub anchor: String,
     /// Ops of the history left out before this segment (0 for none).
     pub omitted_before: usize,
     pub width: usize,
@@ -154,6 +156,7 @@ fn segment(history: &[Op], ops: &[ClientOp], omitted_before: usize) -> Segment {
         (ops.first().map(|o| o.start).unwrap_or(0), ops.iter().map(|o| o.end.unwrap_or(o.start)).max().unwrap_or(0));
     Segment {
         title: format!("{} ops from {} to {}", ops.len(), style::secs(t0), style::secs(t1)),
+        anchor: String::new(),
         omitted_before,
         width: columns.len() * COLUMN_PX,
         height: rows * ROW_PX,
@@ -167,8 +170,16 @@ pub fn build(history: &[Op], ops: &[ClientOp], windows: &[FaultWindow], violatio
     let mut segments = Vec::new();
     let mut prev_end = 0;
     let mut shown = 0;
+    let first_violation = violations.iter().map(|v| v.0).min();
+    let mut anchored = false;
     for (a, b) in ranges(ops, windows, violations) {
-        segments.push(segment(history, &ops[a..b], a - prev_end));
+        let mut seg = segment(history, &ops[a..b], a - prev_end);
+        let holds = |t: u64| ops[a..b].iter().any(|o| o.start <= t && o.end.unwrap_or(o.start) >= t);
+        if !anchored && first_violation.is_some_and(holds) {
+            seg.anchor = "violation".into();
+            anchored = true;
+        }
+        segments.push(seg);
         shown += b - a;
         prev_end = b;
     }
@@ -223,6 +234,7 @@ mod tests {
         let seg = &t.segments[1];
         assert!(seg.omitted_before > 0);
         assert!(seg.boxes.iter().any(|b| b.title.contains("write 5000 ")), "the op at the violation must be shown");
+        assert_eq!(seg.anchor, "violation", "the violation's segment is the link target");
         assert_eq!(t.shown + t.segments.iter().map(|s| s.omitted_before).sum::<usize>() + t.omitted_after, 10_000);
     }
 }

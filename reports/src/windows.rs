@@ -181,13 +181,18 @@ pub fn rows(windows: &[FaultWindow], metrics: Option<&Value>, ops: &[ClientOp], 
         let end = w.end_or(end_ns);
         let avail =
             m.and_then(|m| m.get("availability")).and_then(Value::as_f64).or_else(|| availability(ops, w.start, end));
-        let targets = m
-            .and_then(|m| m.get("targets"))
-            .filter(|t| !t.is_null())
-            .map(|t| targets_text(Some(&serde_json::json!({ "targets": t }))));
+        // What the nemesis applied (a partition's grudge) says more than the metrics' target list.
+        let targets = match targets_text(Some(&w.detail)) {
+            t if t != "—" => t,
+            _ => m
+                .and_then(|m| m.get("targets"))
+                .filter(|t| !t.is_null())
+                .map(|t| targets_text(Some(&serde_json::json!({ "targets": t }))))
+                .unwrap_or_else(|| "—".into()),
+        };
         out.push(WindowRow {
             fault: w.fault.clone(),
-            targets: targets.unwrap_or_else(|| targets_text(Some(&w.detail))),
+            targets,
             start: style::secs(w.start),
             duration: if w.end.is_some() {
                 style::duration(end - w.start)
