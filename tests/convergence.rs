@@ -52,6 +52,10 @@ fn redis_failover_loses_acknowledged_writes() {
     assert!(first["acknowledged_at"].as_u64().is_some(), "{first}");
     // After the heal the old primary follows the new one: the replicas converge (on less).
     assert_eq!(r["checkers"]["convergence"]["converged"], true, "{}", r["checkers"]["convergence"]);
+    // The why: the first lost element's add, the node that acknowledged it, the failover then.
+    let why = set["explanation"].as_str().unwrap_or_else(|| panic!("no explanation: {set}"));
+    assert!(why.contains("failover") && why.contains(" on n"), "{why}");
+    common::assert_report_explains(&dir, "redis-failover", &["Why: add ", "(failover, from "]);
     let broken = &r["checkers"]["expectations"];
     assert_eq!(broken["verdict"], "invalid");
     assert!(broken["summary"].as_str().unwrap().contains("lost"), "{broken}");

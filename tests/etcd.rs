@@ -56,6 +56,7 @@ fn partitions_with_linearizable_reads_are_valid() {
     let verified =
         history.lines().filter(|l| l.contains("\"start-partition") && l.contains("\"verified\":true")).count();
     assert!(verified >= 1, "no verified partition in the history");
+    common::assert_report_explains(&run, "etcd-partitions-valid", &["VALID", "Operations by outcome"]);
     for f in ["test.json", "history.edn", "report/index.html", "nodes/n1/etcd.log"] {
         assert!(run.join(f).exists(), "{f} missing from the run directory");
     }
@@ -105,6 +106,14 @@ fn serializable_reads_under_partition_are_stale() {
     let failing = failure["failing"].as_u64().unwrap();
     let op = failure["ops"].as_array().unwrap().iter().find(|o| o["id"].as_u64() == Some(failing)).unwrap();
     assert_eq!(op["f"], "read", "the violation must be a stale read: {failure}");
+    // The why names the read's node, and that node is n1, cut off by the partition.
+    let why = r["checkers"]["linearizable"]["explanation"].as_str().unwrap_or_else(|| panic!("no why: {r}"));
+    assert!(why.contains("on n1; at that moment n1 was cut off from n2, n3 (partition-one"), "{why}");
+    common::assert_report_explains(
+        &run,
+        "etcd-serializable",
+        &["Why: read ", "n1 was cut off from n2, n3", "n1 | n2 n3"],
+    );
     assert_eq!(check_history(&run), 1, "the stored history must check invalid offline too");
     common::assert_nodes_clean("after the run");
 }

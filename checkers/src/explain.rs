@@ -73,6 +73,14 @@ pub fn explain_op(history: &[Op], invoke_index: u64) -> Option<String> {
     Some(sentence)
 }
 
+/// Explain an acknowledged `add` of `element` that was later lost: the node that acknowledged it
+/// and the faults active on that node then. `None` when no acknowledged add of it is in the history.
+pub fn explain_add(history: &[Op], element: i64) -> Option<String> {
+    let ops = client_operations(history);
+    let add = ops.iter().find(|o| o.f() == "add" && o.is_ok() && o.invoke.value.as_i64() == Some(element))?;
+    explain_op(history, add.invoke_index())
+}
+
 /// One active fault, as it concerns `node`.
 fn fault_on_node(w: &FaultWindow, node: Option<&str>, history_end: u64) -> String {
     let applied = Applied::of(&w.detail);
@@ -219,5 +227,6 @@ mod tests {
         assert!(w.contains("n2 was cut off from n1 (partition-one"), "{w}");
         assert!(explain_op(&h, 0).unwrap().ends_with("no fault was active then"));
         assert_eq!(explain_op(&h, 99), None);
+        assert_eq!(explain_add(&h, 5), None, "no add in this history");
     }
 }

@@ -33,7 +33,13 @@ pub fn check_workload(ops: &[Op], workload: &str, expectations: &[String]) -> Re
         "set" => {
             let s = set::check_set(ops, &set::SetOptions::default());
             let c = crate::convergence::check_convergence(ops);
-            checkers.insert("set".into(), CheckOutcome::from_result(&s)?);
+            let mut outcome = CheckOutcome::from_result(&s)?;
+            // The first lost element's add tied to the node that acknowledged it and its faults.
+            if let Some(why) = s.lost.first().and_then(|l| crate::explain::explain_add(ops, l.element)) {
+                let missing = s.lost[0].missing_on.join(", ");
+                outcome.details.insert("explanation".into(), format!("{why}; it is missing on {missing}").into());
+            }
+            checkers.insert("set".into(), outcome);
             checkers.insert("convergence".into(), CheckOutcome::from_result(&c)?);
             set_result = Some(s);
             convergence_result = Some(c);

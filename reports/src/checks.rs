@@ -260,6 +260,10 @@ fn set(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Val
         }
         rest.remove("stale");
     }
+    if let Some(why) = obj.get("explanation").and_then(Value::as_str) {
+        v.explanation.push(format!("Why: {why}."));
+        rest.remove("explanation");
+    }
 }
 
 fn convergence(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Value>) {

@@ -74,7 +74,14 @@ fn config_rows(test: &Value) -> Vec<LabelValue> {
     };
     let mut keys: Vec<&String> = obj.keys().filter(|k| k.as_str() != "command_line").collect();
     keys.sort_by_key(|k| (CONFIG_ORDER.iter().position(|o| o == k).unwrap_or(usize::MAX), k.to_string()));
-    keys.into_iter().map(|k| LabelValue { label: k.clone(), value: style::value_text(&obj[k], 2000) }).collect()
+    // Lists of plain values read as lists ("n1, n2, n3"), not as JSON.
+    let text = |v: &Value| match v.as_array() {
+        Some(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
+            a.iter().map(|x| scalar_text(Some(x))).collect::<Vec<_>>().join(", ")
+        }
+        _ => style::value_text(v, 2000),
+    };
+    keys.into_iter().map(|k| LabelValue { label: k.clone(), value: text(&obj[k]) }).collect()
 }
 
 fn scalar_text(v: Option<&Value>) -> String {
@@ -108,12 +115,21 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
         markers.extend(f.failing_time().map(|t| (t, "not linearizable".to_string())));
     }
     if let Some(lost) = checkers_json.and_then(|c| c.get("set")).and_then(|s| s.get("lost")).and_then(Value::as_array) {
-        for l in lost.iter().take(20) {
-            if let Some(t) = l.get("acknowledged_at").and_then(Value::as_u64) {
-                violations.push((t, t));
-                let element = l.get("element").map(|e| style::value_text(e, 20)).unwrap_or_default();
-                markers.push((t, format!("lost {element} acknowledged")));
-            }
+        let acks: Vec<u64> =
+            lost.iter().take(20).filter_map(|l| l.get("acknowledged_at").and_then(Value::as_u64)).collect();
+        violations.extend(acks.iter().map(|&t| (t, t)));
+        // One marker, at the first lost element's acknowledgement: twenty lines would be a wall.
+        let total = checkers_json
+            .and_then(|c| c.pointer("/set/counts/lost"))
+            .and_then(Value::as_u64)
+            .unwrap_or(lost.len() as u64);
+        if let Some(&first) = acks.iter().min() {
+            let label = if total == 1 {
+                "lost element acknowledged".to_string()
+            } else {
+                format!("first of {total} lost elements acknowledged")
+            };
+            markers.push((first, label));
         }
     }
 

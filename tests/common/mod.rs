@@ -118,3 +118,51 @@ pub fn run_test(targets: &[&str], store: &std::path::Path, args: &[&str]) -> (i3
 pub fn results(run: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap()
 }
+
+/// The run's report explains its verdict: the page (outside `<details>`, scripts and styles)
+/// holds every one of `needles` (e.g. the node and the fault of the anomaly) and no raw JSON
+/// object (`{"`). A screenshot of the page's top is saved as `<CARGO_TARGET_TMPDIR>/reports/
+/// <name>.png` and its path printed, so a person can look at what the suite saw.
+pub fn assert_report_explains(run: &std::path::Path, name: &str, needles: &[&str]) {
+    let page = run.join("report/index.html");
+    let html = std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+    let mut visible = String::new();
+    let mut rest = html.as_str();
+    // Drop what a reader does not see unless they ask: details blocks, scripts, styles, SVG.
+    const HIDDEN: [(&str, &str); 4] =
+        [("<details", "</details>"), ("<script", "</script>"), ("<style", "</style>"), ("<svg", "</svg>")];
+    while let Some((i, close)) = HIDDEN.iter().filter_map(|(open, close)| rest.find(open).map(|i| (i, *close))).min() {
+        visible.push_str(&rest[..i]);
+        rest = rest[i..].find(close).map_or("", |j| &rest[i + j + close.len()..]);
+    }
+    visible.push_str(rest);
+    for raw in ["{\"", "{&quot;"] {
+        if let Some(i) = visible.find(raw) {
+            panic!(
+                "{}: raw JSON outside a details block: …{}…",
+                page.display(),
+                &visible[i.saturating_sub(200)..(i + 200).min(visible.len())]
+            );
+        }
+    }
+    for n in needles {
+        assert!(visible.contains(n), "{}: the report does not say {n:?}", page.display());
+    }
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reports");
+    std::fs::create_dir_all(&dir).unwrap();
+    let shot = dir.join(format!("{name}.png"));
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--window-size=1300,1800")
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .output();
+    match out {
+        Ok(o) if o.status.success() && shot.exists() => eprintln!("report screenshot: {}", shot.display()),
+        Ok(o) => panic!("chromium could not take {}: {}", shot.display(), String::from_utf8_lossy(&o.stderr)),
+        Err(e) if std::env::var_os("FAULTLINE_REQUIRE_BROWSER").is_some() => panic!("chromium: {e}"),
+        Err(e) => eprintln!("!!!!! no report screenshot (chromium: {e})"),
+    }
+}
