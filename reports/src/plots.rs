@@ -336,6 +336,37 @@ fn latency_chart(input: &PlotInput, points: &[Point], dur_s: f64, y_lo: f64, y_h
     Ok(compact_svg(buf))
 }
 
+/// When the lost elements were acknowledged: one mark per element (cumulative count over time),
+/// with the fault windows shaded, so one sees at a glance whether they were all acknowledged
+/// during one fault (by the old primary during a failover, say).
+pub fn lost_chart(acks_ns: &[u64], windows: &[FaultWindow], end_ns: u64) -> anyhow::Result<String> {
+    let mut acks: Vec<u64> = acks_ns.to_vec();
+    acks.sort_unstable();
+    let dur_s = (end_ns.max(acks.last().copied().unwrap_or(0)) as f64 / 1e9).max(1e-3);
+    let y_top = (acks.len() as f64 * 1.1).max(1.0);
+    let mut buf = String::with_capacity(acks.len() * 80 + 10_000);
+    {
+        let root = root(&mut buf, SMALL_WIDTH, 220);
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..dur_s, 0f64..y_top)
+            .map_err(|e| anyhow::anyhow!("lost chart: {e}"))?;
+        mesh!(chart, "lost elements (cumulative)");
+        shade_windows(&mut chart, windows, end_ns, 0.0, y_top, true)?;
+        chart
+            .draw_series(
+                acks.iter()
+                    .enumerate()
+                    .map(|(i, t)| Circle::new((*t as f64 / 1e9, (i + 1) as f64), 2, style::ANOMALY.filled())),
+            )
+            .map_err(|e| anyhow::anyhow!("lost chart: {e}"))?;
+        root.present().map_err(|e| anyhow::anyhow!("lost chart: {e}"))?;
+    }
+    Ok(compact_svg(buf))
+}
+
 /// plotters writes every default attribute; dropping the ones that say nothing keeps a
 /// twenty-thousand-point chart at about half the bytes.
 fn compact_svg(svg: String) -> String {

@@ -142,7 +142,16 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
         markers: &markers,
     })?;
     let windows = windows::rows(&fault_windows, checkers_json.and_then(|c| c.get("metrics")), &ops, end_ns);
-    let checkers = checks::views(checkers_json);
+    let mut checkers = checks::views(checkers_json);
+    // The set checker's lost elements over time, against the fault windows.
+    let lost_acks: Vec<u64> = checkers_json
+        .and_then(|c| c.pointer("/set/lost"))
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter_map(|e| e.get("acknowledged_at").and_then(Value::as_u64)).collect())
+        .unwrap_or_default();
+    if let Some(set) = checkers.iter_mut().find(|c| c.name == "set").filter(|_| !lost_acks.is_empty()) {
+        set.svg = plots::lost_chart(&lost_acks, &fault_windows, end_ns)?;
+    }
     let timeline = timeline::build(history, &ops, &fault_windows, &violations);
 
     let (verdict, reason) = match results {
