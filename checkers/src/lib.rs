@@ -13,6 +13,7 @@ pub mod linearizable;
 pub mod metrics;
 pub mod models;
 pub mod set;
+pub mod txn;
 pub mod workload;
 
 pub use history::{FnName, History, Op, OpType, Process};
