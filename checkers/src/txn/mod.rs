@@ -20,6 +20,8 @@ pub mod list_append;
 pub mod models;
 pub mod read;
 pub mod rw_register;
+#[cfg(test)]
+mod tests;
 
 pub use read::{parse_txn_history, read_txn_history, TxnFormat};
 
@@ -238,7 +240,7 @@ impl TxnOptions {
             workload,
             consistency_models: vec!["strict-serializable".into()],
             anomalies: Vec::new(),
-            wfr_keys: true,
+            wfr_keys: false,
             sequential_keys: false,
             linearizable_keys: false,
             search_budget: 20_000_000,
@@ -372,6 +374,9 @@ pub struct Analysis {
     /// (from txn, to txn, relation bits of `graph::rel`), txns as positions in `txns`.
     pub edges: Vec<(u32, u32, u8)>,
     pub explainer: Box<dyn Explain + Send + Sync>,
+    /// The order in which relations name a step between two transactions related by several
+    /// (Elle's explainer order for the workload; see `graph::Csr::merged`).
+    pub priority: &'static [u8],
 }
 
 /// Why transaction `a` precedes `b` by a data relation: what goes in a cycle's steps.

@@ -230,7 +230,12 @@ pub fn analyze(h: &TxnHistory, opts: &TxnOptions) -> Analysis {
             }
         }
     }
-    Analysis { anomalies, edges, explainer: Box::new(Explainer { versions }) }
+    Analysis {
+        anomalies,
+        edges,
+        priority: &[rel::WR, rel::WW, rel::RW, rel::PROCESS, rel::REALTIME],
+        explainer: Box::new(Explainer { versions }),
+    }
 }
 
 /// Cycles in the writes-follow-reads version graphs, per key (simple DFS colouring; these
