@@ -83,7 +83,11 @@ fn generate(seed: u64, register: bool) -> Vec<T> {
             .iter()
             .enumerate()
             .flat_map(|(t, x)| {
-                x.mops.iter().enumerate().filter(|(_, m)| matches!(m, M::Read(..) | M::ReadReg(..))).map(move |(i, _)| (t, i))
+                x.mops
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| matches!(m, M::Read(..) | M::ReadReg(..)))
+                    .map(move |(i, _)| (t, i))
             })
             .collect();
         if !reads.is_empty() {
@@ -92,7 +96,11 @@ fn generate(seed: u64, register: bool) -> Vec<T> {
                 M::Read(k, r) => *r = state[*k][..rng.random_range(0..=state[*k].len())].to_vec(),
                 M::ReadReg(k, r) => {
                     let all = &state[*k];
-                    *r = if all.is_empty() || rng.random_bool(0.2) { None } else { Some(all[rng.random_range(0..all.len())]) }
+                    *r = if all.is_empty() || rng.random_bool(0.2) {
+                        None
+                    } else {
+                        Some(all[rng.random_range(0..all.len())])
+                    }
                 }
                 _ => {}
             }
@@ -115,12 +123,20 @@ fn edn(txns: &[T]) -> String {
                     M::Append(k, v) => format!("[:append :{} {v}]", KEYS[*k]),
                     M::Write(k, v) => format!("[:w :{} {v}]", KEYS[*k]),
                     M::Read(k, r) => {
-                        format!("[:r :{} [{}]]", KEYS[*k], r.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "))
+                        format!(
+                            "[:r :{} [{}]]",
+                            KEYS[*k],
+                            r.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ")
+                        )
                     }
                     M::ReadReg(k, r) => format!("[:r :{} {}]", KEYS[*k], r.map_or("nil".into(), |v| v.to_string())),
                 })
                 .collect();
-            format!("{{:process 0, :type :{}, :f :txn, :value [{}]}}", if t.failed { "fail" } else { "ok" }, mops.join(" "))
+            format!(
+                "{{:process 0, :type :{}, :f :txn, :value [{}]}}",
+                if t.failed { "fail" } else { "ok" },
+                mops.join(" ")
+            )
         })
         .collect::<Vec<_>>()
         .join("\n")

@@ -103,6 +103,7 @@ pub fn parse_txn_history(text: &str, workload: Option<Workload>) -> Result<(TxnH
                     crate::Process::Client(p) => p,
                     crate::Process::Nemesis => continue,
                 };
+                check_f(Some(op.f.as_str())).map_err(|m| err(Some(line), m))?;
                 let mops = mops_from_json(&op.value).map_err(|m| err(Some(line), m))?;
                 let ev = Event { kind: op.kind, process, f: Some(op.f.as_str()), index: Some(op.index), mops };
                 b.add(ev, line).map_err(|m| err(Some(line), m))?;
@@ -395,10 +396,7 @@ impl Builder {
     fn add(&mut self, ev: Event, line: usize) -> Result<(), String> {
         let position = self.position;
         self.position += 1;
-        match ev.f.map(|f| f.trim_start_matches(':')) {
-            None | Some("txn") => {}
-            Some(other) => return Err(format!("expected a transaction (:f :txn), got :f :{other}")),
-        }
+        check_f(ev.f)?;
         if ev.kind == OpType::Invoke {
             self.h.has_invocations = true;
             if let Some((_, at)) = self.open.insert(ev.process, (position, line)) {
@@ -556,6 +554,14 @@ impl Builder {
         }
         check_unique_writes(&self.h, w)?;
         Ok((self.h, w))
+    }
+}
+
+/// Only transactions (`:f :txn`, or no `:f`) are allowed.
+fn check_f(f: Option<&str>) -> Result<(), String> {
+    match f.map(|f| f.trim_start_matches(':')) {
+        None | Some("txn") => Ok(()),
+        Some(other) => Err(format!("expected a transaction (:f :txn), got :f :{other}")),
     }
 }
 

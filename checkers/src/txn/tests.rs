@@ -562,3 +562,70 @@ fn ladder_and_json_field_names() {
     assert_eq!(serde_json::to_value(&ok).unwrap()["valid?"], json!(true));
     assert!(ok.ladder.iter().all(|x| x.consistent == "yes"), "{:?}", ok.ladder);
 }
+
+// Malformed input: a clear error naming the line, never a panic.
+
+fn error_of(text: &str, w: Option<Workload>) -> String {
+    match parse_txn_history(text, w) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn malformed_histories_name_the_line() {
+    let ok = "{:process 0, :type :ok, :f :txn, :value [[:append :x 1]]}\n";
+    let e = error_of(&format!("{ok}{{:process 0, :type :ok, :f :txn, :value [[:frob :x 1]]}}"), None);
+    assert!(e.starts_with(":2: unknown micro-op :frob in a list-append history"), "{e}");
+    let e = error_of(&format!("{ok}{{:process 1, :type :ok, :f :txn, :value [[:r :x 3]]}}"), None);
+    assert!(e.starts_with(":2: a list-append read must return a list"), "{e}");
+    let e = error_of(&format!("{ok}\n{{:process 1, :type :ok, :f :txn, :value [[:append :x 1]]}}"), None);
+    assert!(e.starts_with(":3: value 1 is appended to key x twice (first at line 1)"), "{e}");
+    let e = error_of("{:process 1, :type :ok, :f :txn, :value [[:append :x 1] [:append :x 1]]}", None);
+    assert!(e.contains("twice (in this transaction)"), "{e}");
+    let e = error_of(&format!("{ok}{{:process 1, :type :ok, :f :txn, :value [[:append :x \"a\"]]}}"), None);
+    assert!(e.starts_with(":2: an appended value must be an integer, got \"a\""), "{e}");
+    let e = error_of(&format!("{ok}{{:process 1, :type :ok, :f :txn, :value [[:append :x 2]"), None);
+    assert!(e.starts_with(":2: bad EDN"), "{e}");
+    let e = error_of(&format!("{ok}{{:process 1, :type :ok, :f :read, :value 3}}"), None);
+    assert!(e.starts_with(":2: expected a transaction (:f :txn), got :f :read"), "{e}");
+    let e = error_of(&format!("{ok}{{:process 1, :type :ok, :f :txn, :value [[:r]]}}"), None);
+    assert!(e.starts_with(":2: a micro-op must be a vector [f key value]"), "{e}");
+    let e = error_of("{:process 0, :type :ok, :f :txn, :value [[:w :x 1]]}", Some(Workload::ListAppend));
+    assert!(e.contains("unknown micro-op :w in a list-append history"), "{e}");
+    let e = error_of("{:process 0, :type :invoke, :f :txn, :value [[:w :x 1]]}\n{:process 0, :type :invoke, :f :txn, :value [[:w :x 2]]}", None);
+    assert!(e.starts_with(":2: process 0 invokes while its transaction invoked at line 1"), "{e}");
+    // JSON Lines and JSON arrays.
+    let e = error_of("{\"type\":\"ok\",\"process\":0,\"f\":\"txn\",\"value\":[[\"append\",1,1]]}\n{\"type\":\"ok\",\"process\":0,\"f\":\"txn\",\"value\":[[\"append\",1,1]]}", None);
+    assert!(e.starts_with(":2: value 1 is appended to key 1 twice"), "{e}");
+    let e = error_of("{\"type\":\"ok\",\"process\":0,\"f\":\"txn\",\"value\":[[\"append\",1,1]]}\n{\"type\":\"ok\",\"process\":0,\"value\":[[\"append\",1,2]]", None);
+    assert!(e.starts_with(":2: bad JSON"), "{e}");
+    let e = error_of("[{\"type\":\"ok\",\"process\":0,\"value\":[[\"append\",1,1]]},\n{\"type\":\"weird\",\"process\":0,\"value\":[]}]", None);
+    assert!(e.starts_with(":2: bad JSON: unknown variant `weird`"), "{e}");
+    let e = error_of(
+        "[{\"type\":\"ok\",\"process\":0,\"value\":[[\"append\",1,1]]},\n{\"type\":\"ok\",\"process\":0,",
+        None,
+    );
+    assert!(e.starts_with(":2: this op object is never closed"), "{e}");
+    assert!(error_of("hello", None).contains("cannot detect the format"));
+}
+
+#[test]
+fn odd_but_valid_histories() {
+    // Completion-only, nemesis ops skipped, keys of several types, an invocation never completed
+    // (indeterminate), nil and [] as the empty list.
+    let text = r#"{:process :nemesis, :type :info, :f :start-partition, :value nil}
+{:process 0, :type :ok, :f :txn, :value [[:append "k" 1] [:r 5 nil]]}
+{:process 1, :type :invoke, :f :txn, :value [[:append "k" 2]]}
+{:process 2, :type :ok, :f :txn, :value [[:r "k" [1 2]] [:r 5 []]]}"#;
+    let (h, w) = parse_txn_history(text, None).unwrap();
+    assert_eq!(w, Workload::ListAppend);
+    assert_eq!(h.txns.len(), 3);
+    assert_eq!(h.txns.last().unwrap().outcome, Outcome::Info);
+    let r = cm(&h, &["strict-serializable"]);
+    assert_ne!(r.valid, False, "{r:#?}");
+    let text = "{\"type\":\"ok\",\"process\":0,\"f\":\"txn\",\"value\":[[\"append\",1,1]]}\n\n{\"type\":\"ok\",\"process\":\"1\",\"f\":\"txn\",\"value\":[[\"r\",1,[1]]]}\n";
+    let (h, _) = parse_txn_history(text, None).unwrap();
+    assert_eq!(h.txns.len(), 2);
+    assert_eq!(h.txns[1].line, 3);
+}
