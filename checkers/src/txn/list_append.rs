@@ -32,19 +32,20 @@ struct Writer {
 /// The indices the edges and their explanations need.
 struct Index {
     writer: FxHashMap<(Key, i64), Writer>,
-    /// The version order of each key (the longest committed read, duplicates dropped).
-    order: FxHashMap<Key, Vec<i64>>,
-    /// A value's position in its key's version order.
-    pos: FxHashMap<(Key, i64), u32>,
+    /// The last element of each key's version order (the longest committed read, duplicates
+    /// dropped).
+    last: FxHashMap<Key, i64>,
+    /// For each value in a key's version order, the value before it (None: the first).
+    pos: FxHashMap<(Key, i64), Option<i64>>,
 }
 
-/// The predecessor of an append in the version order: None for the empty list.
 impl Index {
+    /// The predecessor of an append in the version order: None for the empty list. A value
+    /// never read comes after the last one read.
     fn prev(&self, k: Key, v: i64) -> Option<i64> {
         match self.pos.get(&(k, v)) {
-            Some(&0) => None,
-            Some(&i) => Some(self.order[&k][i as usize - 1]),
-            None => self.order.get(&k).and_then(|o| o.last().copied()),
+            Some(&p) => p,
+            None => self.last.get(&k).copied(),
         }
     }
 }
@@ -79,6 +80,14 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
         }
     }
     let outcome_of = |w: &Writer| h.txns[w.txn as usize].outcome;
+    // Appends of failed transactions (usually none: then G1a needs no look-up per element).
+    let failed: FxHashSet<(Key, i64)> = h
+        .txns
+        .iter()
+        .filter(|t| t.outcome == Outcome::Fail)
+        .flat_map(|t| h.mops_of(t).iter())
+        .filter_map(|m| if let Mop::Append(k, v) = *m { Some((k, v)) } else { None })
+        .collect();
 
     // Longest read of each key, duplicates.
     let mut longest: FxHashMap<Key, Read> = FxHashMap::default();
@@ -131,19 +140,23 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
         add("incompatible-order", c);
     }
     let mut order: FxHashMap<Key, Vec<i64>> = FxHashMap::default();
-    let mut pos: FxHashMap<(Key, i64), u32> = FxHashMap::default();
+    let mut last: FxHashMap<Key, i64> = FxHashMap::default();
+    let mut pos: FxHashMap<(Key, i64), Option<i64>> = FxHashMap::default();
     pos.reserve(writer.len());
     for (&k, &r) in &longest {
         let mut o = Vec::with_capacity(h.list(r).len());
         for &x in h.list(r) {
             if let std::collections::hash_map::Entry::Vacant(e) = pos.entry((k, x)) {
-                e.insert(o.len() as u32);
+                e.insert(o.last().copied());
                 o.push(x);
             }
         }
+        if let Some(&x) = o.last() {
+            last.insert(k, x);
+        }
         order.insert(k, o);
     }
-    let idx = Index { writer, order, pos };
+    let idx = Index { writer, last, pos };
 
     // Per-transaction checks: internal, future-read (ok txns), G1a and G1b (ok reads).
     for (t, txn) in h.txns.iter().enumerate() {
@@ -162,9 +175,10 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
         for (i, m) in mops.iter().enumerate() {
             let Mop::Read(k, r) = *m else { continue };
             let list = h.list(r);
-            for &e in list {
-                if let Some(w) = idx.writer.get(&(k, e)) {
-                    if outcome_of(w) == Outcome::Fail {
+            if !failed.is_empty() {
+                for &e in list {
+                    if failed.contains(&(k, e)) {
+                        let w = idx.writer[&(k, e)];
                         add(
                             "G1a",
                             json!({"op": op(t), "mop": h.mop_json(m), "mop-index": i, "writer": op(w.txn), "element": e}),
@@ -172,9 +186,9 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
                     }
                 }
             }
-            if let Some(&e) = list.last() {
+            if let Some(&e) = list.last().filter(|&&e| intermediate.contains(&(k, e))) {
                 if let Some(w) = idx.writer.get(&(k, e)) {
-                    if w.txn != t && intermediate.contains(&(k, e)) {
+                    if w.txn != t {
                         add(
                             "G1b",
                             json!({"op": op(t), "mop": h.mop_json(m), "mop-index": i, "writer": op(w.txn), "element": e}),
@@ -186,12 +200,13 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
     }
 
     // Dirty update: in a key's version order, a committed append right after failed ones.
-    let mut keys: Vec<Key> = idx.order.keys().copied().collect();
+    // (Only a failed append can start one.)
+    let mut keys: Vec<Key> = if failed.is_empty() { Vec::new() } else { order.keys().copied().collect() };
     keys.sort_unstable();
     for &k in &keys {
         let mut t1: Option<Writer> = None; // None: the initial state, committed
         let mut vs: Vec<i64> = Vec::new();
-        for &v in &idx.order[&k] {
+        for &v in &order[&k] {
             let Some(&t2) = idx.writer.get(&(k, v)) else { continue };
             let o1 = t1.map_or(Outcome::Ok, |w| outcome_of(&w));
             let o2 = outcome_of(&t2);
@@ -268,6 +283,9 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
     }
     readers.sort_unstable();
     readers.dedup();
+    // Each append's predecessor; then the readers of each predecessor, by a merge of the two
+    // sorted lists (sequential, where a search per append would miss the cache).
+    let mut apps: Vec<(Key, Option<i64>, u32)> = Vec::with_capacity(idx.writer.len());
     for (t, txn) in h.txns.iter().enumerate() {
         if txn.outcome == Outcome::Fail {
             continue;
@@ -283,15 +301,21 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
                     }
                 }
             }
-            let from = readers.partition_point(|&(rk, rp, _)| (rk, rp) < (k, p));
-            for &(rk, rp, r) in &readers[from..] {
-                if (rk, rp) != (k, p) {
-                    break;
-                }
-                if r != t {
-                    edges.push((r, t, rel::RW));
-                }
+            apps.push((k, p, t));
+        }
+    }
+    apps.sort_unstable();
+    let mut j = 0;
+    for &(k, p, t) in &apps {
+        while j < readers.len() && (readers[j].0, readers[j].1) < (k, p) {
+            j += 1;
+        }
+        let mut x = j;
+        while x < readers.len() && (readers[x].0, readers[x].1) == (k, p) {
+            if readers[x].2 != t {
+                edges.push((readers[x].2, t, rel::RW));
             }
+            x += 1;
         }
     }
     Analysis {

@@ -191,7 +191,7 @@ fn json_array_items(text: &str) -> Items {
 /// A micro-op as read, before the workload is known.
 #[derive(Debug, Clone, PartialEq)]
 struct RawMop {
-    f: String,
+    f: std::borrow::Cow<'static, str>,
     key: RawVal,
     value: RawVal,
 }
@@ -265,16 +265,41 @@ impl<'de> serde::Deserialize<'de> for RawMop {
                 f.write_str("a micro-op [f key value]")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawMop, A::Error> {
-                let f: String = seq.next_element()?.ok_or_else(|| de::Error::custom("empty micro-op"))?;
+                let f: MopName = seq.next_element()?.ok_or_else(|| de::Error::custom("empty micro-op"))?;
+                let f = f.0;
                 let key: RawVal = seq.next_element()?.ok_or_else(|| de::Error::custom("micro-op without a key"))?;
                 let value: RawVal = seq.next_element()?.unwrap_or(RawVal::Nil);
                 if seq.next_element::<de::IgnoredAny>()?.is_some() {
                     return Err(de::Error::custom("micro-op with more than 3 items"));
                 }
-                Ok(RawMop { f: f.trim_start_matches(':').to_string(), key, value })
+                Ok(RawMop { f, key, value })
             }
         }
         d.deserialize_seq(V)
+    }
+}
+
+/// A micro-op's function name; the usual ones without allocating.
+struct MopName(std::borrow::Cow<'static, str>);
+
+impl<'de> serde::Deserialize<'de> for MopName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<MopName, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = MopName;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a micro-op name")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<MopName, E> {
+                Ok(MopName(match v.trim_start_matches(':') {
+                    "append" => "append".into(),
+                    "r" => "r".into(),
+                    "w" => "w".into(),
+                    other => other.to_string().into(),
+                }))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -312,7 +337,7 @@ fn mops_from_json(v: &Value) -> Result<Vec<RawMop>, String> {
             }
             let f = parts[0].as_str().ok_or_else(|| format!("unknown micro-op {m}"))?;
             Ok(RawMop {
-                f: f.to_string(),
+                f: f.to_string().into(),
                 key: raw_from_json(&parts[1]),
                 value: parts.get(2).map_or(RawVal::Nil, raw_from_json),
             })
@@ -490,7 +515,7 @@ impl Builder {
             RawVal::Int(i) => Ok(*i),
             other => Err(format!("{what} must be an integer, got {}", raw_text(other))),
         };
-        Ok(match (w, m.f.as_str()) {
+        Ok(match (w, m.f.as_ref()) {
             (Workload::ListAppend, "append") => Mop::Append(key, int(&m.value, "an appended value")?),
             (Workload::RwRegister, "w") => Mop::Write(key, int(&m.value, "a written value")?),
             (Workload::ListAppend, "r") => match m.value {
@@ -568,7 +593,7 @@ fn check_f(f: Option<&str>) -> Result<(), String> {
 /// The workload a transaction's micro-ops show, if they show one.
 fn detect_workload(mops: &[RawMop]) -> Option<Workload> {
     for m in mops {
-        match (m.f.as_str(), &m.value) {
+        match (m.f.as_ref(), &m.value) {
             ("append", _) => return Some(Workload::ListAppend),
             ("w", _) => return Some(Workload::RwRegister),
             ("r", RawVal::List(_)) => return Some(Workload::ListAppend),
