@@ -109,17 +109,7 @@ pub fn parse_txn_history(text: &str, workload: Option<Workload>) -> Result<(TxnH
                 b.add(ev, line).map_err(|m| err(Some(line), m))?;
             }
         }
-        TxnFormat::Jsonl => {
-            for (i, line_text) in text.lines().enumerate() {
-                let line = i + 1;
-                if line_text.trim().is_empty() {
-                    continue;
-                }
-                let raw: RawOp =
-                    serde_json::from_str(line_text).map_err(|e| err(Some(line), format!("bad JSON: {e}")))?;
-                b.add_raw(raw, line).map_err(|m| err(Some(line), m))?;
-            }
-        }
+        TxnFormat::Jsonl => read_jsonl(text, &mut b).map_err(|(line, m)| err(Some(line), m))?,
         TxnFormat::JsonArray => {
             for (start, end, line) in json_array_items(text).map_err(|(line, m)| err(Some(line), m))? {
                 let raw: RawOp = serde_json::from_str(&text[start..end])
@@ -129,6 +119,75 @@ pub fn parse_txn_history(text: &str, workload: Option<Workload>) -> Result<(TxnH
         }
     }
     b.finish().map_err(|(line, m)| err(line, m))
+}
+
+/// A block of JSON Lines, parsed: each non-blank line's number and op (or error).
+type ParsedBlock = Vec<(usize, Result<RawOp, String>)>;
+
+/// JSON Lines, one op per line. Large texts are cut into blocks of whole lines, parsed by two
+/// threads, and fed to the builder in file order by this one (pairing and interning are
+/// sequential; parsing the JSON is most of the work). The first bad line in file order is the
+/// error.
+fn read_jsonl(text: &str, b: &mut Builder) -> Result<(), (usize, String)> {
+    const BLOCK: usize = 1 << 20;
+    let parse = |block: &str, first_line: usize| -> ParsedBlock {
+        block
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| (first_line + i, serde_json::from_str::<RawOp>(l).map_err(|e| format!("bad JSON: {e}"))))
+            .collect()
+    };
+    let feed = |b: &mut Builder, parsed: ParsedBlock| -> Result<(), (usize, String)> {
+        for (line, raw) in parsed {
+            b.add_raw(raw.map_err(|m| (line, m))?, line).map_err(|m| (line, m))?;
+        }
+        Ok(())
+    };
+    // Blocks: (start, end, first line), cut after a newline.
+    let bytes = text.as_bytes();
+    let mut blocks = Vec::new();
+    let (mut start, mut line) = (0usize, 1usize);
+    while start < bytes.len() {
+        let mut end = (start + BLOCK).min(bytes.len());
+        if end < bytes.len() {
+            end = bytes[end..].iter().position(|&c| c == b'\n').map_or(bytes.len(), |i| end + i + 1);
+        }
+        blocks.push((start, end, line));
+        line += bytes[start..end].iter().filter(|&&c| c == b'\n').count();
+        start = end;
+    }
+    if blocks.len() < 4 {
+        for &(s, e, l) in &blocks {
+            feed(b, parse(&text[s..e], l))?;
+        }
+        return Ok(());
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, ParsedBlock)>(8);
+        for _ in 0..2 {
+            let (tx, next, blocks, parse) = (tx.clone(), &next, &blocks, &parse);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&(s, e, l)) = blocks.get(i) else { break };
+                if tx.send((i, parse(&text[s..e], l))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut pending = std::collections::BTreeMap::new();
+        let mut want = 0;
+        for (i, parsed) in rx {
+            pending.insert(i, parsed);
+            while let Some(parsed) = pending.remove(&want) {
+                feed(b, parsed)?;
+                want += 1;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// The byte ranges (and first lines) of the items of a top-level JSON array of objects.

@@ -629,3 +629,26 @@ fn odd_but_valid_histories() {
     assert_eq!(h.txns.len(), 2);
     assert_eq!(h.txns[1].line, 3);
 }
+
+#[test]
+fn large_json_lines_are_read_in_parallel_in_order() {
+    // Over 4 blocks of 1 MB: the threaded path; its first bad line is the one reported.
+    let mut text = String::new();
+    for i in 0..70_000 {
+        text.push_str(&format!(
+            "{{\"type\":\"ok\",\"process\":{},\"f\":\"txn\",\"value\":[[\"append\",{},{i}],[\"r\",{},null]]}}\n",
+            i % 7,
+            i % 13,
+            i % 13
+        ));
+    }
+    let (h, w) = parse_txn_history(&text, None).unwrap();
+    assert_eq!((h.txns.len(), w), (70_000, Workload::ListAppend));
+    assert_eq!(h.txns[69_999].line, 70_000);
+    assert!(h.txns.windows(2).all(|p| p[0].completed_at < p[1].completed_at));
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[60_000] = "{\"type\":\"ok\",\"process\":1,\"f\":\"txn\",\"value\":[[\"frob\",1,1]]}";
+    lines[65_000] = "not json";
+    let e = error_of(&lines.join("\n"), None);
+    assert!(e.starts_with(":60001: unknown micro-op :frob"), "{e}");
+}
