@@ -91,7 +91,8 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
 
     // Longest read of each key, duplicates.
     let mut longest: FxHashMap<Key, Read> = FxHashMap::default();
-    for txn in &h.txns {
+    for (t, txn) in h.txns.iter().enumerate() {
+        let t = t as u32;
         for (i, m) in h.mops_of(txn).iter().enumerate() {
             let Mop::Read(k, r) = *m else { continue };
             let Some(list) = read_list(h, txn.outcome, r) else { continue };
@@ -108,7 +109,6 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
                         *counts.entry(*x).or_default() += 1;
                     }
                     counts.retain(|_, c| *c > 1);
-                    let t = h.txns.iter().position(|x| std::ptr::eq(x, txn)).unwrap_or(0) as u32;
                     add(
                         "duplicate-elements",
                         json!({"op": op(t), "mop": h.mop_json(m), "mop-index": i,
@@ -230,31 +230,52 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
     }
 
     // Lost update: committed transactions that read the same version of k and then appended.
-    let mut lost: BTreeMap<(Key, Vec<i64>), Vec<u32>> = BTreeMap::new();
+    // A version is named by its key, length and last element (two reads of the same version
+    // that differ otherwise are incompatible orders, reported above).
+    let mut lost: FxHashMap<(Key, usize, Option<i64>), Vec<u32>> = FxHashMap::default();
+    // Small per-transaction tables as vectors: transactions have a few micro-ops.
+    let mut reads: Vec<(Key, Read)> = Vec::new();
+    let mut written: Vec<Key> = Vec::new();
     for (t, txn) in h.txns.iter().enumerate() {
         if txn.outcome != Outcome::Ok {
             continue;
         }
-        let mut reads: FxHashMap<Key, Read> = FxHashMap::default();
-        let mut written: FxHashSet<Key> = FxHashSet::default();
+        reads.clear();
+        written.clear();
         for m in h.mops_of(txn) {
             match *m {
                 Mop::Append(k, _) => {
-                    if let Some(&r) = reads.get(&k) {
-                        if written.insert(k) {
-                            lost.entry((k, h.list(r).to_vec())).or_default().push(t as u32);
+                    if let Some(&(_, r)) = reads.iter().find(|x| x.0 == k) {
+                        if !written.contains(&k) {
+                            written.push(k);
+                            let l = h.list(r);
+                            lost.entry((k, l.len(), l.last().copied())).or_default().push(t as u32);
                         }
                     }
                 }
                 Mop::Read(k, r) => {
-                    reads.entry(k).or_insert(r);
+                    if !reads.iter().any(|x| x.0 == k) {
+                        reads.push((k, r));
+                    }
                 }
                 Mop::Write(..) => {}
             }
         }
     }
-    for ((k, v), txns) in lost {
-        if txns.len() > 1 {
+    let mut lost: Vec<(Key, Vec<i64>, Vec<u32>)> = lost
+        .into_iter()
+        .filter(|(_, txns)| txns.len() > 1)
+        .map(|((k, _, _), txns)| {
+            let first = h.mops_of(&h.txns[txns[0] as usize]).iter().find_map(|m| match *m {
+                Mop::Read(rk, r) if rk == k => Some(h.list(r).to_vec()),
+                _ => None,
+            });
+            (k, first.unwrap_or_default(), txns)
+        })
+        .collect();
+    lost.sort();
+    for (k, v, txns) in lost {
+        {
             add(
                 "lost-update",
                 json!({"key": h.key_name(k), "value": v, "txns": txns.iter().map(|&t| op(t)).collect::<Vec<_>>()}),
@@ -331,13 +352,16 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
 /// only appended). The micro-op's index and the expected value.
 fn internal_case(h: &TxnHistory, mops: &[Mop]) -> Option<(usize, Value)> {
     // key -> (known prefix?, elements)
-    let mut state: FxHashMap<Key, (bool, Vec<i64>)> = FxHashMap::default();
+    let mut state: Vec<(Key, bool, Vec<i64>)> = Vec::new();
     for (i, m) in mops.iter().enumerate() {
         match *m {
-            Mop::Append(k, v) => state.entry(k).or_insert((false, Vec::new())).1.push(v),
+            Mop::Append(k, v) => match state.iter_mut().find(|x| x.0 == k) {
+                Some(x) => x.2.push(v),
+                None => state.push((k, false, vec![v])),
+            },
             Mop::Read(k, r) => {
                 let v = h.list(r);
-                if let Some((known, s)) = state.get(&k) {
+                if let Some((_, known, s)) = state.iter().find(|x| x.0 == k) {
                     let bad = if *known { s.as_slice() != v } else { v.len() < s.len() || !v.ends_with(s) };
                     if bad {
                         let expected = if *known {
@@ -350,7 +374,10 @@ fn internal_case(h: &TxnHistory, mops: &[Mop]) -> Option<(usize, Value)> {
                         return Some((i, expected));
                     }
                 }
-                state.insert(k, (true, v.to_vec()));
+                match state.iter_mut().find(|x| x.0 == k) {
+                    Some(x) => *x = (k, true, v.to_vec()),
+                    None => state.push((k, true, v.to_vec())),
+                }
             }
             Mop::Write(..) => {}
         }
@@ -360,20 +387,14 @@ fn internal_case(h: &TxnHistory, mops: &[Mop]) -> Option<(usize, Value)> {
 
 /// A read of an element the transaction appends later: the read's index and the element.
 fn future_read_case(h: &TxnHistory, mops: &[Mop]) -> Option<(usize, i64)> {
-    let mut read: FxHashMap<(Key, i64), usize> = FxHashMap::default();
     for (i, m) in mops.iter().enumerate() {
-        match *m {
-            Mop::Read(k, r) => {
-                for &e in h.list(r) {
-                    read.entry((k, e)).or_insert(i);
-                }
+        if let Mop::Append(k, v) = *m {
+            // A read of k before this append that saw v.
+            let seen =
+                mops[..i].iter().position(|n| matches!(*n, Mop::Read(rk, r) if rk == k && h.list(r).contains(&v)));
+            if let Some(j) = seen {
+                return Some((j, v));
             }
-            Mop::Append(k, v) => {
-                if let Some(&j) = read.get(&(k, v)) {
-                    return Some((j, v));
-                }
-            }
-            Mop::Write(..) => {}
         }
     }
     None

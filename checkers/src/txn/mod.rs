@@ -388,9 +388,97 @@ pub trait Explain {
 
 /// Check a transactional history against the options' models and anomalies.
 pub fn check(h: &TxnHistory, opts: &TxnOptions) -> TxnResult {
-    let analysis = match opts.workload {
+    let mut analysis = match opts.workload {
         Workload::ListAppend => list_append::analyze(h),
         Workload::RwRegister => rw_register::analyze(h, opts),
     };
+    for (kind, cases) in analysis.anomalies.iter_mut() {
+        for case in cases.iter_mut() {
+            if let Some(words) = explain_case(kind, case) {
+                case["explanation"] = Value::String(words);
+            }
+        }
+    }
     graph::finish(h, opts, analysis)
+}
+
+/// A value as people write it: `[1 2]`, `nil`, `x`.
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "nil".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(xs) => list_text(&xs.iter().filter_map(Value::as_i64).collect::<Vec<_>>()),
+        v => v.to_string(),
+    }
+}
+
+/// An anomaly found without a cycle, in words a person can check against the history.
+fn explain_case(kind: &str, c: &Value) -> Option<String> {
+    let t = |field: &str| c.get(field).and_then(|o| o.get("index")).map(|i| format!("T{i}"));
+    let (key, read) = match c.get("mop") {
+        Some(m) => (text(&m[1]), text(&m[2])),
+        None => (c.get("key").map(text).unwrap_or_default(), String::new()),
+    };
+    Some(match kind {
+        "G1a" => format!(
+            "{} read key {key} = {read}, which includes {}, written by {}, which failed: an aborted read",
+            t("op")?,
+            c.get("element").map_or_else(|| read.clone(), text),
+            t("writer")?
+        ),
+        "G1b" => format!(
+            "{} read key {key} = {read}, an intermediate state of {}, which wrote key {key} again afterwards: an intermediate read",
+            t("op")?,
+            t("writer")?
+        ),
+        "internal" => format!(
+            "{}'s read of key {key} = {read} disagrees with its own earlier reads and writes of the key, which give {}",
+            t("op")?,
+            c.get("expected").map(|e| match e {
+                Value::Array(xs) if xs.first() == Some(&Value::from("...")) => {
+                    format!("[... {}]", xs[1..].iter().map(text).collect::<Vec<_>>().join(" "))
+                }
+                e => text(e),
+            })?
+        ),
+        "future-read" => format!(
+            "{} read key {key} = {read}, which includes {}, a value it appends only later",
+            t("op")?,
+            text(c.get("element")?)
+        ),
+        "duplicate-elements" => format!(
+            "{} read key {key} = {read}, which holds {} more than once, though each value is appended once",
+            t("op")?,
+            c.get("duplicates")?.as_object()?.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+        "incompatible-order" => {
+            let vs = c.get("values")?.as_array()?;
+            format!(
+                "key {key} was read as {} and as {}: neither is a prefix of the other, so no one order of appends gives both",
+                text(&vs[0]),
+                text(vs.get(1)?)
+            )
+        }
+        "dirty-update" => {
+            let txns = c.get("txns")?.as_array()?;
+            let vs = c.get("values")?.as_array()?;
+            format!(
+                "key {key}: T{} failed after appending {}, yet the committed T{} appended {} after it in the version order",
+                txns.first()?.get("index")?,
+                text(vs.first()?),
+                txns.last()?.get("index")?,
+                text(vs.last()?)
+            )
+        }
+        "lost-update" => {
+            let txns = c.get("txns")?.as_array()?;
+            format!(
+                "{} all read key {key} = {} and then wrote key {key}: all but one of those updates is lost",
+                txns.iter().filter_map(|x| x.get("index")).map(|i| format!("T{i}")).collect::<Vec<_>>().join(", "),
+                text(c.get("value")?)
+            )
+        }
+        "cyclic-versions" => format!("the version order inferred for key {key} has a cycle through {}", text(c.get("scc")?)),
+        _ => return None,
+    })
 }

@@ -251,7 +251,8 @@ fn contradictory_read_orders() {
     let h = hist(&oks(&["ax1ry1", "ax2", "ax3ay1", "rx13", "rx123"]));
     let r = c(&h, None, &["G1"]);
     assert_result(&r, False, &["G1c", "incompatible-order"], &["read-committed"]);
-    assert_eq!(r.anomalies["incompatible-order"][0], json!({"key": "x", "values": [[1, 3], [1, 2, 3]]}));
+    let io = &r.anomalies["incompatible-order"][0];
+    assert_eq!((&io["key"], &io["values"]), (&json!("x"), &json!([[1, 3], [1, 2, 3]])));
     assert_eq!(cycle_steps(&r, "G1c"), ["wr", "ww", "ww"]);
 }
 
@@ -651,4 +652,38 @@ fn large_json_lines_are_read_in_parallel_in_order() {
     lines[65_000] = "not json";
     let e = error_of(&lines.join("\n"), None);
     assert!(e.starts_with(":60001: unknown micro-op :frob"), "{e}");
+}
+
+#[test]
+fn si_without_g_single() {
+    // jepsen-io/elle histories/si-without-g-single.edn (intermediate-sequential-extension-test):
+    // [:G2-item], not repeatable-read, when asked for snapshot-isolation and repeatable-read.
+    let text = r#"{:index 10, :time 0, :type :invoke, :process 2, :f :txn, :value [[:append 9 2]]}
+{:index 11, :time 0, :type :ok, :process 2, :f :txn, :value [[:append 9 2]]}
+{:index 20, :time 0, :type :invoke, :process 4, :f :txn, :value [[:append 8 1] [:r 9 nil]]}
+{:index 21, :time 0, :type :ok, :process 4, :f :txn, :value [[:append 8 1] [:r 9 nil]]}
+{:index 30, :time 0, :type :invoke, :process 7, :f :txn, :value [[:r 6 nil] [:r 8 nil] [:append 9 5]]}
+{:index 31, :time 0, :type :ok, :process 7, :f :txn, :value [[:r 6 nil] [:r 8 nil] [:append 9 5]]}
+{:index 40, :time 0, :type :invoke, :process 9, :f :txn, :value [[:append 6 2] [:r 9 nil]]}
+{:index 41, :time 0, :type :ok, :process 9, :f :txn, :value [[:append 6 2] [:r 9 [2]]]}"#;
+    let r = cm(&hist(text), &["snapshot-isolation", "repeatable-read"]);
+    assert_result(&r, False, &["G2-item"], &["repeatable-read"]);
+}
+
+#[test]
+fn non_cycle_anomalies_are_explained() {
+    let h = hist(
+        &[
+            op_edn("ax1", 0, "fail", None),
+            op_edn("rx1", 0, "ok", None),
+            op_edn("ax2ax3", 1, "ok", None),
+            op_edn("rx2", 2, "ok", None),
+        ]
+        .join("\n"),
+    );
+    let r = cm(&h, &["read-committed"]);
+    let g1a = r.anomalies["G1a"][0]["explanation"].as_str().unwrap();
+    assert_eq!(g1a, "T1 read key x = [1], which includes 1, written by T0, which failed: an aborted read");
+    let g1b = r.anomalies["G1b"][0]["explanation"].as_str().unwrap();
+    assert!(g1b.starts_with("T3 read key x = [2], an intermediate state of T2"), "{g1b}");
 }
