@@ -685,7 +685,7 @@ fn result(h: &TxnHistory, opts: &TxnOptions, anomalies: BTreeMap<String, Vec<Val
             "{} ({} transactions){}",
             anomaly_types.join(", "),
             h.txns.len(),
-            if not.is_empty() {
+            if !not.is_empty() {
                 format!("; not {}", not.iter().cloned().collect::<Vec<_>>().join(", "))
             } else {
                 String::new()

@@ -687,3 +687,9 @@ fn non_cycle_anomalies_are_explained() {
     let g1b = r.anomalies["G1b"][0]["explanation"].as_str().unwrap();
     assert!(g1b.starts_with("T3 read key x = [2], an intermediate state of T2"), "{g1b}");
 }
+
+#[test]
+fn summary_names_the_weakest_models_ruled_out() {
+    let r = cm(&hist(&oks(&["ax1ry", "ay1rx"])), &["serializable"]);
+    assert_eq!(r.summary, "G2-item (2 transactions); not repeatable-read");
+}
