@@ -225,10 +225,8 @@ pub struct TxnOptions {
     /// rw-register: within a transaction, a write follows the transaction's read of the same key
     /// (its version comes after the version read).
     pub wfr_keys: bool,
-    /// rw-register: each key is sequentially consistent (process order gives version order).
-    pub sequential_keys: bool,
-    /// rw-register: each key is linearizable (realtime order gives version order).
-    pub linearizable_keys: bool,
+    // Not yet: Elle's sequential-keys and linearizable-keys (process or realtime order giving a
+    // register's version order) and transaction-order.
     /// Edges the cycle search may visit per anomaly kind and component before it gives up on
     /// proving a cycle the shortest (it then reports the shortest found).
     pub search_budget: u64,
@@ -241,8 +239,6 @@ impl TxnOptions {
             consistency_models: vec!["strict-serializable".into()],
             anomalies: Vec::new(),
             wfr_keys: false,
-            sequential_keys: false,
-            linearizable_keys: false,
             search_budget: 20_000_000,
         }
     }
