@@ -72,20 +72,18 @@ pub fn read_txn_history(path: &Path, workload: Option<Workload>) -> Result<(TxnH
 /// Whether text looks like a transactional history: its first client op has `:f :txn` (or no
 /// `:f` and a vector of micro-ops). Looks at the first few KB only.
 pub fn looks_transactional(text: &str) -> bool {
-    let head = &text[..text.len().min(16 << 10)];
-    let head = match head.char_indices().last() {
-        Some((i, _)) if head.len() < text.len() => &head[..i],
-        _ => head,
-    };
-    head.contains(":f :txn")
-        || head.contains("\"f\":\"txn\"")
-        || head.contains("\"f\": \"txn\"")
-        || head.contains("[:append ")
-        || head.contains("[[\"append\"")
-        || head.contains("[\"append\",")
-        || head.contains("[[:r ")
-        || head.contains("[[:w ")
-        || head.contains("[[:append ")
+    let head = &text.as_bytes()[..text.len().min(16 << 10)];
+    // Whitespace and commas removed, so `[[ :append 4 2]` and `"f": "txn"` match too.
+    let squeezed: Vec<u8> = head.iter().copied().filter(|c| !c.is_ascii_whitespace() && *c != b',').collect();
+    let has = |pat: &[u8]| squeezed.windows(pat.len()).any(|w| w == pat);
+    has(b":f:txn")
+        || has(b"\"f\":\"txn\"")
+        || has(b"[:append")
+        || has(b"[\"append\"")
+        || has(b"[[:r")
+        || has(b"[[:w")
+        || has(b"[[\"r\"")
+        || has(b"[[\"w\"")
 }
 
 /// Parse a transactional history (errors carry an empty path; `read_txn_history` fills it in).

@@ -693,3 +693,16 @@ fn summary_names_the_weakest_models_ruled_out() {
     let r = cm(&hist(&oks(&["ax1ry", "ay1rx"])), &["serializable"]);
     assert_eq!(r.summary, "G2-item (2 transactions); not repeatable-read");
 }
+
+#[test]
+fn transactional_histories_are_recognised() {
+    use super::read::looks_transactional;
+    assert!(looks_transactional(PAPER_EXAMPLE_EDN));
+    assert!(looks_transactional(GH30_JSON));
+    assert!(looks_transactional(RW_REGISTER_EDN));
+    assert!(looks_transactional("{\"type\": \"ok\", \"process\": 0, \"f\": \"txn\", \"value\": []}"));
+    // Not transactions: Porcupine's kv appends, Knossos registers, faultline's set adds.
+    assert!(!looks_transactional("{:process 0, :type :invoke, :f :append, :key \"0\", :value \"x 0 0 y\"}"));
+    assert!(!looks_transactional("[{:process 4, :type :invoke, :f :cas, :value [0 2]}]"));
+    assert!(!looks_transactional("{\"type\":\"ok\",\"process\":0,\"f\":\"add\",\"value\":3}"));
+}
