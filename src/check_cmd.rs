@@ -5,12 +5,16 @@
 //! with `--json`), followed by a summary. The exit code is the worst verdict: 0 valid, 1 invalid,
 //! 2 unknown; a missing or malformed file makes it 254, with a message naming the file and what
 //! is wrong. Files are checked in parallel; within a file, keys are checked in parallel.
+//! Transactional histories (Elle's list-append and rw-register, `--workload`, or detected) go to
+//! `faultline_checkers::txn`; `--json` then also carries Elle's fields (`valid?`,
+//! `anomaly-types`, `anomalies`, `not`, `also-not`) at the top of each file's object.
 
 use crate::exit::{bad_input, Exit};
 use faultline_checkers::formats::{
     parse_history_file, read_history, read_small_file, split_independent, Format, LoadedHistory,
 };
 use faultline_checkers::linearizable::{check, quick, LinearizableResult, ModelKind, Options};
+use faultline_checkers::txn::{self, read_txn_history, TxnOptions, Workload};
 use faultline_checkers::Verdict;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -44,6 +48,21 @@ pub struct CheckArgs {
     /// Write an HTML report per file into this directory (rendered by the reports crate).
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Transactional history (Elle's): list-append or rw-register. Detected from the content
+    /// when the model is auto.
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Transactional: the consistency models the history must satisfy, by Elle's names
+    /// (default strict-serializable), e.g. serializable,strong-session-snapshot-isolation.
+    #[arg(long, value_delimiter = ',')]
+    pub consistency_models: Vec<String>,
+    /// Transactional: further anomalies that must not occur, by Elle's names (e.g. G1,G2-item).
+    #[arg(long, value_delimiter = ',')]
+    pub anomalies: Vec<String>,
+    /// rw-register: a transaction's write of a key follows its read of that key in the key's
+    /// version order (Elle's wfr-keys).
+    #[arg(long)]
+    pub wfr_keys: bool,
 }
 
 /// The check of one file: the loaded history and the result that goes into results.json under
@@ -79,9 +98,91 @@ fn detect_run_workload(ops: &[faultline_checkers::Op]) -> Option<&'static str> {
     }
 }
 
+/// Whether the file holds a transactional history (by its first few KB).
+fn looks_transactional(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let ok = std::fs::File::open(path).and_then(|f| f.take(16 << 10).read_to_end(&mut head)).is_ok();
+    ok && faultline_checkers::txn::read::looks_transactional(&String::from_utf8_lossy(&head))
+}
+
+/// The transactional checker's options from the flags (`workload` None: detect it).
+pub fn txn_options(args: &CheckArgs, workload: Workload) -> Result<TxnOptions, String> {
+    let mut o = TxnOptions::new(workload);
+    if !args.consistency_models.is_empty() {
+        o.consistency_models = args.consistency_models.clone();
+    }
+    o.anomalies = args.anomalies.clone();
+    o.wfr_keys = args.wfr_keys;
+    o.validate()?;
+    Ok(o)
+}
+
+/// Read and check a transactional history (Elle's list-append or rw-register).
+fn check_txn_file(path: &std::path::Path, args: &CheckArgs, started: Instant) -> Result<FileCheck, String> {
+    let forced = args.workload.as_deref().map(str::parse::<Workload>).transpose()?;
+    let (h, workload) = read_txn_history(path, forced).map_err(|e| e.to_string())?;
+    let opts = txn_options(args, workload).map_err(|e| format!("{}: {e}", path.display()))?;
+    let loaded_at = started.elapsed();
+    let r = txn::check(&h, &opts);
+    tracing::debug!(file = %path.display(), load_ms = loaded_at.as_secs_f64() * 1e3, check_ms = (started.elapsed() - loaded_at).as_secs_f64() * 1e3, "checked");
+    let mut summary = r.summary.clone();
+    // Every anomaly type, with its first instance in words a person can check.
+    for (kind, cases) in &r.anomalies {
+        let first = &cases[0];
+        let words = match first.get("explanation").and_then(Value::as_str) {
+            Some(e) => e.to_string(),
+            None => first.to_string(),
+        };
+        let words: String =
+            if words.len() > 600 { format!("{}...", &words[..words.floor_char_boundary_compat(597)]) } else { words };
+        summary.push_str(&format!("\n         {kind} ({} found): {words}", cases.len()));
+    }
+    let results = if args.json || args.report.is_some() {
+        let result_json = serde_json::to_value(&r).map_err(|e| e.to_string())?;
+        json!({"verdict": r.verdict, "reason": format!("txn: {}", r.summary), "checkers": {"txn": result_json}})
+    } else {
+        Value::Null
+    };
+    let history = LoadedHistory {
+        ops: Vec::new(),
+        format: Format::Auto,
+        nil_read_is_unknown: true,
+        lines: Vec::new(),
+        warnings: Vec::new(),
+    };
+    Ok(FileCheck {
+        path: path.to_path_buf(),
+        history,
+        verdict: r.verdict,
+        ops: h.txns.len(),
+        summary,
+        results,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// `str::floor_char_boundary` for the stable toolchain.
+trait FloorCharBoundary {
+    fn floor_char_boundary_compat(&self, i: usize) -> usize;
+}
+
+impl FloorCharBoundary for String {
+    fn floor_char_boundary_compat(&self, mut i: usize) -> usize {
+        i = i.min(self.len());
+        while !self.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    }
+}
+
 /// Read and check one file. `Err` names the file and what is wrong (bad input).
 pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck, String> {
     let started = Instant::now();
+    if args.workload.is_some() || (args.model == "auto" && looks_transactional(path)) {
+        return check_txn_file(path, args, started);
+    }
     let quick_model = matches!(args.model.as_str(), "auto" | "register" | "cas-register");
     let quick = matches!(args.format, Format::Auto | Format::Edn) && quick_model && !args.independent;
     // A report draws the ops, so it needs the general path.
@@ -260,6 +361,12 @@ pub fn check_files(args: &CheckArgs) -> Vec<Result<FileCheck, String>> {
 
 pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     keep_freed_memory();
+    if let Some(w) = &args.workload {
+        let w = w.parse::<Workload>().map_err(bad_input)?;
+        txn_options(&args, w).map_err(bad_input)?;
+    } else if !args.consistency_models.is_empty() || !args.anomalies.is_empty() {
+        txn_options(&args, Workload::ListAppend).map_err(bad_input)?;
+    }
     if args.model != "auto"
         && ModelKind::from_name(&args.model).is_none()
         && !faultline_checkers::workload::RUN_WORKLOADS.contains(&args.model.as_str())
@@ -299,6 +406,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
                     });
                     obj["verdict"] = json!(fc.verdict);
                     obj["checkers"] = fc.results["checkers"].clone();
+                    // Elle's fields at the top, so that scripts written for elle-cli keep working.
+                    if let Some(t) = fc.results["checkers"].get("txn") {
+                        for f in ["valid?", "anomaly-types", "anomalies", "not", "also-not"] {
+                            obj[f] = t[f].clone();
+                        }
+                    }
                     let _ = writeln!(out, "{obj}");
                 } else {
                     if !fc.history.warnings.is_empty() {

@@ -126,3 +126,47 @@ fn quick_and_general_paths_give_the_same_result() {
     assert_eq!(results(&quick), results(&general));
     assert_eq!(results(&quick).len(), 2);
 }
+
+/// Transactional histories (Elle's list-append and rw-register): detected from the content,
+/// exit codes 0 / 1 / 2, Elle's fields in `--json`, and malformed input named by file and line.
+#[test]
+fn transactional_histories() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    // Elle's G2-item example (list_append_test.clj): valid under read-committed, not under serializable.
+    let g2 = write(
+        "g2.edn",
+        "{:process 0, :type :ok, :f :txn, :value [[:append :x 1] [:r :y []]]}\n{:process 1, :type :ok, :f :txn, :value [[:append :y 1] [:r :x []]]}\n",
+    );
+    let out = check(&[], &[g2.clone()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("G2-item") && stdout(&out).contains("(rw)"), "{}", stdout(&out));
+    let out = check(&["--consistency-models", "read-committed"], &[g2.clone()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = check(&["--json", "--workload", "list-append", "--consistency-models", "serializable"], &[g2.clone()]);
+    let first: serde_json::Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(first["valid?"], false);
+    assert_eq!(first["anomaly-types"], serde_json::json!(["G2-item"]));
+    assert_eq!(first["not"], serde_json::json!(["repeatable-read"]));
+    assert!(first["also-not"].as_array().unwrap().contains(&serde_json::json!("serializable")));
+    // Nothing to analyse: unknown.
+    let lone = write("lone.jsonl", "{\"type\":\"ok\",\"process\":0,\"f\":\"txn\",\"value\":[[\"append\",1,1]]}\n");
+    assert_eq!(check(&[], &[lone]).status.code(), Some(2));
+    // rw-register, elle-cli's JSON array form.
+    let rw = write("rw.json", "[{\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"w\",\"x\",1],[\"r\",\"y\",1]],\"process\":0},\n{\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"w\",\"y\",1],[\"r\",\"x\",1]],\"process\":1}]\n");
+    let out = check(&["--workload", "rw-register"], &[rw]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("G1c"), "{}", stdout(&out));
+    // Malformed: the file and line.
+    let bad = write("bad.edn", "{:process 0, :type :ok, :f :txn, :value [[:append :x 1]]}\n{:process 1, :type :ok, :f :txn, :value [[:append :x 1]]}\n");
+    let out = check(&[], &[bad.clone()]);
+    assert_eq!(out.status.code(), Some(254));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:2: value 1 is appended to key x twice", bad.display())), "{err}");
+    // Unknown model names are bad arguments.
+    assert_eq!(check(&["--consistency-models", "serializeable"], &[g2]).status.code(), Some(254));
+}

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod models;
 pub mod outcome;
 pub mod set;
+pub mod txn;
 pub mod workload;
 
 pub use history::{FnName, History, Op, OpType, Process};

@@ -133,6 +133,7 @@ fn view(name: &str, result: &Value) -> CheckerView {
         "expectations" | "expect" => expectations(&mut v, &obj, &mut rest),
         "metrics" => metrics(&mut v, &obj, &mut rest),
         "counter" => counter(&mut v, &obj, &mut rest),
+        "txn" => txn(&mut v, &obj, &mut rest),
         _ => {}
     }
     if !result.is_object() {
@@ -441,6 +442,66 @@ fn counter(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String,
     rest.remove("errors");
 }
 
+/// The transactional checker (`checkers::txn`): the models ruled out, each anomaly with its
+/// first instances in words (cycles step by step), and the ladder of models.
+fn txn(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Value>) {
+    for k in ["workload", "consistency-models", "not", "also-not"] {
+        if let Some(x) = obj.get(k) {
+            v.facts.push((k.to_string(), text(Some(x))));
+            rest.remove(k);
+        }
+    }
+    if let Some(n) = obj.get("stats").and_then(|s| s.get("txns")) {
+        v.facts.push(("transactions".into(), text(Some(n))));
+    }
+    let empty = Map::new();
+    let anomalies = obj.get("anomalies").and_then(Value::as_object).unwrap_or(&empty);
+    let mut rows = Vec::new();
+    for (kind, cases) in anomalies {
+        let cases = cases.as_array().cloned().unwrap_or_default();
+        for (i, c) in cases.iter().take(3).enumerate() {
+            let words =
+                c.get("explanation").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| c.to_string());
+            v.explanation.push(format!("{kind} ({} of {}): {words}", i + 1, cases.len()));
+        }
+        let steps = cases.first().and_then(|c| c.get("steps")).and_then(Value::as_array).map_or(String::new(), |s| {
+            s.iter().filter_map(|x| x.get("type").and_then(Value::as_str)).collect::<Vec<_>>().join(" -> ")
+        });
+        rows.push(Row { cells: vec![kind.clone(), cases.len().to_string(), steps], class: "bad".into() });
+    }
+    if !rows.is_empty() {
+        v.tables.push(Table {
+            title: "Anomalies".into(),
+            headers: vec!["type".into(), "instances".into(), "first cycle's edges".into()],
+            note: String::new(),
+            rows,
+        });
+        rest.remove("anomalies");
+        rest.remove("anomaly-types");
+    }
+    if let Some(ladder) = obj.get("ladder").and_then(Value::as_array) {
+        let rows = ladder
+            .iter()
+            .map(|r| {
+                let c = r.get("consistent").and_then(Value::as_str).unwrap_or("");
+                let class = match c {
+                    "yes" => "good",
+                    "no" => "bad",
+                    _ => "",
+                };
+                Row { cells: vec![text(r.get("model")), c.to_string()], class: class.into() }
+            })
+            .collect();
+        v.tables.push(Table {
+            title: "Consistency models".into(),
+            headers: vec!["model".into(), "consistent".into()],
+            note: String::new(),
+            rows,
+        });
+        rest.remove("ladder");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,5 +539,21 @@ mod tests {
         assert_eq!(t.rows[1].class, "bad");
         assert_eq!(t.rows[1].cells[2], "2");
         assert!(v[0].details.is_empty());
+    }
+
+    #[test]
+    fn txn_results_show_anomalies_in_words_and_the_ladder() {
+        let v = views(Some(
+            &json!({"txn": {"valid?": false, "verdict": "invalid", "summary": "G2-item (2 transactions)",
+            "not": ["repeatable-read"], "also-not": ["serializable"], "workload": "list-append",
+            "anomalies": {"G2-item": [{"explanation": "T0 read key x = [] ...", "steps": [{"type": "rw"}, {"type": "rw"}]}]},
+            "anomaly-types": ["G2-item"],
+            "ladder": [{"model": "read-committed", "consistent": "yes"}, {"model": "serializable", "consistent": "no"}]}}),
+        ));
+        assert_eq!(v[0].verdict, "invalid");
+        assert_eq!(v[0].explanation, vec!["G2-item (1 of 1): T0 read key x = [] ...".to_string()]);
+        assert_eq!(v[0].tables[0].rows[0].cells, vec!["G2-item", "1", "rw -> rw"]);
+        assert_eq!(v[0].tables[1].rows[1].class, "bad");
+        assert!(!v[0].details.contains("ladder") && v[0].details.contains("valid?"));
     }
 }

@@ -237,7 +237,7 @@ pub fn detect(text: &str) -> Option<Format> {
 }
 
 /// Read EDN ops: either one top-level vector/list of maps, or a sequence of top-level maps.
-fn read_edn_ops(text: &str) -> Result<(History, Vec<usize>), LineError> {
+pub(crate) fn read_edn_ops(text: &str) -> Result<(History, Vec<usize>), LineError> {
     // Size the vectors once rather than growing them: an op map takes 40 bytes or more.
     let expected = text.len() / 40 + 16;
     let mut ops = Vec::with_capacity(expected);
@@ -479,6 +479,9 @@ fn op_from_fields(v: &Edn, fast: Fast, position: u64) -> Result<Op, String> {
                 Some(s) => s.into(),
                 None => f.to_string().into(),
             },
+            // Elle's own test histories leave out `:f` on transactions: a value that is a
+            // vector of micro-op vectors is a `:txn`.
+            None if is_txn_value(fast.value.as_ref(), v.get("value")) => "txn".into(),
             None => return Err("op has no :f".into()),
         },
     };
@@ -519,6 +522,18 @@ fn op_from_fields(v: &Edn, fast: Fast, position: u64) -> Result<Op, String> {
         Some(e) => Some(e.to_string()),
     };
     Ok(Op { index, time, kind, process, f, value, key, node, error })
+}
+
+/// Whether an op's value (read fast, or else in the map) is a transaction: a non-empty vector
+/// whose items are all vectors.
+fn is_txn_value(fast: Option<&Value>, slow: Option<&Edn>) -> bool {
+    match (fast, slow) {
+        (Some(Value::Array(items)), _) => !items.is_empty() && items.iter().all(Value::is_array),
+        (None, Some(Edn::Vector(items) | Edn::List(items))) => {
+            !items.is_empty() && items.iter().all(|i| matches!(i, Edn::Vector(_) | Edn::List(_)))
+        }
+        _ => false,
+    }
 }
 
 /// A short rendering of an EDN value for error messages.

@@ -1,0 +1,709 @@
+//! The dependency graph, its strongly connected components, and the shortest cycle of each
+//! anomaly kind in each component (after Elle's `elle.txn` and `elle.bfs`).
+//!
+//! Edges carry a set of relations (`rel`): ww, wr, rw from the workload's analysis, and process
+//! or realtime order when the models asked for need them (realtime subsumes process, as in
+//! Elle: a process's transactions are also in realtime order). The realtime edges are Elle's
+//! transitive reduction: each completed transaction links to the invocations that follow it
+//! until a later transaction that it precedes completes.
+//!
+//! Cycles can only lie within a strongly connected component (Tarjan, iterative). In each
+//! non-trivial component the anomaly kinds are tried in Elle's order (by depth in the anomaly
+//! implication graph), skipping kinds implied by one already found there. Each kind is a small
+//! automaton over the relations of a cycle's edges: which relations it may use, how many rw
+//! edges it needs (exactly one for G-single-item; two or more for G-nonadjacent-item, never two
+//! in a row, also across the wrap-around; two or more with some adjacent pair for G2-item), and
+//! which relation must appear (wr for G1c; process or realtime for the variants). A
+//! breadth-first search over (transaction, automaton state) from each transaction that starts an
+//! edge of the kind's distinguishing relation finds the shortest cycle through it; the search
+//! from later starts is cut at the best length so far, so the cycle reported is the shortest of
+//! its kind in the component (with a visit budget: past it, the shortest found so far is
+//! reported and marked as not proven shortest). The search first narrows the component to the
+//! sub-components of the edges the kind may use.
+
+use super::{models, Analysis, Outcome, Rung, TxnHistory, TxnOptions, TxnResult, TxnStats, Validity, LADDER};
+use crate::Verdict;
+use rustc_hash::FxHashMap;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Relations, as bits.
+pub mod rel {
+    pub const WW: u8 = 1;
+    pub const WR: u8 = 2;
+    pub const RW: u8 = 4;
+    pub const PROCESS: u8 = 8;
+    pub const REALTIME: u8 = 16;
+
+    pub fn name(r: u8) -> &'static str {
+        match r {
+            WW => "ww",
+            WR => "wr",
+            RW => "rw",
+            PROCESS => "process",
+            _ => "realtime",
+        }
+    }
+}
+
+/// Anomalies that make the verdict unknown rather than invalid.
+pub const UNKNOWN_ANOMALIES: &[&str] = &["empty-transaction-graph", "cycle-search-timeout"];
+
+/// A graph in compressed rows: the edges out of `v` are `offsets[v]..offsets[v + 1]`.
+pub struct Csr {
+    offsets: Vec<u32>,
+    targets: Vec<u32>,
+    rels: Vec<u8>,
+}
+
+impl Csr {
+    /// Build from an edge list, merging parallel edges into one whose relation is the first of
+    /// `priority` the pair has: as in Elle, whose explainer names a step by the first of its
+    /// explainers that can explain it, a pair related by both ww and rw is a ww step, and one
+    /// related by data and realtime order a data step. (A cycle Elle's BFS finds through the
+    /// other relation is then explained, and classified, otherwise; taking one relation per
+    /// pair gives the same classes and a smaller search.)
+    pub fn merged(n: usize, edges: &[(u32, u32, u8)], priority: &[u8]) -> Csr {
+        let raw = Csr::new(n, edges);
+        let mut offsets = Vec::with_capacity(n + 1);
+        offsets.push(0u32);
+        let mut targets = Vec::with_capacity(raw.targets.len());
+        let mut rels = Vec::with_capacity(raw.targets.len());
+        let mut row: Vec<(u32, u8)> = Vec::new();
+        for v in 0..n as u32 {
+            row.clear();
+            row.extend(raw.out(v));
+            row.sort_unstable_by_key(|e| e.0);
+            let mut i = 0;
+            while i < row.len() {
+                let (w, mut r) = row[i];
+                i += 1;
+                while i < row.len() && row[i].0 == w {
+                    r |= row[i].1;
+                    i += 1;
+                }
+                let one = priority.iter().copied().find(|p| r & p != 0).unwrap_or(r);
+                targets.push(w);
+                rels.push(one);
+            }
+            offsets.push(targets.len() as u32);
+        }
+        Csr { offsets, targets, rels }
+    }
+
+    /// Build from an edge list (a counting sort by source; parallel edges are kept).
+    pub fn new(n: usize, edges: &[(u32, u32, u8)]) -> Csr {
+        let mut offsets = vec![0u32; n + 1];
+        for e in edges {
+            offsets[e.0 as usize + 1] += 1;
+        }
+        for i in 0..n {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut fill = offsets.clone();
+        let mut targets = vec![0u32; edges.len()];
+        let mut rels = vec![0u8; edges.len()];
+        for e in edges {
+            let at = fill[e.0 as usize] as usize;
+            targets[at] = e.1;
+            rels[at] = e.2;
+            fill[e.0 as usize] += 1;
+        }
+        Csr { offsets, targets, rels }
+    }
+
+    fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    fn out(&self, v: u32) -> impl Iterator<Item = (u32, u8)> + '_ {
+        let r = self.offsets[v as usize] as usize..self.offsets[v as usize + 1] as usize;
+        self.targets[r.clone()].iter().copied().zip(self.rels[r].iter().copied())
+    }
+}
+
+/// Strongly connected components with more than one vertex (Tarjan, iterative), each sorted.
+pub fn sccs(g: &Csr) -> Vec<Vec<u32>> {
+    const NONE: u32 = u32::MAX;
+    let n = g.len();
+    let mut index = vec![NONE; n];
+    let mut low = vec![0u32; n];
+    let mut on_stack = vec![false; n];
+    let mut stack: Vec<u32> = Vec::new();
+    let mut call: Vec<(u32, u32)> = Vec::new(); // (vertex, next edge offset)
+    let mut next = 0u32;
+    let mut out = Vec::new();
+    for root in 0..n as u32 {
+        if index[root as usize] != NONE {
+            continue;
+        }
+        call.push((root, g.offsets[root as usize]));
+        index[root as usize] = next;
+        low[root as usize] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root as usize] = true;
+        while let Some(&mut (v, ref mut e)) = call.last_mut() {
+            let end = g.offsets[v as usize + 1];
+            if *e < end {
+                let w = g.targets[*e as usize];
+                *e += 1;
+                if index[w as usize] == NONE {
+                    index[w as usize] = next;
+                    low[w as usize] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w as usize] = true;
+                    call.push((w, g.offsets[w as usize]));
+                } else if on_stack[w as usize] {
+                    low[v as usize] = low[v as usize].min(index[w as usize]);
+                }
+            } else {
+                call.pop();
+                if let Some(&(u, _)) = call.last() {
+                    low[u as usize] = low[u as usize].min(low[v as usize]);
+                }
+                if low[v as usize] == index[v as usize] {
+                    let mut comp = Vec::new();
+                    loop {
+                        let w = stack.pop().expect("v is on the stack");
+                        on_stack[w as usize] = false;
+                        comp.push(w);
+                        if w == v {
+                            break;
+                        }
+                    }
+                    if comp.len() > 1 {
+                        comp.sort_unstable();
+                        out.push(comp);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// How many rw edges a kind of cycle needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RwRule {
+    None,
+    Single,
+    Multiple,
+}
+
+/// A kind of cycle: the automaton its edges must satisfy.
+#[derive(Debug, Clone)]
+struct Spec {
+    name: String,
+    allowed: u8,
+    rw: RwRule,
+    nonadjacent: bool,
+    adjacent: bool,
+    /// Relations that must each appear at least once.
+    require: u8,
+}
+
+/// Elle's cycle kinds that item histories can show (the predicate ones, G-single, G-nonadjacent
+/// and G2, need predicate reads), with their -process and -realtime variants, in Elle's search
+/// order.
+fn specs() -> Vec<Spec> {
+    let base = [
+        Spec { name: "G0".into(), allowed: rel::WW, rw: RwRule::None, nonadjacent: false, adjacent: false, require: 0 },
+        Spec {
+            name: "G1c".into(),
+            allowed: rel::WW | rel::WR,
+            rw: RwRule::None,
+            nonadjacent: false,
+            adjacent: false,
+            require: rel::WR,
+        },
+        Spec {
+            name: "G-single-item".into(),
+            allowed: rel::WW | rel::WR | rel::RW,
+            rw: RwRule::Single,
+            nonadjacent: false,
+            adjacent: false,
+            require: 0,
+        },
+        Spec {
+            name: "G-nonadjacent-item".into(),
+            allowed: rel::WW | rel::WR | rel::RW,
+            rw: RwRule::Multiple,
+            nonadjacent: true,
+            adjacent: false,
+            require: 0,
+        },
+        Spec {
+            name: "G2-item".into(),
+            allowed: rel::WW | rel::WR | rel::RW,
+            rw: RwRule::Multiple,
+            nonadjacent: false,
+            adjacent: true,
+            require: 0,
+        },
+    ];
+    let mut all = Vec::new();
+    for s in base {
+        for (suffix, extra) in [("", 0), ("-process", rel::PROCESS), ("-realtime", rel::REALTIME)] {
+            let mut v = s.clone();
+            v.name = format!("{}{suffix}", s.name);
+            v.allowed |= extra;
+            v.require |= extra;
+            all.push(v);
+        }
+    }
+    all.sort_by(|a, b| (models::anomaly_depth(&a.name), &a.name).cmp(&(models::anomaly_depth(&b.name), &b.name)));
+    all
+}
+
+// Automaton state bits.
+const RWC: u8 = 0b11; // rw edges so far: 0, 1, 2 (or more)
+const FIRST_RW: u8 = 1 << 2;
+const LAST_RW: u8 = 1 << 3;
+const ADJ: u8 = 1 << 4;
+const SEEN_WR: u8 = 1 << 5;
+const SEEN_VAR: u8 = 1 << 6;
+
+impl Spec {
+    /// The state bits this kind looks at (others are kept 0, so fewer states).
+    fn mask(&self) -> u8 {
+        let mut m = 0;
+        if self.rw != RwRule::None {
+            m |= RWC;
+        }
+        if self.nonadjacent || self.adjacent {
+            m |= FIRST_RW | LAST_RW;
+        }
+        if self.adjacent {
+            m |= ADJ;
+        }
+        if self.require & rel::WR != 0 {
+            m |= SEEN_WR;
+        }
+        if self.require & (rel::PROCESS | rel::REALTIME) != 0 {
+            m |= SEEN_VAR;
+        }
+        m
+    }
+
+    /// The state after taking an edge as relation `r` (`first`: the cycle's first edge).
+    fn step(&self, s: u8, r: u8, first: bool) -> Option<u8> {
+        let mut s = s;
+        if r == rel::RW {
+            let c = s & RWC;
+            if self.rw == RwRule::Single && c >= 1 {
+                return None;
+            }
+            if self.nonadjacent && s & LAST_RW != 0 {
+                return None;
+            }
+            if s & LAST_RW != 0 {
+                s |= ADJ;
+            }
+            s = (s & !RWC) | (c + 1).min(2);
+            if first {
+                s |= FIRST_RW;
+            }
+            s |= LAST_RW;
+        } else {
+            s &= !LAST_RW;
+            if r == rel::WR {
+                s |= SEEN_WR;
+            }
+            if r & (rel::PROCESS | rel::REALTIME) != 0 {
+                s |= SEEN_VAR;
+            }
+        }
+        Some(s & self.mask())
+    }
+
+    /// Whether a cycle closing in state `s` is of this kind.
+    fn accepts(&self, s: u8) -> bool {
+        let c = s & RWC;
+        let rw_ok = match self.rw {
+            RwRule::None => c == 0,
+            RwRule::Single => c == 1,
+            RwRule::Multiple => c == 2,
+        };
+        let wrap = s & FIRST_RW != 0 && s & LAST_RW != 0;
+        rw_ok
+            && !(self.nonadjacent && wrap)
+            && (!self.adjacent || s & ADJ != 0 || wrap)
+            && (self.require & rel::WR == 0 || s & SEEN_WR != 0)
+            && (self.require & (rel::PROCESS | rel::REALTIME) == 0 || s & SEEN_VAR != 0)
+    }
+
+    /// The relation a cycle of this kind must contain, whose edges' sources are the starts.
+    fn key_rel(&self) -> u8 {
+        if self.rw != RwRule::None {
+            rel::RW
+        } else if self.require & (rel::PROCESS | rel::REALTIME) != 0 {
+            self.require & (rel::PROCESS | rel::REALTIME)
+        } else if self.require & rel::WR != 0 {
+            rel::WR
+        } else {
+            self.allowed
+        }
+    }
+}
+
+/// A cycle found: the transactions (first repeated at the end) and the relation of each step.
+struct Found {
+    vertices: Vec<u32>,
+    rels: Vec<u8>,
+    shortest: bool,
+}
+
+/// The shortest cycle of kind `spec` within the component `comp` (sorted vertex list).
+fn shortest_cycle(g: &Csr, comp: &[u32], spec: &Spec, budget: u64) -> Result<Option<Found>, ()> {
+    // Narrow to the sub-components of the edges this kind may use.
+    let local: FxHashMap<u32, u32> = comp.iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
+    let mut sub_edges = Vec::new();
+    for (i, &v) in comp.iter().enumerate() {
+        for (w, r) in g.out(v) {
+            if r & spec.allowed != 0 {
+                if let Some(&j) = local.get(&w) {
+                    sub_edges.push((i as u32, j, r & spec.allowed));
+                }
+            }
+        }
+    }
+    let sub = Csr::new(comp.len(), &sub_edges);
+    let mut best: Option<Found> = None;
+    let mut spent = 0u64;
+    let mut exhausted = false;
+    for part in sccs(&sub) {
+        let in_part: FxHashMap<u32, ()> = part.iter().map(|&v| (v, ())).collect();
+        let key = spec.key_rel();
+        let starts: Vec<u32> = part
+            .iter()
+            .copied()
+            .filter(|&v| sub.out(v).any(|(w, r)| r & key != 0 && in_part.contains_key(&w)))
+            .collect();
+        for s in starts {
+            let best_len = best.as_ref().map_or(u32::MAX, |b| b.rels.len() as u32);
+            if best_len <= 2 {
+                break;
+            }
+            match bfs(&sub, &in_part, s, spec, best_len, budget.saturating_sub(spent)) {
+                (Some(f), used) => {
+                    spent += used;
+                    best = Some(f);
+                }
+                (None, used) => spent += used,
+            }
+            if spent >= budget {
+                exhausted = true;
+                break;
+            }
+        }
+        if exhausted {
+            break;
+        }
+    }
+    match best {
+        Some(mut f) => {
+            f.shortest = !exhausted;
+            f.vertices = f.vertices.iter().map(|&i| comp[i as usize]).collect();
+            Ok(Some(f))
+        }
+        None if exhausted => Err(()),
+        None => Ok(None),
+    }
+}
+
+/// Breadth-first search from `s` for a cycle of kind `spec` shorter than `bound` edges.
+fn bfs(g: &Csr, part: &FxHashMap<u32, ()>, s: u32, spec: &Spec, bound: u32, budget: u64) -> (Option<Found>, u64) {
+    // Nodes: (vertex, state, parent node, relation taken, depth).
+    let mut nodes: Vec<(u32, u8, u32, u8, u32)> = vec![(s, 0, u32::MAX, 0, 0)];
+    let mut seen: FxHashMap<(u32, u8), ()> = FxHashMap::default();
+    seen.insert((s, 0), ());
+    let mut queue: VecDeque<u32> = VecDeque::from([0]);
+    let mut used = 0u64;
+    while let Some(n) = queue.pop_front() {
+        let (v, st, _, _, depth) = nodes[n as usize];
+        if depth + 1 >= bound {
+            break;
+        }
+        for (w, rels) in g.out(v) {
+            if !part.contains_key(&w) {
+                continue;
+            }
+            used += 1;
+            let mut bits = rels;
+            while bits != 0 {
+                let r = bits & bits.wrapping_neg();
+                bits &= bits - 1;
+                let Some(st2) = spec.step(st, r, depth == 0) else { continue };
+                if w == s {
+                    if spec.accepts(st2) {
+                        let mut vertices = vec![s];
+                        let mut rs = vec![r];
+                        let mut at = n;
+                        while nodes[at as usize].2 != u32::MAX {
+                            let (x, _, parent, rr, _) = nodes[at as usize];
+                            vertices.push(x);
+                            rs.push(rr);
+                            at = parent;
+                        }
+                        vertices.push(s);
+                        vertices.reverse();
+                        rs.reverse();
+                        return (Some(Found { vertices, rels: rs, shortest: true }), used);
+                    }
+                    continue;
+                }
+                if depth + 2 >= bound {
+                    continue;
+                }
+                if seen.insert((w, st2), ()).is_none() {
+                    nodes.push((w, st2, n, r, depth + 1));
+                    queue.push_back(nodes.len() as u32 - 1);
+                }
+            }
+        }
+        if used > budget {
+            break;
+        }
+    }
+    (None, used)
+}
+
+/// Add realtime (or process) edges among the graph's transactions.
+fn order_edges(h: &TxnHistory, realtime: bool, edges: &mut Vec<(u32, u32, u8)>) {
+    let node = |t: usize| h.txns[t].outcome != Outcome::Fail;
+    if !realtime {
+        // Process order: consecutive committed transactions of a process.
+        let mut last: FxHashMap<u64, u32> = FxHashMap::default();
+        for (t, txn) in h.txns.iter().enumerate() {
+            if txn.outcome != Outcome::Ok || txn.invoked_at.is_none() {
+                continue;
+            }
+            let Some(p) = txn.process else { continue };
+            if let Some(prev) = last.insert(p, t as u32) {
+                edges.push((prev, t as u32, rel::PROCESS));
+            }
+        }
+        return;
+    }
+    // Events: (position, is completion, txn).
+    let mut events: Vec<(u64, bool, u32)> = Vec::with_capacity(h.txns.len() * 2);
+    for (t, txn) in h.txns.iter().enumerate() {
+        if !node(t) {
+            continue;
+        }
+        if let Some(i) = txn.invoked_at {
+            events.push((i, false, t as u32));
+            if txn.outcome == Outcome::Ok {
+                events.push((txn.completed_at, true, t as u32));
+            }
+        }
+    }
+    events.sort_unstable();
+    let mut buffer: Vec<u32> = Vec::new();
+    let mut in_buf = vec![false; h.txns.len()];
+    let mut incoming: Vec<(u32, u32)> = vec![(0, 0); h.txns.len()];
+    for (_, done, t) in events {
+        if !done {
+            let from = edges.len() as u32;
+            edges.extend(buffer.iter().map(|&o| (o, t, rel::REALTIME)));
+            incoming[t as usize] = (from, edges.len() as u32);
+        } else {
+            let (a, b) = incoming[t as usize];
+            for e in &edges[a as usize..b as usize] {
+                in_buf[e.0 as usize] = false;
+            }
+            buffer.retain(|&o| in_buf[o as usize]);
+            buffer.push(t);
+            in_buf[t as usize] = true;
+        }
+    }
+}
+
+/// Explain one step of a cycle: Elle's step map, and a sentence.
+fn explain_step(h: &TxnHistory, analysis: &Analysis, a: usize, b: usize, r: u8) -> (Value, String) {
+    let (an, bn) = (format!("T{}", h.txns[a].index), format!("T{}", h.txns[b].index));
+    match r {
+        rel::PROCESS => (
+            json!({"type": "process", "process": h.txns[a].process}),
+            format!(
+                "{an} and {bn} ran on process {}, {an} first, so {an} precedes {bn} (process)",
+                h.txns[a].process.unwrap_or(0)
+            ),
+        ),
+        rel::REALTIME => (
+            json!({"type": "realtime", "a'": h.txns[a].index, "b": h.txns[b].invoked_at}),
+            format!(
+                "{an} completed (event {}) before {bn} was invoked (event {}), so {an} precedes {bn} (realtime)",
+                h.txns[a].completed_at,
+                h.txns[b].invoked_at.unwrap_or(0)
+            ),
+        ),
+        r => analysis
+            .explainer
+            .explain(h, a, b, r)
+            .unwrap_or_else(|| (json!({"type": rel::name(r)}), format!("{an} precedes {bn} ({})", rel::name(r)))),
+    }
+}
+
+/// A found cycle as an anomaly instance.
+fn cycle_json(h: &TxnHistory, analysis: &Analysis, kind: &str, f: &Found) -> Value {
+    let mut steps = Vec::new();
+    let mut words = Vec::new();
+    for (i, &r) in f.rels.iter().enumerate() {
+        let (a, b) = (f.vertices[i] as usize, f.vertices[i + 1] as usize);
+        let (step, text) = explain_step(h, analysis, a, b, r);
+        steps.push(step);
+        words.push(text);
+    }
+    let first = format!("T{}", h.txns[f.vertices[0] as usize].index);
+    let explanation =
+        format!("{}; so {first} precedes itself: a {kind} cycle of {} transactions.", words.join("; "), f.rels.len());
+    json!({
+        "type": kind,
+        "cycle": f.vertices.iter().map(|&t| h.txn_json(t as usize)).collect::<Vec<_>>(),
+        "steps": steps,
+        "explanation": explanation,
+        "shortest": f.shortest,
+    })
+}
+
+/// Build the graph, search it, and assemble the result.
+pub fn finish(h: &TxnHistory, opts: &TxnOptions, mut analysis: Analysis) -> TxnResult {
+    let reportable = opts.reportable();
+    let need_rt = h.has_invocations && reportable.iter().any(|a| a.ends_with("-realtime"));
+    let need_process = h.has_invocations && !need_rt && reportable.iter().any(|a| a.ends_with("-process"));
+    let mut edges = std::mem::take(&mut analysis.edges);
+    if need_rt || need_process {
+        order_edges(h, need_rt, &mut edges);
+    }
+    let mut anomalies = std::mem::take(&mut analysis.anomalies);
+    if edges.is_empty() {
+        anomalies.insert("empty-transaction-graph".into(), vec![json!(true)]);
+    }
+    let g = Csr::merged(h.txns.len(), &edges, analysis.priority);
+    let n_edges = edges.len();
+    drop(edges);
+    let comps = sccs(&g);
+    let specs = specs();
+    let mut cycles: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for comp in &comps {
+        let mut redundant: BTreeSet<String> = BTreeSet::new();
+        for spec in &specs {
+            if redundant.contains(&spec.name) {
+                continue;
+            }
+            let has_variant = spec.require & (rel::PROCESS | rel::REALTIME);
+            if has_variant != 0
+                && !(need_rt && has_variant == rel::REALTIME || need_process && has_variant == rel::PROCESS)
+            {
+                continue;
+            }
+            match shortest_cycle(&g, comp, spec, opts.search_budget) {
+                Ok(Some(f)) => {
+                    cycles.entry(spec.name.clone()).or_default().push(cycle_json(h, &analysis, &spec.name, &f));
+                    redundant.extend(models::implied_anomalies([spec.name.as_str()]));
+                }
+                Ok(None) => {}
+                Err(()) => cycles.entry("cycle-search-timeout".into()).or_default().push(
+                    json!({"type": "cycle-search-timeout", "anomaly-spec-type": spec.name, "scc-size": comp.len()}),
+                ),
+            }
+        }
+    }
+    for (k, v) in cycles {
+        anomalies.entry(k).or_default().extend(v);
+    }
+    result(
+        h,
+        opts,
+        anomalies,
+        TxnStats {
+            txns: h.txns.len(),
+            ok: h.txns.iter().filter(|t| t.outcome == Outcome::Ok).count(),
+            info: h.txns.iter().filter(|t| t.outcome == Outcome::Info).count(),
+            fail: h.txns.iter().filter(|t| t.outcome == Outcome::Fail).count(),
+            edges: n_edges,
+            cyclic_components: comps.len(),
+            largest_component: comps.iter().map(Vec::len).max().unwrap_or(0),
+            realtime_edges: need_rt,
+            process_edges: need_process,
+        },
+    )
+}
+
+/// Elle's `result-map`: the verdict, the reportable anomalies and the boundary; plus the ladder.
+fn result(h: &TxnHistory, opts: &TxnOptions, anomalies: BTreeMap<String, Vec<Value>>, stats: TxnStats) -> TxnResult {
+    let prohibited = opts.prohibited();
+    let reportable = opts.reportable();
+    let all_types: Vec<String> = anomalies.keys().cloned().collect();
+    let shown: BTreeMap<String, Vec<Value>> =
+        anomalies.iter().filter(|(k, _)| reportable.contains(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let bad = shown.keys().any(|k| prohibited.contains(k));
+    let valid = if shown.is_empty() {
+        Validity::True
+    } else if bad {
+        Validity::False
+    } else {
+        Validity::Unknown
+    };
+    let (not, also_not) = if shown.is_empty() {
+        (BTreeSet::new(), BTreeSet::new())
+    } else {
+        models::boundary(all_types.iter().map(String::as_str))
+    };
+    let impossible = models::impossible_models(all_types.iter().map(String::as_str));
+    let ladder = LADDER
+        .iter()
+        .map(|m| {
+            let c = models::canonical(m);
+            let needs_rt = models::anomalies_prohibited_by([*m]).iter().any(|a| a.ends_with("-realtime"));
+            let needs_p = models::anomalies_prohibited_by([*m]).iter().any(|a| a.ends_with("-process"));
+            let consistent = if impossible.contains(c) {
+                "no"
+            } else if (needs_rt && !stats.realtime_edges) || (needs_p && !stats.realtime_edges && !stats.process_edges)
+            {
+                "unchecked"
+            } else {
+                "yes"
+            };
+            Rung { model: m.to_string(), consistent }
+        })
+        .collect();
+    let verdict = match valid {
+        Validity::True => Verdict::Valid,
+        Validity::False => Verdict::Invalid,
+        Validity::Unknown => Verdict::Unknown,
+    };
+    let anomaly_types: Vec<String> = shown.keys().cloned().collect();
+    let summary = match valid {
+        Validity::True => {
+            format!("{} transactions consistent with {}", h.txns.len(), opts.consistency_models.join(", "))
+        }
+        _ => format!(
+            "{} ({} transactions){}",
+            anomaly_types.join(", "),
+            h.txns.len(),
+            if !not.is_empty() {
+                format!("; not {}", not.iter().cloned().collect::<Vec<_>>().join(", "))
+            } else {
+                String::new()
+            }
+        ),
+    };
+    TxnResult {
+        valid,
+        verdict,
+        anomaly_types,
+        anomalies: shown,
+        not: not.into_iter().collect(),
+        also_not: also_not.into_iter().collect(),
+        ladder,
+        all_anomaly_types: all_types,
+        workload: opts.workload,
+        consistency_models: opts.consistency_models.clone(),
+        stats,
+        summary,
+    }
+}

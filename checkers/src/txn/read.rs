@@ -1,0 +1,706 @@
+//! Reading transactional histories: Jepsen EDN (a map per line, or one vector), Elle-cli JSON
+//! (one array of op objects) and faultline JSON Lines, detected from the content.
+//!
+//! EDN goes through the crate's EDN reader (`formats`); JSON and JSON Lines are read object by
+//! object with serde straight into micro-ops (no JSON values kept), so a million-transaction
+//! history costs little more than its micro-ops. Invocations are paired with completions per
+//! process; a completion without an invocation (Elle's completion-only test histories) is
+//! accepted and simply has no place in the process or realtime order. An invocation that never
+//! completes counts as `info`. Every problem names the file and line: an unknown micro-op, a
+//! read of a non-list in a list-append history, a duplicate append, a non-integer value.
+
+use super::{Key, Mop, Outcome, Read, Txn, TxnHistory, Workload};
+use crate::formats::HistoryError;
+use crate::history::OpType;
+use rustc_hash::FxHashMap;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// The text formats of transactional histories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnFormat {
+    Edn,
+    /// One JSON array of op objects (Elle-cli's `.json`).
+    JsonArray,
+    /// One JSON object per line (faultline's `history.jsonl`).
+    Jsonl,
+}
+
+/// Guess the format from the first significant characters.
+pub fn detect(text: &str) -> Option<TxnFormat> {
+    let t = skip_space_and_comments(text);
+    let rest = |s: &str| skip_space_and_comments(s).to_string();
+    if let Some(r) = t.strip_prefix('[') {
+        let r = rest(r);
+        return Some(if r.starts_with('{') && rest(&r[1..]).starts_with('"') {
+            TxnFormat::JsonArray
+        } else {
+            TxnFormat::Edn
+        });
+    }
+    if let Some(r) = t.strip_prefix('{') {
+        return Some(if rest(r).starts_with('"') { TxnFormat::Jsonl } else { TxnFormat::Edn });
+    }
+    if t.starts_with('(') || t.starts_with('#') {
+        return Some(TxnFormat::Edn);
+    }
+    None
+}
+
+fn skip_space_and_comments(mut t: &str) -> &str {
+    loop {
+        t = t.trim_start_matches(|c: char| c.is_whitespace() || c == ',');
+        if t.starts_with(';') {
+            t = t.find('\n').map_or("", |i| &t[i..]);
+        } else {
+            return t;
+        }
+    }
+}
+
+/// Read a transactional history file. `workload` None: detect it from the micro-ops.
+pub fn read_txn_history(path: &Path, workload: Option<Workload>) -> Result<(TxnHistory, Workload), HistoryError> {
+    let text = std::fs::read_to_string(path).map_err(|e| HistoryError {
+        path: path.to_path_buf(),
+        line: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse_txn_history(&text, workload).map_err(|e| HistoryError { path: path.to_path_buf(), ..e })
+}
+
+/// Whether text looks like a transactional history: its first client op has `:f :txn` (or no
+/// `:f` and a vector of micro-ops). Looks at the first few KB only.
+pub fn looks_transactional(text: &str) -> bool {
+    let head = &text.as_bytes()[..text.len().min(16 << 10)];
+    // Whitespace and commas removed, so `[[ :append 4 2]` and `"f": "txn"` match too.
+    let squeezed: Vec<u8> = head.iter().copied().filter(|c| !c.is_ascii_whitespace() && *c != b',').collect();
+    let has = |pat: &[u8]| squeezed.windows(pat.len()).any(|w| w == pat);
+    has(b":f:txn")
+        || has(b"\"f\":\"txn\"")
+        || has(b"[:append")
+        || has(b"[\"append\"")
+        || has(b"[[:r")
+        || has(b"[[:w")
+        || has(b"[[\"r\"")
+        || has(b"[[\"w\"")
+}
+
+/// Parse a transactional history (errors carry an empty path; `read_txn_history` fills it in).
+pub fn parse_txn_history(text: &str, workload: Option<Workload>) -> Result<(TxnHistory, Workload), HistoryError> {
+    let err = |line: Option<usize>, message: String| HistoryError { path: PathBuf::new(), line, message };
+    let format = detect(text).ok_or_else(|| {
+        err(None, "cannot detect the format (expected Jepsen EDN, Elle-cli JSON or faultline JSON Lines)".into())
+    })?;
+    let mut b = Builder::new(workload);
+    match format {
+        TxnFormat::Edn => {
+            let (ops, lines) = crate::formats::read_edn_ops(text).map_err(|e| err(Some(e.line), e.message))?;
+            for (op, line) in ops.iter().zip(lines) {
+                let process = match op.process {
+                    crate::Process::Client(p) => p,
+                    crate::Process::Nemesis => continue,
+                };
+                check_f(Some(op.f.as_str())).map_err(|m| err(Some(line), m))?;
+                let mops = mops_from_json(&op.value).map_err(|m| err(Some(line), m))?;
+                let ev = Event { kind: op.kind, process, f: Some(op.f.as_str()), index: Some(op.index), mops };
+                b.add(ev, line).map_err(|m| err(Some(line), m))?;
+            }
+        }
+        TxnFormat::Jsonl => read_jsonl(text, &mut b).map_err(|(line, m)| err(Some(line), m))?,
+        TxnFormat::JsonArray => {
+            for (start, end, line) in json_array_items(text).map_err(|(line, m)| err(Some(line), m))? {
+                let raw: RawOp = serde_json::from_str(&text[start..end])
+                    .map_err(|e| err(Some(line + e.line() - 1), format!("bad JSON: {e}")))?;
+                b.add_raw(raw, line).map_err(|m| err(Some(line), m))?;
+            }
+        }
+    }
+    b.finish().map_err(|(line, m)| err(line, m))
+}
+
+/// A block of JSON Lines, parsed: each non-blank line's number and op (or error).
+type ParsedBlock = Vec<(usize, Result<RawOp, String>)>;
+
+/// JSON Lines, one op per line. Large texts are cut into blocks of whole lines, parsed by two
+/// threads, and fed to the builder in file order by this one (pairing and interning are
+/// sequential; parsing the JSON is most of the work). The first bad line in file order is the
+/// error.
+fn read_jsonl(text: &str, b: &mut Builder) -> Result<(), (usize, String)> {
+    const BLOCK: usize = 1 << 20;
+    let parse = |block: &str, first_line: usize| -> ParsedBlock {
+        block
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| (first_line + i, serde_json::from_str::<RawOp>(l).map_err(|e| format!("bad JSON: {e}"))))
+            .collect()
+    };
+    let feed = |b: &mut Builder, parsed: ParsedBlock| -> Result<(), (usize, String)> {
+        for (line, raw) in parsed {
+            b.add_raw(raw.map_err(|m| (line, m))?, line).map_err(|m| (line, m))?;
+        }
+        Ok(())
+    };
+    // Blocks: (start, end, first line), cut after a newline.
+    let bytes = text.as_bytes();
+    let mut blocks = Vec::new();
+    let (mut start, mut line) = (0usize, 1usize);
+    while start < bytes.len() {
+        let mut end = (start + BLOCK).min(bytes.len());
+        if end < bytes.len() {
+            end = bytes[end..].iter().position(|&c| c == b'\n').map_or(bytes.len(), |i| end + i + 1);
+        }
+        blocks.push((start, end, line));
+        line += bytes[start..end].iter().filter(|&&c| c == b'\n').count();
+        start = end;
+    }
+    if blocks.len() < 4 {
+        for &(s, e, l) in &blocks {
+            feed(b, parse(&text[s..e], l))?;
+        }
+        return Ok(());
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, ParsedBlock)>(8);
+        for _ in 0..2 {
+            let (tx, next, blocks, parse) = (tx.clone(), &next, &blocks, &parse);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&(s, e, l)) = blocks.get(i) else { break };
+                if tx.send((i, parse(&text[s..e], l))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut pending = std::collections::BTreeMap::new();
+        let mut want = 0;
+        for (i, parsed) in rx {
+            pending.insert(i, parsed);
+            while let Some(parsed) = pending.remove(&want) {
+                feed(b, parsed)?;
+                want += 1;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The byte ranges (and first lines) of the items of a top-level JSON array of objects.
+/// Each item: (start byte, end byte, first line); an error: (line, message).
+type Items = Result<Vec<(usize, usize, usize)>, (usize, String)>;
+
+fn json_array_items(text: &str) -> Items {
+    let b = text.as_bytes();
+    let mut items = Vec::new();
+    let mut i = b.iter().position(|&c| c == b'[').ok_or((1, "expected a JSON array".to_string()))? + 1;
+    let mut line = 1 + b[..i].iter().filter(|&&c| c == b'\n').count();
+    loop {
+        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b',') {
+            if b[i] == b'\n' {
+                line += 1;
+            }
+            i += 1;
+        }
+        match b.get(i) {
+            None => return Err((line, "the JSON array is never closed".into())),
+            Some(b']') => break,
+            Some(b'{') => {}
+            Some(&c) => return Err((line, format!("expected an op object in the JSON array, got {:?}", c as char))),
+        }
+        let (start, start_line) = (i, line);
+        let mut depth = 0usize;
+        let mut in_str = false;
+        while i < b.len() {
+            let c = b[i];
+            if c == b'\n' {
+                line += 1;
+            }
+            if in_str {
+                if c == b'\\' {
+                    i += 1;
+                } else if c == b'"' {
+                    in_str = false;
+                }
+            } else if c == b'"' {
+                in_str = true;
+            } else if c == b'{' || c == b'[' {
+                depth += 1;
+            } else if c == b'}' || c == b']' {
+                depth -= 1;
+                if depth == 0 {
+                    i += 1;
+                    break;
+                }
+            }
+            i += 1;
+        }
+        if depth != 0 {
+            return Err((start_line, "this op object is never closed".into()));
+        }
+        items.push((start, i, start_line));
+    }
+    Ok(items)
+}
+
+/// A micro-op as read, before the workload is known.
+#[derive(Debug, Clone, PartialEq)]
+struct RawMop {
+    f: std::borrow::Cow<'static, str>,
+    key: RawVal,
+    value: RawVal,
+}
+
+/// A key or value as read.
+#[derive(Debug, Clone, PartialEq)]
+enum RawVal {
+    Nil,
+    Int(i64),
+    Str(String),
+    List(Vec<i64>),
+    /// Anything else, as text (for the error message, or as a key).
+    Other(String),
+}
+
+impl<'de> serde::Deserialize<'de> for RawVal {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RawVal, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawVal;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("null, an integer, a string or a list of integers")
+            }
+            fn visit_unit<E>(self) -> Result<RawVal, E> {
+                Ok(RawVal::Nil)
+            }
+            fn visit_none<E>(self) -> Result<RawVal, E> {
+                Ok(RawVal::Nil)
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<RawVal, E> {
+                Ok(RawVal::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawVal, E> {
+                Ok(i64::try_from(v).map(RawVal::Int).unwrap_or(RawVal::Other(v.to_string())))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<RawVal, E> {
+                Ok(RawVal::Other(v.to_string()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<RawVal, E> {
+                Ok(RawVal::Other(v.to_string()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<RawVal, E> {
+                Ok(RawVal::Str(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawVal, A::Error> {
+                let mut xs = Vec::with_capacity(seq.size_hint().unwrap_or(4));
+                let mut other = false;
+                while let Some(v) = seq.next_element::<Value>()? {
+                    match v.as_i64() {
+                        Some(x) if !other => xs.push(x),
+                        _ => other = true,
+                    }
+                }
+                Ok(if other { RawVal::Other("a list with non-integers".into()) } else { RawVal::List(xs) })
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<RawVal, A::Error> {
+                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                Ok(RawVal::Other("a map".into()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RawMop {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RawMop, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawMop;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a micro-op [f key value]")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawMop, A::Error> {
+                let f: MopName = seq.next_element()?.ok_or_else(|| de::Error::custom("empty micro-op"))?;
+                let f = f.0;
+                let key: RawVal = seq.next_element()?.ok_or_else(|| de::Error::custom("micro-op without a key"))?;
+                let value: RawVal = seq.next_element()?.unwrap_or(RawVal::Nil);
+                if seq.next_element::<de::IgnoredAny>()?.is_some() {
+                    return Err(de::Error::custom("micro-op with more than 3 items"));
+                }
+                Ok(RawMop { f, key, value })
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// A micro-op's function name; the usual ones without allocating.
+struct MopName(std::borrow::Cow<'static, str>);
+
+impl<'de> serde::Deserialize<'de> for MopName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<MopName, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = MopName;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a micro-op name")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<MopName, E> {
+                Ok(MopName(match v.trim_start_matches(':') {
+                    "append" => "append".into(),
+                    "r" => "r".into(),
+                    "w" => "w".into(),
+                    other => other.to_string().into(),
+                }))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A JSON op object.
+#[derive(serde::Deserialize)]
+struct RawOp {
+    #[serde(rename = "type")]
+    kind: OpType,
+    process: Value,
+    #[serde(default)]
+    f: Option<String>,
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default, deserialize_with = "mops_or_null")]
+    value: Option<Vec<RawMop>>,
+}
+
+fn mops_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<RawMop>>, D::Error> {
+    <Option<Vec<RawMop>> as serde::Deserialize>::deserialize(d)
+}
+
+/// Micro-ops from a JSON value (the EDN reader's form: keywords are strings).
+fn mops_from_json(v: &Value) -> Result<Vec<RawMop>, String> {
+    let items = match v {
+        Value::Array(items) => items,
+        Value::Null => return Ok(Vec::new()),
+        other => return Err(format!("a transaction's value must be a vector of micro-ops, got {other}")),
+    };
+    items
+        .iter()
+        .map(|m| {
+            let parts = m.as_array().ok_or_else(|| format!("a micro-op must be a vector [f key value], got {m}"))?;
+            if parts.len() < 2 || parts.len() > 3 {
+                return Err(format!("a micro-op must be a vector [f key value], got {m}"));
+            }
+            let f = parts[0].as_str().ok_or_else(|| format!("unknown micro-op {m}"))?;
+            Ok(RawMop {
+                f: f.to_string().into(),
+                key: raw_from_json(&parts[1]),
+                value: parts.get(2).map_or(RawVal::Nil, raw_from_json),
+            })
+        })
+        .collect()
+}
+
+fn raw_from_json(v: &Value) -> RawVal {
+    match v {
+        Value::Null => RawVal::Nil,
+        Value::String(s) => RawVal::Str(s.clone()),
+        Value::Number(n) => n.as_i64().map(RawVal::Int).unwrap_or_else(|| RawVal::Other(n.to_string())),
+        Value::Array(xs) => match xs.iter().map(Value::as_i64).collect::<Option<Vec<i64>>>() {
+            Some(l) => RawVal::List(l),
+            None => RawVal::Other(v.to_string()),
+        },
+        other => RawVal::Other(other.to_string()),
+    }
+}
+
+/// One event of the history, as read.
+struct Event<'a> {
+    kind: OpType,
+    process: u64,
+    f: Option<&'a str>,
+    index: Option<u64>,
+    mops: Vec<RawMop>,
+}
+
+/// Builds the history event by event.
+struct Builder {
+    workload: Option<Workload>,
+    h: TxnHistory,
+    /// Events read so far (positions in event order).
+    position: u64,
+    /// Per process: the open invocation (its position and line).
+    open: FxHashMap<u64, (u64, usize)>,
+    int_keys: FxHashMap<i64, Key>,
+    other_keys: FxHashMap<String, Key>,
+    /// Transactions whose micro-ops were read before the workload was known, kept raw.
+    raw: Vec<Vec<RawMop>>,
+    /// The micro-ops of each open invocation: the transaction's, if it never completes.
+    pending_invocations: FxHashMap<u64, Vec<RawMop>>,
+}
+
+impl Builder {
+    fn new(workload: Option<Workload>) -> Builder {
+        Builder {
+            workload,
+            h: TxnHistory::default(),
+            position: 0,
+            open: FxHashMap::default(),
+            int_keys: FxHashMap::default(),
+            other_keys: FxHashMap::default(),
+            raw: Vec::new(),
+            pending_invocations: FxHashMap::default(),
+        }
+    }
+
+    fn add_raw(&mut self, raw: RawOp, line: usize) -> Result<(), String> {
+        let process = match &raw.process {
+            Value::Number(n) => {
+                n.as_u64().ok_or_else(|| format!("bad process {n} (expected a non-negative integer or \"nemesis\")"))?
+            }
+            Value::String(s) if s == "nemesis" || s == ":nemesis" => return Ok(()),
+            Value::String(s) => {
+                s.parse().map_err(|_| format!("bad process {s:?} (expected a non-negative integer or \"nemesis\")"))?
+            }
+            other => return Err(format!("bad process {other} (expected a non-negative integer or \"nemesis\")")),
+        };
+        let ev = Event {
+            kind: raw.kind,
+            process,
+            f: raw.f.as_deref(),
+            index: raw.index,
+            mops: raw.value.unwrap_or_default(),
+        };
+        self.add(ev, line)
+    }
+
+    fn add(&mut self, ev: Event, line: usize) -> Result<(), String> {
+        let position = self.position;
+        self.position += 1;
+        check_f(ev.f)?;
+        if ev.kind == OpType::Invoke {
+            self.h.has_invocations = true;
+            if let Some((_, at)) = self.open.insert(ev.process, (position, line)) {
+                return Err(format!(
+                    "process {} invokes while its transaction invoked at line {at} is still outstanding",
+                    ev.process
+                ));
+            }
+            // The invocation's micro-ops matter only if it never completes: keep them until then.
+            self.pending_invocations.insert(ev.process, ev.mops);
+            return Ok(());
+        }
+        let invoked_at = self.open.remove(&ev.process).map(|(p, _)| p);
+        self.pending_invocations.remove(&ev.process);
+        let outcome = match ev.kind {
+            OpType::Ok => Outcome::Ok,
+            OpType::Info => Outcome::Info,
+            _ => Outcome::Fail,
+        };
+        self.push_txn(ev.mops, ev.index.unwrap_or(position), ev.process, outcome, invoked_at, position, line)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_txn(
+        &mut self,
+        mops: Vec<RawMop>,
+        index: u64,
+        process: u64,
+        outcome: Outcome,
+        invoked_at: Option<u64>,
+        completed_at: u64,
+        line: usize,
+    ) -> Result<(), String> {
+        if self.workload.is_none() {
+            self.workload = detect_workload(&mops);
+        }
+        let start = self.h.mops.len() as u32;
+        match self.workload {
+            Some(w) => {
+                for m in mops {
+                    let mop = self.convert(w, m)?;
+                    self.h.mops.push(mop);
+                }
+            }
+            None => self.raw.push(mops),
+        }
+        let end = if self.workload.is_some() { self.h.mops.len() as u32 } else { u32::MAX };
+        self.h.txns.push(Txn {
+            index,
+            process: Some(process),
+            outcome,
+            invoked_at,
+            completed_at,
+            line,
+            mops: start..end,
+        });
+        Ok(())
+    }
+
+    fn key(&mut self, k: RawVal) -> Result<Key, String> {
+        let next = self.h.keys.len() as Key;
+        Ok(match k {
+            RawVal::Int(i) => *self.int_keys.entry(i).or_insert_with(|| {
+                self.h.keys.push(Value::from(i));
+                next
+            }),
+            RawVal::Str(s) => {
+                if let Some(&k) = self.other_keys.get(&s) {
+                    return Ok(k);
+                }
+                self.h.keys.push(Value::String(s.clone()));
+                self.other_keys.insert(s, next);
+                next
+            }
+            RawVal::List(l) => self.key(RawVal::Other(format!("{l:?}")))?,
+            RawVal::Other(s) => {
+                if let Some(&k) = self.other_keys.get(&s) {
+                    return Ok(k);
+                }
+                self.h.keys.push(Value::String(s.clone()));
+                self.other_keys.insert(s, next);
+                next
+            }
+            RawVal::Nil => return Err("a micro-op's key is nil".into()),
+        })
+    }
+
+    fn convert(&mut self, w: Workload, m: RawMop) -> Result<Mop, String> {
+        let key = self.key(m.key)?;
+        let int = |v: &RawVal, what: &str| match v {
+            RawVal::Int(i) => Ok(*i),
+            other => Err(format!("{what} must be an integer, got {}", raw_text(other))),
+        };
+        Ok(match (w, m.f.as_ref()) {
+            (Workload::ListAppend, "append") => Mop::Append(key, int(&m.value, "an appended value")?),
+            (Workload::RwRegister, "w") => Mop::Write(key, int(&m.value, "a written value")?),
+            (Workload::ListAppend, "r") => match m.value {
+                RawVal::Nil => Mop::Read(key, Read::Nil),
+                RawVal::List(l) => {
+                    let start = self.h.elements.len() as u32;
+                    let len = l.len() as u32;
+                    self.h.elements.extend_from_slice(&l);
+                    Mop::Read(key, Read::List { start, len })
+                }
+                other => {
+                    return Err(format!(
+                        "a list-append read must return a list of integers or nil, got {}",
+                        raw_text(&other)
+                    ))
+                }
+            },
+            (Workload::RwRegister, "r") => match m.value {
+                RawVal::Nil => Mop::Read(key, Read::Nil),
+                RawVal::Int(i) => Mop::Read(key, Read::Value(i)),
+                other => {
+                    return Err(format!("a register read must return an integer or nil, got {}", raw_text(&other)))
+                }
+            },
+            (w, f) => {
+                return Err(format!(
+                    "unknown micro-op :{f} in a {} history (expected {})",
+                    w.as_str(),
+                    if w == Workload::ListAppend { ":append and :r" } else { ":w and :r" }
+                ))
+            }
+        })
+    }
+
+    fn finish(mut self) -> Result<(TxnHistory, Workload), (Option<usize>, String)> {
+        // Invocations never completed: indeterminate, with what they meant to do.
+        let mut never: Vec<(u64, u64, usize)> = self.open.iter().map(|(p, (pos, line))| (*p, *pos, *line)).collect();
+        never.sort_by_key(|(_, pos, _)| *pos);
+        for (p, pos, line) in never {
+            let mops = self.pending_invocations.remove(&p).unwrap_or_default();
+            let end = self.position;
+            self.position += 1;
+            self.push_txn(mops, end, p, Outcome::Info, Some(pos), end, line).map_err(|m| (Some(line), m))?;
+        }
+        let w = self.workload.unwrap_or(Workload::ListAppend);
+        if !self.raw.is_empty() {
+            // Transactions read before the workload was known (only reads of nil so far).
+            let raw = std::mem::take(&mut self.raw);
+            let mut raw = raw.into_iter();
+            for t in 0..self.h.txns.len() {
+                if self.h.txns[t].mops.end != u32::MAX {
+                    continue;
+                }
+                let start = self.h.mops.len() as u32;
+                for m in raw.next().unwrap_or_default() {
+                    let mop = self.convert(w, m).map_err(|e| (Some(self.h.txns[t].line), e))?;
+                    self.h.mops.push(mop);
+                }
+                self.h.txns[t].mops = start..self.h.mops.len() as u32;
+            }
+        }
+        check_unique_writes(&self.h, w)?;
+        Ok((self.h, w))
+    }
+}
+
+/// Only transactions (`:f :txn`, or no `:f`) are allowed.
+fn check_f(f: Option<&str>) -> Result<(), String> {
+    match f.map(|f| f.trim_start_matches(':')) {
+        None | Some("txn") => Ok(()),
+        Some(other) => Err(format!("expected a transaction (:f :txn), got :f :{other}")),
+    }
+}
+
+/// The workload a transaction's micro-ops show, if they show one.
+fn detect_workload(mops: &[RawMop]) -> Option<Workload> {
+    for m in mops {
+        match (m.f.as_ref(), &m.value) {
+            ("append", _) => return Some(Workload::ListAppend),
+            ("w", _) => return Some(Workload::RwRegister),
+            ("r", RawVal::List(_)) => return Some(Workload::ListAppend),
+            ("r", RawVal::Int(_)) => return Some(Workload::RwRegister),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn raw_text(v: &RawVal) -> String {
+    match v {
+        RawVal::Nil => "nil".into(),
+        RawVal::Int(i) => i.to_string(),
+        RawVal::Str(s) => format!("{s:?}"),
+        RawVal::List(l) => format!("{l:?}"),
+        RawVal::Other(s) => s.clone(),
+    }
+}
+
+/// Appends (list-append) must be unique per key: the version order rests on it. The same
+/// value appended twice is an error naming both lines. (rw-register writes may repeat; a read
+/// of a value written twice simply gives no wr edge.)
+fn check_unique_writes(h: &TxnHistory, w: Workload) -> Result<(), (Option<usize>, String)> {
+    if w != Workload::ListAppend {
+        return Ok(());
+    }
+    let mut seen: FxHashMap<(Key, i64), usize> = FxHashMap::default();
+    seen.reserve(h.mops.len() / 2);
+    for (t, txn) in h.txns.iter().enumerate() {
+        for m in h.mops_of(txn) {
+            if let Mop::Append(k, v) = *m {
+                if let Some(first) = seen.insert((k, v), t) {
+                    let line = |t: usize| h.txns[t].line;
+                    let same = first == t;
+                    return Err((
+                        Some(txn.line),
+                        format!(
+                            "value {v} is appended to key {} twice ({}): appended values must be unique per key",
+                            h.key_text(k),
+                            if same {
+                                "in this transaction".to_string()
+                            } else {
+                                format!("first at line {}", line(first))
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
