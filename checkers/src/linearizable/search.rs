@@ -21,6 +21,19 @@
 //! (`unreachable_read`): a wrong order of concurrent appends dies at its first wrong step
 //! instead of at the next read's return.
 //!
+//! Crashed (`info`) ops stay candidates to the end, so every subset of them could be tried at
+//! every point; four rules keep that in check, each dropping only orders that another one
+//! explored covers (so the search stays complete):
+//! - `Model::bound_crashed` leaves out crashed ops no linearization needs and turns crashed
+//!   ops some `ok` op needs into ops that must take effect by that op's return (registers: a
+//!   crashed write of a value nobody expects; the only writer of a value an ok read expects).
+//! - Equal crashed ops (the same write) are interchangeable once invoked: only the earliest one
+//!   not yet linearized is tried.
+//! - A crashed op that leaves the state as it is, is never tried (it might as well not have
+//!   happened).
+//! - A crashed op is never followed at once by a blind op (`Model::is_blind`: a write), which
+//!   would make it pointless. Whether the state was reached that way is part of the cache key.
+//!
 //! The cache is what keeps this tractable: two different orders that linearize the same set and
 //! reach the same state have the same future, so only one is explored. Its memory is bounded by
 //! a budget, and the search checks a deadline every few thousand steps; running out of either
@@ -46,6 +59,39 @@ pub struct SearchOp<O> {
     pub call_at: usize,
     /// Position of the `ok` completion, or `None` when the op may stay pending forever.
     pub return_at: Option<usize>,
+}
+
+/// What crashed-op pruning (`Model::bound_crashed`) says of an op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// Search it as it is.
+    Keep,
+    /// A crashed op that can be left out of every linearization: the search skips it.
+    Drop,
+    /// A crashed op that must take effect, before this position in the history (the return of
+    /// the first op that needs it): the search treats it as an op returning there.
+    Before(usize),
+}
+
+/// The verdict of a decision procedure that replaces the search for some keys
+/// (`Model::decide`).
+#[derive(Debug)]
+pub enum Decision<S> {
+    Linearizable,
+    NotLinearizable(Violation<S>),
+}
+
+/// Why a decision procedure found a key not linearizable.
+#[derive(Debug)]
+pub struct Violation<S> {
+    /// The op that cannot be placed (an index into the ops).
+    pub failing: usize,
+    /// A linearizable prefix, as indexes into the ops, in order.
+    pub linearized: Vec<usize>,
+    /// The model's state after that prefix.
+    pub state: S,
+    /// In words.
+    pub reason: String,
 }
 
 /// Limits for one search.
@@ -229,11 +275,22 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
     if n >= NONE as usize - 1 {
         return Outcome::GaveUp(format!("{n} operations on one key is more than the search supports"));
     }
+    // Crashed-op pruning: some crashed ops are left out, some get a return (see `Bound`).
+    let bounds = model.bound_crashed(ops);
+    let bound = |i: usize| bounds.as_ref().map_or(Bound::Keep, |b| b[i]);
+    let ret_of = |i: usize| match bound(i) {
+        Bound::Keep => ops[i].return_at,
+        Bound::Drop => None,
+        Bound::Before(at) => Some(at),
+    };
     // Build the entry list in real-time order. Entry 0 is the head sentinel.
     let mut events: Vec<(usize, bool, u32)> = Vec::with_capacity(2 * n);
     for (i, op) in ops.iter().enumerate() {
+        if bound(i) == Bound::Drop {
+            continue;
+        }
         events.push((op.call_at, true, i as u32));
-        if let Some(r) = op.return_at {
+        if let Some(r) = ret_of(i) {
             events.push((r, false, i as u32));
         }
     }
@@ -261,7 +318,25 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
     let mut state: u32 = 0; // the initial state's id
                             // The choices made so far: (call entry, state before it).
     let mut stack: Vec<(u32, u32)> = Vec::new();
-    let mut required = ops.iter().filter(|o| o.return_at.is_some()).count();
+    let mut required = (0..n).filter(|&i| ret_of(i).is_some()).count();
+    // Crashed ops that stay open to the end. Two that do the same (equal ops) are
+    // interchangeable once both are invoked, so only the earliest one not yet linearized is ever
+    // tried: `same_before[i]` is the previous open crashed op equal to op i, which must be
+    // linearized before op i is tried. And a crashed op that leaves the state as it is changes
+    // nothing the rest can see (it could as well not have happened), so it is never tried.
+    let blind: Vec<bool> = ops.iter().map(|o| model.is_blind(&o.op)).collect();
+    let open: Vec<bool> = (0..n).map(|i| bound(i) == Bound::Keep && ops[i].return_at.is_none()).collect();
+    let mut same_before = vec![NONE; n];
+    {
+        let mut by_call: Vec<usize> = (0..n).filter(|&i| open[i]).collect();
+        by_call.sort_unstable_by_key(|&i| ops[i].call_at);
+        let mut last: HashMap<&M::Op, u32, FxBuildHasher> = HashMap::default();
+        for i in by_call {
+            if let Some(prev) = last.insert(&ops[i].op, i as u32) {
+                same_before[i] = prev;
+            }
+        }
+    }
 
     let mut deepest = Deepest::default();
 
@@ -300,7 +375,11 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
             }
             if cache.bytes() + states.bytes() > limits.memory_budget {
                 return Outcome::GaveUp(format!(
-                    "the search cache outgrew its memory budget of {} MiB ({} states explored)",
+                    "the search cache outgrew its memory budget of {} MiB after exploring {} states \
+                     (the budget is half the memory available at start; this key has too many \
+                     concurrent or crashed operations writing repeated values to search \
+                     exhaustively: free memory, or write unique values, which are decided without \
+                     a search)",
                     limits.memory_budget >> 20,
                     cache.states.len()
                 ));
@@ -312,13 +391,33 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
         let e = entries[entry as usize];
         if e.is_call {
             let op = e.op as usize;
+            if open[op] {
+                let before = same_before[op];
+                if before != NONE && linearized[before as usize / 64] & (1 << (before % 64)) == 0 {
+                    entry = e.next;
+                    continue;
+                }
+            }
             let Some(next_state) = states.step(state, op, ops) else {
                 entry = e.next;
                 continue;
             };
+            if open[op] && next_state == state {
+                entry = e.next;
+                continue;
+            }
+            // Right after an open crashed op, a blind op (one that ignores the state, like a
+            // write) would make it pointless: leave such orders out (see `Model::is_blind`).
+            if blind[op] && stack.last().is_some_and(|&(c, _)| open[entries[c as usize].op as usize]) {
+                entry = e.next;
+                continue;
+            }
             linearized[op / 64] |= 1 << (op % 64);
             set_hash ^= zobrist(op);
-            if cache.insert(set_hash ^ zobrist(next_state as usize ^ 0x5555_5555), &linearized, next_state) {
+            // The state, and whether it was reached by an open crashed op (then a blind op may
+            // not follow, so the same set and state reached otherwise has more futures).
+            let cached_state = next_state << 1 | u32::from(open[op]);
+            if cache.insert(set_hash ^ zobrist(cached_state as usize ^ 0x5555_5555), &linearized, cached_state) {
                 // Linearize it: push the choice and lift its entries out of the list.
                 stack.push((entry, std::mem::replace(&mut state, next_state)));
                 lift(&mut entries, entry);
