@@ -352,6 +352,10 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
     let prune = model.prunes_reads();
 
     let mut entry = entries[HEAD as usize].next;
+    // Each point is walked twice: first for the ops that must take effect, then for the open
+    // crashed ops, so that a crashed op is only tried once nothing else works (the order in
+    // which children are tried changes nothing but how soon a linearization is found).
+    let mut crashed_pass = false;
     let mut steps: u64 = 0;
     loop {
         if required == 0 {
@@ -389,6 +393,15 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
         // stops at the first return entry, so `entry` cannot run off the end.
         debug_assert!(entry != NONE);
         let e = entries[entry as usize];
+        if e.is_call && open[e.op as usize] != crashed_pass {
+            entry = e.next;
+            continue;
+        }
+        if !e.is_call && !crashed_pass {
+            crashed_pass = true;
+            entry = entries[HEAD as usize].next;
+            continue;
+        }
         if e.is_call {
             let op = e.op as usize;
             if open[op] {
@@ -434,6 +447,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
                 };
                 if !dead_end {
                     entry = entries[HEAD as usize].next;
+                    crashed_pass = false;
                     continue;
                 }
                 // A pending read can no longer succeed: backtrack over this choice.
@@ -468,6 +482,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
             }
             if !read_only[op] {
                 entry = entries[call as usize].next;
+                crashed_pass = open[op];
                 break;
             }
         }

@@ -102,8 +102,9 @@ pub trait Model: Send + Sync {
         None
     }
     /// A decision procedure that replaces the search for the histories it applies to (the
-    /// registers with unique written values: `linearizable::unique`); `None` (the default)
-    /// when it does not apply. It must agree with the search.
+    /// registers with unique written values: `linearizable::unique`; and any register key
+    /// where an ok op expects a value nobody writes); `None` (the default) when it does not
+    /// apply. It must agree with the search.
     fn decide(&self, _ops: &[SearchOp<Self::Op>]) -> Option<Decision<Self::State>> {
         None
     }
@@ -202,7 +203,8 @@ impl Model for Register {
     }
 
     fn decide(&self, ops: &[SearchOp<RegisterOp>]) -> Option<Decision<Val>> {
-        crate::linearizable::unique::decide(&self.init, ops)
+        use crate::linearizable::unique;
+        unique::decide(&self.init, ops).or_else(|| unique::unwritten(&self.init, ops))
     }
 
     fn describe(&self, state: &Val) -> String {
