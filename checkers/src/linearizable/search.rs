@@ -165,12 +165,13 @@ fn zobrist(i: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The set of (linearized set, state) pairs already explored. Bitsets are stored back to back in
-/// one vector to avoid an allocation per entry; pairs with equal hashes are chained. States are
-/// interned ids (see `States`).
+/// The set of (linearized set, state) pairs already explored. Sets are stored in their compact
+/// form (see `SetKey`) back to back in one vector, to avoid an allocation per entry; pairs with
+/// equal hashes are chained. States are interned ids (see `States`).
 struct Cache {
-    words_per_set: usize,
-    words: Vec<u64>,
+    words: Vec<u32>,
+    /// Where each entry's set starts in `words` (one more than the entries: the end).
+    starts: Vec<u64>,
     states: Vec<u32>,
     /// Next entry with the same hash, or `NONE`.
     chain: Vec<u32>,
@@ -179,10 +180,12 @@ struct Cache {
 
 impl Cache {
     /// Sized for `expected` entries: a search that goes straight through makes about one per op.
-    fn new(words_per_set: usize, expected: usize) -> Self {
+    fn new(expected: usize) -> Self {
+        let mut starts = Vec::with_capacity(expected + 1);
+        starts.push(0);
         Cache {
-            words_per_set,
-            words: Vec::with_capacity(expected * words_per_set),
+            words: Vec::with_capacity(expected * 4),
+            starts,
             states: Vec::with_capacity(expected),
             chain: Vec::with_capacity(expected),
             first: HashMap::with_capacity_and_hasher(expected, Default::default()),
@@ -190,19 +193,19 @@ impl Cache {
     }
 
     /// Insert; false if already present.
-    fn insert(&mut self, hash: u64, set: &[u64], state: u32) -> bool {
-        let w = self.words_per_set;
+    fn insert(&mut self, hash: u64, set: &[u32], state: u32) -> bool {
         let mut at = self.first.get(&hash).copied().unwrap_or(NONE);
         let head = at;
         while at != NONE {
             let i = at as usize;
-            if self.states[i] == state && self.words[i * w..(i + 1) * w] == *set {
+            if self.states[i] == state && self.words[self.starts[i] as usize..self.starts[i + 1] as usize] == *set {
                 return false;
             }
             at = self.chain[i];
         }
         let id = self.states.len() as u32;
         self.words.extend_from_slice(set);
+        self.starts.push(self.words.len() as u64);
         self.states.push(state);
         self.chain.push(head);
         self.first.insert(hash, id);
@@ -210,7 +213,117 @@ impl Cache {
     }
 
     fn bytes(&self) -> usize {
-        self.words.capacity() * 8 + self.states.capacity() * 4 + self.chain.capacity() * 4 + self.first.capacity() * 16
+        self.words.capacity() * 4
+            + self.starts.capacity() * 8
+            + self.states.capacity() * 4
+            + self.chain.capacity() * 4
+            + self.first.capacity() * 16
+    }
+}
+
+/// The cache's compact form of a set of linearized ops, kept up to date as ops are added and
+/// removed. A bitset over all ops costs n/8 bytes per cache entry (2.5 KB at 20,000 ops), yet the
+/// linearized ops are nearly always "every op up to a point, then a few": the ops the search
+/// must linearize (all but the open crashed ones) below the first one not linearized (`first`)
+/// are all in, above it only ops invoked before that one's return can be. So a set is written
+/// as `first`, the offsets from it of the linearized ops above it, and a bitset over the open
+/// crashed ops only. Equal sets have equal forms and unequal sets unequal ones.
+struct SetKey {
+    /// Ops the search must linearize (not open, not dropped), as a bitset.
+    tracked: Vec<u64>,
+    /// How many tracked ops there are below each op.
+    tracked_below: Vec<u32>,
+    /// The first tracked op not linearized (n when none).
+    first: usize,
+    /// Tracked ops linearized.
+    count: usize,
+    /// Each open crashed op's bit in `open_words`.
+    open_rank: Vec<u32>,
+    open_words: Vec<u64>,
+}
+
+impl SetKey {
+    fn new(n: usize, tracked: impl Fn(usize) -> bool, open: &[bool]) -> SetKey {
+        let mut key = SetKey {
+            tracked: vec![0; n.div_ceil(64).max(1)],
+            tracked_below: Vec::with_capacity(n + 1),
+            first: 0,
+            count: 0,
+            open_rank: vec![NONE; n],
+            open_words: Vec::new(),
+        };
+        let (mut below, mut opens) = (0u32, 0u32);
+        for i in 0..n {
+            key.tracked_below.push(below);
+            if tracked(i) {
+                key.tracked[i / 64] |= 1 << (i % 64);
+                below += 1;
+            }
+            if open[i] {
+                key.open_rank[i] = opens;
+                opens += 1;
+            }
+        }
+        key.tracked_below.push(below);
+        key.open_words = vec![0; (opens as usize).div_ceil(64)];
+        key.first = (0..n).find(|&i| key.is_tracked(i)).unwrap_or(n);
+        key
+    }
+
+    fn is_tracked(&self, i: usize) -> bool {
+        self.tracked[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    /// `op` was just added to `linearized`.
+    fn add(&mut self, op: usize, linearized: &[u64]) {
+        if self.open_rank[op] != NONE {
+            let r = self.open_rank[op] as usize;
+            self.open_words[r / 64] |= 1 << (r % 64);
+        } else if self.is_tracked(op) {
+            self.count += 1;
+            let n = self.tracked_below.len() - 1;
+            while self.first < n
+                && (!self.is_tracked(self.first) || linearized[self.first / 64] & (1 << (self.first % 64)) != 0)
+            {
+                self.first += 1;
+            }
+        }
+    }
+
+    /// `op` was just removed from `linearized`.
+    fn remove(&mut self, op: usize) {
+        if self.open_rank[op] != NONE {
+            let r = self.open_rank[op] as usize;
+            self.open_words[r / 64] &= !(1 << (r % 64));
+        } else if self.is_tracked(op) {
+            self.count -= 1;
+            self.first = self.first.min(op);
+        }
+    }
+
+    /// The compact form of `linearized`, into `out`.
+    fn encode(&self, linearized: &[u64], out: &mut Vec<u32>) {
+        out.clear();
+        out.push(self.first as u32);
+        let mut left = self.count - self.tracked_below[self.first] as usize;
+        let mut w = self.first / 64;
+        while left > 0 {
+            let mut bits = linearized[w] & self.tracked[w];
+            if w == self.first / 64 {
+                bits &= !0u64 << (self.first % 64);
+            }
+            while bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                out.push((i - self.first) as u32);
+                bits &= bits - 1;
+                left -= 1;
+            }
+            w += 1;
+        }
+        for &word in &self.open_words {
+            out.push(word as u32);
+            out.push((word >> 32) as u32);
+        }
     }
 }
 
@@ -313,7 +426,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
     let words_per_set = n.div_ceil(64).max(1);
     let mut linearized = vec![0u64; words_per_set];
     let mut set_hash = 0u64;
-    let mut cache = Cache::new(words_per_set, n);
+    let mut cache = Cache::new(n);
     let mut states = States::new(model, n);
     let mut state: u32 = 0; // the initial state's id
                             // The choices made so far: (call entry, state before it).
@@ -337,6 +450,9 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
             }
         }
     }
+
+    let mut set_key = SetKey::new(n, |i| bound(i) != Bound::Drop && !open[i], &open);
+    let mut encoded: Vec<u32> = Vec::new();
 
     let mut deepest = Deepest::default();
 
@@ -427,10 +543,12 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
             }
             linearized[op / 64] |= 1 << (op % 64);
             set_hash ^= zobrist(op);
+            set_key.add(op, &linearized);
+            set_key.encode(&linearized, &mut encoded);
             // The state, and whether it was reached by an open crashed op (then a blind op may
             // not follow, so the same set and state reached otherwise has more futures).
             let cached_state = next_state << 1 | u32::from(open[op]);
-            if cache.insert(set_hash ^ zobrist(cached_state as usize ^ 0x5555_5555), &linearized, cached_state) {
+            if cache.insert(set_hash ^ zobrist(cached_state as usize ^ 0x5555_5555), &encoded, cached_state) {
                 // Linearize it: push the choice and lift its entries out of the list.
                 stack.push((entry, std::mem::replace(&mut state, next_state)));
                 lift(&mut entries, entry);
@@ -454,6 +572,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
             } else {
                 linearized[op / 64] &= !(1 << (op % 64));
                 set_hash ^= zobrist(op);
+                set_key.remove(op);
                 if !read_only[op] {
                     entry = e.next;
                     continue;
@@ -475,6 +594,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
             let op = entries[call as usize].op as usize;
             linearized[op / 64] &= !(1 << (op % 64));
             set_hash ^= zobrist(op);
+            set_key.remove(op);
             state = prev_state;
             unlift(&mut entries, call);
             if entries[call as usize].ret != NONE {
