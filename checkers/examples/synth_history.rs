@@ -42,8 +42,7 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a =
-        Args {
+    let mut a = Args {
         ops: 1_000_000,
         keys: 1000,
         processes: 20,

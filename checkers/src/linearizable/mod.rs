@@ -563,13 +563,15 @@ fn run_key<M: Model>(
                 let what =
                     op.map(describe_op).map(|w| abbreviate(&w)).unwrap_or_else(|| format!("op {}", failure.failing));
                 let key_text = key.map(|k| format!("key {k}: ")).unwrap_or_default();
-                let summary = format!(
-                    "{key_text}{what} cannot be linearized: {}; a linearizable prefix of {} operations leaves the {} at {}",
-                    violation.reason,
-                    failure.linearized_count,
-                    model.name(),
-                    failure.states.join(" or "),
-                );
+                let prefix = match failure.linearized_count {
+                    0 => String::new(),
+                    count => format!(
+                        "; a linearizable prefix of {count} operations leaves the {} at {}",
+                        model.name(),
+                        failure.states.join(" or ")
+                    ),
+                };
+                let summary = format!("{key_text}{what} cannot be linearized: {}{prefix}", violation.reason);
                 return KeyOutcome::Invalid(Box::new(failure), summary);
             }
         }

@@ -253,13 +253,13 @@ impl SetKey {
             open_words: Vec::new(),
         };
         let (mut below, mut opens) = (0u32, 0u32);
-        for i in 0..n {
+        for (i, &is_open) in open.iter().enumerate().take(n) {
             key.tracked_below.push(below);
             if tracked(i) {
                 key.tracked[i / 64] |= 1 << (i % 64);
                 below += 1;
             }
-            if open[i] {
+            if is_open {
                 key.open_rank[i] = opens;
                 opens += 1;
             }

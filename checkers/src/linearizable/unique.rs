@@ -154,9 +154,8 @@ pub fn decide(init: &Val, ops: &[SearchOp<RegisterOp>]) -> Option<Decision<Val>>
     }
 
     // 2. Chains from each root: the initial state, and every required write.
-    let roots = std::iter::once(Producer::Init).chain(
-        (0..n).filter(|&i| required[i] && matches!(ops[i].op, RegisterOp::Write(_))).map(Producer::Op),
-    );
+    let roots = std::iter::once(Producer::Init)
+        .chain((0..n).filter(|&i| required[i] && matches!(ops[i].op, RegisterOp::Write(_))).map(Producer::Op));
     let mut chains: Vec<Chain> = Vec::new();
     let mut on_chain = vec![false; n];
     for root in roots {
@@ -187,9 +186,7 @@ pub fn decide(init: &Val, ops: &[SearchOp<RegisterOp>]) -> Option<Decision<Val>>
                         failing,
                         Vec::new(),
                         init.clone(),
-                        format!(
-                            "it returned before an operation{earlier} that must take effect before it was invoked"
-                        ),
+                        format!("it returned before an operation{earlier} that must take effect before it was invoked"),
                     ));
                 }
                 if group_hi > before_hi {
@@ -305,11 +302,7 @@ mod tests {
         assert!(valid(&[op(Write(int(1)), 0, Some(1)), op(Read(int(1)), 2, Some(3))]));
         assert!(!valid(&[op(Read(int(1)), 0, Some(1)), op(Write(int(1)), 2, Some(3))]));
         // Stale read: w1, w2 (after w1), then r1.
-        assert!(!valid(&[
-            op(Write(int(1)), 0, Some(1)),
-            op(Write(int(2)), 2, Some(3)),
-            op(Read(int(1)), 4, Some(5))
-        ]));
+        assert!(!valid(&[op(Write(int(1)), 0, Some(1)), op(Write(int(2)), 2, Some(3)), op(Read(int(1)), 4, Some(5))]));
         // Concurrent writes, reads disagree on order but each alone is fine.
         assert!(valid(&[op(Write(int(1)), 0, Some(5)), op(Write(int(2)), 1, Some(6)), op(Read(int(1)), 7, Some(8))]));
         // r2 then r1 then r2 again: 2 cannot come back.
@@ -330,7 +323,11 @@ mod tests {
             op(Read(int(1)), 6, Some(7)),
         ]));
         // cas chain: nil -> 1 -> 2 by crashed cas, read 2.
-        assert!(valid(&[op(Cas(Val::Nil, int(1)), 0, None), op(Cas(int(1), int(2)), 1, None), op(Read(int(2)), 5, Some(6))]));
+        assert!(valid(&[
+            op(Cas(Val::Nil, int(1)), 0, None),
+            op(Cas(int(1), int(2)), 1, None),
+            op(Read(int(2)), 5, Some(6))
+        ]));
         // Two ok cas from the same value: not.
         assert!(!valid(&[
             op(Write(int(1)), 0, Some(1)),
