@@ -227,7 +227,8 @@ impl Cache {
 /// must linearize (all but the open crashed ones) below the first one not linearized (`first`)
 /// are all in, above it only ops invoked before that one's return can be. So a set is written
 /// as `first`, the offsets from it of the linearized ops above it, and a bitset over the open
-/// crashed ops only. Equal sets have equal forms and unequal sets unequal ones.
+/// crashed ops only; or, when that would be longer, as the plain bitset (tagged). Equal sets
+/// have equal forms and unequal sets unequal ones.
 struct SetKey {
     /// Ops the search must linearize (not open, not dropped), as a bitset.
     tracked: Vec<u64>,
@@ -304,8 +305,18 @@ impl SetKey {
     /// The compact form of `linearized`, into `out`.
     fn encode(&self, linearized: &[u64], out: &mut Vec<u32>) {
         out.clear();
-        out.push(self.first as u32);
         let mut left = self.count - self.tracked_below[self.first] as usize;
+        if left + 2 * self.open_words.len() > 2 * linearized.len() {
+            // Longer than the plain bitset (small keys, many ops linearized out of order): the
+            // bitset, tagged so that it cannot be mistaken for a compact form.
+            out.push(u32::MAX);
+            for &word in linearized {
+                out.push(word as u32);
+                out.push((word >> 32) as u32);
+            }
+            return;
+        }
+        out.push(self.first as u32);
         let mut w = self.first / 64;
         while left > 0 {
             let mut bits = linearized[w] & self.tracked[w];
@@ -471,6 +482,8 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
     // Each point is walked twice: first for the ops that must take effect, then for the open
     // crashed ops, so that a crashed op is only tried once nothing else works (the order in
     // which children are tried changes nothing but how soon a linearization is found).
+    // (Without open crashed ops there is no second walk.)
+    let any_open = open.iter().any(|&o| o);
     let mut crashed_pass = false;
     let mut steps: u64 = 0;
     loop {
@@ -513,7 +526,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
             entry = e.next;
             continue;
         }
-        if !e.is_call && !crashed_pass {
+        if !e.is_call && !crashed_pass && any_open {
             crashed_pass = true;
             entry = entries[HEAD as usize].next;
             continue;
