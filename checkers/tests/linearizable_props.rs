@@ -403,12 +403,12 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 600, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
 
     /// Unique values, many crashed ops, one read maybe corrupted: the unique-value procedure,
     /// the search alone and the whole checker all agree with brute force.
     #[test]
-    fn unique_values_agree_with_brute_force(choices in prop::collection::vec(crashing_choice(), 1..11), which in 0usize..8, bad in 0i64..8) {
+    fn unique_values_agree_with_brute_force(choices in prop::collection::vec(crashing_choice(), 1..13), which in 0usize..8, bad in 0i64..8) {
         let mut ops = generate_unique(&choices);
         corrupt_read(&mut ops, which, bad);
         let expected = brute_force(&ops, Value::Null, cas_register_step);
@@ -425,7 +425,7 @@ proptest! {
     /// Repeated small values, many crashed ops (which the search prunes and deduplicates), one
     /// read maybe corrupted: the search alone agrees with brute force, on each key.
     #[test]
-    fn crashed_ops_pruned_soundly(choices in prop::collection::vec(crashing_choice(), 1..11), which in 0usize..8, bad in 0i64..5) {
+    fn crashed_ops_pruned_soundly(choices in prop::collection::vec(crashing_choice(), 1..13), which in 0usize..8, bad in 0i64..5) {
         let mut ops = generate(&choices);
         corrupt_read(&mut ops, which, bad);
         for key in 0..2u8 {
