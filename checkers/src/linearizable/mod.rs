@@ -3,6 +3,10 @@
 //! in parallel on all cores with the search in `search` (taking turns, so that one key whose
 //! search explodes cannot hold up a quick violation on another), stops at the first violation,
 //! and explains an invalid verdict with the fields the reports draw from (see `Failure`).
+//! Before searching a key, the model may decide it outright (`Model::decide`): register keys
+//! whose written values are unique are decided in O(n log n) by `unique`, whatever the number of
+//! crashed ops and processes; the search then only runs, bounded, to explain a violation.
+//! The search's caches get half the memory available at start (`default_memory_budget`).
 //!
 //! Jepsen conventions: `fail` ops are dropped (they certainly did not happen); `info` ops, and
 //! invocations that never completed, stay open to the end of the history; nemesis ops are

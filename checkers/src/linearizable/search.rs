@@ -448,6 +448,25 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
     // tried: `same_before[i]` is the previous open crashed op equal to op i, which must be
     // linearized before op i is tried. And a crashed op that leaves the state as it is changes
     // nothing the rest can see (it could as well not have happened), so it is never tried.
+    // Equal ops that must take effect are interchangeable too, in the order they return: with X
+    // and Y equal, both candidates and X returning first, any linearization placing Y now and X
+    // later can swap them (Y's window covers X's place, X's covers now). So Y is not tried while
+    // X, its predecessor in return order, is a candidate not yet linearized.
+    let mut earlier_equal = vec![NONE; n];
+    {
+        let mut by_ret: Vec<(usize, usize)> =
+            (0..n).filter_map(|i| Some((ret_of(i)?, i))).filter(|&(_, i)| bound(i) != Bound::Drop).collect();
+        by_ret.sort_unstable();
+        let mut last: HashMap<&M::Op, u32, FxBuildHasher> = HashMap::default();
+        for (_, i) in by_ret {
+            if let Some(prev) = last.insert(&ops[i].op, i as u32) {
+                earlier_equal[i] = prev;
+            }
+        }
+    }
+    // The first return entry in the list (what bounds the candidates), found when needed and
+    // kept until the list changes.
+    let (mut list_version, mut first_return_at) = (0u64, (u64::MAX, NONE));
     let blind: Vec<bool> = ops.iter().map(|o| model.is_blind(&o.op)).collect();
     let open: Vec<bool> = (0..n).map(|i| bound(i) == Bound::Keep && ops[i].return_at.is_none()).collect();
     let mut same_before = vec![NONE; n];
@@ -539,6 +558,21 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
                     entry = e.next;
                     continue;
                 }
+            } else if earlier_equal[op] != NONE {
+                let x = earlier_equal[op] as usize;
+                if linearized[x / 64] & (1 << (x % 64)) == 0 {
+                    if first_return_at.0 != list_version {
+                        let mut at = entries[HEAD as usize].next;
+                        while entries[at as usize].is_call {
+                            at = entries[at as usize].next;
+                        }
+                        first_return_at = (list_version, at);
+                    }
+                    if call_entry[x] < first_return_at.1 {
+                        entry = e.next;
+                        continue;
+                    }
+                }
             }
             let Some(next_state) = states.step(state, op, ops) else {
                 entry = e.next;
@@ -564,6 +598,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
             if cache.insert(set_hash ^ zobrist(cached_state as usize ^ 0x5555_5555), &encoded, cached_state) {
                 // Linearize it: push the choice and lift its entries out of the list.
                 stack.push((entry, std::mem::replace(&mut state, next_state)));
+                list_version += 1;
                 lift(&mut entries, entry);
                 if e.ret != NONE {
                     required -= 1;
@@ -603,6 +638,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
             let Some((call, prev_state)) = stack.pop() else {
                 return Outcome::NotLinearizable(deepest.into_witness(&states));
             };
+            list_version += 1;
             deepest.backtracked_to(stack.len());
             let op = entries[call as usize].op as usize;
             linearized[op / 64] &= !(1 << (op % 64));
