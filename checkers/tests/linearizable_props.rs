@@ -297,7 +297,7 @@ fn search_ops(ops: &[GenOp], key: u8) -> Vec<SearchOp<RegisterOp>> {
 /// The search alone (crashed-op pruning included, no decision procedure) on one key.
 fn search_says(ops: &[GenOp], key: u8) -> bool {
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let limits = Limits { deadline: None, memory_budget: 1 << 30, stop: &stop, max_steps: u64::MAX };
+    let limits = Limits { deadline: None, memory_budget: 1 << 30, stop: &stop, max_steps: u64::MAX, symmetry_after: 0 };
     let model = Register { init: Val::Nil, allow_cas: true };
     match search::search(&model, &search_ops(ops, key), &limits) {
         Outcome::Linearizable => true,

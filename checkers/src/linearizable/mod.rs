@@ -447,7 +447,13 @@ fn check_parts<M: Model>(
                 q.pop_front().map(|(k, steps)| (k, if q.is_empty() { u64::MAX } else { steps }))
             };
             let Some((k, max_steps)) = turn else { break };
-            let limits = Limits { deadline, memory_budget: per_thread_budget, stop: &stop, max_steps };
+            let limits = Limits {
+                deadline,
+                memory_budget: per_thread_budget,
+                stop: &stop,
+                max_steps,
+                symmetry_after: search::SYMMETRY_AFTER,
+            };
             let part = &parts[k];
             let outcome = run_key(model, &part.ids, &part.ops, &limits, history, &part.calls, part.key.as_ref());
             match outcome {

@@ -51,6 +51,9 @@ use std::time::Instant;
 const NONE: u32 = u32::MAX;
 const HEAD: u32 = 0;
 
+/// Steps after which the search breaks the symmetry of equal ops that must take effect.
+pub const SYMMETRY_AFTER: u64 = 1 << 12;
+
 /// One operation of a partition, ready for the search.
 #[derive(Debug)]
 pub struct SearchOp<O> {
@@ -104,6 +107,9 @@ pub struct Limits<'a> {
     /// Steps after which the search pauses (`Outcome::OutOfSteps`), so that the caller can give
     /// other keys a turn; `u64::MAX` for none.
     pub max_steps: u64,
+    /// Steps after which equal ops that must take effect are only tried in return order
+    /// (`SYMMETRY_AFTER` by default; 0 from the start, as the property tests do).
+    pub symmetry_after: u64,
 }
 
 /// What the search found.
@@ -452,8 +458,12 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
     // and Y equal, both candidates and X returning first, any linearization placing Y now and X
     // later can swap them (Y's window covers X's place, X's covers now). So Y is not tried while
     // X, its predecessor in return order, is a candidate not yet linearized.
-    let mut earlier_equal = vec![NONE; n];
-    {
+    // Built only once the search has taken `SYMMETRY_AFTER` steps: most searches are over by
+    // then, and for them the table would cost more than it saves. (Turning a pruning rule on
+    // midway is sound: each cut is justified at the point it is made.)
+    let mut earlier_equal: Vec<u32> = Vec::new();
+    let build_earlier_equal = || {
+        let mut earlier_equal = vec![NONE; n];
         let mut by_ret: Vec<(usize, usize)> =
             (0..n).filter_map(|i| Some((ret_of(i)?, i))).filter(|&(_, i)| bound(i) != Bound::Drop).collect();
         by_ret.sort_unstable();
@@ -463,7 +473,8 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
                 earlier_equal[i] = prev;
             }
         }
-    }
+        earlier_equal
+    };
     // The first return entry in the list (what bounds the candidates), found when needed and
     // kept until the list changes.
     let (mut list_version, mut first_return_at) = (0u64, (u64::MAX, NONE));
@@ -510,6 +521,9 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
             return Outcome::Linearizable;
         }
         steps += 1;
+        if steps == limits.symmetry_after.max(1) {
+            earlier_equal = build_earlier_equal();
+        }
         // Another key's violation ends this search early: check often, it is one load.
         if steps & 255 == 0 {
             if limits.stop.load(Ordering::Relaxed) {
@@ -558,7 +572,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
                     entry = e.next;
                     continue;
                 }
-            } else if earlier_equal[op] != NONE {
+            } else if !earlier_equal.is_empty() && earlier_equal[op] != NONE {
                 let x = earlier_equal[op] as usize;
                 if linearized[x / 64] & (1 << (x % 64)) == 0 {
                     if first_return_at.0 != list_version {

@@ -75,8 +75,8 @@ enum Producer {
 pub fn decide(init: &Val, ops: &[SearchOp<RegisterOp>]) -> Option<Decision<Val>> {
     let n = ops.len();
     // 1. Producers, and uniqueness.
+    // Not reserved: most keys with repeated values stop at their first repeat.
     let mut producer: HashMap<&Val, usize> = HashMap::default();
-    producer.reserve(n);
     for (i, op) in ops.iter().enumerate() {
         let written = match &op.op {
             RegisterOp::Read(_) => continue,

@@ -204,7 +204,8 @@ impl Model for Register {
 
     fn decide(&self, ops: &[SearchOp<RegisterOp>]) -> Option<Decision<Val>> {
         use crate::linearizable::unique;
-        unique::decide(&self.init, ops).or_else(|| unique::unwritten(&self.init, ops))
+        // A read of a value nobody writes only takes the search long on big keys.
+        unique::decide(&self.init, ops).or_else(|| (ops.len() >= 1024).then(|| unique::unwritten(&self.init, ops))?)
     }
 
     fn describe(&self, state: &Val) -> String {
@@ -226,6 +227,9 @@ fn register_bounds(init: &Val, ops: &[SearchOp<RegisterOp>]) -> Vec<Bound> {
     use rustc_hash::FxHashMap as HashMap;
     let n = ops.len();
     let mut bounds = vec![Bound::Keep; n];
+    if !ops.iter().any(|o| o.return_at.is_none() && !matches!(o.op, RegisterOp::Read(_))) {
+        return bounds;
+    }
     fn expects(op: &RegisterOp) -> Option<&Val> {
         match op {
             RegisterOp::Read(v) | RegisterOp::Cas(v, _) => Some(v),
