@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --release -p faultline-checkers --example synth_history -- \
-//!     --ops 1000000 --keys 1000 --processes 20 --info 0.01 --out FILE [--seed 1] [--corrupt]
+//!     --ops 1000000 --keys 1000 --processes 20 --info 0.01 --out FILE [--seed 1] [--corrupt] \
+//!     [--values 10 | --unique]
 //! ```
 //!
 //! `--ops` counts operations (invocations); each gets one completion, so the file has twice as
@@ -13,6 +14,14 @@
 //! effect having happened or not, and the process is replaced by a new one (as in Jepsen). A cas
 //! whose expected value does not match ends `fail`. Reads of a never-written key return null.
 //! `--corrupt` changes one late ok read to a value never written, making the history invalid.
+//!
+//! Written values (and a cas's values) are drawn from `0..--values` (10 unless told; Jepsen's
+//! register workload uses 5). With `--unique` every write and every cas writes a value never
+//! written before (1, 2, 3, ...), and a cas mostly expects the value its key holds when it is
+//! invoked (else an earlier value), as with Jepsen's unique-value registers; `--corrupt` then
+//! changes the read to a value its key held long before (stale, overwritten since by many ops), so
+//! the history is not linearizable. The hard single-key histories of BENCHMARKS.md (Hard
+//! histories) are `--keys 1` runs of this generator.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -27,15 +36,31 @@ struct Args {
     out: String,
     seed: u64,
     corrupt: bool,
+    /// Values are drawn from `0..values`, unless `unique`.
+    values: i64,
+    unique: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a =
-        Args { ops: 1_000_000, keys: 1000, processes: 20, info: 0.01, out: String::new(), seed: 1, corrupt: false };
+    let mut a = Args {
+        ops: 1_000_000,
+        keys: 1000,
+        processes: 20,
+        info: 0.01,
+        out: String::new(),
+        seed: 1,
+        corrupt: false,
+        values: 10,
+        unique: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--corrupt" {
             a.corrupt = true;
+            continue;
+        }
+        if flag == "--unique" {
+            a.unique = true;
             continue;
         }
         let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -45,6 +70,7 @@ fn parse_args() -> Result<Args, String> {
             "--keys" => a.keys = num(&v)?.max(1),
             "--processes" => a.processes = num(&v)?.max(1),
             "--seed" => a.seed = num(&v)?,
+            "--values" => a.values = num(&v)?.clamp(1, i64::MAX as u64) as i64,
             "--info" => a.info = v.parse::<f64>().map_err(|e| format!("--info {v}: {e}"))?,
             "--out" => a.out = v,
             other => return Err(format!("unknown flag {other}")),
@@ -86,6 +112,12 @@ fn main() {
     });
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
     let mut registers: Vec<Option<i64>> = vec![None; args.keys as usize];
+    // With --unique: the next value to write, and each key's values in the order it held them
+    // (for a stale read to corrupt one with).
+    let mut next_value: i64 = 1;
+    let mut held: Vec<Vec<i64>> = vec![Vec::new(); if args.unique { args.keys as usize } else { 0 }];
+    // A stale value is one the key held this many changes before the read.
+    let stale_by = 4 * args.processes as usize + 10;
     let mut slots: Vec<Slot> = (0..args.processes).map(|p| Slot { process: p, op: None }).collect();
     let mut index = 0u64;
     let mut time = 0u64;
@@ -101,10 +133,22 @@ fn main() {
         match &mut slot.op {
             None if invoked < args.ops => {
                 let key = rng.random_range(0..args.keys);
-                let (f, input) = match rng.random_range(0..10) {
-                    0..=3 => ("read", Value::Null),
-                    4..=7 => ("write", json!(rng.random_range(0..10))),
-                    _ => ("cas", json!([rng.random_range(0..10), rng.random_range(0..10)])),
+                let n = args.values;
+                let (f, input) = match (rng.random_range(0..10), args.unique) {
+                    (0..=3, _) => ("read", Value::Null),
+                    (4..=7, false) => ("write", json!(rng.random_range(0..n))),
+                    (_, false) => ("cas", json!([rng.random_range(0..n), rng.random_range(0..n)])),
+                    (4..=7, true) => {
+                        next_value += 1;
+                        ("write", json!(next_value - 1))
+                    }
+                    (_, true) => {
+                        let current = registers[key as usize];
+                        let expected =
+                            if rng.random_bool(0.7) { current } else { Some(rng.random_range(1..next_value.max(2))) };
+                        next_value += 1;
+                        ("cas", json!([expected, next_value - 1]))
+                    }
                 };
                 let will_be_info = rng.random_bool(args.info.clamp(0.0, 1.0));
                 record = Some(("invoke", input.clone(), key, f));
@@ -114,6 +158,7 @@ fn main() {
             Some(op) if op.result.is_none() && !(op.will_be_info && rng.random_bool(0.5)) => {
                 // The linearization point: apply the effect now, remember what to report.
                 let reg = &mut registers[op.key as usize];
+                let before = *reg;
                 op.result = Some(match op.f {
                     "read" => (json!(*reg), "ok"),
                     "write" => {
@@ -129,6 +174,9 @@ fn main() {
                         }
                     }
                 });
+                if let (true, Some(now)) = (args.unique && *reg != before, *reg) {
+                    held[op.key as usize].push(now);
+                }
             }
             Some(op) => {
                 let (mut value, mut kind) = op.result.clone().unwrap_or((op.input.clone(), "info"));
@@ -137,8 +185,13 @@ fn main() {
                     value = op.input.clone();
                 }
                 if args.corrupt && !corrupted && kind == "ok" && op.f == "read" && index > args.ops {
-                    value = json!(1_000_000);
-                    corrupted = true;
+                    if !args.unique {
+                        value = json!(1_000_000);
+                        corrupted = true;
+                    } else if let Some(&stale) = held[op.key as usize].iter().rev().nth(stale_by) {
+                        value = json!(stale);
+                        corrupted = true;
+                    }
                 }
                 record = Some((kind, value, op.key, op.f));
             }
@@ -172,6 +225,9 @@ fn main() {
     if let Err(e) = out.flush() {
         eprintln!("synth_history: writing {}: {e}", args.out);
         std::process::exit(255);
+    }
+    if args.corrupt && !corrupted {
+        eprintln!("synth_history: no read could be corrupted (too few ops?)");
     }
     eprintln!("synth_history: wrote {invoked} operations ({index} records) to {}", args.out);
 }

@@ -11,7 +11,9 @@
 //! general path on the same histories written as EDN.
 
 use faultline_checkers::formats::{parse_history, write_edn, Format};
-use faultline_checkers::linearizable::{check, quick, ModelKind, Options};
+use faultline_checkers::linearizable::search::{self, Decision, Limits, Outcome, SearchOp};
+use faultline_checkers::linearizable::{check, quick, unique, ModelKind, Options};
+use faultline_checkers::models::{Register, RegisterOp, Val};
 use faultline_checkers::{Op, OpType, Process, Verdict};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -225,6 +227,85 @@ fn choice() -> impl Strategy<Value = Choice> {
     (0u8..2, 0u8..3, 0u8..3, 0u8..3, any::<bool>(), prop::bool::weighted(0.15), 0u8..80, 0u8..80)
 }
 
+/// Many crashed ops (40 %), long overlaps: the histories of issue 18, in small.
+fn crashing_choice() -> impl Strategy<Value = Choice> {
+    (0u8..2, 0u8..3, 0u8..5, 0u8..3, any::<bool>(), prop::bool::weighted(0.4), 0u8..120, 0u8..120)
+}
+
+/// A single cas-register where every write and cas writes a value never written before (the
+/// op's number + 1; the register starts at nil): the histories `linearizable::unique` decides.
+/// A cas mostly expects the current value, else an older one (or nil).
+fn generate_unique(choices: &[Choice]) -> Vec<GenOp> {
+    let mut state: Option<i64> = None;
+    let mut ops = Vec::new();
+    for (i, &(_, kind, a, b, effect, info, d_call, d_ret)) in choices.iter().enumerate() {
+        let (call, ret) = spread(i, d_call, d_ret);
+        let fresh = i as i64 + 1;
+        let took_effect = !info || effect;
+        let (f, input, output) = match kind % 3 {
+            0 => ("read", Value::Null, json!(state)),
+            1 => {
+                if took_effect {
+                    state = Some(fresh);
+                }
+                ("write", json!(fresh), json!(fresh))
+            }
+            _ => {
+                let older = i64::from(a) % fresh;
+                let expected = if b % 3 == 0 { (older > 0).then_some(older) } else { state };
+                if state != expected && !info {
+                    continue;
+                }
+                if took_effect && state == expected {
+                    state = Some(fresh);
+                }
+                ("cas", json!([expected, fresh]), json!([expected, fresh]))
+            }
+        };
+        ops.push(GenOp { key: 0, f, input, output: (!info).then_some(output), call, ret: (!info).then_some(ret) });
+    }
+    ops
+}
+
+/// Corrupt one ok read (if `bad` says so) to `bad - 1` (0: nil), a value maybe never written.
+fn corrupt_read(ops: &mut [GenOp], which: usize, bad: i64) {
+    let reads = acknowledged(ops, "read");
+    if bad == 0 || reads.is_empty() {
+        return;
+    }
+    let r = reads[which % reads.len()];
+    ops[r].output = Some(if bad == 1 { Value::Null } else { json!(bad - 1) });
+}
+
+/// The search's ops for one key of generated ops, as `Register::prepare` makes them (a crashed
+/// read carries no information and is left out).
+fn search_ops(ops: &[GenOp], key: u8) -> Vec<SearchOp<RegisterOp>> {
+    ops.iter()
+        .filter(|o| o.key == key && !(o.f == "read" && o.output.is_none()))
+        .map(|o| SearchOp {
+            op: match o.f {
+                "read" => RegisterOp::Read(Val::from_json(o.output.as_ref().unwrap())),
+                "write" => RegisterOp::Write(Val::from_json(&o.input)),
+                _ => RegisterOp::Cas(Val::from_json(&o.input[0]), Val::from_json(&o.input[1])),
+            },
+            call_at: o.call as usize,
+            return_at: o.ret.map(|r| r as usize),
+        })
+        .collect()
+}
+
+/// The search alone (crashed-op pruning included, no decision procedure) on one key.
+fn search_says(ops: &[GenOp], key: u8) -> bool {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let limits = Limits { deadline: None, memory_budget: 1 << 30, stop: &stop, max_steps: u64::MAX, symmetry_after: 0 };
+    let model = Register { init: Val::Nil, allow_cas: true };
+    match search::search(&model, &search_ops(ops, key), &limits) {
+        Outcome::Linearizable => true,
+        Outcome::NotLinearizable(_) => false,
+        other => panic!("the search gave up: {other:?}"),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, max_global_rejects: 1_000_000, .. ProptestConfig::default() })]
 
@@ -318,6 +399,42 @@ proptest! {
         ops[g].output = Some(json!(new));
         let expected = if brute_force(&ops, json!(""), kv_step) { Verdict::Valid } else { Verdict::Invalid };
         prop_assert_eq!(checker_with(&ops, ModelKind::Kv, json!("")), expected, "{:?}", ops);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+
+    /// Unique values, many crashed ops, one read maybe corrupted: the unique-value procedure,
+    /// the search alone and the whole checker all agree with brute force.
+    #[test]
+    fn unique_values_agree_with_brute_force(choices in prop::collection::vec(crashing_choice(), 1..13), which in 0usize..8, bad in 0i64..8) {
+        let mut ops = generate_unique(&choices);
+        corrupt_read(&mut ops, which, bad);
+        let expected = brute_force(&ops, Value::Null, cas_register_step);
+        if bad == 0 {
+            prop_assert!(expected, "the generator must produce linearizable histories: {ops:?}");
+        }
+        let decided = unique::decide(&Val::Nil, &search_ops(&ops, 0)).expect("values are unique");
+        prop_assert_eq!(matches!(decided, Decision::Linearizable), expected, "unique: {:?}", ops);
+        prop_assert_eq!(search_says(&ops, 0), expected, "search: {:?}", ops);
+        let verdict = if expected { Verdict::Valid } else { Verdict::Invalid };
+        prop_assert_eq!(checker_says(&ops), verdict, "checker: {:?}", ops);
+    }
+
+    /// Repeated small values, many crashed ops (which the search prunes and deduplicates), one
+    /// read maybe corrupted: the search alone agrees with brute force, on each key.
+    #[test]
+    fn crashed_ops_pruned_soundly(choices in prop::collection::vec(crashing_choice(), 1..13), which in 0usize..8, bad in 0i64..5) {
+        let mut ops = generate(&choices);
+        corrupt_read(&mut ops, which, bad);
+        for key in 0..2u8 {
+            let mine: Vec<GenOp> = ops.iter().filter(|o| o.key == key).cloned().collect();
+            let expected = brute_force(&mine, Value::Null, cas_register_step);
+            prop_assert_eq!(search_says(&mine, key), expected, "key {}: {:?}", key, mine);
+        }
+        let expected = if brute_force(&ops, Value::Null, cas_register_step) { Verdict::Valid } else { Verdict::Invalid };
+        prop_assert_eq!(checker_says(&ops), expected, "{:?}", ops);
     }
 }
 

@@ -3,6 +3,10 @@
 //! in parallel on all cores with the search in `search` (taking turns, so that one key whose
 //! search explodes cannot hold up a quick violation on another), stops at the first violation,
 //! and explains an invalid verdict with the fields the reports draw from (see `Failure`).
+//! Before searching a key, the model may decide it outright (`Model::decide`): register keys
+//! whose written values are unique are decided in O(n log n) by `unique`, whatever the number of
+//! crashed ops and processes; the search then only runs, bounded, to explain a violation.
+//! The search's caches get half the memory available at start (`default_memory_budget`).
 //!
 //! Jepsen conventions: `fail` ops are dropped (they certainly did not happen); `info` ops, and
 //! invocations that never completed, stay open to the end of the history; nemesis ops are
@@ -11,11 +15,12 @@
 
 pub mod quick;
 pub mod search;
+pub mod unique;
 
 use crate::history::{Op, OpType, Process};
 use crate::models::{FifoQueue, Kv, Model, Mutex, Register, Val};
 use crate::Verdict;
-use search::{Limits, Outcome, SearchOp};
+use search::{Decision, Limits, Outcome, SearchOp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -103,7 +108,8 @@ pub struct Options {
     pub nil_read_is_unknown: bool,
     /// After this long the result is `unknown`.
     pub timeout: Option<Duration>,
-    /// Bytes all search caches together may use; beyond it the result is `unknown`.
+    /// Bytes all search caches together may use; beyond it the result is `unknown`. By
+    /// default half the memory available when the check starts (`default_memory_budget`).
     pub memory_budget: usize,
     /// Worker threads; 0 = all cores.
     pub threads: usize,
@@ -116,10 +122,28 @@ impl Options {
             init: Value::Null,
             nil_read_is_unknown: false,
             timeout: None,
-            memory_budget: 512 << 20,
+            memory_budget: default_memory_budget(),
             threads: 0,
         }
     }
+}
+
+/// The search caches' default memory budget: half the memory the kernel says is available
+/// (`MemAvailable` in /proc/meminfo), at least 256 MiB and at most 64 GiB; 512 MiB where that
+/// cannot be read. Read once per process.
+pub fn default_memory_budget() -> usize {
+    static BUDGET: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb.saturating_mul(1024))
+        });
+        match available {
+            Some(bytes) => (bytes / 2).clamp(256 << 20, 64 << 30),
+            None => 512 << 20,
+        }
+    })
 }
 
 /// The result that goes into results.json under `checkers.linearizable`.
@@ -423,7 +447,13 @@ fn check_parts<M: Model>(
                 q.pop_front().map(|(k, steps)| (k, if q.is_empty() { u64::MAX } else { steps }))
             };
             let Some((k, max_steps)) = turn else { break };
-            let limits = Limits { deadline, memory_budget: per_thread_budget, stop: &stop, max_steps };
+            let limits = Limits {
+                deadline,
+                memory_budget: per_thread_budget,
+                stop: &stop,
+                max_steps,
+                symmetry_after: search::SYMMETRY_AFTER,
+            };
             let part = &parts[k];
             let outcome = run_key(model, &part.ids, &part.ops, &limits, history, &part.calls, part.key.as_ref());
             match outcome {
@@ -490,6 +520,9 @@ pub fn worker_threads() -> usize {
     cores() + 1
 }
 
+/// Steps the search gets to explain a violation the unique-value procedure found.
+const EXPLAIN_STEPS: u64 = 1 << 20;
+
 /// Search one key and build the report of a failure.
 fn run_key<M: Model>(
     model: &M,
@@ -500,7 +533,60 @@ fn run_key<M: Model>(
     calls: &[Call],
     key: Option<&Value>,
 ) -> KeyOutcome {
-    match search::search(model, ops, limits) {
+    // A decision procedure first, where the model has one that applies (unique values).
+    let mut decided = None;
+    if let Some(decision) = model.decide(ops) {
+        match decision {
+            Decision::Linearizable => return KeyOutcome::Valid,
+            Decision::NotLinearizable(violation) => decided = Some(violation),
+        }
+    }
+    let outcome = match &decided {
+        // The search explains a violation best (the longest prefix and every state after it):
+        // give it a bounded number of steps to, else explain with the procedure's violation.
+        Some(_) => {
+            let explaining = Limits { max_steps: limits.max_steps.min(EXPLAIN_STEPS), ..*limits };
+            search::search(model, ops, &explaining)
+        }
+        None => search::search(model, ops, limits),
+    };
+    if let Some(violation) = decided {
+        match outcome {
+            Outcome::NotLinearizable(_) => {}
+            Outcome::Linearizable => {
+                return KeyOutcome::Unknown(
+                    "the search and the unique-value procedure disagree (a bug: please report it)".into(),
+                )
+            }
+            _ => {
+                limits.stop.store(true, Ordering::Relaxed);
+                let witness = search::Witness {
+                    linearized: violation.linearized,
+                    states: vec![violation.state],
+                    failing: violation.failing,
+                };
+                let (Some(history), true) = (history, !ops.is_empty()) else {
+                    return KeyOutcome::Invalid(Box::new(bare_failure(key)), "not linearizable".into());
+                };
+                let failure = explain(model, &witness, ids, ops, history, calls, key);
+                let op = &failure.ops.iter().find(|o| o.id == failure.failing);
+                let what =
+                    op.map(describe_op).map(|w| abbreviate(&w)).unwrap_or_else(|| format!("op {}", failure.failing));
+                let key_text = key.map(|k| format!("key {k}: ")).unwrap_or_default();
+                let prefix = match failure.linearized_count {
+                    0 => String::new(),
+                    count => format!(
+                        "; a linearizable prefix of {count} operations leaves the {} at {}",
+                        model.name(),
+                        failure.states.join(" or ")
+                    ),
+                };
+                let summary = format!("{key_text}{what} cannot be linearized: {}{prefix}", violation.reason);
+                return KeyOutcome::Invalid(Box::new(failure), summary);
+            }
+        }
+    }
+    match outcome {
         Outcome::Linearizable => KeyOutcome::Valid,
         Outcome::GaveUp(reason) => KeyOutcome::Unknown(reason),
         Outcome::OutOfSteps => KeyOutcome::OutOfSteps,

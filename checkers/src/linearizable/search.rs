@@ -21,6 +21,19 @@
 //! (`unreachable_read`): a wrong order of concurrent appends dies at its first wrong step
 //! instead of at the next read's return.
 //!
+//! Crashed (`info`) ops stay candidates to the end, so every subset of them could be tried at
+//! every point; four rules keep that in check, each dropping only orders that another one
+//! explored covers (so the search stays complete):
+//! - `Model::bound_crashed` leaves out crashed ops no linearization needs and turns crashed
+//!   ops some `ok` op needs into ops that must take effect by that op's return (registers: a
+//!   crashed write of a value nobody expects; the only writer of a value an ok read expects).
+//! - Equal crashed ops (the same write) are interchangeable once invoked: only the earliest one
+//!   not yet linearized is tried.
+//! - A crashed op that leaves the state as it is, is never tried (it might as well not have
+//!   happened).
+//! - A crashed op is never followed at once by a blind op (`Model::is_blind`: a write), which
+//!   would make it pointless. Whether the state was reached that way is part of the cache key.
+//!
 //! The cache is what keeps this tractable: two different orders that linearize the same set and
 //! reach the same state have the same future, so only one is explored. Its memory is bounded by
 //! a budget, and the search checks a deadline every few thousand steps; running out of either
@@ -38,6 +51,9 @@ use std::time::Instant;
 const NONE: u32 = u32::MAX;
 const HEAD: u32 = 0;
 
+/// Steps after which the search breaks the symmetry of equal ops that must take effect.
+pub const SYMMETRY_AFTER: u64 = 1 << 12;
+
 /// One operation of a partition, ready for the search.
 #[derive(Debug)]
 pub struct SearchOp<O> {
@@ -46,6 +62,39 @@ pub struct SearchOp<O> {
     pub call_at: usize,
     /// Position of the `ok` completion, or `None` when the op may stay pending forever.
     pub return_at: Option<usize>,
+}
+
+/// What crashed-op pruning (`Model::bound_crashed`) says of an op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// Search it as it is.
+    Keep,
+    /// A crashed op that can be left out of every linearization: the search skips it.
+    Drop,
+    /// A crashed op that must take effect, before this position in the history (the return of
+    /// the first op that needs it): the search treats it as an op returning there.
+    Before(usize),
+}
+
+/// The verdict of a decision procedure that replaces the search for some keys
+/// (`Model::decide`).
+#[derive(Debug)]
+pub enum Decision<S> {
+    Linearizable,
+    NotLinearizable(Violation<S>),
+}
+
+/// Why a decision procedure found a key not linearizable.
+#[derive(Debug)]
+pub struct Violation<S> {
+    /// The op that cannot be placed (an index into the ops).
+    pub failing: usize,
+    /// A linearizable prefix, as indexes into the ops, in order.
+    pub linearized: Vec<usize>,
+    /// The model's state after that prefix.
+    pub state: S,
+    /// In words.
+    pub reason: String,
 }
 
 /// Limits for one search.
@@ -58,6 +107,9 @@ pub struct Limits<'a> {
     /// Steps after which the search pauses (`Outcome::OutOfSteps`), so that the caller can give
     /// other keys a turn; `u64::MAX` for none.
     pub max_steps: u64,
+    /// Steps after which equal ops that must take effect are only tried in return order
+    /// (`SYMMETRY_AFTER` by default; 0 from the start, as the property tests do).
+    pub symmetry_after: u64,
 }
 
 /// What the search found.
@@ -119,12 +171,13 @@ fn zobrist(i: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The set of (linearized set, state) pairs already explored. Bitsets are stored back to back in
-/// one vector to avoid an allocation per entry; pairs with equal hashes are chained. States are
-/// interned ids (see `States`).
+/// The set of (linearized set, state) pairs already explored. Sets are stored in their compact
+/// form (see `SetKey`) back to back in one vector, to avoid an allocation per entry; pairs with
+/// equal hashes are chained. States are interned ids (see `States`).
 struct Cache {
-    words_per_set: usize,
-    words: Vec<u64>,
+    words: Vec<u32>,
+    /// Where each entry's set starts in `words` (one more than the entries: the end).
+    starts: Vec<u64>,
     states: Vec<u32>,
     /// Next entry with the same hash, or `NONE`.
     chain: Vec<u32>,
@@ -133,10 +186,12 @@ struct Cache {
 
 impl Cache {
     /// Sized for `expected` entries: a search that goes straight through makes about one per op.
-    fn new(words_per_set: usize, expected: usize) -> Self {
+    fn new(expected: usize) -> Self {
+        let mut starts = Vec::with_capacity(expected + 1);
+        starts.push(0);
         Cache {
-            words_per_set,
-            words: Vec::with_capacity(expected * words_per_set),
+            words: Vec::with_capacity(expected * 4),
+            starts,
             states: Vec::with_capacity(expected),
             chain: Vec::with_capacity(expected),
             first: HashMap::with_capacity_and_hasher(expected, Default::default()),
@@ -144,19 +199,19 @@ impl Cache {
     }
 
     /// Insert; false if already present.
-    fn insert(&mut self, hash: u64, set: &[u64], state: u32) -> bool {
-        let w = self.words_per_set;
+    fn insert(&mut self, hash: u64, set: &[u32], state: u32) -> bool {
         let mut at = self.first.get(&hash).copied().unwrap_or(NONE);
         let head = at;
         while at != NONE {
             let i = at as usize;
-            if self.states[i] == state && self.words[i * w..(i + 1) * w] == *set {
+            if self.states[i] == state && self.words[self.starts[i] as usize..self.starts[i + 1] as usize] == *set {
                 return false;
             }
             at = self.chain[i];
         }
         let id = self.states.len() as u32;
         self.words.extend_from_slice(set);
+        self.starts.push(self.words.len() as u64);
         self.states.push(state);
         self.chain.push(head);
         self.first.insert(hash, id);
@@ -164,7 +219,128 @@ impl Cache {
     }
 
     fn bytes(&self) -> usize {
-        self.words.capacity() * 8 + self.states.capacity() * 4 + self.chain.capacity() * 4 + self.first.capacity() * 16
+        self.words.capacity() * 4
+            + self.starts.capacity() * 8
+            + self.states.capacity() * 4
+            + self.chain.capacity() * 4
+            + self.first.capacity() * 16
+    }
+}
+
+/// The cache's compact form of a set of linearized ops, kept up to date as ops are added and
+/// removed. A bitset over all ops costs n/8 bytes per cache entry (2.5 KB at 20,000 ops), yet the
+/// linearized ops are nearly always "every op up to a point, then a few": the ops the search
+/// must linearize (all but the open crashed ones) below the first one not linearized (`first`)
+/// are all in, above it only ops invoked before that one's return can be. So a set is written
+/// as `first`, the offsets from it of the linearized ops above it, and a bitset over the open
+/// crashed ops only; or, when that would be longer, as the plain bitset (tagged). Equal sets
+/// have equal forms and unequal sets unequal ones.
+struct SetKey {
+    /// Ops the search must linearize (not open, not dropped), as a bitset.
+    tracked: Vec<u64>,
+    /// How many tracked ops there are below each op.
+    tracked_below: Vec<u32>,
+    /// The first tracked op not linearized (n when none).
+    first: usize,
+    /// Tracked ops linearized.
+    count: usize,
+    /// Each open crashed op's bit in `open_words`.
+    open_rank: Vec<u32>,
+    open_words: Vec<u64>,
+}
+
+impl SetKey {
+    fn new(n: usize, tracked: impl Fn(usize) -> bool, open: &[bool]) -> SetKey {
+        let mut key = SetKey {
+            tracked: vec![0; n.div_ceil(64).max(1)],
+            tracked_below: Vec::with_capacity(n + 1),
+            first: 0,
+            count: 0,
+            open_rank: vec![NONE; n],
+            open_words: Vec::new(),
+        };
+        let (mut below, mut opens) = (0u32, 0u32);
+        for (i, &is_open) in open.iter().enumerate().take(n) {
+            key.tracked_below.push(below);
+            if tracked(i) {
+                key.tracked[i / 64] |= 1 << (i % 64);
+                below += 1;
+            }
+            if is_open {
+                key.open_rank[i] = opens;
+                opens += 1;
+            }
+        }
+        key.tracked_below.push(below);
+        key.open_words = vec![0; (opens as usize).div_ceil(64)];
+        key.first = (0..n).find(|&i| key.is_tracked(i)).unwrap_or(n);
+        key
+    }
+
+    fn is_tracked(&self, i: usize) -> bool {
+        self.tracked[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    /// `op` was just added to `linearized`.
+    fn add(&mut self, op: usize, linearized: &[u64]) {
+        if self.open_rank[op] != NONE {
+            let r = self.open_rank[op] as usize;
+            self.open_words[r / 64] |= 1 << (r % 64);
+        } else if self.is_tracked(op) {
+            self.count += 1;
+            let n = self.tracked_below.len() - 1;
+            while self.first < n
+                && (!self.is_tracked(self.first) || linearized[self.first / 64] & (1 << (self.first % 64)) != 0)
+            {
+                self.first += 1;
+            }
+        }
+    }
+
+    /// `op` was just removed from `linearized`.
+    fn remove(&mut self, op: usize) {
+        if self.open_rank[op] != NONE {
+            let r = self.open_rank[op] as usize;
+            self.open_words[r / 64] &= !(1 << (r % 64));
+        } else if self.is_tracked(op) {
+            self.count -= 1;
+            self.first = self.first.min(op);
+        }
+    }
+
+    /// The compact form of `linearized`, into `out`.
+    fn encode(&self, linearized: &[u64], out: &mut Vec<u32>) {
+        out.clear();
+        let mut left = self.count - self.tracked_below[self.first] as usize;
+        if left + 2 * self.open_words.len() > 2 * linearized.len() {
+            // Longer than the plain bitset (small keys, many ops linearized out of order): the
+            // bitset, tagged so that it cannot be mistaken for a compact form.
+            out.push(u32::MAX);
+            for &word in linearized {
+                out.push(word as u32);
+                out.push((word >> 32) as u32);
+            }
+            return;
+        }
+        out.push(self.first as u32);
+        let mut w = self.first / 64;
+        while left > 0 {
+            let mut bits = linearized[w] & self.tracked[w];
+            if w == self.first / 64 {
+                bits &= !0u64 << (self.first % 64);
+            }
+            while bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                out.push((i - self.first) as u32);
+                bits &= bits - 1;
+                left -= 1;
+            }
+            w += 1;
+        }
+        for &word in &self.open_words {
+            out.push(word as u32);
+            out.push((word >> 32) as u32);
+        }
     }
 }
 
@@ -229,11 +405,22 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
     if n >= NONE as usize - 1 {
         return Outcome::GaveUp(format!("{n} operations on one key is more than the search supports"));
     }
+    // Crashed-op pruning: some crashed ops are left out, some get a return (see `Bound`).
+    let bounds = model.bound_crashed(ops);
+    let bound = |i: usize| bounds.as_ref().map_or(Bound::Keep, |b| b[i]);
+    let ret_of = |i: usize| match bound(i) {
+        Bound::Keep => ops[i].return_at,
+        Bound::Drop => None,
+        Bound::Before(at) => Some(at),
+    };
     // Build the entry list in real-time order. Entry 0 is the head sentinel.
     let mut events: Vec<(usize, bool, u32)> = Vec::with_capacity(2 * n);
     for (i, op) in ops.iter().enumerate() {
+        if bound(i) == Bound::Drop {
+            continue;
+        }
         events.push((op.call_at, true, i as u32));
-        if let Some(r) = op.return_at {
+        if let Some(r) = ret_of(i) {
             events.push((r, false, i as u32));
         }
     }
@@ -256,12 +443,57 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
     let words_per_set = n.div_ceil(64).max(1);
     let mut linearized = vec![0u64; words_per_set];
     let mut set_hash = 0u64;
-    let mut cache = Cache::new(words_per_set, n);
+    let mut cache = Cache::new(n);
     let mut states = States::new(model, n);
     let mut state: u32 = 0; // the initial state's id
                             // The choices made so far: (call entry, state before it).
     let mut stack: Vec<(u32, u32)> = Vec::new();
-    let mut required = ops.iter().filter(|o| o.return_at.is_some()).count();
+    let mut required = (0..n).filter(|&i| ret_of(i).is_some()).count();
+    // Crashed ops that stay open to the end. Two that do the same (equal ops) are
+    // interchangeable once both are invoked, so only the earliest one not yet linearized is ever
+    // tried: `same_before[i]` is the previous open crashed op equal to op i, which must be
+    // linearized before op i is tried. And a crashed op that leaves the state as it is changes
+    // nothing the rest can see (it could as well not have happened), so it is never tried.
+    // Equal ops that must take effect are interchangeable too, in the order they return: with X
+    // and Y equal, both candidates and X returning first, any linearization placing Y now and X
+    // later can swap them (Y's window covers X's place, X's covers now). So Y is not tried while
+    // X, its predecessor in return order, is a candidate not yet linearized.
+    // Built only once the search has taken `SYMMETRY_AFTER` steps: most searches are over by
+    // then, and for them the table would cost more than it saves. (Turning a pruning rule on
+    // midway is sound: each cut is justified at the point it is made.)
+    let mut earlier_equal: Vec<u32> = Vec::new();
+    let build_earlier_equal = || {
+        let mut earlier_equal = vec![NONE; n];
+        let mut by_ret: Vec<(usize, usize)> =
+            (0..n).filter_map(|i| Some((ret_of(i)?, i))).filter(|&(_, i)| bound(i) != Bound::Drop).collect();
+        by_ret.sort_unstable();
+        let mut last: HashMap<&M::Op, u32, FxBuildHasher> = HashMap::default();
+        for (_, i) in by_ret {
+            if let Some(prev) = last.insert(&ops[i].op, i as u32) {
+                earlier_equal[i] = prev;
+            }
+        }
+        earlier_equal
+    };
+    // The first return entry in the list (what bounds the candidates), found when needed and
+    // kept until the list changes.
+    let (mut list_version, mut first_return_at) = (0u64, (u64::MAX, NONE));
+    let blind: Vec<bool> = ops.iter().map(|o| model.is_blind(&o.op)).collect();
+    let open: Vec<bool> = (0..n).map(|i| bound(i) == Bound::Keep && ops[i].return_at.is_none()).collect();
+    let mut same_before = vec![NONE; n];
+    {
+        let mut by_call: Vec<usize> = (0..n).filter(|&i| open[i]).collect();
+        by_call.sort_unstable_by_key(|&i| ops[i].call_at);
+        let mut last: HashMap<&M::Op, u32, FxBuildHasher> = HashMap::default();
+        for i in by_call {
+            if let Some(prev) = last.insert(&ops[i].op, i as u32) {
+                same_before[i] = prev;
+            }
+        }
+    }
+
+    let mut set_key = SetKey::new(n, |i| bound(i) != Bound::Drop && !open[i], &open);
+    let mut encoded: Vec<u32> = Vec::new();
 
     let mut deepest = Deepest::default();
 
@@ -277,12 +509,21 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
     let prune = model.prunes_reads();
 
     let mut entry = entries[HEAD as usize].next;
+    // Each point is walked twice: first for the ops that must take effect, then for the open
+    // crashed ops, so that a crashed op is only tried once nothing else works (the order in
+    // which children are tried changes nothing but how soon a linearization is found).
+    // (Without open crashed ops there is no second walk.)
+    let any_open = open.iter().any(|&o| o);
+    let mut crashed_pass = false;
     let mut steps: u64 = 0;
     loop {
         if required == 0 {
             return Outcome::Linearizable;
         }
         steps += 1;
+        if steps == limits.symmetry_after.max(1) {
+            earlier_equal = build_earlier_equal();
+        }
         // Another key's violation ends this search early: check often, it is one load.
         if steps & 255 == 0 {
             if limits.stop.load(Ordering::Relaxed) {
@@ -300,7 +541,11 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
             }
             if cache.bytes() + states.bytes() > limits.memory_budget {
                 return Outcome::GaveUp(format!(
-                    "the search cache outgrew its memory budget of {} MiB ({} states explored)",
+                    "the search cache outgrew its memory budget of {} MiB after exploring {} states \
+                     (the budget is half the memory available at start; this key has too many \
+                     concurrent or crashed operations writing repeated values to search \
+                     exhaustively: free memory, or write unique values, which are decided without \
+                     a search)",
                     limits.memory_budget >> 20,
                     cache.states.len()
                 ));
@@ -310,17 +555,64 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
         // stops at the first return entry, so `entry` cannot run off the end.
         debug_assert!(entry != NONE);
         let e = entries[entry as usize];
+        if e.is_call && open[e.op as usize] != crashed_pass {
+            entry = e.next;
+            continue;
+        }
+        if !e.is_call && !crashed_pass && any_open {
+            crashed_pass = true;
+            entry = entries[HEAD as usize].next;
+            continue;
+        }
         if e.is_call {
             let op = e.op as usize;
+            if open[op] {
+                let before = same_before[op];
+                if before != NONE && linearized[before as usize / 64] & (1 << (before % 64)) == 0 {
+                    entry = e.next;
+                    continue;
+                }
+            } else if !earlier_equal.is_empty() && earlier_equal[op] != NONE {
+                let x = earlier_equal[op] as usize;
+                if linearized[x / 64] & (1 << (x % 64)) == 0 {
+                    if first_return_at.0 != list_version {
+                        let mut at = entries[HEAD as usize].next;
+                        while entries[at as usize].is_call {
+                            at = entries[at as usize].next;
+                        }
+                        first_return_at = (list_version, at);
+                    }
+                    if call_entry[x] < first_return_at.1 {
+                        entry = e.next;
+                        continue;
+                    }
+                }
+            }
             let Some(next_state) = states.step(state, op, ops) else {
                 entry = e.next;
                 continue;
             };
+            if open[op] && next_state == state {
+                entry = e.next;
+                continue;
+            }
+            // Right after an open crashed op, a blind op (one that ignores the state, like a
+            // write) would make it pointless: leave such orders out (see `Model::is_blind`).
+            if blind[op] && stack.last().is_some_and(|&(c, _)| open[entries[c as usize].op as usize]) {
+                entry = e.next;
+                continue;
+            }
             linearized[op / 64] |= 1 << (op % 64);
             set_hash ^= zobrist(op);
-            if cache.insert(set_hash ^ zobrist(next_state as usize ^ 0x5555_5555), &linearized, next_state) {
+            set_key.add(op, &linearized);
+            set_key.encode(&linearized, &mut encoded);
+            // The state, and whether it was reached by an open crashed op (then a blind op may
+            // not follow, so the same set and state reached otherwise has more futures).
+            let cached_state = next_state << 1 | u32::from(open[op]);
+            if cache.insert(set_hash ^ zobrist(cached_state as usize ^ 0x5555_5555), &encoded, cached_state) {
                 // Linearize it: push the choice and lift its entries out of the list.
                 stack.push((entry, std::mem::replace(&mut state, next_state)));
+                list_version += 1;
                 lift(&mut entries, entry);
                 if e.ret != NONE {
                     required -= 1;
@@ -335,12 +627,14 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
                 };
                 if !dead_end {
                     entry = entries[HEAD as usize].next;
+                    crashed_pass = false;
                     continue;
                 }
                 // A pending read can no longer succeed: backtrack over this choice.
             } else {
                 linearized[op / 64] &= !(1 << (op % 64));
                 set_hash ^= zobrist(op);
+                set_key.remove(op);
                 if !read_only[op] {
                     entry = e.next;
                     continue;
@@ -358,10 +652,12 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
             let Some((call, prev_state)) = stack.pop() else {
                 return Outcome::NotLinearizable(deepest.into_witness(&states));
             };
+            list_version += 1;
             deepest.backtracked_to(stack.len());
             let op = entries[call as usize].op as usize;
             linearized[op / 64] &= !(1 << (op % 64));
             set_hash ^= zobrist(op);
+            set_key.remove(op);
             state = prev_state;
             unlift(&mut entries, call);
             if entries[call as usize].ret != NONE {
@@ -369,6 +665,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
             }
             if !read_only[op] {
                 entry = entries[call as usize].next;
+                crashed_pass = open[op];
                 break;
             }
         }
