@@ -125,6 +125,15 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
     crate::store::say(&format!("run directory {}", run.path.display()));
     tracing::info!(seed, "test {} starting on {}", plan.name, node_names.join(","));
     emergency.arm(control.clone(), db, nodes.clone(), plan.leave_db_running);
+    // Faults a killed run left on the nodes (its firewall rules, its qdiscs) would cut links this
+    // run believes whole: remove them first, and say so. Its database processes are the set-up's.
+    let stale = faultline_nemeses::heal::heal_nodes(&control).await;
+    for line in &stale.fixed {
+        crate::store::say(&format!("left by an earlier run: {line}"));
+    }
+    if !stale.errors.is_empty() {
+        anyhow::bail!("faults left by an earlier run could not be removed: {}", stale.errors.join("; "));
+    }
 
     let cpu_at_start = process_cpu_seconds();
     let start = Instant::now();
