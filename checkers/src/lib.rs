@@ -9,6 +9,7 @@ pub mod expect;
 pub mod faults;
 pub mod formats;
 pub mod history;
+pub mod ladder;
 pub mod linearizable;
 pub mod metrics;
 pub mod models;

@@ -1,0 +1,324 @@
+//! Sequential consistency (Lamport 1979): one total order of all operations that respects each
+//! process's order (not real time) and the sequential specification.
+//!
+//! It shares the linearizability checker's machinery: the same pairing and model conversion
+//! (`linearizable::partition`, so Jepsen's ok/fail/info meaning and every `Model` carry over) and
+//! the same kind of search, with a different "may go next" rule. The linearizability search may
+//! take any op whose invocation precedes the first pending return; this one may take the next op
+//! of any process. A point of the search is (how far each process has got, the model state), and
+//! is memoised: two orders that reach the same point have the same future.
+//!
+//! - `ok` ops must all be placed; an `info` (or never completed) op may be placed at any time after
+//!   its process's earlier ops, or never (it is normally its process's last op; were it not,
+//!   skipping it is a move of its own).
+//! - A read-only op (a read) that succeeds in the current state is placed at once, never later:
+//!   as in the linearizability search, any order that places it later can place it now (its
+//!   process's earlier ops are placed, and it changes no state), so nothing is lost.
+//!
+//! SC is not compositional: a history whose keys are each sequentially consistent can still be
+//! inconsistent as a whole. So a multi-key history is checked as one object whose state is every
+//! key's state; the search then gives up (unknown) beyond its time or memory budget rather than
+//! split the keys.
+
+use crate::history::Op;
+use crate::linearizable::{partition, Options};
+use crate::models::Model;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::time::Instant;
+
+/// One op of the search.
+struct ScOp<'a, O> {
+    op: &'a O,
+    key: u32,
+    /// Must be placed (ended `ok`).
+    required: bool,
+    /// Positions in the history of the invocation and of the `ok` completion.
+    call_at: usize,
+    return_at: Option<usize>,
+}
+
+/// What the search found.
+pub(crate) enum ScOutcome {
+    Holds,
+    /// Not sequentially consistent: the deepest point reached, explained.
+    Broken {
+        ops: Vec<(usize, Option<usize>)>,
+        explanation: String,
+    },
+    Unknown(String),
+}
+
+/// Interned model states and memoised steps.
+struct States<'m, M: Model> {
+    model: &'m M,
+    states: Vec<M::State>,
+    ids: FxHashMap<M::State, u32>,
+    memo: FxHashMap<u64, u32>,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl<'m, M: Model> States<'m, M> {
+    fn intern(&mut self, s: M::State) -> u32 {
+        if let Some(&id) = self.ids.get(&s) {
+            return id;
+        }
+        let id = self.states.len() as u32;
+        self.states.push(s.clone());
+        self.ids.insert(s, id);
+        id
+    }
+    fn step(&mut self, state: u32, op_id: usize, op: &M::Op) -> Option<u32> {
+        let k = (state as u64) << 32 | op_id as u64;
+        if let Some(&next) = self.memo.get(&k) {
+            return (next != NONE).then_some(next);
+        }
+        let next = match self.model.step(&self.states[state as usize], op) {
+            Some(s) => self.intern(s),
+            None => NONE,
+        };
+        self.memo.insert(k, next);
+        (next != NONE).then_some(next)
+    }
+}
+
+/// Check the whole history (all keys as one object) for sequential consistency under `model`.
+pub(crate) fn check<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<ScOutcome, String> {
+    let started = Instant::now();
+    let deadline = opts.timeout.map(|t| started + t);
+    let (parts, _) = partition(model, history, opts)?;
+    // All ops, grouped by process in invocation order.
+    let mut ops: Vec<ScOp<M::Op>> = Vec::new();
+    for (k, part) in parts.iter().enumerate() {
+        for o in &part.ops {
+            ops.push(ScOp {
+                op: &o.op,
+                key: k as u32,
+                required: o.return_at.is_some(),
+                call_at: o.call_at,
+                return_at: o.return_at,
+            });
+        }
+    }
+    let mut proc_of: FxHashMap<crate::history::Process, u32> = FxHashMap::default();
+    let mut procs: Vec<Vec<u32>> = Vec::new();
+    let mut order: Vec<usize> = (0..ops.len()).collect();
+    order.sort_unstable_by_key(|&i| ops[i].call_at);
+    for i in order {
+        let p = history[ops[i].call_at].process;
+        let next = procs.len() as u32;
+        let pid = *proc_of.entry(p).or_insert(next);
+        if pid == next {
+            procs.push(Vec::new());
+        }
+        procs[pid as usize].push(i as u32);
+    }
+    let nprocs = procs.len();
+    let nkeys = parts.len().max(1);
+    let read_only: Vec<bool> = ops.iter().map(|o| model.is_read_only(o.op)).collect();
+    let mut states = States { model, states: Vec::new(), ids: FxHashMap::default(), memo: FxHashMap::default() };
+    let init = states.intern(model.init());
+
+    // The point of the search.
+    let mut pos = vec![0u32; nprocs];
+    let mut kstate = vec![init; nkeys];
+    let mut placed = 0usize;
+    let mut required_left = ops.iter().filter(|o| o.required).count();
+    // Undo log: (process, key or NONE for a skip, previous key state).
+    let mut undo: Vec<(u32, u32, u32)> = Vec::new();
+    let mut visited: FxHashSet<Box<[u32]>> = FxHashSet::default();
+    let entry_words = nprocs + nkeys;
+    // Frames: (undo length before the move into this point, next choice to try).
+    let mut frames: Vec<(usize, usize)> = Vec::new();
+    let mut best: Option<(usize, Vec<u32>, Vec<u32>)> = None;
+    let mut steps: u64 = 0;
+
+    macro_rules! apply {
+        ($p:expr, $op:expr, $next:expr) => {{
+            let o = &ops[$op as usize];
+            undo.push(($p as u32, o.key, kstate[o.key as usize]));
+            kstate[o.key as usize] = $next;
+            pos[$p] += 1;
+            placed += 1;
+            if o.required {
+                required_left -= 1;
+            }
+        }};
+    }
+    macro_rules! undo_to {
+        ($len:expr) => {{
+            while undo.len() > $len {
+                let (p, key, prev) = undo.pop().expect("an undo entry");
+                pos[p as usize] -= 1;
+                if key != NONE {
+                    kstate[key as usize] = prev;
+                    placed -= 1;
+                    if ops[procs[p as usize][pos[p as usize] as usize] as usize].required {
+                        required_left += 1;
+                    }
+                }
+            }
+        }};
+    }
+    // Enter a point: place the reads that can go, then stop if done or seen before.
+    // Returns Some(true) when done, Some(false) when seen before, None when open.
+    macro_rules! enter {
+        () => {{
+            loop {
+                let mut progress = false;
+                for p in 0..nprocs {
+                    while let Some(&op) = procs[p].get(pos[p] as usize) {
+                        if !read_only[op as usize] {
+                            break;
+                        }
+                        let Some(next) =
+                            states.step(kstate[ops[op as usize].key as usize], op as usize, ops[op as usize].op)
+                        else {
+                            break;
+                        };
+                        apply!(p, op, next);
+                        progress = true;
+                    }
+                }
+                if !progress {
+                    break;
+                }
+            }
+            if required_left == 0 {
+                Some(true)
+            } else {
+                let mut key = Vec::with_capacity(entry_words);
+                key.extend_from_slice(&pos);
+                key.extend_from_slice(&kstate);
+                if visited.insert(key.into_boxed_slice()) {
+                    None
+                } else {
+                    Some(false)
+                }
+            }
+        }};
+    }
+
+    match enter!() {
+        Some(true) => return Ok(ScOutcome::Holds),
+        Some(false) => unreachable!("the first point is new"),
+        None => frames.push((0, 0)),
+    }
+    loop {
+        steps += 1;
+        if steps & 1023 == 0 {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(ScOutcome::Unknown(format!(
+                    "timed out after exploring {} points of the sequential search",
+                    visited.len()
+                )));
+            }
+            if visited.len() * (entry_words * 4 + 32) > opts.memory_budget {
+                return Ok(ScOutcome::Unknown(format!(
+                    "the sequential search outgrew its memory budget of {} MiB ({} points explored)",
+                    opts.memory_budget >> 20,
+                    visited.len()
+                )));
+            }
+        }
+        let Some(&(entry, next_choice)) = frames.last() else { unreachable!() };
+        // Choices: 2p applies process p's next op, 2p + 1 skips it (optional ops not last).
+        let mut chosen = None;
+        let mut c = next_choice;
+        while c < 2 * nprocs {
+            let p = c / 2;
+            if let Some(&op) = procs[p].get(pos[p] as usize) {
+                let o = &ops[op as usize];
+                if c % 2 == 0 {
+                    if !read_only[op as usize] {
+                        if let Some(next) = states.step(kstate[o.key as usize], op as usize, o.op) {
+                            chosen = Some((c, p, op, Some(next)));
+                            break;
+                        }
+                    }
+                } else if !o.required && (pos[p] as usize) + 1 < procs[p].len() {
+                    chosen = Some((c, p, op, None));
+                    break;
+                }
+            }
+            c += 1;
+        }
+        match chosen {
+            Some((c, p, op, next)) => {
+                frames.last_mut().expect("a frame").1 = c + 1;
+                let before = undo.len();
+                match next {
+                    Some(next) => apply!(p, op, next),
+                    None => {
+                        undo.push((p as u32, NONE, 0));
+                        pos[p] += 1;
+                    }
+                }
+                match enter!() {
+                    Some(true) => return Ok(ScOutcome::Holds),
+                    Some(false) => undo_to!(before),
+                    None => frames.push((before, 0)),
+                }
+            }
+            None => {
+                if best.as_ref().is_none_or(|b| placed > b.0) {
+                    best = Some((placed, pos.clone(), kstate.clone()));
+                }
+                frames.pop();
+                undo_to!(entry);
+                if frames.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+    // Explain the deepest point: the next op of every process there could not go.
+    let (placed, pos, kstate) = best.expect("the first point was explored");
+    let total = ops.iter().filter(|o| o.required).count();
+    let mut stuck = Vec::new();
+    let mut names = Vec::new();
+    for p in 0..nprocs {
+        if let Some(&op) = procs[p].get(pos[p] as usize) {
+            let o = &ops[op as usize];
+            if !o.required && stuck.len() >= 6 {
+                continue;
+            }
+            stuck.push((o.call_at, o.return_at));
+            let inv = &history[o.call_at];
+            let out = o.return_at.map(|r| history[r].value.to_string()).unwrap_or_else(|| "unknown".into());
+            names.push(format!(
+                "{} {}{} by process {} (history index {}, returned {out})",
+                inv.f,
+                inv.value,
+                inv.key.as_ref().map(|k| format!(" on key {k}")).unwrap_or_default(),
+                inv.process,
+                inv.index
+            ));
+            if stuck.len() >= 12 {
+                break;
+            }
+        }
+    }
+    let keys_state: Vec<String> = kstate
+        .iter()
+        .enumerate()
+        .filter(|&(k, &s)| s != init || parts.len() == 1 && k == 0)
+        .take(8)
+        .map(|(k, &s)| match &parts.get(k).and_then(|p| p.key.clone()) {
+            Some(key) => format!("key {key} = {}", model.describe(&states.states[s as usize])),
+            None => model.describe(&states.states[s as usize]),
+        })
+        .collect();
+    Ok(ScOutcome::Broken {
+        ops: stuck,
+        explanation: format!(
+            "no order of the operations that keeps each process's order satisfies the {} model: the furthest \
+             any such order gets is {placed} operations ({total} must be placed), where the {} is {}, and then none \
+             of the processes' next operations can go: {}",
+            model.name(),
+            model.name(),
+            if keys_state.is_empty() { "initial".to_string() } else { keys_state.join(", ") },
+            names.join("; ")
+        ),
+    })
+}

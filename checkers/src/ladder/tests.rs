@@ -1,0 +1,1 @@
+//! Litmus and property tests of the ladder.
