@@ -13,6 +13,9 @@
 //! effect having happened or not, and the process is replaced by a new one (as in Jepsen). A cas
 //! whose expected value does not match ends `fail`. Reads of a never-written key return null.
 //! `--corrupt` changes one late ok read to a value never written, making the history invalid.
+//! `--unique` makes every write and cas write a value never written before (a differentiated
+//! history, as the causal rungs of the consistency ladder need); a cas then expects the key's
+//! current value half of the time.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -27,15 +30,28 @@ struct Args {
     out: String,
     seed: u64,
     corrupt: bool,
+    unique: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a =
-        Args { ops: 1_000_000, keys: 1000, processes: 20, info: 0.01, out: String::new(), seed: 1, corrupt: false };
+    let mut a = Args {
+        ops: 1_000_000,
+        keys: 1000,
+        processes: 20,
+        info: 0.01,
+        out: String::new(),
+        seed: 1,
+        corrupt: false,
+        unique: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--corrupt" {
             a.corrupt = true;
+            continue;
+        }
+        if flag == "--unique" {
+            a.unique = true;
             continue;
         }
         let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -93,6 +109,7 @@ fn main() {
     let mut line = String::with_capacity(200);
     let mut invoked = 0u64;
     let mut outstanding = 0u64;
+    let mut fresh = 0i64;
     // Invoke `--ops` operations, then complete what is outstanding.
     while invoked < args.ops || outstanding > 0 {
         let s = rng.random_range(0..slots.len());
@@ -101,10 +118,19 @@ fn main() {
         match &mut slot.op {
             None if invoked < args.ops => {
                 let key = rng.random_range(0..args.keys);
-                let (f, input) = match rng.random_range(0..10) {
-                    0..=3 => ("read", Value::Null),
-                    4..=7 => ("write", json!(rng.random_range(0..10))),
-                    _ => ("cas", json!([rng.random_range(0..10), rng.random_range(0..10)])),
+                let (f, input) = match (rng.random_range(0..10), args.unique) {
+                    (0..=3, _) => ("read", Value::Null),
+                    (4..=7, false) => ("write", json!(rng.random_range(0..10))),
+                    (_, false) => ("cas", json!([rng.random_range(0..10), rng.random_range(0..10)])),
+                    (4..=7, true) => {
+                        fresh += 1;
+                        ("write", json!(fresh))
+                    }
+                    (_, true) => {
+                        fresh += 1;
+                        let old = if rng.random_bool(0.5) { json!(registers[key as usize]) } else { json!(fresh + 1) };
+                        ("cas", json!([old, fresh]))
+                    }
                 };
                 let will_be_info = rng.random_bool(args.info.clamp(0.0, 1.0));
                 record = Some(("invoke", input.clone(), key, f));

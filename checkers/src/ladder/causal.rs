@@ -69,8 +69,12 @@ pub(crate) struct Causal {
     pub cm: Res,
 }
 
-/// The most vector clock entries (n × P) the check allocates.
-const MAX_CLOCK_ENTRIES: usize = 1 << 27;
+/// The most vector clock entries (n × P) the check allocates (256 MiB).
+const MAX_CLOCK_ENTRIES: usize = 1 << 26;
+
+/// The most work causal memory's per-process fixpoints may take (processes that read × n × P
+/// clock entries per round); beyond it CM is unknown rather than slow.
+const MAX_CM_WORK: usize = 1 << 33;
 
 /// The positions of each process's writes on each key, in process order.
 struct WritePositions(FxHashMap<(u32, u32), Vec<u32>>);
@@ -299,6 +303,12 @@ pub(crate) fn check(d: &Diff, deadline: Option<Instant>) -> Causal {
 fn causal_memory(d: &Diff, edges: &[(u32, u32)], vc: &[u32], wpos: &WritePositions, deadline: Option<Instant>) -> Res {
     let n = d.ops.len();
     let p = d.procs();
+    let readers = (0..p).filter(|&q| d.proc_ops(q).any(|u| d.ops[u].kind == Kind::Read)).count();
+    if readers.saturating_mul(n).saturating_mul(p) > MAX_CM_WORK {
+        return Res::Unknown(format!(
+            "{n} operations over {p} processes is more than causal memory's per-process check handles"
+        ));
+    }
     let mut hvc = vec![0u32; n * p];
     for proc in 0..p {
         let range = d.proc_ops(proc);

@@ -116,6 +116,9 @@ pub struct LadderResult {
     /// incomparable, as are the four session guarantees).
     pub strongest: Vec<String>,
     pub rungs: Vec<Rung>,
+    /// Milliseconds spent per part: `extract` (the differentiated abstraction), `causal` (CC, CCv,
+    /// CM), `sessions`, `sequential` (0 when decided without a search).
+    pub timings_ms: std::collections::BTreeMap<String, f64>,
 }
 
 impl LadderResult {
@@ -253,6 +256,7 @@ pub fn check_with_linearizable(
     // Causal and session rungs on the differentiated abstraction.
     let register_like = matches!(o.model, ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv);
     let deadline = o.timeout.map(|t| std::time::Instant::now() + t);
+    let extract_started = std::time::Instant::now();
     let diff = if register_like {
         extract::extract(history, &o.init, o.nil_read_is_unknown).map_err(|e| match e {
             extract::NotApplicable::NotUnique(s) | extract::NotApplicable::Unsupported(s) => s,
@@ -260,11 +264,16 @@ pub fn check_with_linearizable(
     } else {
         Err(format!("the {} model is not a register", o.model.name()))
     };
+    let mut timings = std::collections::BTreeMap::new();
+    let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1e3;
+    timings.insert("extract".to_string(), ms(extract_started));
     let mut causal_rungs = Vec::new();
     let mut sc_from_causal: Option<Rung> = None;
     match &diff {
         Ok(d) => {
+            let t = std::time::Instant::now();
             let c = causal::check(d, deadline);
+            timings.insert("causal".to_string(), ms(t));
             let cm = from_res("causal-memory", &c.cm, d, "no bad pattern of causal memory (CyclicCO, WriteCOInitRead, ThinAirRead, WriteCORead, WriteHBInitRead, CyclicHB)");
             let ccv = from_res(
                 "causal-convergence",
@@ -290,7 +299,9 @@ pub fn check_with_linearizable(
                 }
             }
             causal_rungs.extend([cm, ccv, cc]);
+            let t = std::time::Instant::now();
             let s = session::check(d);
+            timings.insert("sessions".to_string(), ms(t));
             causal_rungs.push(from_res(
                 "read-your-writes",
                 &s.ryw,
@@ -324,6 +335,7 @@ pub fn check_with_linearizable(
     }
 
     // Sequential consistency.
+    let t = std::time::Instant::now();
     let sc = if lin_status == Status::Holds {
         rung("sequential", Status::Holds, "implied by linearizability", None)
     } else if let Some(r) = sc_from_causal {
@@ -349,6 +361,7 @@ pub fn check_with_linearizable(
             ),
         }
     };
+    timings.insert("sequential".to_string(), ms(t));
     rungs.push(sc);
     rungs.extend(causal_rungs);
 
@@ -385,7 +398,7 @@ pub fn check_with_linearizable(
         if strongest.is_empty() { "none".to_string() } else { strongest.join(", ") },
         if broken.is_empty() { String::new() } else { format!("; broken: {}", broken.join(", ")) }
     );
-    Ok(LadderResult { verdict: lin.verdict, summary, strongest, rungs })
+    Ok(LadderResult { verdict: lin.verdict, summary, strongest, rungs, timings_ms: timings })
 }
 
 fn sequential_check(history: &[Op], o: &Options) -> Result<sequential::ScOutcome, String> {
