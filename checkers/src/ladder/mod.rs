@@ -401,6 +401,16 @@ pub fn check_with_linearizable(
     Ok(LadderResult { verdict: lin.verdict, summary, strongest, rungs, timings_ms: timings })
 }
 
+/// Only the sequential-consistency search (no shortcut through linearizability or the causal
+/// rungs), for benchmarks and tests: holds, broken or unknown.
+pub fn check_sequential(history: &[Op], opts: &Options) -> Result<Status, String> {
+    Ok(match sequential_check(history, opts)? {
+        sequential::ScOutcome::Holds => Status::Holds,
+        sequential::ScOutcome::Broken { .. } => Status::Broken,
+        sequential::ScOutcome::Unknown(_) => Status::Unknown,
+    })
+}
+
 fn sequential_check(history: &[Op], o: &Options) -> Result<sequential::ScOutcome, String> {
     let mut o = o.clone();
     if o.timeout.is_none() {

@@ -83,10 +83,47 @@ impl<'m, M: Model> States<'m, M> {
 }
 
 /// Check the whole history (all keys as one object) for sequential consistency under `model`.
+///
+/// Each key is searched on its own first: a total order of the whole history restricted to one
+/// key is an order of that key's ops, so a key without one breaks the whole history. When
+/// every key has one, the whole history is searched with a bounded number of points (a product
+/// of keys multiplies the points); past the bound the result is unknown.
 pub(crate) fn check<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<ScOutcome, String> {
     let started = Instant::now();
-    let deadline = opts.timeout.map(|t| started + t);
     let (parts, _) = partition(model, history, opts)?;
+    if parts.len() > 1 {
+        for k in 0..parts.len() {
+            match search(model, history, &parts[k..k + 1], opts, started, usize::MAX)? {
+                ScOutcome::Holds => {}
+                broken @ ScOutcome::Broken { .. } => return Ok(broken),
+                ScOutcome::Unknown(why) => {
+                    let key = parts[k].key.as_ref().map(|k| k.to_string()).unwrap_or_default();
+                    return Ok(ScOutcome::Unknown(format!("key {key}: {why}")));
+                }
+            }
+        }
+        let ops: usize = parts.iter().map(|p| p.ops.len()).sum();
+        return Ok(match search(model, history, &parts, opts, started, 64 * ops + 100_000)? {
+            ScOutcome::Unknown(why) => ScOutcome::Unknown(format!(
+                "every key is sequentially consistent on its own, but the whole history (sequential consistency \
+                 does not compose across keys) could not be decided: {why}"
+            )),
+            other => other,
+        });
+    }
+    search(model, history, &parts, opts, started, usize::MAX)
+}
+
+/// Search `parts` as one object, giving up (unknown) after `max_points` points.
+fn search<M: Model>(
+    model: &M,
+    history: &[Op],
+    parts: &[crate::linearizable::Part<M::Op>],
+    opts: &Options,
+    started: Instant,
+    max_points: usize,
+) -> Result<ScOutcome, String> {
+    let deadline = opts.timeout.map(|t| started + t);
     // All ops, grouped by process in invocation order.
     let mut ops: Vec<ScOp<M::Op>> = Vec::new();
     for (k, part) in parts.iter().enumerate() {
@@ -116,6 +153,56 @@ pub(crate) fn check<M: Model>(model: &M, history: &[Op], opts: &Options) -> Resu
     let nprocs = procs.len();
     let nkeys = parts.len().max(1);
     let read_only: Vec<bool> = ops.iter().map(|o| model.is_read_only(o.op)).collect();
+    // Read pruning, as in the linearizability search (`Model::can_reach`): a process whose next
+    // op is a required read that the current state can no longer reach, with none of the ops
+    // that could restore it (`Model::may_restore`) still unplaced, makes the point a dead end.
+    // The ops that may restore each read: on its key, not after it in its own process.
+    let mut op_proc = vec![0u32; ops.len()];
+    let mut op_pos = vec![0u32; ops.len()];
+    for (p, list) in procs.iter().enumerate() {
+        for (i, &op) in list.iter().enumerate() {
+            op_proc[op as usize] = p as u32;
+            op_pos[op as usize] = i as u32;
+        }
+    }
+    // first_read[p][i]: the position of process p's first required read at or after i.
+    let first_read: Vec<Vec<u32>> = procs
+        .iter()
+        .map(|list| {
+            let mut v = vec![u32::MAX; list.len()];
+            let mut next = u32::MAX;
+            for i in (0..list.len()).rev() {
+                let op = list[i] as usize;
+                if read_only[op] && ops[op].required {
+                    next = i as u32;
+                }
+                v[i] = next;
+            }
+            v
+        })
+        .collect();
+    let mut restorers: Vec<Vec<u32>> = vec![Vec::new(); ops.len()];
+    let prune = model.prunes_reads() && {
+        let mut by_key: Vec<Vec<u32>> = vec![Vec::new(); parts.len()];
+        for (i, o) in ops.iter().enumerate() {
+            by_key[o.key as usize].push(i as u32);
+        }
+        let work: usize = by_key.iter().map(|k| k.len() * k.len()).sum();
+        work <= 1 << 26 && {
+            for k in &by_key {
+                for &r in k.iter().filter(|&&r| read_only[r as usize] && ops[r as usize].required) {
+                    for &u in k {
+                        let same_after =
+                            op_proc[u as usize] == op_proc[r as usize] && op_pos[u as usize] > op_pos[r as usize];
+                        if u != r && !same_after && model.may_restore(ops[u as usize].op, ops[r as usize].op) {
+                            restorers[r as usize].push(u);
+                        }
+                    }
+                }
+            }
+            true
+        }
+    };
     let mut states = States { model, states: Vec::new(), ids: FxHashMap::default(), memo: FxHashMap::default() };
     let init = states.intern(model.init());
 
@@ -184,8 +271,22 @@ pub(crate) fn check<M: Model>(model: &M, history: &[Op], opts: &Options) -> Resu
                     break;
                 }
             }
+            // For each process, its first unplaced required read (not only its next op: a read
+            // further on must also stay reachable).
+            let dead_end = prune
+                && (0..nprocs).any(|p| {
+                    let Some(&at) = first_read[p].get(pos[p] as usize) else { return false };
+                    let Some(&r) = procs[p].get(at as usize) else { return false };
+                    let o = &ops[r as usize];
+                    !model.can_reach(&states.states[kstate[o.key as usize] as usize], o.op)
+                        && !restorers[r as usize]
+                            .iter()
+                            .any(|&u| pos[op_proc[u as usize] as usize] <= op_pos[u as usize])
+                });
             if required_left == 0 {
                 Some(true)
+            } else if dead_end {
+                Some(false)
             } else {
                 let mut key = Vec::with_capacity(entry_words);
                 key.extend_from_slice(&pos);
@@ -201,15 +302,22 @@ pub(crate) fn check<M: Model>(model: &M, history: &[Op], opts: &Options) -> Resu
 
     match enter!() {
         Some(true) => return Ok(ScOutcome::Holds),
-        Some(false) => unreachable!("the first point is new"),
+        // Dead from the start (read pruning).
+        Some(false) => best = Some((placed, pos.clone(), kstate.clone())),
         None => frames.push((0, 0)),
     }
-    loop {
+    while !frames.is_empty() {
         steps += 1;
         if steps & 1023 == 0 {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(ScOutcome::Unknown(format!(
                     "timed out after exploring {} points of the sequential search",
+                    visited.len()
+                )));
+            }
+            if visited.len() > max_points {
+                return Ok(ScOutcome::Unknown(format!(
+                    "gave up after {} points of the sequential search",
                     visited.len()
                 )));
             }
@@ -266,9 +374,6 @@ pub(crate) fn check<M: Model>(model: &M, history: &[Op], opts: &Options) -> Resu
                 }
                 frames.pop();
                 undo_to!(entry);
-                if frames.is_empty() {
-                    break;
-                }
             }
         }
     }
