@@ -216,7 +216,7 @@ fn search<M: Model>(
     let mut visited: FxHashSet<Box<[u32]>> = FxHashSet::default();
     let entry_words = nprocs + nkeys;
     // Frames: (undo length before the move into this point, next choice to try).
-    let mut frames: Vec<(usize, usize)> = Vec::new();
+    let mut frames: Vec<(usize, u128)> = Vec::new();
     let mut best: Option<(usize, Vec<u32>, Vec<u32>)> = None;
     let mut steps: u64 = 0;
 
@@ -329,28 +329,29 @@ fn search<M: Model>(
                 )));
             }
         }
-        let Some(&(entry, next_choice)) = frames.last() else { unreachable!() };
-        // Choices: 2p applies process p's next op, 2p + 1 skips it (optional ops not last).
-        let mut chosen = None;
-        let mut c = next_choice;
-        while c < 2 * nprocs {
-            let p = c / 2;
-            if let Some(&op) = procs[p].get(pos[p] as usize) {
-                let o = &ops[op as usize];
-                if c % 2 == 0 {
-                    if !read_only[op as usize] {
-                        if let Some(next) = states.step(kstate[o.key as usize], op as usize, o.op) {
-                            chosen = Some((c, p, op, Some(next)));
-                            break;
-                        }
-                    }
-                } else if !o.required && (pos[p] as usize) + 1 < procs[p].len() {
-                    chosen = Some((c, p, op, None));
-                    break;
+        let Some(&(entry, floor)) = frames.last() else { unreachable!() };
+        // Choices: applying process p's next op, or skipping it (optional ops not last). They
+        // are tried in the order of the ops' invocations (then of processes), so that the first
+        // order tried follows real time: a linearizable history's order is found at once.
+        let mut chosen: Option<(u128, usize, u32, Option<u32>)> = None;
+        for p in 0..nprocs {
+            let Some(&op) = procs[p].get(pos[p] as usize) else { continue };
+            let o = &ops[op as usize];
+            let base = (o.call_at as u128) << 64 | (2 * p) as u128;
+            if chosen.as_ref().is_some_and(|c| c.0 < base) {
+                continue;
+            }
+            if base >= floor && !read_only[op as usize] {
+                if let Some(next) = states.step(kstate[o.key as usize], op as usize, o.op) {
+                    chosen = Some((base, p, op, Some(next)));
+                    continue;
                 }
             }
-            c += 1;
+            if base + 1 >= floor && !o.required && (pos[p] as usize) + 1 < procs[p].len() {
+                chosen = Some((base + 1, p, op, None));
+            }
         }
+        let chosen = chosen.map(|(key, p, op, next)| (key, p, op, next));
         match chosen {
             Some((c, p, op, next)) => {
                 frames.last_mut().expect("a frame").1 = c + 1;
