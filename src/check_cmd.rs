@@ -1,4 +1,5 @@
-//! `faultline check`: check stored histories offline for linearizability.
+//! `faultline check`: check stored histories offline for linearizability (or, with
+//! `--models ladder`, for the consistency ladder: see `faultline_checkers::ladder`).
 //!
 //! Each file is read (format auto-detected or forced with `--format`), checked against a model
 //! (picked from the ops or forced with `--model`), and reported as one line (or one JSON object
@@ -48,8 +49,15 @@ pub struct CheckArgs {
     /// sequential, causal (CM, CCv, CC), the session guarantees and convergence, as a table with
     /// a witness per broken model and the strongest that holds (`checkers.ladder` with --json).
     /// The exit code stays the linearizable rung's verdict, as without --models.
-    #[arg(long, default_value = "linearizable", value_parser = ["linearizable", "ladder"])]
-    pub models: String,
+    #[arg(long, value_enum, default_value_t = Models::Linearizable)]
+    pub models: Models,
+}
+
+/// `--models`: what `check` checks.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Models {
+    Linearizable,
+    Ladder,
 }
 
 /// The check of one file: the loaded history and the result that goes into results.json under
@@ -94,7 +102,7 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
     let quick = matches!(args.format, Format::Auto | Format::Edn)
         && quick_model
         && !args.independent
-        && args.models == "linearizable";
+        && args.models == Models::Linearizable;
     // A report draws the ops, so it needs the general path.
     let text = if quick && args.report.is_none() { read_small_file(path).map_err(|e| e.to_string())? } else { None };
     if let Some(text) = &text {
@@ -143,7 +151,7 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
     let opts = options(model, &history, args);
     let loaded_at = started.elapsed();
     let result = check(&history.ops, &opts).map_err(|e| format!("{}: {e}", path.display()))?;
-    if args.models == "ladder" {
+    if args.models == Models::Ladder {
         return ladder_check(path, history, result, opts, args, started);
     }
     tracing::debug!(file = %path.display(), load_ms = loaded_at.as_secs_f64() * 1e3, check_ms = (started.elapsed() - loaded_at).as_secs_f64() * 1e3, "checked");

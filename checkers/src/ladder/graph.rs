@@ -55,13 +55,13 @@ impl Graph {
         let mut indeg = vec![0u32; n];
         let mut queue: VecDeque<u32> = VecDeque::new();
         let mut total = 0;
-        for v in 0..n {
+        for (v, d) in indeg.iter_mut().enumerate() {
             if !live(v) {
                 continue;
             }
             total += 1;
-            indeg[v] = self.preds(v).iter().filter(|&&u| live(u as usize)).count() as u32;
-            if indeg[v] == 0 {
+            *d = self.preds(v).iter().filter(|&&u| live(u as usize)).count() as u32;
+            if *d == 0 {
                 queue.push_back(v as u32);
             }
         }

@@ -351,7 +351,6 @@ fn search<M: Model>(
                 chosen = Some((base + 1, p, op, None));
             }
         }
-        let chosen = chosen.map(|(key, p, op, next)| (key, p, op, next));
         match chosen {
             Some((c, p, op, next)) => {
                 frames.last_mut().expect("a frame").1 = c + 1;

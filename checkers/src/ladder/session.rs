@@ -317,8 +317,8 @@ pub(crate) fn check(d: &Diff) -> Sessions {
             return Res::Broken(Bad { pattern: "", ops, explanation });
         }
         let mut skipped = false;
-        for q in 0..p {
-            let Some(own) = &mr_constraints[q] else {
+        for own in &mr_constraints {
+            let Some(own) = own else {
                 skipped = true;
                 continue;
             };

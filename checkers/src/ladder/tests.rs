@@ -9,6 +9,8 @@
 //! CO = (PO ∪ wr)+: in a differentiated history every read's write must be in its causal past,
 //! so any admissible causal order contains CO, and a larger one only adds constraints.
 
+#![allow(clippy::needless_range_loop, clippy::type_complexity)]
+
 use super::*;
 use crate::history::OpType;
 use proptest::prelude::*;

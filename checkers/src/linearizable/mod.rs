@@ -278,16 +278,15 @@ impl<O> Part<O> {
     }
 }
 
+/// The parts of a history and its number of invocations.
+pub(crate) type Partitioned<O> = (Vec<Part<O>>, usize);
+
 /// Pair client invocations with completions, group them per key (keys in order of first use)
 /// and convert them with the model, in one pass over the history: an op is converted at its
 /// completion, while its invocation is still in the CPU cache (converting afterwards, key by
 /// key, jumps around a history of hundreds of MB). Returns the parts and the number of
 /// invocations; `Err` when an op does not fit the model.
-pub(crate) fn partition<M: Model>(
-    model: &M,
-    history: &[Op],
-    opts: &Options,
-) -> Result<(Vec<Part<M::Op>>, usize), String> {
+pub(crate) fn partition<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Partitioned<M::Op>, String> {
     use rustc_hash::FxHashMap as HashMap;
     /// A call being paired: `None` once it failed (it is then dropped).
     type Pending<O> = Option<(Call, Option<O>)>;
