@@ -1,4 +1,5 @@
-//! `faultline check`: check stored histories offline for linearizability.
+//! `faultline check`: check stored histories offline for linearizability (or, with
+//! `--models ladder`, for the consistency ladder: see `faultline_checkers::ladder`).
 //!
 //! Each file is read (format auto-detected or forced with `--format`), checked against a model
 //! (picked from the ops or forced with `--model`), and reported as one line (or one JSON object
@@ -63,6 +64,19 @@ pub struct CheckArgs {
     /// version order (Elle's wfr-keys).
     #[arg(long)]
     pub wfr_keys: bool,
+    /// Which models to check: `linearizable` (the default) or `ladder`: linearizable,
+    /// sequential, causal (CM, CCv, CC), the session guarantees and convergence, as a table with
+    /// a witness per broken model and the strongest that holds (`checkers.ladder` with --json).
+    /// The exit code stays the linearizable rung's verdict, as without --models.
+    #[arg(long, value_enum, default_value_t = Models::Linearizable)]
+    pub models: Models,
+}
+
+/// `--models`: what `check` checks.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Models {
+    Linearizable,
+    Ladder,
 }
 
 /// The check of one file: the loaded history and the result that goes into results.json under
@@ -79,6 +93,8 @@ pub struct FileCheck {
     /// `--json` and `--report` (null otherwise).
     pub results: Value,
     pub elapsed: Duration,
+    /// With `--models ladder`.
+    pub ladder: Option<faultline_checkers::ladder::LadderResult>,
 }
 
 /// faultline's set and counter runs: `add` ops with final reads, told apart by what reads return.
@@ -158,6 +174,7 @@ fn check_txn_file(path: &std::path::Path, args: &CheckArgs, started: Instant) ->
         ops: h.txns.len(),
         summary,
         results,
+        ladder: None,
         elapsed: started.elapsed(),
     })
 }
@@ -184,7 +201,10 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
         return check_txn_file(path, args, started);
     }
     let quick_model = matches!(args.model.as_str(), "auto" | "register" | "cas-register");
-    let quick = matches!(args.format, Format::Auto | Format::Edn) && quick_model && !args.independent;
+    let quick = matches!(args.format, Format::Auto | Format::Edn)
+        && quick_model
+        && !args.independent
+        && args.models == Models::Linearizable;
     // A report draws the ops, so it needs the general path.
     let text = if quick && args.report.is_none() { read_small_file(path).map_err(|e| e.to_string())? } else { None };
     if let Some(text) = &text {
@@ -220,6 +240,7 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
             summary: results.reason.clone(),
             results: serde_json::to_value(&results).map_err(|e| format!("{}: {e}", path.display()))?,
             elapsed: started.elapsed(),
+            ladder: None,
         });
     }
     let model = if let Some(detected) = detected {
@@ -232,6 +253,9 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
     let opts = options(model, &history, args);
     let loaded_at = started.elapsed();
     let result = check(&history.ops, &opts).map_err(|e| format!("{}: {e}", path.display()))?;
+    if args.models == Models::Ladder {
+        return ladder_check(path, history, result, opts, args, started);
+    }
     tracing::debug!(file = %path.display(), load_ms = loaded_at.as_secs_f64() * 1e3, check_ms = (started.elapsed() - loaded_at).as_secs_f64() * 1e3, "checked");
     file_check(path, history, result, args, started)
 }
@@ -304,7 +328,49 @@ fn file_check(
         summary,
         results,
         elapsed: started.elapsed(),
+        ladder: None,
     })
+}
+
+/// `--models ladder`: the ladder on top of the linearizability result just computed. The
+/// verdict (and so the exit code) stays the linearizable rung's.
+fn ladder_check(
+    path: &std::path::Path,
+    history: LoadedHistory,
+    result: LinearizableResult,
+    opts: Options,
+    args: &CheckArgs,
+    started: Instant,
+) -> Result<FileCheck, String> {
+    use faultline_checkers::ladder;
+    let lad = ladder::check_with_linearizable(&history.ops, &ladder::LadderOptions::new(opts), result.clone())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut fc = file_check(path, history, result, args, started)?;
+    if !fc.results.is_null() {
+        fc.results["checkers"]["ladder"] = serde_json::to_value(&lad).map_err(|e| e.to_string())?;
+    }
+    fc.summary = format!("{}; {}", fc.summary, lad.summary);
+    fc.ladder = Some(lad);
+    fc.elapsed = started.elapsed();
+    Ok(fc)
+}
+
+/// The ladder as a table: model, status, and the reason or witness.
+fn ladder_table(l: &faultline_checkers::ladder::LadderResult) -> String {
+    let mut out = String::new();
+    for r in &l.rungs {
+        let detail = match &r.witness {
+            Some(w) => {
+                let ops: Vec<String> = w.ops.iter().map(|o| format!("#{} p{} {}", o.index, o.process, o.f)).collect();
+                format!("{} [{}]", r.reason, ops.join(", "))
+            }
+            None => r.reason.clone(),
+        };
+        out.push_str(&format!("         {:<20} {:<15} {}\n", r.model, r.status.as_str(), detail));
+    }
+    let strongest = if l.strongest.is_empty() { "none".to_string() } else { l.strongest.join(", ") };
+    out.push_str(&format!("         strongest model that holds: {strongest}\n"));
+    out
 }
 
 /// `--init`: JSON, or EDN's nil, or else a bare string.
@@ -429,6 +495,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
                         fc.path.display(),
                         if fc.verdict == Verdict::Valid { String::new() } else { format!("\n         {}", fc.summary) }
                     );
+                    if let Some(l) = &fc.ladder {
+                        let _ = write!(out, "{}", ladder_table(l));
+                    }
                 }
                 if let Some(dir) = &args.report {
                     let _ = out.flush();

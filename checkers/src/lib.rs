@@ -10,6 +10,7 @@ pub mod explain;
 pub mod faults;
 pub mod formats;
 pub mod history;
+pub mod ladder;
 pub mod linearizable;
 pub mod metrics;
 pub mod models;

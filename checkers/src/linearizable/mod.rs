@@ -205,10 +205,10 @@ pub const MAX_FAILURE_OPS: usize = 300;
 
 /// An operation of one key: its invoke and completion positions in the history.
 #[derive(Debug, Clone, Copy)]
-struct Call {
-    invoke: usize,
+pub(crate) struct Call {
+    pub(crate) invoke: usize,
     /// `None` when it ended `info` or never completed.
-    ok: Option<usize>,
+    pub(crate) ok: Option<usize>,
 }
 
 /// Check a history. `Err` when an op does not fit the model (e.g. a cas under `register`).
@@ -275,13 +275,13 @@ impl<'a> KeyId<'a> {
 }
 
 /// One key's operations, paired and converted by the model.
-struct Part<O> {
-    key: Option<Value>,
+pub(crate) struct Part<O> {
+    pub(crate) key: Option<Value>,
     /// Invocations not ended by `fail`, in order: an op's id is its position here.
-    calls: Vec<Call>,
+    pub(crate) calls: Vec<Call>,
     /// For the search: the ops the model kept, and their ids.
-    ids: Vec<usize>,
-    ops: Vec<SearchOp<O>>,
+    pub(crate) ids: Vec<usize>,
+    pub(crate) ops: Vec<SearchOp<O>>,
 }
 
 impl<O> Part<O> {
@@ -302,12 +302,15 @@ impl<O> Part<O> {
     }
 }
 
+/// The parts of a history and its number of invocations.
+pub(crate) type Partitioned<O> = (Vec<Part<O>>, usize);
+
 /// Pair client invocations with completions, group them per key (keys in order of first use)
 /// and convert them with the model, in one pass over the history: an op is converted at its
 /// completion, while its invocation is still in the CPU cache (converting afterwards, key by
 /// key, jumps around a history of hundreds of MB). Returns the parts and the number of
 /// invocations; `Err` when an op does not fit the model.
-fn partition<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<(Vec<Part<M::Op>>, usize), String> {
+pub(crate) fn partition<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Partitioned<M::Op>, String> {
     use rustc_hash::FxHashMap as HashMap;
     /// A call being paired: `None` once it failed (it is then dropped).
     type Pending<O> = Option<(Call, Option<O>)>;

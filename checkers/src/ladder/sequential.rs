@@ -1,0 +1,429 @@
+//! Sequential consistency (Lamport 1979): one total order of all operations that respects each
+//! process's order (not real time) and the sequential specification.
+//!
+//! It shares the linearizability checker's machinery: the same pairing and model conversion
+//! (`linearizable::partition`, so Jepsen's ok/fail/info meaning and every `Model` carry over) and
+//! the same kind of search, with a different "may go next" rule. The linearizability search may
+//! take any op whose invocation precedes the first pending return; this one may take the next op
+//! of any process. A point of the search is (how far each process has got, the model state), and
+//! is memoised: two orders that reach the same point have the same future.
+//!
+//! - `ok` ops must all be placed; an `info` (or never completed) op may be placed at any time after
+//!   its process's earlier ops, or never (it is normally its process's last op; were it not,
+//!   skipping it is a move of its own).
+//! - A read-only op (a read) that succeeds in the current state is placed at once, never later:
+//!   as in the linearizability search, any order that places it later can place it now (its
+//!   process's earlier ops are placed, and it changes no state), so nothing is lost.
+//!
+//! SC is not compositional: a history whose keys are each sequentially consistent can still be
+//! inconsistent as a whole. So a multi-key history is checked as one object whose state is every
+//! key's state; the search then gives up (unknown) beyond its time or memory budget rather than
+//! split the keys.
+
+use crate::history::Op;
+use crate::linearizable::{partition, Options};
+use crate::models::Model;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::time::Instant;
+
+/// One op of the search.
+struct ScOp<'a, O> {
+    op: &'a O,
+    key: u32,
+    /// Must be placed (ended `ok`).
+    required: bool,
+    /// Positions in the history of the invocation and of the `ok` completion.
+    call_at: usize,
+    return_at: Option<usize>,
+}
+
+/// What the search found.
+pub(crate) enum ScOutcome {
+    Holds,
+    /// Not sequentially consistent: the deepest point reached, explained.
+    Broken {
+        ops: Vec<(usize, Option<usize>)>,
+        explanation: String,
+    },
+    Unknown(String),
+}
+
+/// Interned model states and memoised steps.
+struct States<'m, M: Model> {
+    model: &'m M,
+    states: Vec<M::State>,
+    ids: FxHashMap<M::State, u32>,
+    memo: FxHashMap<u64, u32>,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl<'m, M: Model> States<'m, M> {
+    fn intern(&mut self, s: M::State) -> u32 {
+        if let Some(&id) = self.ids.get(&s) {
+            return id;
+        }
+        let id = self.states.len() as u32;
+        self.states.push(s.clone());
+        self.ids.insert(s, id);
+        id
+    }
+    fn step(&mut self, state: u32, op_id: usize, op: &M::Op) -> Option<u32> {
+        let k = (state as u64) << 32 | op_id as u64;
+        if let Some(&next) = self.memo.get(&k) {
+            return (next != NONE).then_some(next);
+        }
+        let next = match self.model.step(&self.states[state as usize], op) {
+            Some(s) => self.intern(s),
+            None => NONE,
+        };
+        self.memo.insert(k, next);
+        (next != NONE).then_some(next)
+    }
+}
+
+/// Check the whole history (all keys as one object) for sequential consistency under `model`.
+///
+/// Each key is searched on its own first: a total order of the whole history restricted to one
+/// key is an order of that key's ops, so a key without one breaks the whole history. When
+/// every key has one, the whole history is searched with a bounded number of points (a product
+/// of keys multiplies the points); past the bound the result is unknown.
+pub(crate) fn check<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<ScOutcome, String> {
+    let started = Instant::now();
+    let (parts, _) = partition(model, history, opts)?;
+    if parts.len() > 1 {
+        for k in 0..parts.len() {
+            match search(model, history, &parts[k..k + 1], opts, started, usize::MAX)? {
+                ScOutcome::Holds => {}
+                broken @ ScOutcome::Broken { .. } => return Ok(broken),
+                ScOutcome::Unknown(why) => {
+                    let key = parts[k].key.as_ref().map(|k| k.to_string()).unwrap_or_default();
+                    return Ok(ScOutcome::Unknown(format!("key {key}: {why}")));
+                }
+            }
+        }
+        let ops: usize = parts.iter().map(|p| p.ops.len()).sum();
+        return Ok(match search(model, history, &parts, opts, started, 64 * ops + 100_000)? {
+            ScOutcome::Unknown(why) => ScOutcome::Unknown(format!(
+                "every key is sequentially consistent on its own, but the whole history (sequential consistency \
+                 does not compose across keys) could not be decided: {why}"
+            )),
+            other => other,
+        });
+    }
+    search(model, history, &parts, opts, started, usize::MAX)
+}
+
+/// Search `parts` as one object, giving up (unknown) after `max_points` points.
+fn search<M: Model>(
+    model: &M,
+    history: &[Op],
+    parts: &[crate::linearizable::Part<M::Op>],
+    opts: &Options,
+    started: Instant,
+    max_points: usize,
+) -> Result<ScOutcome, String> {
+    let deadline = opts.timeout.map(|t| started + t);
+    // All ops, grouped by process in invocation order.
+    let mut ops: Vec<ScOp<M::Op>> = Vec::new();
+    for (k, part) in parts.iter().enumerate() {
+        for o in &part.ops {
+            ops.push(ScOp {
+                op: &o.op,
+                key: k as u32,
+                required: o.return_at.is_some(),
+                call_at: o.call_at,
+                return_at: o.return_at,
+            });
+        }
+    }
+    let mut proc_of: FxHashMap<crate::history::Process, u32> = FxHashMap::default();
+    let mut procs: Vec<Vec<u32>> = Vec::new();
+    let mut order: Vec<usize> = (0..ops.len()).collect();
+    order.sort_unstable_by_key(|&i| ops[i].call_at);
+    for i in order {
+        let p = history[ops[i].call_at].process;
+        let next = procs.len() as u32;
+        let pid = *proc_of.entry(p).or_insert(next);
+        if pid == next {
+            procs.push(Vec::new());
+        }
+        procs[pid as usize].push(i as u32);
+    }
+    let nprocs = procs.len();
+    let nkeys = parts.len().max(1);
+    let read_only: Vec<bool> = ops.iter().map(|o| model.is_read_only(o.op)).collect();
+    // Read pruning, as in the linearizability search (`Model::can_reach`): a process whose next
+    // op is a required read that the current state can no longer reach, with none of the ops
+    // that could restore it (`Model::may_restore`) still unplaced, makes the point a dead end.
+    // The ops that may restore each read: on its key, not after it in its own process.
+    let mut op_proc = vec![0u32; ops.len()];
+    let mut op_pos = vec![0u32; ops.len()];
+    for (p, list) in procs.iter().enumerate() {
+        for (i, &op) in list.iter().enumerate() {
+            op_proc[op as usize] = p as u32;
+            op_pos[op as usize] = i as u32;
+        }
+    }
+    // first_read[p][i]: the position of process p's first required read at or after i.
+    let first_read: Vec<Vec<u32>> = procs
+        .iter()
+        .map(|list| {
+            let mut v = vec![u32::MAX; list.len()];
+            let mut next = u32::MAX;
+            for i in (0..list.len()).rev() {
+                let op = list[i] as usize;
+                if read_only[op] && ops[op].required {
+                    next = i as u32;
+                }
+                v[i] = next;
+            }
+            v
+        })
+        .collect();
+    let mut restorers: Vec<Vec<u32>> = vec![Vec::new(); ops.len()];
+    let prune = model.prunes_reads() && {
+        let mut by_key: Vec<Vec<u32>> = vec![Vec::new(); parts.len()];
+        for (i, o) in ops.iter().enumerate() {
+            by_key[o.key as usize].push(i as u32);
+        }
+        let work: usize = by_key.iter().map(|k| k.len() * k.len()).sum();
+        work <= 1 << 26 && {
+            for k in &by_key {
+                for &r in k.iter().filter(|&&r| read_only[r as usize] && ops[r as usize].required) {
+                    for &u in k {
+                        let same_after =
+                            op_proc[u as usize] == op_proc[r as usize] && op_pos[u as usize] > op_pos[r as usize];
+                        if u != r && !same_after && model.may_restore(ops[u as usize].op, ops[r as usize].op) {
+                            restorers[r as usize].push(u);
+                        }
+                    }
+                }
+            }
+            true
+        }
+    };
+    let mut states = States { model, states: Vec::new(), ids: FxHashMap::default(), memo: FxHashMap::default() };
+    let init = states.intern(model.init());
+
+    // The point of the search.
+    let mut pos = vec![0u32; nprocs];
+    let mut kstate = vec![init; nkeys];
+    let mut placed = 0usize;
+    let mut required_left = ops.iter().filter(|o| o.required).count();
+    // Undo log: (process, key or NONE for a skip, previous key state).
+    let mut undo: Vec<(u32, u32, u32)> = Vec::new();
+    let mut visited: FxHashSet<Box<[u32]>> = FxHashSet::default();
+    let entry_words = nprocs + nkeys;
+    // Frames: (undo length before the move into this point, next choice to try).
+    let mut frames: Vec<(usize, u128)> = Vec::new();
+    let mut best: Option<(usize, Vec<u32>, Vec<u32>)> = None;
+    let mut steps: u64 = 0;
+
+    macro_rules! apply {
+        ($p:expr, $op:expr, $next:expr) => {{
+            let o = &ops[$op as usize];
+            undo.push(($p as u32, o.key, kstate[o.key as usize]));
+            kstate[o.key as usize] = $next;
+            pos[$p] += 1;
+            placed += 1;
+            if o.required {
+                required_left -= 1;
+            }
+        }};
+    }
+    macro_rules! undo_to {
+        ($len:expr) => {{
+            while undo.len() > $len {
+                let (p, key, prev) = undo.pop().expect("an undo entry");
+                pos[p as usize] -= 1;
+                if key != NONE {
+                    kstate[key as usize] = prev;
+                    placed -= 1;
+                    if ops[procs[p as usize][pos[p as usize] as usize] as usize].required {
+                        required_left += 1;
+                    }
+                }
+            }
+        }};
+    }
+    // Enter a point: place the reads that can go, then stop if done or seen before.
+    // Returns Some(true) when done, Some(false) when seen before, None when open.
+    macro_rules! enter {
+        () => {{
+            loop {
+                let mut progress = false;
+                for p in 0..nprocs {
+                    while let Some(&op) = procs[p].get(pos[p] as usize) {
+                        if !read_only[op as usize] {
+                            break;
+                        }
+                        let Some(next) =
+                            states.step(kstate[ops[op as usize].key as usize], op as usize, ops[op as usize].op)
+                        else {
+                            break;
+                        };
+                        apply!(p, op, next);
+                        progress = true;
+                    }
+                }
+                if !progress {
+                    break;
+                }
+            }
+            // For each process, its first unplaced required read (not only its next op: a read
+            // further on must also stay reachable).
+            let dead_end = prune
+                && (0..nprocs).any(|p| {
+                    let Some(&at) = first_read[p].get(pos[p] as usize) else { return false };
+                    let Some(&r) = procs[p].get(at as usize) else { return false };
+                    let o = &ops[r as usize];
+                    !model.can_reach(&states.states[kstate[o.key as usize] as usize], o.op)
+                        && !restorers[r as usize]
+                            .iter()
+                            .any(|&u| pos[op_proc[u as usize] as usize] <= op_pos[u as usize])
+                });
+            if required_left == 0 {
+                Some(true)
+            } else if dead_end {
+                Some(false)
+            } else {
+                let mut key = Vec::with_capacity(entry_words);
+                key.extend_from_slice(&pos);
+                key.extend_from_slice(&kstate);
+                if visited.insert(key.into_boxed_slice()) {
+                    None
+                } else {
+                    Some(false)
+                }
+            }
+        }};
+    }
+
+    match enter!() {
+        Some(true) => return Ok(ScOutcome::Holds),
+        // Dead from the start (read pruning).
+        Some(false) => best = Some((placed, pos.clone(), kstate.clone())),
+        None => frames.push((0, 0)),
+    }
+    while !frames.is_empty() {
+        steps += 1;
+        if steps & 1023 == 0 {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(ScOutcome::Unknown(format!(
+                    "timed out after exploring {} points of the sequential search",
+                    visited.len()
+                )));
+            }
+            if visited.len() > max_points {
+                return Ok(ScOutcome::Unknown(format!(
+                    "gave up after {} points of the sequential search",
+                    visited.len()
+                )));
+            }
+            if visited.len() * (entry_words * 4 + 32) > opts.memory_budget {
+                return Ok(ScOutcome::Unknown(format!(
+                    "the sequential search outgrew its memory budget of {} MiB ({} points explored)",
+                    opts.memory_budget >> 20,
+                    visited.len()
+                )));
+            }
+        }
+        let Some(&(entry, floor)) = frames.last() else { unreachable!() };
+        // Choices: applying process p's next op, or skipping it (optional ops not last). They
+        // are tried in the order of the ops' invocations (then of processes), so that the first
+        // order tried follows real time: a linearizable history's order is found at once.
+        let mut chosen: Option<(u128, usize, u32, Option<u32>)> = None;
+        for p in 0..nprocs {
+            let Some(&op) = procs[p].get(pos[p] as usize) else { continue };
+            let o = &ops[op as usize];
+            let base = (o.call_at as u128) << 64 | (2 * p) as u128;
+            if chosen.as_ref().is_some_and(|c| c.0 < base) {
+                continue;
+            }
+            if base >= floor && !read_only[op as usize] {
+                if let Some(next) = states.step(kstate[o.key as usize], op as usize, o.op) {
+                    chosen = Some((base, p, op, Some(next)));
+                    continue;
+                }
+            }
+            if base + 1 >= floor && !o.required && (pos[p] as usize) + 1 < procs[p].len() {
+                chosen = Some((base + 1, p, op, None));
+            }
+        }
+        match chosen {
+            Some((c, p, op, next)) => {
+                frames.last_mut().expect("a frame").1 = c + 1;
+                let before = undo.len();
+                match next {
+                    Some(next) => apply!(p, op, next),
+                    None => {
+                        undo.push((p as u32, NONE, 0));
+                        pos[p] += 1;
+                    }
+                }
+                match enter!() {
+                    Some(true) => return Ok(ScOutcome::Holds),
+                    Some(false) => undo_to!(before),
+                    None => frames.push((before, 0)),
+                }
+            }
+            None => {
+                if best.as_ref().is_none_or(|b| placed > b.0) {
+                    best = Some((placed, pos.clone(), kstate.clone()));
+                }
+                frames.pop();
+                undo_to!(entry);
+            }
+        }
+    }
+    // Explain the deepest point: the next op of every process there could not go.
+    let (placed, pos, kstate) = best.expect("the first point was explored");
+    let total = ops.iter().filter(|o| o.required).count();
+    let mut stuck = Vec::new();
+    let mut names = Vec::new();
+    for p in 0..nprocs {
+        if let Some(&op) = procs[p].get(pos[p] as usize) {
+            let o = &ops[op as usize];
+            if !o.required && stuck.len() >= 6 {
+                continue;
+            }
+            stuck.push((o.call_at, o.return_at));
+            let inv = &history[o.call_at];
+            let out = o.return_at.map(|r| history[r].value.to_string()).unwrap_or_else(|| "unknown".into());
+            names.push(format!(
+                "{} {}{} by process {} (history index {}, returned {out})",
+                inv.f,
+                inv.value,
+                inv.key.as_ref().map(|k| format!(" on key {k}")).unwrap_or_default(),
+                inv.process,
+                inv.index
+            ));
+            if stuck.len() >= 12 {
+                break;
+            }
+        }
+    }
+    let keys_state: Vec<String> = kstate
+        .iter()
+        .enumerate()
+        .filter(|&(k, &s)| s != init || parts.len() == 1 && k == 0)
+        .take(8)
+        .map(|(k, &s)| match &parts.get(k).and_then(|p| p.key.clone()) {
+            Some(key) => format!("key {key} = {}", model.describe(&states.states[s as usize])),
+            None => model.describe(&states.states[s as usize]),
+        })
+        .collect();
+    Ok(ScOutcome::Broken {
+        ops: stuck,
+        explanation: format!(
+            "no order of the operations that keeps each process's order satisfies the {} model: the furthest \
+             any such order gets is {placed} operations ({total} must be placed), where the {} is {}, and then none \
+             of the processes' next operations can go: {}",
+            model.name(),
+            model.name(),
+            if keys_state.is_empty() { "initial".to_string() } else { keys_state.join(", ") },
+            names.join("; ")
+        ),
+    })
+}
