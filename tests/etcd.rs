@@ -33,6 +33,7 @@ fn partitions_with_linearizable_reads_are_valid() {
         &[
             "--workload",
             "register",
+            "--unique-writes",
             "--nemesis",
             "partition-halves,partition-one",
             "--nemesis-interval",
@@ -51,6 +52,12 @@ fn partitions_with_linearizable_reads_are_valid() {
     let r = results(&run);
     assert_eq!(r["verdict"], "valid");
     assert!(r["checkers"]["linearizable"]["ops"].as_u64().unwrap() > 500, "too few ops: {r}");
+    // With linearizable reads and unique values every rung below holds too, and the ladder says so.
+    let ladder = &r["checkers"]["ladder"];
+    assert_eq!(ladder["strongest"], serde_json::json!(["linearizable"]), "{ladder}");
+    for rung in ladder["rungs"].as_array().unwrap() {
+        assert!(["holds", "not-applicable"].contains(&rung["status"].as_str().unwrap()), "{rung}");
+    }
     // The partitions really happened and were verified by probes.
     let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
     let verified =

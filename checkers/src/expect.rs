@@ -14,7 +14,10 @@
 //! - `outage`: the longest stretch without a success on any node;
 //! - `converge` (time to converge after the heal) and `divergence`, from the convergence checker;
 //!   a run whose final states differ breaks `converge`;
-//! - `lost`, `unexpected`, `recovered`, `stale` (elements with stale reads): set checker counts.
+//! - `lost`, `unexpected`, `recovered`, `stale` (elements with stale reads): set checker counts;
+//! - `model>=M`: the consistency ladder's rung M holds (`causal`, `sequential`, `read-your-writes`,
+//!   ...; see `ladder::MODELS`, with `cc`, `ccv`, `cm` and `eventual` as aliases). Only `>=`: the
+//!   models are partially ordered, and a rung that holds is what the expectation asks for.
 //!
 //! Each expectation ends `kept`, `broken` (the run is invalid, and the message says by how much), or
 //! `unmeasured` when the run has no such number (no fault windows, no set workload...; the verdict
@@ -34,6 +37,8 @@ pub enum MetricKind {
     Fraction,
     Duration,
     Count,
+    /// A consistency model of the ladder (the threshold is its index in `ladder::MODELS`).
+    Model,
 }
 
 impl MetricKind {
@@ -42,6 +47,7 @@ impl MetricKind {
             MetricKind::Fraction => "fraction",
             MetricKind::Duration => "duration",
             MetricKind::Count => "count",
+            MetricKind::Model => "consistency model",
         }
     }
 }
@@ -60,6 +66,7 @@ pub enum Metric {
     Unexpected,
     Recovered,
     Stale,
+    Model,
 }
 
 /// Every metric an expectation may name, with its kind.
@@ -76,7 +83,23 @@ pub const METRICS: &[(&str, Metric, MetricKind)] = &[
     ("unexpected", Metric::Unexpected, MetricKind::Count),
     ("recovered", Metric::Recovered, MetricKind::Count),
     ("stale", Metric::Stale, MetricKind::Count),
+    ("model", Metric::Model, MetricKind::Model),
 ];
+
+/// A ladder model named in `model>=M`: its index in `ladder::MODELS`.
+fn model_index(name: &str) -> Option<usize> {
+    let name = name.trim().to_ascii_lowercase().replace('_', "-");
+    let name = match name.as_str() {
+        "cc" | "causal-consistency" => "causal",
+        "ccv" => "causal-convergence",
+        "cm" => "causal-memory",
+        "eventual" | "eventual-consistency" => "convergence",
+        "strong" | "linearizability" => "linearizable",
+        "sequential-consistency" => "sequential",
+        other => other,
+    };
+    crate::ladder::MODELS.iter().position(|m| *m == name)
+}
 
 impl Metric {
     fn entry(self) -> &'static (&'static str, Metric, MetricKind) {
@@ -230,6 +253,9 @@ pub fn parse_expectation(input: &str) -> Result<Expectation, ExpectError> {
     if value.contains(['<', '>', '=', '!']) {
         return Err(error(format!("the value {value:?} contains a second operator")));
     }
+    if metric == Metric::Model && comparison != Comparison::AtLeast {
+        return Err(error("a model is expected with >= (model>=causal): models are not totally ordered".into()));
+    }
     let threshold = parse_threshold(metric, value).map_err(error)?;
     Ok(Expectation { text: text.to_string(), metric, comparison, threshold, threshold_text: value.to_string() })
 }
@@ -268,6 +294,9 @@ fn parse_threshold(metric: Metric, value: &str) -> Result<f64, String> {
             .parse::<u64>()
             .map(|n| n as f64)
             .map_err(|_| format!("{name} is a count (a whole number like 0 or 3), got {value:?}")),
+        MetricKind::Model => model_index(value).map(|i| i as f64).ok_or_else(|| {
+            format!("unknown model {value:?}; known: {} (and cc, ccv, cm, eventual)", crate::ladder::MODELS.join(", "))
+        }),
     }
 }
 
@@ -277,6 +306,8 @@ pub struct ExpectInputs<'a> {
     pub metrics: Option<&'a MetricsResult>,
     pub set: Option<&'a SetResult>,
     pub convergence: Option<&'a ConvergenceResult>,
+    /// The consistency ladder (register runs), for `model>=M`.
+    pub ladder: Option<&'a crate::ladder::LadderResult>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -376,6 +407,7 @@ fn measure(metric: Metric, inputs: &ExpectInputs<'_>) -> Measured {
         Metric::Unexpected => inputs.set.map_or_else(no_set, |s| Value(s.counts.unexpected as f64)),
         Metric::Recovered => inputs.set.map_or_else(no_set, |s| Value(s.counts.recovered as f64)),
         Metric::Stale => inputs.set.map_or_else(no_set, |s| Value(s.counts.stale as f64)),
+        Metric::Model => unreachable!("model expectations are evaluated by model_expectation"),
     }
 }
 
@@ -386,11 +418,49 @@ fn show(kind: MetricKind, x: f64) -> String {
         MetricKind::Fraction => format!("{x:.2e}"),
         MetricKind::Duration => format_ns(x.max(0.0).round() as u64),
         MetricKind::Count => format!("{}", x.round() as i64),
+        MetricKind::Model => crate::ladder::MODELS.get(x as usize).copied().unwrap_or("?").to_string(),
+    }
+}
+
+/// `model>=M`: kept when the ladder's rung M holds, broken when it is broken (with the
+/// witness's sentence), unmeasured otherwise (no ladder, the rung does not apply or is unknown).
+fn model_expectation(expectation: &Expectation, inputs: &ExpectInputs<'_>) -> (ExpectStatus, String) {
+    use crate::ladder::Status;
+    let model = crate::ladder::MODELS.get(expectation.threshold as usize).copied().unwrap_or("?");
+    let Some(ladder) = inputs.ladder else {
+        return (ExpectStatus::Unmeasured, format!("model: not measured (no consistency ladder for this run)"));
+    };
+    let strongest = ladder.strongest.join(", ");
+    match ladder.rung(model) {
+        Some(r) if r.status == Status::Holds => {
+            (ExpectStatus::Kept, format!("model: {model} holds (strongest holding: {strongest})"))
+        }
+        Some(r) if r.status == Status::Broken => (
+            ExpectStatus::Broken,
+            format!(
+                "model: {model} is broken: {} (strongest holding: {})",
+                r.reason,
+                if strongest.is_empty() { "none" } else { &strongest }
+            ),
+        ),
+        Some(r) => (ExpectStatus::Unmeasured, format!("model: {model} is {}: {}", r.status.as_str(), r.reason)),
+        None => (ExpectStatus::Unmeasured, format!("model: the ladder has no rung {model}")),
     }
 }
 
 /// Evaluate one expectation.
 pub fn evaluate_one(expectation: &Expectation, inputs: &ExpectInputs<'_>) -> ExpectationResult {
+    if expectation.metric == Metric::Model {
+        let (status, message) = model_expectation(expectation, inputs);
+        return ExpectationResult {
+            expect: expectation.text.clone(),
+            actual: None,
+            unit: "model".into(),
+            ok: status == ExpectStatus::Kept,
+            status,
+            message,
+        };
+    }
     let metric = expectation.metric;
     let kind = metric.kind();
     let name = metric.name();
@@ -398,6 +468,7 @@ pub fn evaluate_one(expectation: &Expectation, inputs: &ExpectInputs<'_>) -> Exp
         MetricKind::Fraction => "fraction",
         MetricKind::Duration => "ns",
         MetricKind::Count => "count",
+        MetricKind::Model => "model",
     };
     let (actual, status, message) = match measure(metric, inputs) {
         Measured::Missing(why) => (None, ExpectStatus::Unmeasured, format!("{name}: not measured ({why})")),
@@ -468,6 +539,43 @@ mod tests {
     use crate::history::OpType;
     use crate::metrics::testing::{s, HistoryBuilder};
     use crate::metrics::{fault_metrics, MetricsOptions};
+
+    #[test]
+    fn model_expectations_ask_the_ladder() {
+        use crate::ladder::{LadderResult, Rung, Status};
+        assert!(parse_expectation("model>=causal").is_ok());
+        assert!(parse_expectation("model >= CCv").is_ok());
+        assert!(parse_expectation("model<=causal").unwrap_err().problem.contains("with >="));
+        assert!(parse_expectation("model>=strongish").unwrap_err().problem.contains("unknown model"));
+        let rung = |model: &str, status| Rung {
+            model: model.into(),
+            status,
+            reason: format!("{model} says so"),
+            witness: None,
+        };
+        let ladder = LadderResult {
+            verdict: Verdict::Invalid,
+            summary: String::new(),
+            strongest: vec!["causal".into()],
+            rungs: vec![
+                rung("linearizable", Status::Broken),
+                rung("sequential", Status::Broken),
+                rung("causal", Status::Holds),
+                rung("read-your-writes", Status::NotApplicable),
+            ],
+            timings_ms: Default::default(),
+        };
+        let inputs = ExpectInputs { ladder: Some(&ladder), ..ExpectInputs::default() };
+        let status = |e: &str| evaluate_one(&parse_expectation(e).unwrap(), &inputs).status;
+        assert_eq!(status("model>=cc"), ExpectStatus::Kept);
+        assert_eq!(status("model>=sequential"), ExpectStatus::Broken);
+        assert_eq!(status("model>=read-your-writes"), ExpectStatus::Unmeasured);
+        let r = evaluate(&parse_expectations(&["model>=sequential"]).unwrap(), &inputs);
+        assert_eq!(r.verdict, Verdict::Invalid);
+        assert!(r.summary.contains("sequential is broken: sequential says so"), "{}", r.summary);
+        let none = evaluate_one(&parse_expectation("model>=causal").unwrap(), &ExpectInputs::default());
+        assert_eq!(none.status, ExpectStatus::Unmeasured);
+    }
     use crate::set::{check_set, SetOptions};
     use serde_json::json;
 
@@ -550,7 +658,8 @@ mod tests {
     #[test]
     fn kept_and_broken_expectations_with_amounts() {
         let (metrics, set, convergence) = run();
-        let inputs = ExpectInputs { metrics: Some(&metrics), set: Some(&set), convergence: Some(&convergence) };
+        let inputs =
+            ExpectInputs { metrics: Some(&metrics), set: Some(&set), convergence: Some(&convergence), ladder: None };
         // 4 ok of 5 workload ops.
         let r = evaluate_one(&parse("availability>=0.99"), &inputs);
         assert_eq!(r.actual, Some(0.8));

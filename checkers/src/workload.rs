@@ -17,6 +17,7 @@ pub fn check_workload(ops: &[Op], workload: &str, expectations: &[String]) -> Re
     let mut checkers: IndexMap<String, CheckOutcome> = IndexMap::new();
     let mut set_result = None;
     let mut convergence_result = None;
+    let mut ladder_result = None;
     match workload {
         "register" => {
             let mut opts = linearizable::Options::new(linearizable::ModelKind::CasRegister);
@@ -29,6 +30,12 @@ pub fn check_workload(ops: &[Op], workload: &str, expectations: &[String]) -> Re
                 outcome.details.insert("explanation".into(), why.into());
             }
             checkers.insert("linearizable".into(), outcome);
+            // The consistency ladder on top: which weaker models the history still satisfies. Its
+            // verdict is the linearizable rung's, so it never changes the run's.
+            let l = crate::ladder::check_with_linearizable(ops, &crate::ladder::LadderOptions::new(opts), r)
+                .map_err(|e| anyhow::anyhow!("consistency ladder: {e}"))?;
+            checkers.insert("ladder".into(), CheckOutcome::from_result(&l)?);
+            ladder_result = Some(l);
         }
         "set" => {
             let s = set::check_set(ops, &set::SetOptions::default());
@@ -57,6 +64,7 @@ pub fn check_workload(ops: &[Op], workload: &str, expectations: &[String]) -> Re
             metrics: Some(&m),
             set: set_result.as_ref(),
             convergence: convergence_result.as_ref(),
+            ladder: ladder_result.as_ref(),
         };
         checkers.insert("expectations".into(), CheckOutcome::from_result(&expect::evaluate(&parsed, &inputs))?);
     }

@@ -67,13 +67,14 @@ pub fn verdict_of(v: Option<&Value>) -> String {
 pub fn views(checkers: Option<&Value>) -> Vec<CheckerView> {
     let Some(map) = checkers.and_then(Value::as_object) else { return Vec::new() };
     let mut out: Vec<CheckerView> = map.iter().map(|(name, result)| view(name, result)).collect();
-    // The checkers that found something first; otherwise by name.
+    // The consistency ladder heads the section (it summarises the rest); then the checkers that
+    // found something; otherwise in the order they ran.
     let rank = |v: &str| match v {
         "invalid" => 0,
         "unknown" => 1,
         _ => 2,
     };
-    out.sort_by_key(|c| rank(&c.verdict));
+    out.sort_by_key(|c| (c.name != "ladder", rank(&c.verdict)));
     out
 }
 
@@ -133,6 +134,7 @@ fn view(name: &str, result: &Value) -> CheckerView {
         "expectations" | "expect" => expectations(&mut v, &obj, &mut rest),
         "metrics" => metrics(&mut v, &obj, &mut rest),
         "counter" => counter(&mut v, &obj, &mut rest),
+        "ladder" => ladder(&mut v, &obj, &mut rest),
         "txn" => txn(&mut v, &obj, &mut rest),
         _ => {}
     }
@@ -378,6 +380,61 @@ fn metrics(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String,
         v.explanation
             .push("Per-window availability, detection and recovery are in the fault window table above.".into());
         rest.remove("windows");
+    }
+}
+
+/// The consistency ladder: a row per model (strongest first) with its status and the reason, and
+/// for a broken model the witness in words with the operations it involves.
+fn ladder(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Value>) {
+    let Some(rungs) = obj.get("rungs").and_then(Value::as_array) else { return };
+    if let Some(strongest) = obj.get("strongest") {
+        v.facts.push(("strongest model that holds".into(), list_text(Some(strongest), 10)));
+    }
+    let rows = rungs
+        .iter()
+        .map(|r| {
+            let status = text(r.get("status"));
+            let witness = r.get("witness");
+            let ops = witness.and_then(|w| w.get("ops")).and_then(Value::as_array).map(|ops| {
+                ops.iter()
+                    .map(|o| {
+                        format!(
+                            "{} {} → {} (process {}, history index {})",
+                            text(o.get("f")),
+                            text(o.get("value")),
+                            text(o.get("output")),
+                            text(o.get("process")),
+                            text(o.get("index"))
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            });
+            let why = match witness {
+                Some(w) => format!(
+                    "{}: {}{}",
+                    text(w.get("pattern")),
+                    text(w.get("explanation")),
+                    ops.map(|o| format!(" [{o}]")).unwrap_or_default()
+                ),
+                None => text(r.get("reason")),
+            };
+            let class = match status.as_str() {
+                "broken" => "bad",
+                "holds" => "good",
+                _ => "",
+            };
+            Row { cells: vec![text(r.get("model")), status, why], class: class.into() }
+        })
+        .collect();
+    v.tables.push(Table {
+        title: "Consistency ladder (strongest first)".into(),
+        headers: vec!["model".into(), "status".into(), "why (the witness for a broken model)".into()],
+        rows,
+        note: String::new(),
+    });
+    for k in ["rungs", "strongest", "timings_ms"] {
+        rest.remove(k);
     }
 }
 
