@@ -87,12 +87,7 @@ fn redis_replica_reads_under_failover_climb_down_the_ladder() {
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
-    let schedule = store.path().join("failover.toml");
-    std::fs::write(
-        &schedule,
-        "[[step]]\nat = \"4s\"\nstart = \"failover\"\n\n[[step]]\nat = \"11s\"\nstop = \"failover\"\n",
-    )
-    .unwrap();
+    let schedule = common::failover_schedule(store.path(), "4s", "11s");
     let (code, dir, log) = run(
         store.path(),
         &[

@@ -103,12 +103,7 @@ fn redis_failover_through_nodes_loses_acknowledged_writes() {
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
-    let schedule = store.path().join("failover.toml");
-    std::fs::write(
-        &schedule,
-        "[[step]]\nat = \"4s\"\nstart = \"failover\"\n\n[[step]]\nat = \"12s\"\nstop = \"failover\"\n",
-    )
-    .unwrap();
+    let schedule = common::failover_schedule(store.path(), "4s", "12s");
     let (code, run, log) = run_nodes(
         store.path(),
         &[

@@ -10,24 +10,12 @@ use faultline_checkers::ladder::{self, LadderOptions, Status};
 use faultline_checkers::linearizable::{check, ModelKind, Options};
 use faultline_checkers::Verdict;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn shared() -> PathBuf {
-    let root = std::env::var_os("FAULTLINE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
-    root.join("histories")
-}
+mod common;
 
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    v.sort();
-    v
-}
+use common::{files, shared};
 
 fn init_for(path: &Path, format: Format) -> Value {
     match format {

@@ -5,24 +5,11 @@ use faultline_checkers::formats::{read_history, Format};
 use faultline_checkers::linearizable::{check, quick, ModelKind, Options};
 use faultline_checkers::Verdict;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// The shared histories: `$FAULTLINE_SHARED/histories`, else `shared/` beside the checkout.
-fn shared() -> PathBuf {
-    let root = std::env::var_os("FAULTLINE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
-    root.join("histories")
-}
+mod common;
 
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    v.sort();
-    v
-}
+use common::{files, shared};
 
 /// Check a file the way `faultline check --model auto` does, with the Knossos convention for
 /// the initial value (0, except rethink-fail-minimal which starts at nil).

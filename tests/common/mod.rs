@@ -114,6 +114,16 @@ pub fn run_test(targets: &[&str], store: &std::path::Path, args: &[&str]) -> (i3
     (out.status.code().unwrap_or(-1), dir, log)
 }
 
+/// A `--nemesis-schedule` file in `dir` that fails the primary over at `start` and stops the
+/// failover at `stop` (humantime, e.g. "4s").
+pub fn failover_schedule(dir: &std::path::Path, start: &str, stop: &str) -> std::path::PathBuf {
+    let path = dir.join("failover.toml");
+    let toml =
+        format!("[[step]]\nat = \"{start}\"\nstart = \"failover\"\n\n[[step]]\nat = \"{stop}\"\nstop = \"failover\"\n");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
 /// A run's `results.json`.
 pub fn results(run: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap()
