@@ -11,30 +11,38 @@ use faultline_checkers::formats;
 use faultline_checkers::workload::check_workload;
 use faultline_checkers::RunResults;
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Check a stored run. `error` is the run's own failure, if it stopped early: the verdict is
+/// Check a stored run, reading its history from `history` (the run's `history.jsonl`, or the
+/// rescue file when the store filled up). `error` is the run's own failure, if it stopped early: the verdict is
 /// then at best unknown, and the reason says why. Returns the results and the history read back
 /// (for the report, so that it is not read twice).
 pub fn analyze_run(
     run: &RunDir,
+    history: &Path,
     config: &Value,
     error: Option<&anyhow::Error>,
 ) -> Result<(RunResults, formats::LoadedHistory)> {
-    let loaded = formats::read_history(run.history_jsonl(), formats::Format::Jsonl)
+    let loaded = formats::read_history(history, formats::Format::Jsonl)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("reading the run's history back from the store")?;
     for w in &loaded.warnings {
         tracing::warn!("history: {w}");
     }
     // The EDN copy is for Elle and Knossos users.
+    // Neither copy is worth the verdict: a full store only loses them, with a warning.
     let edn = formats::write_edn(&loaded.ops);
-    run.write_text("history.edn", &edn)?;
+    if let Err(e) = run.write_text("history.edn", &edn) {
+        tracing::warn!("{e:#}");
+    }
     // The faults exactly as applied, to replay with --nemesis-schedule.
     let replay = faultline_nemeses::replay::replay_schedule(&loaded.ops);
     if !replay.is_empty() {
         let header = "# The faults this run applied, as applied: replay with --nemesis-schedule THIS_FILE\n";
-        run.write_text("schedule.toml", &format!("{header}{}", faultline_nemeses::schedule::to_toml(&replay)))?;
+        let text = format!("{header}{}", faultline_nemeses::schedule::to_toml(&replay));
+        if let Err(e) = run.write_text("schedule.toml", &text) {
+            tracing::warn!("{e:#}");
+        }
     }
 
     let workload = config["workload"].as_str().unwrap_or("register");

@@ -97,6 +97,14 @@ pub struct FileCheck {
     pub ladder: Option<faultline_checkers::ladder::LadderResult>,
 }
 
+/// The workload of the run whose directory holds `history` (its `test.json`), if it is one.
+fn run_dir_workload(history: &std::path::Path) -> Option<&'static str> {
+    let text = std::fs::read_to_string(history.parent()?.join("test.json")).ok()?;
+    let record: Value = serde_json::from_str(&text).ok()?;
+    let workload = record["workload"].as_str()?;
+    faultline_checkers::workload::RUN_WORKLOADS.iter().copied().find(|w| *w == workload)
+}
+
 /// faultline's set and counter runs: `add` ops with final reads, told apart by what reads return.
 fn detect_run_workload(ops: &[faultline_checkers::Op]) -> Option<&'static str> {
     let has_add = ops.iter().any(|o| o.f == "add");
@@ -226,7 +234,9 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
         (m, _) if faultline_checkers::workload::RUN_WORKLOADS.contains(&m) => {
             faultline_checkers::workload::RUN_WORKLOADS.iter().copied().find(|w| *w == m)
         }
-        (_, Some(Err(_))) => detect_run_workload(&history.ops),
+        // A run's own history: its test.json says the workload (a killed run may have no final
+        // read to tell a set from a counter by).
+        (_, Some(Err(_))) => run_dir_workload(path).or_else(|| detect_run_workload(&history.ops)),
         _ => None,
     };
     if let Some(workload) = run_workload {

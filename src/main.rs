@@ -13,6 +13,7 @@ mod heal_cmd;
 mod list_cmd;
 mod nemesis_exec;
 mod perform;
+mod phase;
 mod plan;
 mod report_cmd;
 mod runner;

@@ -297,10 +297,12 @@ pub async fn run_schedule(
             Action::Start { fault, .. } => {
                 let f = Phase::Start.f(fault.name());
                 record(&writer, f.clone(), json!({"fault": fault.name()}));
+                let applying = crate::phase::Applying::start();
                 let value = match engine.apply(&step.action).await {
                     Ok(v) => v,
                     Err(e) => json!({"fault": fault.name(), "verified": false, "reason": format!("{e:#}")}),
                 };
+                drop(applying);
                 let applied = Applied::of(&value);
                 if applied.verified == Some(false) {
                     tracing::warn!(

@@ -96,6 +96,7 @@ pub struct Stats {
 
 async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emergency: &Emergency) -> Result<Verdict> {
     let db = plan.db;
+    crate::phase::enter(crate::phase::RunPhase::Preflight);
     // Faults the cluster cannot do are refused after preflight, before anything is injected.
     let mut nemesis_plan = NemesisPlan::new(plan, seed);
 
@@ -137,7 +138,8 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
 
     let cpu_at_start = process_cpu_seconds();
     let start = Instant::now();
-    let writer = run.history_writer(start)?;
+    // A store that stops taking the history (disk full) stops the run like an interrupt.
+    let writer = run.history_writer(start, Some(shutdown.clone()))?;
 
     // Everything from here on may fail; the heal, the teardown and the history must survive it.
     // The phases run in their own task so that a panic in them still reaches the heal below.
@@ -161,6 +163,7 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
     };
 
     // Always healed, whatever happened above; then faultline's chains are removed.
+    crate::phase::enter(crate::phase::RunPhase::Heal);
     let healed = crate::nemesis_exec::heal_everything(&nemesis, &writer).await;
     let removed = crate::nemesis_exec::teardown(&nemesis).await;
     tracing::info!("teardown: {}", removed.join("; "));
@@ -169,16 +172,18 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
         Ok(_) => {}
         Err(e) => crate::store::say(&format!("HEAL FAILED: {e:#} (run `faultline heal` to repair the nodes)")),
     }
-    let history_error = match writer.finish() {
-        Ok(written) => {
-            tracing::info!(written, "history closed");
-            None
+    let history = writer.finish()?;
+    tracing::info!(history.written, "history closed");
+    let history_file = history.history_file(&run);
+    let history_error = history.failure.as_ref().map(|failure| {
+        let mut said = format!("{failure}; the history is in {}", history_file.display());
+        if history.lost > 0 {
+            said.push_str(&format!(" (its last {} events could be written nowhere)", history.lost));
         }
-        Err(e) => {
-            crate::store::say(&format!("the history could not be written completely: {e:#}"));
-            Some(e)
-        }
-    };
+        crate::store::say(&said);
+        anyhow::anyhow!("the store could not take the history: {said}")
+    });
+    crate::phase::enter(crate::phase::RunPhase::Teardown);
     collect_logs(db, &nodes, &run).await;
 
     // Whatever happened (no leader, an error in a fault, a panic), the database this run started
@@ -191,28 +196,33 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
     emergency.disarm();
 
     // Check what there is, even after an error or an interrupt.
+    crate::phase::enter(crate::phase::RunPhase::Check);
     let record = serde_json::to_value(&record)?;
-    let (mut results, history) = crate::analyze::analyze_run(&run, &record, outcome.as_ref().err())?;
+    let outcome = match (outcome, history_error) {
+        (Ok(()), Some(e)) => Err(e),
+        (outcome, _) => outcome,
+    };
+    let (mut results, history) = crate::analyze::analyze_run(&run, &history_file, &record, outcome.as_ref().err())?;
     if let Err(e) = &healed {
         results.degrade(format!("the nodes could not be healed: {e:#}"));
-    }
-    if let Some(e) = &history_error {
-        results.degrade(format!("the history is incomplete: {e:#}"));
     }
     // The harness's own CPU share over the run (set-up, clients, nemesis, heal), before checking.
     let wall = start.elapsed().as_secs_f64();
     results.stats.harness_cpu_cores = Some((process_cpu_seconds() - cpu_at_start) / wall.max(1e-9));
     results.stats.wall_s = Some(wall);
-    run.write_json("results.json", &results)?;
+    // A full store must not cost the verdict: it is printed below whatever happens here.
+    if let Err(e) = run.write_json("results.json", &results) {
+        crate::store::say(&format!("results.json could not be written: {e:#}"));
+    }
     let report = crate::analyze::write_report(&store, &run, history);
     let verdict = results.verdict;
-    print_summary(plan, &run, &results, report.as_ref().ok());
+    print_summary(plan, &history_file, &results, report.as_ref().ok());
     if let Err(e) = report {
         crate::store::say(&format!("the report could not be written: {e:#}"));
     }
     if let Err(e) = outcome {
         // The history is on disk and checked; the error itself still fails the command.
-        return Err(e.context(format!("the run stopped early; its history is in {}", run.path.display())));
+        return Err(e.context(format!("the run stopped early; its history is in {}", history_file.display())));
     }
     Ok(verdict)
 }
@@ -261,6 +271,7 @@ impl Phases {
     async fn run(self) -> Result<()> {
         let Phases { plan, seed, clients, nodes, route, nemesis_plan, nemesis, writer, shutdown } = self;
         let db = plan.db;
+        crate::phase::enter(crate::phase::RunPhase::SetUp);
         crate::store::say(&format!("setting up {} on {} nodes", db.name(), nodes.len()));
         db.install(&nodes, &DbOptions { binary: plan.db_binary.clone() }).await?;
         for line in faultline_dbs::lifecycle::setup(db, &nodes).await? {
@@ -324,6 +335,7 @@ impl Phases {
             })));
         }
 
+        crate::phase::enter(crate::phase::RunPhase::Workload);
         // The nemesis follows its own schedule until the time limit.
         let nemesis_task = tokio::spawn(crate::nemesis_exec::run_schedule(
             nemesis.clone(),
@@ -337,7 +349,7 @@ impl Phases {
             progress_loop(plan.time_limit, stats.clone(), writer.clone(), active_fault.clone(), stop.clone());
         tokio::select! {
             _ = tokio::time::sleep(plan.time_limit) => {}
-            _ = shutdown.cancelled() => { eprintln!("\nfaultline: interrupted; stopping clients, healing, checking what there is"); }
+            _ = shutdown.cancelled() => {}
             _ = progress => {}
         }
         stop.cancel();
@@ -360,11 +372,14 @@ impl Phases {
         }
 
         // Heal now (not only at the end) so that recovery and final reads see a whole cluster.
+        crate::phase::enter(crate::phase::RunPhase::Heal);
+        crate::store::say("healing every node");
         let healed = crate::nemesis_exec::heal_everything(&nemesis, &writer).await?;
         if !healed.is_empty() {
             crate::store::say(&format!("healed: {}", healed.join("; ")));
         }
         if !shutdown.is_cancelled() {
+            crate::phase::enter(crate::phase::RunPhase::FinalReads);
             crate::final_reads::run(&plan, &nodes, &route, &generator, &writer).await?;
         }
         Ok(())
@@ -484,10 +499,15 @@ async fn watch_signals(shutdown: CancellationToken, emergency: Emergency) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    // The phase is named so that the user (and the reliability tests) know what was cut short.
+    eprintln!(
+        "\nfaultline: {name} during {}; stopping clients, healing, checking what there is",
+        crate::phase::describe()
+    );
     shutdown.cancel();
     // A second signal means "now": heal and stop the database in a hurry, then exit.
     tokio::select! {
@@ -513,7 +533,12 @@ async fn collect_logs(db: &dyn Db, nodes: &[DbNode], run: &RunDir) {
     }
 }
 
-fn print_summary(plan: &TestPlan, run: &RunDir, results: &RunResults, report: Option<&std::path::PathBuf>) {
+fn print_summary(
+    plan: &TestPlan,
+    history: &std::path::Path,
+    results: &RunResults,
+    report: Option<&std::path::PathBuf>,
+) {
     if plan.json {
         println!("{}", serde_json::to_string_pretty(results).unwrap_or_default());
         return;
@@ -537,7 +562,7 @@ fn print_summary(plan: &TestPlan, run: &RunDir, results: &RunResults, report: Op
         ms(st.latency_ms.max),
         st.harness_cpu_cores.unwrap_or(0.0)
     );
-    println!("history: {}", run.history_jsonl().display());
+    println!("history: {}", history.display());
     if let Some(r) = report {
         println!("report:  {}", r.display());
     }
@@ -550,7 +575,7 @@ pub fn bench_runner(concurrency: usize, duration: Duration) -> Result<()> {
     let dir = tempfile_dir()?;
     let store = Store::new(&dir);
     let run = store.create_run("bench-runner")?;
-    let writer = run.history_writer(Instant::now())?;
+    let writer = run.history_writer(Instant::now(), None)?;
     let generator = Arc::new(faultline_workloads::new_generator(
         "register",
         GeneratorOptions { seed: 1, concurrency, ..GeneratorOptions::default() },
@@ -582,7 +607,7 @@ pub fn bench_runner(concurrency: usize, duration: Duration) -> Result<()> {
             let _ = t.await;
         }
     });
-    let events = writer.finish()?;
+    let events = writer.finish()?.written;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = process_cpu_seconds() - cpu_before;
     let ops =

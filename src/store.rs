@@ -9,12 +9,13 @@
 use anyhow::{Context, Result};
 use faultline_checkers::{Op, OpType, Process};
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
+use tokio_util::sync::CancellationToken;
 
 /// How often buffered history lines reach the file, at the latest.
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
@@ -169,8 +170,9 @@ impl RunDir {
 
     /// Start the history writer for this run. Events sent to it are numbered in arrival order
     /// and appended to `history.jsonl`.
-    pub fn history_writer(&self, start: Instant) -> Result<HistoryWriter> {
-        HistoryWriter::create(&self.history_jsonl(), start)
+    /// `on_failure` is cancelled if the store stops taking the history (disk full): the run stops.
+    pub fn history_writer(&self, start: Instant, on_failure: Option<CancellationToken>) -> Result<HistoryWriter> {
+        HistoryWriter::create(&self.history_jsonl(), start, on_failure)
     }
 
     /// Send `faultline.log` lines of the process-wide logger to this run's log file.
@@ -249,26 +251,143 @@ enum Msg {
 pub struct HistoryWriter {
     tx: mpsc::Sender<Msg>,
     start: Instant,
-    done: Arc<Mutex<Option<std::thread::JoinHandle<Result<u64>>>>>,
+    done: Arc<Mutex<Option<std::thread::JoinHandle<HistoryEnd>>>>,
     written: Arc<AtomicU64>,
 }
 
+/// How the history ended up on disk.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryEnd {
+    /// Events numbered and written (to the run's file or the rescue file).
+    pub written: u64,
+    /// Why the run's `history.jsonl` stopped taking events (disk full, store unwritable).
+    pub failure: Option<String>,
+    /// Where the whole history is, when the run's file could not take it.
+    pub rescued: Option<PathBuf>,
+    /// Events that could be written nowhere (the rescue failed too).
+    pub lost: u64,
+}
+
+impl HistoryEnd {
+    /// The file that holds the whole history (as far as anything does).
+    pub fn history_file(&self, run: &RunDir) -> PathBuf {
+        self.rescued.clone().unwrap_or_else(|| run.history_jsonl())
+    }
+}
+
+/// Where history lines go: the run's file until it fails, then a rescue file outside the store
+/// (`FAULTLINE_RESCUE_DIR`, else the temporary directory) that starts with a copy of what the
+/// run's file holds, so that one file has the whole history.
+struct Sink {
+    path: PathBuf,
+    file: File,
+    /// Bytes known to be in the run's file: complete lines only.
+    committed: u64,
+    pending: Vec<u8>,
+    failure: Option<String>,
+    /// After a failure: the rescue file, or `None` when it could not be made either.
+    rescue: Option<(PathBuf, File)>,
+    lost: u64,
+    on_failure: Option<CancellationToken>,
+}
+
+impl Sink {
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if self.failure.is_none() {
+            match self.file.write_all(&self.pending) {
+                Ok(()) => {
+                    self.committed += self.pending.len() as u64;
+                    self.pending.clear();
+                    return;
+                }
+                Err(e) => self.fail(e),
+            }
+        }
+        let rescued = match &mut self.rescue {
+            Some((_, file)) => file.write_all(&self.pending).is_ok(),
+            None => false,
+        };
+        if !rescued {
+            self.lost += self.pending.iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+        self.pending.clear();
+    }
+
+    /// The run's file failed: cut it back to its complete lines, stop the run, and carry on in
+    /// the rescue file.
+    fn fail(&mut self, e: std::io::Error) {
+        let _ = self.file.set_len(self.committed);
+        let failure = format!("cannot write {}: {e}", self.path.display());
+        let dir = std::env::var_os("FAULTLINE_RESCUE_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let rescue = dir.join(format!("faultline-history-{}-{}.jsonl", timestamp_now(), std::process::id()));
+        let made = (|| -> std::io::Result<File> {
+            let mut out = OpenOptions::new().create_new(true).write(true).open(&rescue)?;
+            std::io::copy(&mut File::open(&self.path)?.take(self.committed), &mut out)?;
+            Ok(out)
+        })();
+        match made {
+            Ok(file) => {
+                say(&format!("{failure}; stopping the run; the whole history continues in {}", rescue.display()));
+                self.rescue = Some((rescue, file));
+            }
+            Err(re) => say(&format!(
+                "{failure}; stopping the run; {} keeps the history up to here (the rescue file {} failed too: {re})",
+                self.path.display(),
+                rescue.display()
+            )),
+        }
+        self.failure = Some(failure);
+        if let Some(token) = &self.on_failure {
+            token.cancel();
+        }
+    }
+
+    fn finish(mut self, written: u64) -> HistoryEnd {
+        self.flush();
+        match &self.rescue {
+            Some((_, file)) => {
+                let _ = file.sync_data();
+            }
+            None if self.failure.is_none() => {
+                if let Err(e) = self.file.sync_data() {
+                    self.failure = Some(format!("cannot sync {}: {e}", self.path.display()));
+                }
+            }
+            None => {}
+        }
+        HistoryEnd { written, failure: self.failure, rescued: self.rescue.map(|(p, _)| p), lost: self.lost }
+    }
+}
+
 impl HistoryWriter {
-    fn create(path: &Path, start: Instant) -> Result<HistoryWriter> {
+    /// `on_failure` is cancelled when the history cannot be written to the store: the run stops.
+    fn create(path: &Path, start: Instant, on_failure: Option<CancellationToken>) -> Result<HistoryWriter> {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .with_context(|| format!("cannot open {}", path.display()))?;
+        let committed = file.metadata().map(|m| m.len()).unwrap_or(0);
         let (tx, rx) = mpsc::channel::<Msg>();
         let written = Arc::new(AtomicU64::new(0));
         let counter = written.clone();
-        let handle = std::thread::Builder::new().name("history-writer".into()).spawn(move || -> Result<u64> {
-            let mut out = BufWriter::with_capacity(1 << 16, file);
+        let mut sink = Sink {
+            path: path.to_path_buf(),
+            file,
+            committed,
+            pending: Vec::with_capacity(1 << 16),
+            failure: None,
+            rescue: None,
+            lost: 0,
+            on_failure,
+        };
+        let handle = std::thread::Builder::new().name("history-writer".into()).spawn(move || -> HistoryEnd {
             let mut index = 0u64;
             let mut last_time = 0u64;
             let mut last_flush = Instant::now();
-            let mut line = Vec::with_capacity(256);
             loop {
                 match rx.recv_timeout(FLUSH_EVERY) {
                     Ok(Msg::Event(e)) => {
@@ -284,22 +403,19 @@ impl HistoryWriter {
                             node: e.node,
                             error: e.error,
                         };
-                        line.clear();
-                        serde_json::to_writer(&mut line, &op)?;
-                        line.push(b'\n');
-                        out.write_all(&line)?;
+                        serde_json::to_writer(&mut sink.pending, &op).expect("an op serializes to JSON");
+                        sink.pending.push(b'\n');
                         index += 1;
                         counter.store(index, Ordering::Relaxed);
+                        if sink.pending.len() >= 1 << 16 {
+                            sink.flush();
+                        }
                     }
-                    Ok(Msg::Finish) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        out.flush()?;
-                        out.get_ref().sync_data()?;
-                        return Ok(index);
-                    }
+                    Ok(Msg::Finish) | Err(mpsc::RecvTimeoutError::Disconnected) => return sink.finish(index),
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
                 }
                 if last_flush.elapsed() >= FLUSH_EVERY {
-                    out.flush()?;
+                    sink.flush();
                     last_flush = Instant::now();
                 }
             }
@@ -327,13 +443,13 @@ impl HistoryWriter {
         self.written.load(Ordering::Relaxed)
     }
 
-    /// Flush everything and stop the writer thread; returns how many events were written.
-    pub fn finish(&self) -> Result<u64> {
+    /// Flush everything and stop the writer thread; says where the history went.
+    pub fn finish(&self) -> Result<HistoryEnd> {
         let _ = self.tx.send(Msg::Finish);
         let handle = self.done.lock().unwrap().take();
         match handle {
-            Some(h) => h.join().map_err(|_| anyhow::anyhow!("history writer panicked"))?,
-            None => Ok(self.written()),
+            Some(h) => h.join().map_err(|_| anyhow::anyhow!("history writer panicked")),
+            None => Ok(HistoryEnd { written: self.written(), ..HistoryEnd::default() }),
         }
     }
 }
@@ -348,7 +464,7 @@ mod tests {
         let store = Store::new(dir.path());
         let run = store.create_run("my test").unwrap();
         assert!(dir.path().join("latest").join("nodes").is_dir());
-        let w = run.history_writer(Instant::now()).unwrap();
+        let w = run.history_writer(Instant::now(), None).unwrap();
         for i in 0..1000u64 {
             w.record(Event {
                 time: 0,
@@ -361,7 +477,7 @@ mod tests {
                 error: None,
             });
         }
-        assert_eq!(w.finish().unwrap(), 1000);
+        assert_eq!(w.finish().unwrap().written, 1000);
         let text = fs::read_to_string(run.history_jsonl()).unwrap();
         let ops: Vec<Op> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(ops.len(), 1000);
@@ -378,7 +494,7 @@ mod tests {
     fn flushes_while_running() {
         let dir = tempfile::tempdir().unwrap();
         let run = Store::new(dir.path()).create_run("t").unwrap();
-        let w = run.history_writer(Instant::now()).unwrap();
+        let w = run.history_writer(Instant::now(), None).unwrap();
         w.record(Event {
             time: 0,
             kind: OpType::Invoke,
@@ -394,5 +510,35 @@ mod tests {
         let text = fs::read_to_string(run.history_jsonl()).unwrap();
         assert_eq!(text.lines().count(), 1);
         w.finish().unwrap();
+    }
+
+    #[test]
+    fn a_full_store_stops_the_run_and_the_history_goes_to_a_rescue_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = Store::new(dir.path()).create_run("t").unwrap();
+        // /dev/full takes the open and refuses every write with ENOSPC, as a full disk does.
+        std::os::unix::fs::symlink("/dev/full", run.history_jsonl()).unwrap();
+        let stop = CancellationToken::new();
+        let w = run.history_writer(Instant::now(), Some(stop.clone())).unwrap();
+        for i in 0..10u64 {
+            w.record(Event {
+                time: 0,
+                kind: OpType::Invoke,
+                process: Process::Client(i),
+                f: "read".into(),
+                value: serde_json::Value::Null,
+                key: None,
+                node: None,
+                error: None,
+            });
+        }
+        let end = w.finish().unwrap();
+        assert!(stop.is_cancelled(), "the run is told to stop");
+        assert!(end.failure.as_deref().unwrap_or("").contains("No space left"), "{end:?}");
+        let rescued = end.rescued.clone().expect("a rescue file");
+        let text = fs::read_to_string(&rescued).unwrap();
+        fs::remove_file(&rescued).unwrap();
+        assert_eq!((end.written, end.lost, text.lines().count()), (10, 0, 10));
+        assert_eq!(end.history_file(&run), rescued);
     }
 }

@@ -132,21 +132,24 @@ fn redis_failover_through_nodes_loses_acknowledged_writes() {
     common::assert_nodes_clean("after the --nodes redis run");
 }
 
-/// A user on this machine (the nodes share its accounts) with passwordless sudo; removed on drop.
+/// A user on this machine (the nodes share its accounts) with sudo, passwordless or with a
+/// password; removed on drop.
 struct SudoUser;
 
 const USER: &str = "fl-runner";
 const SUDOERS: &str = "/etc/sudoers.d/faultline-real-hosts";
 
 impl SudoUser {
-    fn create() -> SudoUser {
+    /// `password`: None for passwordless sudo; else the login's password, which sudo asks for.
+    fn create(password: Option<&str>) -> SudoUser {
         let sh = |cmd: &str| assert!(Command::new("sh").args(["-c", cmd]).status().unwrap().success(), "{cmd}");
         if !Command::new("id").arg(USER).output().unwrap().status.success() {
             sh(&format!("useradd -m -s /bin/sh {USER}"));
         }
         // A locked account cannot log in even with a key (sshd runs without PAM here).
-        sh(&format!("echo '{USER}:not-used-for-login' | chpasswd"));
-        std::fs::write(SUDOERS, format!("{USER} ALL=(ALL) NOPASSWD: ALL\n")).unwrap();
+        sh(&format!("echo '{USER}:{}' | chpasswd", password.unwrap_or("not-used-for-login")));
+        let rule = if password.is_some() { "ALL=(ALL) ALL" } else { "ALL=(ALL) NOPASSWD: ALL" };
+        std::fs::write(SUDOERS, format!("{USER} {rule}\n")).unwrap();
         sh(&format!("chmod 0440 {SUDOERS} && visudo -cf {SUDOERS}"));
         SudoUser
     }
@@ -159,11 +162,76 @@ impl Drop for SudoUser {
     }
 }
 
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_symlink() {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path).unwrap_or_default().windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_sudo_password_from_the_environment_runs_a_whole_test_and_is_never_written() {
+    let _lock = common::cluster_lock();
+    common::ensure_cluster();
+    let password = format!("pw-{}-never-shown", std::process::id());
+    let _user = SudoUser::create(Some(&password));
+    let store = tempfile::tempdir().unwrap();
+    let cluster = common::local_cluster_state();
+    let key = cluster["key_path"].as_str().unwrap();
+    let out = common::faultline()
+        .env("FAULTLINE_SUDO_PASSWORD", &password)
+        .args(["test", "--nodes", NODES, "--ssh-key", key, "--username", USER])
+        .args(["--db", "etcd", "--workload", "register", "--nemesis", "partition-one,pause"])
+        .args(["--nemesis-interval", "3s", "--time-limit", "10s", "--seed", "5", "--store"])
+        .arg(store.path())
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    assert_eq!(out.status.code(), Some(0), "expected valid (exit 0) through sudo with a password:\n{said}");
+    assert!(!said.contains(&password), "the password was printed");
+    let run = std::fs::canonicalize(store.path().join("latest")).unwrap();
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    assert!(
+        history.lines().any(|l| l.contains("\"start-partition-one\"") && l.contains("\"verified\":true")),
+        "the partition was not applied through sudo"
+    );
+    // Not in the history, test.json, faultline.log, the collected node logs or the report.
+    assert_eq!(files_containing(store.path(), &password), Vec::<PathBuf>::new(), "files holding the password");
+    common::assert_nodes_clean("after the sudo-password run");
+
+    // A wrong password is refused at preflight, naming the node, and is not echoed either.
+    let wrong = format!("wrong-{password}");
+    let out = common::faultline()
+        .env("FAULTLINE_SUDO_PASSWORD", &wrong)
+        .args(["test", "--nodes", NODES, "--ssh-key", key, "--username", USER])
+        .args(["--db", "etcd", "--time-limit", "5s", "--store"])
+        .arg(store.path())
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    assert_ne!(out.status.code(), Some(0), "a wrong sudo password must fail:\n{said}");
+    assert!(said.contains("n1") || said.contains("10.233.0.11"), "the error names the node:\n{said}");
+    assert!(!said.contains(&wrong), "the wrong password was printed:\n{said}");
+}
+
 #[test]
 fn a_sudo_login_runs_a_whole_test() {
     let _lock = common::cluster_lock();
     common::ensure_cluster();
-    let _user = SudoUser::create();
+    let _user = SudoUser::create(None);
     let store = tempfile::tempdir().unwrap();
     let (code, run, log) = run_nodes(
         store.path(),
