@@ -11,6 +11,7 @@
 //! `anomaly-types`, `anomalies`, `not`, `also-not`) at the top of each file's object.
 
 use crate::exit::{bad_input, Exit};
+use crate::term;
 use faultline_checkers::formats::{
     parse_history_file, read_history, read_small_file, split_independent, Format, LoadedHistory,
 };
@@ -494,7 +495,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
                         let _ = out.flush();
                     }
                     for w in &fc.history.warnings {
-                        eprintln!("warning: {}: {w}", fc.path.display());
+                        eprintln!("warning: {}", term::text(&format!("{}: {w}", fc.path.display())));
                     }
                     let _ = writeln!(
                         out,
@@ -502,8 +503,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
                         fc.verdict.as_str(),
                         fc.ops,
                         format_ms(fc.elapsed),
-                        fc.path.display(),
-                        if fc.verdict == Verdict::Valid { String::new() } else { format!("\n         {}", fc.summary) }
+                        term::text(&fc.path.display().to_string()),
+                        if fc.verdict == Verdict::Valid {
+                            String::new()
+                        } else {
+                            format!("\n         {}", term::text(&fc.summary))
+                        }
                     );
                     if let Some(l) = &fc.ladder {
                         let _ = write!(out, "{}", ladder_table(l));
@@ -515,7 +520,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
                         Ok(page) => eprintln!("report: {}", page.display()),
                         Err(e) => {
                             errors += 1;
-                            eprintln!("error: {}: the report could not be written: {e:#}", fc.path.display());
+                            let said = format!("{}: the report could not be written: {e:#}", fc.path.display());
+                            eprintln!("error: {}", term::text(&said));
                         }
                     }
                 }
@@ -526,7 +532,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
                     let _ = writeln!(out, "{}", json!({"error": e}));
                 }
                 let _ = out.flush();
-                eprintln!("error: {e}");
+                eprintln!("error: {}", term::text(&e));
             }
         }
     }

@@ -49,7 +49,7 @@ async fn heal(args: HealArgs) -> Result<Exit> {
         }
     }
     for e in &unreachable {
-        eprintln!("NOT healed (unreachable): {e}");
+        eprintln!("NOT healed (unreachable): {}", crate::term::text(&e.to_string()));
     }
     let Some(first) = db_nodes.first() else { anyhow::bail!("no node could be reached") };
     // Heal knows nothing of the run's database: faults are undone by what is on the nodes, and
@@ -79,10 +79,10 @@ async fn heal(args: HealArgs) -> Result<Exit> {
         println!("nothing to heal on {} node(s)", specs.len());
     }
     for line in &report.fixed {
-        println!("healed: {line}");
+        println!("healed: {}", crate::term::text(line));
     }
     for line in &report.errors {
-        eprintln!("NOT healed: {line}");
+        eprintln!("NOT healed: {}", crate::term::text(line));
     }
     let problems = report.errors.len() + unreachable.len();
     if problems == 0 {

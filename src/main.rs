@@ -16,8 +16,10 @@ mod perform;
 mod phase;
 mod plan;
 mod report_cmd;
+mod resources;
 mod runner;
 mod store;
+mod term;
 mod test_cmd;
 
 use clap::{Parser, Subcommand};
@@ -94,7 +96,7 @@ fn main() {
     let code = match result {
         Ok(exit) => exit.code(),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::term::text(&format!("{e:#}")));
             exit::code_for_error(&e)
         }
     };

@@ -138,6 +138,8 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
 
     let cpu_at_start = process_cpu_seconds();
     let start = Instant::now();
+    let sampler_stop = CancellationToken::new();
+    let sampler = crate::resources::Sampler::start(start, sampler_stop.clone());
     // A store that stops taking the history (disk full) stops the run like an interrupt.
     let writer = run.history_writer(start, Some(shutdown.clone()))?;
 
@@ -210,6 +212,8 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
     let wall = start.elapsed().as_secs_f64();
     results.stats.harness_cpu_cores = Some((process_cpu_seconds() - cpu_at_start) / wall.max(1e-9));
     results.stats.wall_s = Some(wall);
+    results.stats.harness_samples = sampler.finish();
+    sampler_stop.cancel();
     // A full store must not cost the verdict: it is printed below whatever happens here.
     if let Err(e) = run.write_json("results.json", &results) {
         crate::store::say(&format!("results.json could not be written: {e:#}"));
@@ -543,12 +547,12 @@ fn print_summary(
         println!("{}", serde_json::to_string_pretty(results).unwrap_or_default());
         return;
     }
-    println!("verdict: {}  {}", results.verdict.as_str().to_uppercase(), results.reason);
+    println!("verdict: {}  {}", results.verdict.as_str().to_uppercase(), crate::term::text(&results.reason));
     // Why, in one line: the anomaly tied to its node and the faults active on it.
     let why =
         results.checkers.values().filter(|c| c.verdict == results.verdict).find_map(|c| c.details.get("explanation"));
     if let Some(why) = why.and_then(|w| w.as_str()) {
-        println!("why:     {why}");
+        println!("why:     {}", crate::term::text(&why));
     }
     let st = &results.stats;
     let ms = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());

@@ -194,7 +194,7 @@ pub const SAY_TARGET: &str = "faultline::say";
 
 /// Tell the user something about the run (stderr) and keep it in the run's `faultline.log`.
 pub fn say(message: &str) {
-    eprintln!("faultline: {message}");
+    eprintln!("faultline: {}", crate::term::text(message));
     // Only for faultline.log: stderr has it already (main's stderr layer skips this target).
     tracing::info!(target: SAY_TARGET, "{message}");
 }

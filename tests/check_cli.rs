@@ -170,3 +170,48 @@ fn transactional_histories() {
     // Unknown model names are bad arguments.
     assert_eq!(check(&["--consistency-models", "serializeable"], &[g2]).status.code(), Some(254));
 }
+
+/// Hostile values (terminal escape sequences, a bell, a carriage return) in a history reach the
+/// terminal as visible escapes, in the verdict's explanation and in a read error alike; a node
+/// name with shell metacharacters is refused before anything runs.
+#[test]
+fn hostile_values_are_shown_as_text_and_hostile_node_names_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = r#"\u001b]0;pwned\u0007\u001b[31mRED\r"#;
+    let invalid = dir.path().join("invalid.jsonl");
+    std::fs::write(
+        &invalid,
+        format!(
+            "{}\n{}\n{}\n{}\n",
+            r#"{"type":"invoke","process":0,"f":"write","value":1}"#,
+            r#"{"type":"ok","process":0,"f":"write","value":1}"#,
+            r#"{"type":"invoke","process":0,"f":"read","value":null}"#,
+            format_args!(r#"{{"type":"ok","process":0,"f":"read","value":"{hostile}"}}"#),
+        ),
+    )
+    .unwrap();
+    let unreadable = dir.path().join("unreadable.jsonl");
+    std::fs::write(&unreadable, format!("{{\"type\":\"{hostile}\",\"process\":0}}\n")).unwrap();
+    for (file, code) in [(&invalid, 1), (&unreadable, 254)] {
+        let out = check(&[], std::slice::from_ref(file));
+        assert_eq!(out.status.code(), Some(code), "{}", stdout(&out));
+        let all = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
+        let text = String::from_utf8_lossy(&all);
+        assert!(
+            !all.iter().any(|&b| b == 0x1b || b == 0x07 || b == b'\r'),
+            "a control byte reached the terminal: {text:?}"
+        );
+        assert!(text.contains("pwned"), "the value is still shown: {text}");
+    }
+    let pwned = dir.path().join("pwned");
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["test", "--db", "etcd", "--time-limit", "1s", "--store"])
+        .arg(dir.path())
+        .arg("--nodes")
+        .arg(format!("n1;touch {0},$(touch {0}),`touch {0}`", pwned.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(254), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad node"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!pwned.exists(), "a node name was interpreted by a shell");
+}

@@ -146,7 +146,8 @@ fn interrupts_aimed_at_each_phase_always_heal() {
     let aims = [Aim::SetUp, Aim::FaultApply, Aim::Heal, Aim::FinalReads];
     // The rounds that landed in each phase, by the phase the harness named.
     let mut landed: BTreeMap<String, usize> = BTreeMap::new();
-    let per_aim = rounds(1);
+    // FAULTLINE_RELIABILITY_ROUNDS counts all rounds, spread over the four aims.
+    let per_aim = rounds(aims.len()).div_ceil(aims.len());
     let mut round = 0;
     for aim in aims {
         // `per_aim` rounds at each aim, and up to two more while none has landed there (a fault's

@@ -50,6 +50,22 @@ pub struct RunStats {
     /// The run's wall-clock time in seconds (set by the runner).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wall_s: Option<f64>,
+    /// The harness's own memory and descriptors over the run, sampled every 10 s (set by the
+    /// runner): flat memory and a steady descriptor count say nothing leaks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub harness_samples: Vec<HarnessSample>,
+}
+
+/// One sample of the harness process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HarnessSample {
+    /// Seconds since the run started.
+    pub t_s: f64,
+    /// Resident memory, MB.
+    pub rss_mb: f64,
+    /// Open file descriptors (sockets to the nodes' ssh masters among them).
+    pub fds: u64,
+    pub threads: u64,
 }
 
 /// A run's conclusion: the worst checker verdict, the reason (that checker's summary), every

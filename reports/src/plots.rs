@@ -12,6 +12,7 @@
 use crate::ops::{ClientOp, Outcome};
 use crate::style::{self, Shape, SHAPES};
 use faultline_checkers::faults::FaultWindow;
+use faultline_checkers::outcome::HarnessSample;
 use faultline_checkers::Op;
 use plotters::coord::ranged1d::Ranged;
 use plotters::coord::Shift;
@@ -363,6 +364,39 @@ pub fn lost_chart(acks_ns: &[u64], windows: &[FaultWindow], end_ns: u64) -> anyh
             )
             .map_err(|e| anyhow::anyhow!("lost chart: {e}"))?;
         root.present().map_err(|e| anyhow::anyhow!("lost chart: {e}"))?;
+    }
+    Ok(compact_svg(buf))
+}
+
+/// The harness's resident memory over the run (one point per 10 s sample), with its descriptor
+/// count in the legend: a soak's memory line should be flat.
+pub fn harness_chart(samples: &[HarnessSample]) -> anyhow::Result<String> {
+    let dur_s = samples.last().map_or(1.0, |s| s.t_s).max(1e-3);
+    let top = samples.iter().map(|s| s.rss_mb).fold(0.0, f64::max) * 1.2 + 1.0;
+    let mut buf = String::new();
+    {
+        let root = root(&mut buf, SMALL_WIDTH, 200);
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..dur_s, 0f64..top)
+            .map_err(|e| anyhow::anyhow!("harness chart: {e}"))?;
+        mesh!(chart, "harness RSS (MB)");
+        let fds = match (samples.first(), samples.last()) {
+            (Some(a), Some(b)) => format!("RSS; descriptors {} at start, {} at end", a.fds, b.fds),
+            _ => "RSS".into(),
+        };
+        chart
+            .draw_series(LineSeries::new(samples.iter().map(|s| (s.t_s, s.rss_mb)), style::OK.stroke_width(2)))
+            .map_err(|e| anyhow::anyhow!("harness chart: {e}"))?
+            .label(fds)
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style::OK.stroke_width(2)));
+        chart
+            .draw_series(samples.iter().map(|s| Circle::new((s.t_s, s.rss_mb), 3, style::OK.filled())))
+            .map_err(|e| anyhow::anyhow!("harness chart: {e}"))?;
+        legend(&mut chart)?;
+        root.present().map_err(|e| anyhow::anyhow!("harness chart: {e}"))?;
     }
     Ok(compact_svg(buf))
 }

@@ -12,6 +12,7 @@ use crate::timeline::{self, Timeline};
 use crate::windows::{self, WindowRow};
 use crate::{Link, RunInput};
 use anyhow::Context as _;
+use faultline_checkers::outcome::HarnessSample;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -50,6 +51,8 @@ struct RunView<'a> {
     command_line: String,
     config: Vec<LabelValue>,
     stats: Vec<LabelValue>,
+    /// The harness's memory over the run (empty without samples).
+    harness_svg: String,
     notes: &'a [String],
     plots: Plots,
     windows: Vec<WindowRow>,
@@ -165,7 +168,7 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
     };
     let test = input.test.as_ref();
     let count = |o: Outcome| ops.iter().filter(|x| x.outcome == o).count();
-    let stats = vec![
+    let mut stats = vec![
         LabelValue { label: "client ops".into(), value: ops.len().to_string() },
         LabelValue { label: "ok".into(), value: count(Outcome::Ok).to_string() },
         LabelValue { label: "fail".into(), value: count(Outcome::Fail).to_string() },
@@ -178,6 +181,17 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
         LabelValue { label: "fault windows".into(), value: fault_windows.len().to_string() },
         LabelValue { label: "duration".into(), value: style::secs(end_ns) },
     ];
+    // The harness watching itself (runs only; `faultline check` has no samples).
+    let samples: Vec<HarnessSample> = results
+        .and_then(|r| r.pointer("/stats/harness_samples"))
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
+        let peak = samples.iter().map(|s| s.rss_mb).fold(0.0, f64::max);
+        stats.push(LabelValue { label: "harness peak RSS".into(), value: format!("{peak:.0} MB") });
+        stats.push(LabelValue { label: "harness descriptors".into(), value: format!("{} -> {}", first.fds, last.fds) });
+    }
+    let harness_svg = if samples.len() >= 2 { plots::harness_chart(&samples)? } else { String::new() };
     let why = checkers
         .iter()
         .filter(|c| c.verdict != "valid")
@@ -192,6 +206,7 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
         command_line: scalar_text(test.and_then(|t| t.get("command_line"))),
         config: test.map(config_rows).unwrap_or_default(),
         stats,
+        harness_svg,
         notes: &input.notes,
         plots,
         windows,
