@@ -3,6 +3,10 @@
 //! right), the longest linearizable prefix highlighted in green and numbered in linearization
 //! order, the op that cannot be linearized next in red, and the ops concurrent with it in amber.
 //!
+//! When the failing op is a read whose value was written long before the window (a stale read),
+//! that write is drawn too, in blue, at the left of a break in the time axis: the picture shows
+//! where the value came from without squeezing the window into a sliver.
+//!
 //! Input is the `failure` object of the linearizability checker's result (see the module
 //! `checks`); every field is optional here, so a partial object still draws what it can.
 //! All text placed in the SVG is escaped with `style::esc`.
@@ -19,6 +23,8 @@ const TOP: f64 = 34.0;
 const LANE: f64 = 34.0;
 const BAR: f64 = 22.0;
 const AXIS: f64 = 40.0;
+/// The writer's outline: blue, apart from the outcome colours.
+const WRITER_STROKE: &str = "#2f6db5";
 
 /// One op of the failure window, read tolerantly from JSON.
 #[derive(Debug, Clone)]
@@ -40,6 +46,8 @@ pub enum Role {
     Linearized(usize),
     Failing,
     Concurrent,
+    /// Wrote the value the failing read returned (outside the window).
+    Writer,
     Other,
 }
 
@@ -52,6 +60,8 @@ pub struct Failure {
     pub states: Vec<String>,
     pub failing: Option<String>,
     pub concurrent: Vec<String>,
+    /// The write behind the failing read's value, when it lies outside `ops`.
+    pub writer: Option<FailureOp>,
 }
 
 /// Ids may be numbers or strings; compare them as text.
@@ -72,24 +82,7 @@ impl Failure {
         let ops = obj
             .get("ops")
             .and_then(Value::as_array)
-            .map(|ops| {
-                ops.iter()
-                    .enumerate()
-                    .filter_map(|(i, o)| {
-                        let o = o.as_object()?;
-                        Some(FailureOp {
-                            id: o.get("id").map(id_text).unwrap_or_else(|| i.to_string()),
-                            process: o.get("process").map(id_text).unwrap_or_else(|| "?".into()),
-                            f: o.get("f").map(id_text).unwrap_or_default(),
-                            value: o.get("value").cloned().unwrap_or(Value::Null),
-                            output: o.get("output").cloned().unwrap_or(Value::Null),
-                            kind: o.get("type").map(id_text).unwrap_or_else(|| "ok".into()),
-                            start: ns(o.get("start")).unwrap_or(0),
-                            end: ns(o.get("end")),
-                        })
-                    })
-                    .collect()
-            })
+            .map(|ops| ops.iter().enumerate().filter_map(|(i, o)| FailureOp::parse(o, i)).collect())
             .unwrap_or_default();
         let ids =
             |k: &str| obj.get(k).and_then(Value::as_array).map(|a| a.iter().map(id_text).collect()).unwrap_or_default();
@@ -104,12 +97,16 @@ impl Failure {
                 .unwrap_or_default(),
             failing: obj.get("failing").filter(|v| !v.is_null()).map(id_text),
             concurrent: ids("concurrent"),
+            writer: obj.get("writer").and_then(|w| FailureOp::parse(w, usize::MAX)),
         })
     }
 
     pub fn role(&self, id: &str) -> Role {
         if self.failing.as_deref() == Some(id) {
             return Role::Failing;
+        }
+        if self.writer.as_ref().is_some_and(|w| w.id == id) {
+            return Role::Writer;
         }
         if let Some(i) = self.linearized.iter().position(|x| x == id) {
             return Role::Linearized(i + 1);
@@ -138,6 +135,70 @@ impl Failure {
     }
 }
 
+impl FailureOp {
+    /// One op of a failure object; `i` names it when it has no id.
+    fn parse(o: &Value, i: usize) -> Option<FailureOp> {
+        let o = o.as_object()?;
+        Some(FailureOp {
+            id: o.get("id").map(id_text).unwrap_or_else(|| i.to_string()),
+            process: o.get("process").map(id_text).unwrap_or_else(|| "?".into()),
+            f: o.get("f").map(id_text).unwrap_or_default(),
+            value: o.get("value").cloned().unwrap_or(Value::Null),
+            output: o.get("output").cloned().unwrap_or(Value::Null),
+            kind: o.get("type").map(id_text).unwrap_or_else(|| "ok".into()),
+            start: ns(o.get("start")).unwrap_or(0),
+            end: ns(o.get("end")),
+        })
+    }
+}
+
+/// The time axis: linear over the window, with the writer (if long before it) on a short segment
+/// at the left, past a break.
+struct Axis {
+    /// The window's first invocation (or the writer's, without a break).
+    t0: u64,
+    t1: u64,
+    /// The writer's segment, when the axis breaks: its time range.
+    before: Option<(u64, u64)>,
+}
+
+/// Share of the plot width the writer's segment and the break take.
+const BEFORE_W: f64 = 0.12;
+const BREAK_W: f64 = 0.05;
+
+impl Axis {
+    fn new(f: &Failure) -> Axis {
+        let window_t0 = f.ops.iter().map(|o| o.start).min();
+        let t_last = f.ops.iter().chain(&f.writer).map(|o| o.end.unwrap_or(o.start)).max().unwrap_or(0);
+        let mut t0 = window_t0.unwrap_or(t_last);
+        let mut before = None;
+        if let Some(w) = &f.writer {
+            let w_end = w.end.unwrap_or(w.start);
+            // Break the axis when the gap would take more than a quarter of a linear one.
+            if window_t0.is_some() && w_end < t0 && (t0 - w.start) * 3 > t_last.saturating_sub(t0) * 4 + 3 {
+                before = Some((w.start, w_end.max(w.start + 1)));
+            } else {
+                t0 = t0.min(w.start);
+            }
+        }
+        let t_last = t_last.max(t0 + 1);
+        // Leave room on the right for open (info) ops.
+        Axis { t0, t1: t_last + (t_last - t0) / 12 + 1, before }
+    }
+
+    fn x(&self, t: u64) -> f64 {
+        let plot_w = WIDTH - LEFT - RIGHT;
+        match self.before {
+            Some((a, b)) if t < self.t0 => LEFT + (t.clamp(a, b) - a) as f64 / (b - a) as f64 * plot_w * BEFORE_W,
+            Some(_) => {
+                let left = LEFT + plot_w * (BEFORE_W + BREAK_W);
+                left + (t - self.t0) as f64 / (self.t1 - self.t0) as f64 * (WIDTH - RIGHT - left)
+            }
+            None => LEFT + t.saturating_sub(self.t0) as f64 / (self.t1 - self.t0) as f64 * plot_w,
+        }
+    }
+}
+
 /// "read nil → 3", the op as one would say it.
 pub fn op_text(o: &FailureOp, max: usize) -> String {
     let mut s = format!("{} {}", o.f, style::value_text(&o.value, max));
@@ -150,7 +211,7 @@ pub fn op_text(o: &FailureOp, max: usize) -> String {
 /// The SVG: lanes, bars, a time axis and a legend.
 pub fn draw(f: &Failure) -> String {
     let mut lanes: BTreeMap<(u8, u64, String), Vec<&FailureOp>> = BTreeMap::new();
-    for o in &f.ops {
+    for o in f.ops.iter().chain(&f.writer) {
         // Numeric processes in numeric order, then any others by name.
         let key = match o.process.parse::<u64>() {
             Ok(n) => (0, n, String::new()),
@@ -158,12 +219,9 @@ pub fn draw(f: &Failure) -> String {
         };
         lanes.entry(key).or_default().push(o);
     }
-    let t0 = f.ops.iter().map(|o| o.start).min().unwrap_or(0);
-    let t_last = f.ops.iter().map(|o| o.end.unwrap_or(o.start)).max().unwrap_or(t0).max(t0 + 1);
-    // Leave room on the right for open (info) ops.
-    let t1 = t_last + (t_last - t0) / 12 + 1;
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let x = |t: u64| LEFT + (t - t0) as f64 / (t1 - t0) as f64 * plot_w;
+    let axis = Axis::new(f);
+    let (t0, t1) = (axis.t0, axis.t1);
+    let x = |t: u64| axis.x(t);
     let height = TOP + lanes.len().max(1) as f64 * LANE + AXIS;
     let mut s = String::with_capacity(2048 + f.ops.len() * 400);
     let _ = write!(
@@ -176,6 +234,7 @@ pub fn draw(f: &Failure) -> String {
         ("#d9f2e3", &style::hex(style::OK), "linearizable prefix (numbered in order)"),
         ("#fde0dd", &style::hex(style::FAIL), "cannot be linearized next"),
         ("#fff3d6", &style::hex(style::INFO), "concurrent with it"),
+        ("#dbe9f8", &WRITER_STROKE.to_string(), "wrote the value read"),
         ("#eeeeee", &"#999999".to_string(), "other ops of the key"),
     ];
     let mut lx = LEFT;
@@ -208,6 +267,26 @@ pub fn draw(f: &Failure) -> String {
     // Time axis, in ms since the window's first invocation.
     let ay = TOP + lanes.len().max(1) as f64 * LANE + 6.0;
     let _ = write!(s, r##"<line x1="{LEFT}" y1="{ay}" x2="{}" y2="{ay}" stroke="#888"/>"##, WIDTH - RIGHT);
+    if let Some((a, _)) = axis.before {
+        // The break: a white gap across the lanes and the axis, marked with two slashes, and how
+        // long it is; the writer's start is labelled relative to the window.
+        let (bx0, bx1) = (x(t0 - 1) + 4.0, x(t0) - 4.0);
+        let _ = write!(
+            s,
+            r##"<rect x="{bx0:.1}" y="{TOP}" width="{:.1}" height="{:.1}" fill="#fff"/><path d="M{:.1} {:.1} l6 -10 M{:.1} {:.1} l6 -10" stroke="#555" stroke-width="1.5"/><text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#444">{}</text><text x="{LEFT}" y="{:.1}" text-anchor="middle" fill="#444">−{}</text>"##,
+            bx1 - bx0,
+            ay - TOP,
+            bx0 + 2.0,
+            ay + 5.0,
+            bx1 - 8.0,
+            ay + 5.0,
+            (bx0 + bx1) / 2.0,
+            ay + 32.0,
+            esc(&format!("{} gap", style::duration(t0 - a))),
+            ay + 32.0,
+            esc(&style::duration(t0 - a))
+        );
+    }
     for i in 0..=8u64 {
         let t = t0 + (t1 - t0) * i / 8;
         let _ = write!(
@@ -236,6 +315,7 @@ fn bar(s: &mut String, f: &Failure, o: &FailureOp, y: f64, x: &dyn Fn(u64) -> f6
         Role::Linearized(_) => ("#d9f2e3".to_string(), style::hex(style::OK), 1.5),
         Role::Failing => ("#fde0dd".to_string(), style::hex(style::FAIL), 3.0),
         Role::Concurrent => ("#fff3d6".to_string(), style::hex(style::INFO), 1.5),
+        Role::Writer => ("#dbe9f8".to_string(), WRITER_STROKE.to_string(), 2.0),
         Role::Other => ("#eeeeee".to_string(), "#999999".to_string(), 1.0),
     };
     let fill = if open && role != Role::Failing { "url(#open)".to_string() } else { fill };
@@ -265,6 +345,7 @@ fn bar(s: &mut String, f: &Failure, o: &FailureOp, y: f64, x: &dyn Fn(u64) -> f6
             Role::Linearized(n) => format!(" · linearized #{n}"),
             Role::Failing => " · cannot be linearized next".into(),
             Role::Concurrent => " · concurrent with the failing op".into(),
+            Role::Writer => " · wrote the value the failing read returned".into(),
             Role::Other => String::new(),
         }
     );
@@ -273,7 +354,20 @@ fn bar(s: &mut String, f: &Failure, o: &FailureOp, y: f64, x: &dyn Fn(u64) -> f6
         r#"<g><title>{}</title><rect x="{x0:.1}" y="{y:.1}" width="{w:.1}" height="{BAR}" rx="3" fill="{fill}" stroke="{stroke}" stroke-width="{width}"{dash}/>"#,
         esc(&title)
     );
-    if fits >= 3 {
+    let full = label.chars().count();
+    if role == Role::Failing && fits < full.min(24) {
+        // The failing op's label must be readable: beside its bar, on a white ground, on the side
+        // with room.
+        let text_w = full.min(48) as f64 * 6.8 + 8.0;
+        let tx = if x0 + w + text_w < WIDTH - RIGHT { x0 + w + 4.0 } else { (x0 - text_w).max(LEFT) };
+        let _ = write!(
+            s,
+            r##"<rect x="{tx:.1}" y="{y:.1}" width="{text_w:.1}" height="{BAR}" rx="3" fill="#fff" stroke="{stroke}" stroke-width="1" opacity="0.95"/><text x="{:.1}" y="{:.1}" fill="#222" font-weight="600">{}</text>"##,
+            tx + 4.0,
+            y + BAR / 2.0 + 4.0,
+            esc(&style::truncate(&label, 48))
+        );
+    } else if fits >= 3 {
         let _ = write!(
             s,
             r##"<text x="{:.1}" y="{:.1}" fill="#222">{}</text>"##,
@@ -320,6 +414,21 @@ pub fn explain(f: &Failure) -> Vec<String> {
             None => out.push(format!("Op {id} cannot be linearized next.")),
         }
     }
+    if let (Some(w), Some(first)) = (&f.writer, f.ops.iter().map(|o| o.start).min()) {
+        let when = if w.start < first {
+            format!("{} before the window's first op", style::duration(first - w.start))
+        } else {
+            "in the window's time span".into()
+        };
+        out.push(format!(
+            "The value read was written by process {} (op {}: {}, {}), {when}; it is drawn in blue{}.",
+            w.process,
+            w.id,
+            op_text(w, 80),
+            w.kind,
+            if w.start < first { " at the left of the break" } else { "" }
+        ));
+    }
     out
 }
 
@@ -360,5 +469,29 @@ mod tests {
         assert!(draw(&f).ends_with("</svg>"));
         assert!(Failure::parse(&json!("nope")).is_none());
         assert!(draw(&Failure::parse(&json!({})).unwrap()).contains("<svg"));
+    }
+
+    #[test]
+    fn a_stale_reads_writer_long_before_the_window_is_drawn_past_a_break() {
+        let mut v = failure();
+        v["writer"] = json!({"id": 9, "process": 3, "f": "write", "value": "<script>alert(1)</script>", "output": null, "type": "ok", "start": 10, "end": 20});
+        for o in v["ops"].as_array_mut().unwrap() {
+            for t in ["start", "end"] {
+                if let Some(n) = o[t].as_u64() {
+                    o[t] = json!(n + 1_000_000_000);
+                }
+            }
+        }
+        // The first write takes 1 ms, so the failing read (1.5 us) is a sliver of the axis.
+        v["ops"][0]["start"] = json!(1_000_000_000u64 - 1_000_000);
+        let f = Failure::parse(&v).unwrap();
+        assert_eq!(f.role("9"), Role::Writer);
+        let svg = draw(&f);
+        assert!(svg.contains("wrote the value read") && svg.contains(" gap<"), "{svg}");
+        assert_eq!(svg.matches("<title>").count(), 4, "the writer has its own bar");
+        let words = explain(&f).join(" ");
+        assert!(words.contains("written by process 3 (op 9") && words.contains("before the window"), "{words}");
+        // The failing read's bar is short: its label is beside it, whole.
+        assert!(svg.contains("font-weight=\"600\">✗ read nil → &lt;script&gt;"), "{svg}");
     }
 }

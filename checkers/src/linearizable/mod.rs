@@ -177,6 +177,10 @@ pub struct Failure {
     pub failing: usize,
     /// Ops concurrent with the failing op.
     pub concurrent: Vec<usize>,
+    /// When the failing op is a read: the write (or cas) that produced the value it returned, if
+    /// it lies outside `ops` (long before the window, typically a stale read's source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<FailureOp>,
 }
 
 /// One operation in a failure report. `id` is its number within its key, in invocation order.
@@ -623,6 +627,7 @@ fn bare_failure(key: Option<&Value>) -> Failure {
         states: Vec::new(),
         failing: 0,
         concurrent: Vec::new(),
+        writer: None,
     }
 }
 
@@ -696,7 +701,27 @@ fn explain<M: Model>(
         .filter(|i| chosen_set.contains(i))
         .map(|i| ids[i])
         .collect();
+    // A read's value came from some write: the latest one invoked before the read returned. When
+    // it is outside the window, the report still needs it to show where the value came from.
+    let read_value = (history[calls[ids[failing]].invoke].f == "read")
+        .then(|| calls[ids[failing]].ok.map(|p| &history[p].value))
+        .flatten()
+        .filter(|v| !v.is_null());
+    let wrote = |inv: &Op| match inv.f.as_str() {
+        "write" => Some(inv.value.clone()),
+        "cas" => inv.value.as_array().and_then(|a| a.get(1)).cloned(),
+        _ => None,
+    };
+    let writer = read_value.and_then(|v| {
+        (0..ops.len())
+            .filter(|&i| i != failing && ops[i].call_at < f_end)
+            .filter(|&i| wrote(&history[calls[ids[i]].invoke]).as_ref() == Some(v))
+            .max_by_key(|&i| ops[i].call_at)
+            .filter(|i| !chosen_set.contains(i))
+            .map(failure_op)
+    });
     Failure {
+        writer,
         key: key.cloned().unwrap_or(Value::Null),
         ops: chosen.iter().map(|&i| failure_op(i)).collect(),
         linearized: witness.linearized.iter().filter(|i| chosen_set.contains(i)).map(|&i| ids[i]).collect(),
