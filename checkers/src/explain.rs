@@ -81,6 +81,48 @@ pub fn explain_add(history: &[Op], element: i64) -> Option<String> {
     explain_op(history, add.invoke_index())
 }
 
+/// Why the nodes' final states differ, one sentence per node that differs: what it lacks and
+/// holds beyond the others, where the first element it lacks was acknowledged (node, faults), and
+/// every fault that touched this node during the run (cut off, killed, paused...).
+pub fn explain_divergence(history: &[Op], c: &crate::convergence::ConvergenceResult) -> Vec<String> {
+    let history_end = history.last().map_or(0, |o| o.time);
+    let windows = fault_windows(history);
+    let some = |v: &[i64], count: u64| {
+        let shown: Vec<String> = v.iter().take(5).map(i64::to_string).collect();
+        format!("{count} element{} (e.g. {})", if count == 1 { "" } else { "s" }, shown.join(", "))
+    };
+    let mut out = Vec::new();
+    for (node, d) in &c.differences {
+        if d.missing_count == 0 && d.extra_count == 0 {
+            continue;
+        }
+        let mut parts = Vec::new();
+        if d.missing_count > 0 {
+            let mut lacks = format!("{node} lacks {} that other nodes hold", some(&d.missing, d.missing_count));
+            if let Some(why) = d.missing.first().and_then(|&e| explain_add(history, e)) {
+                lacks.push_str(&format!(" — the first was added by {why}"));
+            }
+            parts.push(lacks);
+        }
+        if d.extra_count > 0 {
+            parts.push(format!("{node} holds {} that some other node lacks", some(&d.extra, d.extra_count)));
+        }
+        let touched: Vec<String> = windows
+            .iter()
+            .map(|w| fault_on_node(w, Some(node), history_end))
+            .filter(|t| t.starts_with(&format!("{node} was ")) || t.starts_with(&format!("{node} could ")))
+            .filter(|t| !t.contains("on the connected side"))
+            .collect();
+        parts.push(if touched.is_empty() {
+            format!("no fault touched {node} during the run")
+        } else {
+            format!("during the run {}", touched.join("; "))
+        });
+        out.push(parts.join("; "));
+    }
+    out
+}
+
 /// One active fault, as it concerns `node`.
 fn fault_on_node(w: &FaultWindow, node: Option<&str>, history_end: u64) -> String {
     let applied = Applied::of(&w.detail);
@@ -228,5 +270,39 @@ mod tests {
         assert!(explain_op(&h, 0).unwrap().ends_with("no fault was active then"));
         assert_eq!(explain_op(&h, 99), None);
         assert_eq!(explain_add(&h, 5), None, "no add in this history");
+    }
+
+    #[test]
+    fn a_diverged_node_is_tied_to_what_it_lacks_where_that_was_acknowledged_and_its_faults() {
+        use crate::metrics::testing::{s, HistoryBuilder};
+        let mut h = HistoryBuilder::new();
+        h.nemesis(
+            s(1.0),
+            s(1.1),
+            "start-partition-one",
+            json!({"fault": "partition-one", "grudge": {"n2": ["n1", "n3"], "n1": ["n2"], "n3": ["n2"]}}),
+        );
+        h.op(1, "n1", "add", s(2.0), s(2.1), OpType::Ok, json!(7), json!(7));
+        h.op(2, "n2", "add", s(2.5), s(2.6), OpType::Ok, json!(8), json!(8));
+        h.nemesis(s(5.0), s(5.1), "stop-partition-one", json!({"healed": true}));
+        h.op(100, "n1", "final-read", s(6.0), s(6.1), OpType::Ok, json!(null), json!([7]));
+        h.op(101, "n2", "final-read", s(6.0), s(6.1), OpType::Ok, json!(null), json!([8]));
+        h.op(102, "n3", "final-read", s(6.0), s(6.1), OpType::Ok, json!(null), json!([7]));
+        let history = h.build();
+        let c = crate::convergence::check_convergence(&history);
+        let said = explain_divergence(&history, &c);
+        let n2 = said.iter().find(|l| l.starts_with("n2 ")).expect("a sentence for n2");
+        assert!(n2.contains("n2 lacks 1 element (e.g. 7) that other nodes hold"), "{n2}");
+        assert!(n2.contains("added by add 7 by process 1 at 2.000s on n1"), "{n2}");
+        assert!(n2.contains("n2 holds 1 element (e.g. 8) that some other node lacks"), "{n2}");
+        assert!(
+            n2.contains("during the run n2 was cut off from n1, n3 (partition-one, from 1.000s to 5.100s)"),
+            "{n2}"
+        );
+        let n1 = said.iter().find(|l| l.starts_with("n1 ")).expect("a sentence for n1");
+        assert!(
+            n1.contains("n1 lacks 1 element (e.g. 8) that other nodes hold") && n1.contains("n1 was cut off from n2"),
+            "{n1}"
+        );
     }
 }

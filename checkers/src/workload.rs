@@ -47,7 +47,14 @@ pub fn check_workload(ops: &[Op], workload: &str, expectations: &[String]) -> Re
                 outcome.details.insert("explanation".into(), format!("{why}; it is missing on {missing}").into());
             }
             checkers.insert("set".into(), outcome);
-            checkers.insert("convergence".into(), CheckOutcome::from_result(&c)?);
+            let mut outcome = CheckOutcome::from_result(&c)?;
+            // Each diverged node tied to what it lacks, where that was acknowledged, and its faults.
+            let per_node = crate::explain::explain_divergence(ops, &c);
+            if let Some(first) = per_node.first() {
+                outcome.details.insert("explanation".into(), first.clone().into());
+                outcome.details.insert("node_explanations".into(), per_node.into());
+            }
+            checkers.insert("convergence".into(), outcome);
             set_result = Some(s);
             convergence_result = Some(c);
         }

@@ -307,6 +307,18 @@ fn convergence(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<Str
             "The nodes' final reads differ; the highlighted nodes lack elements others hold or hold extra ones.".into(),
         );
     }
+    // One sentence per diverged node (the first is also the checker's one-line why).
+    let per_node = obj.get("node_explanations").and_then(Value::as_array);
+    for sentence in per_node.into_iter().flatten().filter_map(Value::as_str) {
+        v.explanation.push(format!("{sentence}."));
+    }
+    if per_node.is_some() {
+        rest.remove("node_explanations");
+        rest.remove("explanation");
+    } else if let Some(why) = obj.get("explanation").and_then(Value::as_str) {
+        v.explanation.push(format!("Why: {why}."));
+        rest.remove("explanation");
+    }
     v.tables.push(Table {
         title: "What each node holds (final read)".into(),
         headers: vec!["node".into(), "elements".into(), "missing (vs union)".into(), "extra".into(), "holds".into()],
