@@ -537,6 +537,12 @@ fn txn(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Val
             s.iter().filter_map(|x| x.get("type").and_then(Value::as_str)).collect::<Vec<_>>().join(" -> ")
         });
         rows.push(Row { cells: vec![kind.clone(), cases.len().to_string(), steps], class: "bad".into() });
+        // The first instance of each of the first few kinds, drawn.
+        if v.svg.matches("<svg class=\"cycle\"").count() < 4 {
+            if let Some(svg) = cases.first().and_then(|c| crate::cycle_svg::draw(kind, c)) {
+                v.svg.push_str(&svg);
+            }
+        }
     }
     if !rows.is_empty() {
         v.tables.push(Table {

@@ -9,6 +9,7 @@
 //! plotters SVG inlined in the page. Nothing is fetched from the network when a page opens.
 
 pub mod checks;
+pub mod cycle_svg;
 pub mod linear_svg;
 pub mod load;
 pub mod ops;
