@@ -285,7 +285,6 @@ impl Phases {
         // Workers: one task each, with its own client bound to one node (and, with
         // `--read-from`, one per node for the reads). Every client is made and opened before any
         // worker starts, so a failure here leaves no worker running.
-        let opts = plan.client_options();
         let leaders = if plan.read_from.needs_leader() {
             faultline_dbs::LeaderWatch::start(db, nodes.clone(), stop.clone()).await
         } else {
@@ -295,11 +294,11 @@ impl Phases {
         for w in 0..clients {
             let own = w % nodes.len();
             let mut client = if plan.read_from == faultline_dbs::ReadFrom::OwnNode {
-                db.client(plan.workload, &nodes[own], &opts, &route)?
+                plan.make_client(w, &nodes[own], &nodes, &route)?
             } else {
                 let mut per_node = Vec::with_capacity(nodes.len());
                 for n in &nodes {
-                    per_node.push((n.name.clone(), db.client(plan.workload, n, &opts, &route)?));
+                    per_node.push((n.name.clone(), plan.make_client(w, n, &nodes, &route)?));
                 }
                 let draw_seed = seed ^ (w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
                 Box::new(faultline_dbs::ReadRouted::new(per_node, own, plan.read_from, leaders.clone(), draw_seed))
