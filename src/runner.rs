@@ -543,8 +543,9 @@ fn print_summary(plan: &TestPlan, run: &RunDir, results: &RunResults, report: Op
 }
 
 /// `faultline bench-runner`: how fast the runner records operations when the database is not the
-/// bottleneck (an in-memory register), i.e. the harness's own ceiling.
-pub fn bench_runner(concurrency: usize, duration: Duration) -> Result<()> {
+/// bottleneck (an in-memory register), i.e. the harness's own ceiling; with `client`, through one
+/// `--client` subprocess per worker (the JSON-lines protocol's cost).
+pub fn bench_runner(concurrency: usize, duration: Duration, client: Option<String>) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let dir = tempfile_dir()?;
     let store = Store::new(&dir);
@@ -556,16 +557,36 @@ pub fn bench_runner(concurrency: usize, duration: Duration) -> Result<()> {
     )?);
     let stats = Arc::new(Stats::default());
     let stop = CancellationToken::new();
-    let cpu_before = process_cpu_seconds();
-    let started = Instant::now();
-    rt.block_on(async {
+    let (started, cpu_before) = rt.block_on(async {
         let shared = faultline_workloads::InMemoryClient::new("register");
-        let mut tasks = Vec::new();
+        let mut clients: Vec<Box<dyn Client>> = Vec::new();
         for w in 0..concurrency {
+            clients.push(match &client {
+                None => Box::new(shared.clone()),
+                Some(cmd) => {
+                    use faultline_dbs::process_client::{ClientCommand, OpenInfo, ProcessClient};
+                    let open = OpenInfo {
+                        node: format!("n{}", w % 5 + 1),
+                        address: "127.0.0.1".into(),
+                        worker: w,
+                        workload: "register".into(),
+                        nodes: Vec::new(),
+                        options: serde_json::json!({ "timeout_ms": 5000 }),
+                    };
+                    let mut c = ProcessClient::new(ClientCommand(cmd.clone()), open, Duration::from_secs(5));
+                    c.open().await?;
+                    Box::new(c)
+                }
+            });
+        }
+        // Measured from here: starting the subprocesses is not the protocol's cost.
+        let (started, cpu_before) = (Instant::now(), process_cpu_seconds());
+        let mut tasks = Vec::new();
+        for (w, client) in clients.into_iter().enumerate() {
             tasks.push(tokio::spawn(worker_loop(Worker {
                 index: w,
                 concurrency,
-                client: Box::new(shared.clone()),
+                client,
                 node: format!("n{}", w % 5 + 1),
                 generator: generator.clone(),
                 writer: writer.clone(),
@@ -580,14 +601,16 @@ pub fn bench_runner(concurrency: usize, duration: Duration) -> Result<()> {
         for t in tasks {
             let _ = t.await;
         }
-    });
+        anyhow::Ok((started, cpu_before))
+    })?;
     let events = writer.finish()?;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = process_cpu_seconds() - cpu_before;
     let ops =
         stats.ok.load(Ordering::Relaxed) + stats.fail.load(Ordering::Relaxed) + stats.info.load(Ordering::Relaxed);
     let size = std::fs::metadata(run.history_jsonl()).map(|m| m.len()).unwrap_or(0);
-    println!("runner benchmark: in-memory register, concurrency {concurrency}, {elapsed:.1} s");
+    let through = client.map_or("in-memory register".to_string(), |c| format!("--client {c:?}"));
+    println!("runner benchmark: {through}, concurrency {concurrency}, {elapsed:.1} s");
     println!("  operations completed   {ops}");
     println!("  throughput             {:.0} ops/s", ops as f64 / elapsed);
     println!("  history events written {events} ({:.1} MB)", size as f64 / 1e6);

@@ -67,7 +67,8 @@ pub struct ClientCommand(pub String);
 pub struct Problems(Arc<Mutex<Vec<String>>>);
 
 impl Problems {
-    fn push(&self, p: String) {
+    /// Log a protocol error and keep it.
+    pub fn record(&self, p: String) {
         tracing::warn!(target: "faultline::client", "{p}");
         self.0.lock().unwrap_or_else(|e| e.into_inner()).push(p);
     }
@@ -282,12 +283,12 @@ async fn next_answer(proc: &mut Proc, id: u64, problems: &Problems, label: &str)
             }
             Some(Line::Answer(a)) => {
                 let e = format!("answered request {} while request {id} was pending (no such request is open)", a.id);
-                problems.push(format!("{label}: pid {}: {e}", proc.pid));
+                problems.record(format!("{label}: pid {}: {e}", proc.pid));
                 return Err(e);
             }
             Some(Line::Garbage(g)) => {
                 let e = format!("printed a line that is not an answer ({g})");
-                problems.push(format!("{label}: pid {}: {e}", proc.pid));
+                problems.record(format!("{label}: pid {}: {e}", proc.pid));
                 return Err(e);
             }
             Some(Line::Closed) | None => {
@@ -296,7 +297,7 @@ async fn next_answer(proc: &mut Proc, id: u64, problems: &Problems, label: &str)
                     _ => "stdout closed".to_string(),
                 };
                 let e = format!("exited ({status}) with request {id} pending");
-                problems.push(format!("{label}: pid {}: {e}", proc.pid));
+                problems.record(format!("{label}: pid {}: {e}", proc.pid));
                 return Err(e);
             }
         }
@@ -368,7 +369,7 @@ impl Client for ProcessClient {
         match answer.map(|a| completion(op, a)) {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
-                self.problems.push(format!("{label}: pid {}: {e}", proc.pid));
+                self.problems.record(format!("{label}: pid {}: {e}", proc.pid));
                 self.discard(&e);
                 Completion::indeterminate(op, format!("client protocol error: {e}"))
             }
@@ -391,14 +392,14 @@ impl Client for ProcessClient {
             Ok(Ok(_)) => {}
             Ok(Err(_)) => {}
             Err(_) => {
-                self.problems.push(format!("{label}: pid {}: did not answer close within {CLOSE_GRACE:?}", proc.pid))
+                self.problems.record(format!("{label}: pid {}: did not answer close within {CLOSE_GRACE:?}", proc.pid))
             }
         }
         let Proc { mut child, pid, to_stdin, .. } = proc;
         drop(to_stdin);
         if tokio::time::timeout(CLOSE_GRACE, child.wait()).await.is_err() {
             self.problems
-                .push(format!("{label}: pid {pid}: still running {CLOSE_GRACE:?} after close and EOF; killed"));
+                .record(format!("{label}: pid {pid}: still running {CLOSE_GRACE:?} after close and EOF; killed"));
             let _ = child.kill().await;
         }
     }
