@@ -114,7 +114,7 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
     let control = SshControl::new(nodes.clone(), db, shared_clock, control_addresses, route.clone());
     let nemesis: SharedNemesis =
         Arc::new(tokio::sync::Mutex::new(Nemesis::new(control.clone(), seed, nemesis_plan.options.clone())));
-    nemesis_plan.resolve(&*nemesis.lock().await).await?;
+    nemesis_plan.resolve(&*nemesis.lock().await, db).await?;
     faultline_control::preflight::check_nodes(&ssh_nodes, &nemesis_plan.required_tools()).await?;
 
     let store = Store::new(&plan.store);

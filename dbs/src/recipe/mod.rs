@@ -42,6 +42,12 @@ pub fn loaded_recipes() -> Vec<&'static dyn Db> {
     loaded().lock().unwrap_or_else(|e| e.into_inner()).iter().map(|r| *r as &'static dyn Db).collect()
 }
 
+/// The file of the recipe loaded under `name`, if one is.
+pub fn loaded_recipe_file(name: &str) -> Option<std::path::PathBuf> {
+    let loaded = loaded().lock().unwrap_or_else(|e| e.into_inner());
+    loaded.iter().find(|r| r.name() == name).map(|r| r.recipe.file.clone())
+}
+
 fn leak(s: &str) -> &'static str {
     Box::leak(s.to_string().into_boxed_str())
 }
