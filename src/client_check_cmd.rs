@@ -117,8 +117,8 @@ async fn check(args: &ClientCheckArgs, nodes: &[NodeAddress]) -> Result<Report> 
     let mut report = Report { ops: 0, counts: [0; 3], problems: Vec::new() };
     for (done, counts) in futures::future::join_all(runs).await {
         report.ops += done;
-        for i in 0..3 {
-            report.counts[i] += counts[i];
+        for (total, n) in report.counts.iter_mut().zip(counts) {
+            *total += n;
         }
     }
     if workload == "register" {
