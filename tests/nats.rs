@@ -18,29 +18,12 @@ fn nats_jetstream_kv_under_partitions_is_decided() {
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
-    let (code, run, log) = common::run_local_test(
+    let (code, run, log) = common::recipe_register_run(
         store.path(),
-        &[
-            "--db-recipe",
-            "examples/nats/nats.toml",
-            "--client",
-            "node examples/nats/client.js",
-            "--workload",
-            "register",
-            "--unique-writes",
-            "--nemesis",
-            "partition-halves",
-            "--nemesis-interval",
-            "3s",
-            "--time-limit",
-            "12s",
-            "--concurrency",
-            "9",
-            "--rate",
-            "200",
-            "--seed",
-            "7",
-        ],
+        "examples/nats/nats.toml",
+        "node examples/nats/client.js",
+        "12s",
+        &[],
     );
     let r = results(&run);
     let verdict = r["verdict"].as_str().unwrap();

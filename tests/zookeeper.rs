@@ -18,29 +18,7 @@ const SYNC_CLIENT: &str = "/usr/bin/python3 examples/zookeeper/client.py --sync"
 const PLAIN_CLIENT: &str = "/usr/bin/python3 examples/zookeeper/client.py";
 
 fn zk_run(store: &std::path::Path, client: &str, extra: &[&str]) -> (i32, std::path::PathBuf, String) {
-    let mut args = vec![
-        "--db-recipe",
-        RECIPE,
-        "--client",
-        client,
-        "--workload",
-        "register",
-        "--unique-writes",
-        "--nemesis",
-        "partition-halves",
-        "--nemesis-interval",
-        "3s",
-        "--time-limit",
-        "15s",
-        "--concurrency",
-        "9",
-        "--rate",
-        "200",
-        "--seed",
-        "7",
-    ];
-    args.extend_from_slice(extra);
-    common::run_local_test(store, &args)
+    common::recipe_register_run(store, RECIPE, client, "15s", extra)
 }
 
 #[test]

@@ -106,6 +106,22 @@ impl RecipeDb {
         Ok(Output { ok: out.success(), status: out.status, text: format!("{}{}", out.stdout, out.stderr) })
     }
 
+    /// Run a recipe shell command that must succeed; the error names the field, the node, the
+    /// status and the output's last lines.
+    async fn step(&self, field: &str, text: &str, vars: &TemplateVars, n: &DbNode, t: Duration) -> Result<()> {
+        let out = self.shell(field, text, vars, n, t).await?;
+        if !out.ok {
+            bail!(
+                "{}: {field} failed on {} (status {}): {}",
+                self.recipe.file.display(),
+                n.name,
+                out.status,
+                tail(&out.text)
+            );
+        }
+        Ok(())
+    }
+
     /// Start the daemon on `n` with its existing data and configuration.
     async fn start_daemon(&self, n: &DbNode, vars: &TemplateVars) -> Result<()> {
         let d = &self.recipe.spec.daemon;
@@ -146,16 +162,7 @@ impl RecipeDb {
         n.ssh.run_root(&["rm", "-rf", &vars.data_dir], SHORT).await?.check(&n.name, &["rm", "-rf", &vars.data_dir])?;
         n.ssh.run_root(&["mkdir", "-p", &vars.data_dir], SHORT).await?.check(&n.name, &["mkdir"])?;
         if let Some(w) = &self.recipe.spec.wipe {
-            let out = self.shell("wipe", w, vars, n, Duration::from_secs(60)).await?;
-            if !out.ok {
-                bail!(
-                    "{}: the recipe's wipe command failed on {} (status {}): {}",
-                    self.recipe.file.display(),
-                    n.name,
-                    out.status,
-                    tail(&out.text)
-                );
-            }
+            self.step("wipe", w, vars, n, Duration::from_secs(60)).await?;
         }
         Ok(())
     }
@@ -347,17 +354,7 @@ impl PrimaryControl for RecipeDb {
             bail!("{}: the recipe has no primary.promote", self.recipe.file.display());
         };
         let vars = self.vars(n, std::slice::from_ref(n), &n.name)?;
-        let out = self.shell("primary.promote", cmd, &vars, n, SHORT).await?;
-        if !out.ok {
-            bail!(
-                "{}: primary.promote failed on {} (status {}): {}",
-                self.recipe.file.display(),
-                n.name,
-                out.status,
-                tail(&out.text)
-            );
-        }
-        Ok(())
+        self.step("primary.promote", cmd, &vars, n, SHORT).await
     }
     async fn follow(&self, nodes: &[DbNode], primary: &DbNode) -> Result<()> {
         let Some(cmd) = self.recipe.spec.primary.as_ref().and_then(|p| p.follow.as_ref()) else {
@@ -370,16 +367,7 @@ impl PrimaryControl for RecipeDb {
         }
         for n in nodes.iter().filter(|n| n.name != primary.name) {
             let vars = self.vars(n, &all, &primary.name)?;
-            let out = self.shell("primary.follow", cmd, &vars, n, SHORT).await?;
-            if !out.ok {
-                bail!(
-                    "{}: primary.follow failed on {} (status {}): {}",
-                    self.recipe.file.display(),
-                    n.name,
-                    out.status,
-                    tail(&out.text)
-                );
-            }
+            self.step("primary.follow", cmd, &vars, n, SHORT).await?;
         }
         Ok(())
     }
