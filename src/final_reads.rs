@@ -33,8 +33,10 @@ pub async fn run(
     ));
     let deadline = Instant::now() + plan.recovery_time;
     let mut clients = Vec::new();
-    for n in nodes {
-        let mut client = plan.db.client(plan.workload, n, &plan.client_options(), route)?;
+    for (i, n) in nodes.iter().enumerate() {
+        // Numbered after the workers, so that a `--client` subprocess's log lines are told apart.
+        let worker = plan.concurrency.clients(nodes.len()) + i;
+        let mut client = plan.make_client(worker, n, nodes, route)?;
         client.open().await?;
         clients.push(client);
     }

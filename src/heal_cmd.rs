@@ -18,6 +18,10 @@ pub struct HealArgs {
     /// Leave database processes running (only undo faults).
     #[arg(long)]
     pub keep_db: bool,
+    /// Also resume and stop the processes of the database this recipe describes (the run used
+    /// `--db-recipe`); the built-in databases' are always handled.
+    #[arg(long, value_name = "FILE.toml")]
+    pub db_recipe: Vec<std::path::PathBuf>,
 }
 
 pub fn run(args: HealArgs) -> Result<Exit> {
@@ -26,6 +30,10 @@ pub fn run(args: HealArgs) -> Result<Exit> {
 }
 
 async fn heal(args: HealArgs) -> Result<Exit> {
+    for file in &args.db_recipe {
+        // Loaded, the recipe's process name joins the known databases' (lifecycle::known).
+        faultline_dbs::recipe::RecipeDb::leak(file)?;
+    }
     let cluster = if args.target.local {
         let Some(c) = faultline_control::cluster::load_local_cluster()? else {
             println!("no local cluster: nothing to heal");

@@ -32,8 +32,9 @@ pub fn run(args: ListArgs) -> Result<Exit> {
         if args.json {
             println!(
                 "{}",
-                serde_json::json!({"path": run.path, "name": test["name"], "db": test["db"], "workload": test["workload"],
-                    "nemesis": test["nemesis"], "seed": test["seed"], "verdict": verdict})
+                serde_json::json!({"path": run.path, "name": test["name"], "db": test["db"], "db_recipe": test["db_recipe"],
+                    "client": test["client"], "workload": test["workload"], "nemesis": test["nemesis"],
+                    "seed": test["seed"], "verdict": verdict})
             );
         } else {
             println!(
@@ -47,6 +48,13 @@ pub fn run(args: ListArgs) -> Result<Exit> {
                     .unwrap_or_default(),
                 run.path.display()
             );
+            // A database from a recipe, or a client of the user's: say which.
+            let recipe = test["db_recipe"].as_str().map(|r| format!("recipe {r}"));
+            let client = test["client"].as_str().map(|c| format!("client {c}"));
+            let extra: Vec<String> = recipe.into_iter().chain(client).collect();
+            if !extra.is_empty() {
+                println!("{:<9} {}", "", extra.join("; "));
+            }
         }
     }
     Ok(Exit::Valid)

@@ -6,6 +6,7 @@
 mod analyze;
 mod args;
 mod check_cmd;
+mod client_check_cmd;
 mod cluster_cmd;
 mod exit;
 mod final_reads;
@@ -40,6 +41,8 @@ struct Cli {
 enum Command {
     /// Check one or more stored histories (faultline JSONL, Jepsen EDN, Porcupine).
     Check(check_cmd::CheckArgs),
+    /// Drive a `--client` subprocess against a running database and report protocol errors.
+    ClientCheck(client_check_cmd::ClientCheckArgs),
     /// Build, inspect or tear down the local namespace cluster.
     Cluster(cluster_cmd::ClusterArgs),
     /// Run a test: set up the database, drive clients while the nemesis injects faults, check.
@@ -60,6 +63,9 @@ enum Command {
         concurrency: usize,
         #[arg(long, default_value = "5s", value_parser = test_cmd::parse_duration)]
         duration: std::time::Duration,
+        /// Drive this `--client` subprocess per worker instead of the in-memory register.
+        #[arg(long)]
+        client: Option<String>,
     },
 }
 
@@ -84,13 +90,14 @@ fn main() {
     let result = match cli.command {
         Command::Check(args) => check_cmd::run(args),
         Command::Cluster(args) => cluster_cmd::run(args),
+        Command::ClientCheck(args) => client_check_cmd::run(args),
         Command::Test(args) => test_cmd::run(args),
         Command::Demo(args) => test_cmd::demo(args),
         Command::Heal(args) => heal_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
         Command::List(args) => list_cmd::run(args),
-        Command::BenchRunner { concurrency, duration } => {
-            runner::bench_runner(concurrency, duration).map(|_| Exit::Valid)
+        Command::BenchRunner { concurrency, duration, client } => {
+            runner::bench_runner(concurrency, duration, client).map(|_| Exit::Valid)
         }
     };
     let code = match result {

@@ -197,6 +197,41 @@ pub struct NemesisPlan {
     from_file: bool,
 }
 
+/// The faults a database's missing capabilities rule out (a recipe without `[primary]`, say),
+/// with the reason. Built-in databases have every capability but promotion.
+fn capability_gaps(db: &dyn Db) -> Vec<(Fault, String)> {
+    let name = db.name();
+    let mut gaps = Vec::new();
+    if db.process().is_none() {
+        gaps.push((Fault::Kill, format!("{name} cannot kill and restart a node")));
+    }
+    if db.pause().is_none() {
+        gaps.push((Fault::Pause, format!("{name} cannot pause a node")));
+    }
+    if db.primary().is_none() {
+        gaps.push((
+            Fault::PartitionLeader,
+            format!("{name} cannot name its primaries{}", recipe_hint(db, "[primary] command")),
+        ));
+    }
+    if !db.primary().is_some_and(|p| p.can_promote()) {
+        if let Some(r) = recipe_of(db) {
+            gaps.push((Fault::Failover, format!("{name} cannot promote a node ({} has no primary.promote)", r)));
+        }
+    }
+    gaps
+}
+
+/// The recipe file `db` came from, if it is a recipe.
+fn recipe_of(db: &dyn Db) -> Option<String> {
+    faultline_dbs::recipe::loaded_recipe_file(db.name()).map(|p| p.display().to_string())
+}
+
+/// " (FILE has no FIELD)" for a recipe's missing field; nothing for a built-in database.
+fn recipe_hint(db: &dyn Db, field: &str) -> String {
+    recipe_of(db).map(|f| format!(" ({f} has no {field})")).unwrap_or_default()
+}
+
 /// The engine shared by the schedule loop and the final heal.
 pub type SharedNemesis = Arc<tokio::sync::Mutex<Nemesis<SshControl>>>;
 
@@ -216,9 +251,23 @@ impl NemesisPlan {
         }
     }
 
-    /// Decide the faults against what the cluster supports and draw the schedule.
-    pub async fn resolve(&mut self, engine: &Nemesis<SshControl>) -> Result<()> {
-        let unsupported = engine.unsupported_faults().await;
+    /// Decide the faults against what the cluster and the database support and draw the
+    /// schedule.
+    pub async fn resolve(&mut self, engine: &Nemesis<SshControl>, db: &dyn Db) -> Result<()> {
+        // The database's own reasons first (they name the recipe's missing field).
+        let mut unsupported = capability_gaps(db);
+        for (f, why) in engine.unsupported_faults().await {
+            if !unsupported.iter().any(|(g, _)| *g == f) {
+                unsupported.push((f, why));
+            }
+        }
+        if self.options.targets == Some(faultline_nemeses::Targets::Primaries) && db.primary().is_none() {
+            return Err(bad_input(format!(
+                "--nemesis-targets primaries: {} cannot name its primaries{}",
+                db.name(),
+                recipe_hint(db, "[primary] command")
+            )));
+        }
         if self.from_file {
             for step in &self.steps {
                 if let Action::Start { fault, .. } = &step.action {

@@ -5,9 +5,11 @@
 use crate::args::TargetArgs;
 use anyhow::Result;
 use faultline_control::bad_input;
-use faultline_dbs::Db;
+use faultline_dbs::process_client::{ClientCommand, NodeAddress, OpenInfo, ProcessClient};
+use faultline_dbs::{Db, DbNode, PrimaryRoute};
 use faultline_nemeses::schedule::Step;
 use faultline_nemeses::{Fault, NemesisChoice, Targets};
+use faultline_workloads::Client;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,6 +19,10 @@ use std::time::Duration;
 pub struct TestPlan {
     pub name: String,
     pub db: &'static dyn Db,
+    /// `--db-recipe`: the file `db` was read from.
+    pub db_recipe: Option<PathBuf>,
+    /// `--client`: the subprocess every worker runs instead of the database's built-in client.
+    pub client: Option<ClientCommand>,
     pub workload: &'static str,
     pub nemesis: NemesisChoice,
     pub nemesis_targets: Option<Targets>,
@@ -57,6 +63,12 @@ pub struct RunFacts<'a> {
 pub struct TestRecord {
     pub name: String,
     pub db: &'static str,
+    /// The recipe file the database came from (`--db-recipe`), when it is not built in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_recipe: Option<String>,
+    /// The client command (`--client`), when not the database's built-in client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
     pub workload: &'static str,
     pub nemesis: Vec<String>,
     pub nemesis_targets: Option<String>,
@@ -89,6 +101,8 @@ impl TestPlan {
         TestRecord {
             name: self.name.clone(),
             db: self.db.name(),
+            db_recipe: self.db_recipe.as_ref().map(|p| p.display().to_string()),
+            client: self.client.as_ref().map(|c| c.0.clone()),
             workload: self.workload,
             nemesis: facts.faults.iter().map(|f| f.name().to_string()).collect(),
             nemesis_targets: self.nemesis_targets.map(|t| t.name().to_string()),
@@ -114,6 +128,30 @@ impl TestPlan {
             start_time: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             faultline_version: env!("CARGO_PKG_VERSION"),
         }
+    }
+
+    /// The client of worker `worker` bound to `node`: the `--client` subprocess, or the
+    /// database's own.
+    pub fn make_client(
+        &self,
+        worker: usize,
+        node: &DbNode,
+        nodes: &[DbNode],
+        route: &PrimaryRoute,
+    ) -> Result<Box<dyn Client>> {
+        let opts = self.client_options();
+        let Some(command) = &self.client else {
+            return self.db.client(self.workload, node, &opts, route);
+        };
+        let open = OpenInfo {
+            node: node.name.clone(),
+            address: node.host.clone(),
+            worker,
+            workload: self.workload.to_string(),
+            nodes: nodes.iter().map(|n| NodeAddress { name: n.name.clone(), address: n.host.clone() }).collect(),
+            options: serde_json::json!({ "timeout_ms": opts.timeout.as_millis() as u64 }),
+        };
+        Ok(Box::new(ProcessClient::new(command.clone(), open, opts.timeout)))
     }
 
     /// How the workload's clients behave.

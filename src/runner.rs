@@ -115,7 +115,7 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
     let control = SshControl::new(nodes.clone(), db, shared_clock, control_addresses, route.clone());
     let nemesis: SharedNemesis =
         Arc::new(tokio::sync::Mutex::new(Nemesis::new(control.clone(), seed, nemesis_plan.options.clone())));
-    nemesis_plan.resolve(&*nemesis.lock().await).await?;
+    nemesis_plan.resolve(&*nemesis.lock().await, db).await?;
     faultline_control::preflight::check_nodes(&ssh_nodes, &nemesis_plan.required_tools()).await?;
 
     let store = Store::new(&plan.store);
@@ -300,7 +300,6 @@ impl Phases {
         // Workers: one task each, with its own client bound to one node (and, with
         // `--read-from`, one per node for the reads). Every client is made and opened before any
         // worker starts, so a failure here leaves no worker running.
-        let opts = plan.client_options();
         let leaders = if plan.read_from.needs_leader() {
             faultline_dbs::LeaderWatch::start(db, nodes.clone(), stop.clone()).await
         } else {
@@ -310,11 +309,11 @@ impl Phases {
         for w in 0..clients {
             let own = w % nodes.len();
             let mut client = if plan.read_from == faultline_dbs::ReadFrom::OwnNode {
-                db.client(plan.workload, &nodes[own], &opts, &route)?
+                plan.make_client(w, &nodes[own], &nodes, &route)?
             } else {
                 let mut per_node = Vec::with_capacity(nodes.len());
                 for n in &nodes {
-                    per_node.push((n.name.clone(), db.client(plan.workload, n, &opts, &route)?));
+                    per_node.push((n.name.clone(), plan.make_client(w, n, &nodes, &route)?));
                 }
                 let draw_seed = seed ^ (w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
                 Box::new(faultline_dbs::ReadRouted::new(per_node, own, plan.read_from, leaders.clone(), draw_seed))
@@ -573,8 +572,9 @@ fn print_summary(
 }
 
 /// `faultline bench-runner`: how fast the runner records operations when the database is not the
-/// bottleneck (an in-memory register), i.e. the harness's own ceiling.
-pub fn bench_runner(concurrency: usize, duration: Duration) -> Result<()> {
+/// bottleneck (an in-memory register), i.e. the harness's own ceiling; with `client`, through one
+/// `--client` subprocess per worker (the JSON-lines protocol's cost).
+pub fn bench_runner(concurrency: usize, duration: Duration, client: Option<String>) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let dir = tempfile_dir()?;
     let store = Store::new(&dir);
@@ -586,16 +586,36 @@ pub fn bench_runner(concurrency: usize, duration: Duration) -> Result<()> {
     )?);
     let stats = Arc::new(Stats::default());
     let stop = CancellationToken::new();
-    let cpu_before = process_cpu_seconds();
-    let started = Instant::now();
-    rt.block_on(async {
+    let (started, cpu_before) = rt.block_on(async {
         let shared = faultline_workloads::InMemoryClient::new("register");
-        let mut tasks = Vec::new();
+        let mut clients: Vec<Box<dyn Client>> = Vec::new();
         for w in 0..concurrency {
+            clients.push(match &client {
+                None => Box::new(shared.clone()),
+                Some(cmd) => {
+                    use faultline_dbs::process_client::{ClientCommand, OpenInfo, ProcessClient};
+                    let open = OpenInfo {
+                        node: format!("n{}", w % 5 + 1),
+                        address: "127.0.0.1".into(),
+                        worker: w,
+                        workload: "register".into(),
+                        nodes: Vec::new(),
+                        options: serde_json::json!({ "timeout_ms": 5000 }),
+                    };
+                    let mut c = ProcessClient::new(ClientCommand(cmd.clone()), open, Duration::from_secs(5));
+                    c.open().await?;
+                    Box::new(c)
+                }
+            });
+        }
+        // Measured from here: starting the subprocesses is not the protocol's cost.
+        let (started, cpu_before) = (Instant::now(), process_cpu_seconds());
+        let mut tasks = Vec::new();
+        for (w, client) in clients.into_iter().enumerate() {
             tasks.push(tokio::spawn(worker_loop(Worker {
                 index: w,
                 concurrency,
-                client: Box::new(shared.clone()),
+                client,
                 node: format!("n{}", w % 5 + 1),
                 generator: generator.clone(),
                 writer: writer.clone(),
@@ -610,14 +630,16 @@ pub fn bench_runner(concurrency: usize, duration: Duration) -> Result<()> {
         for t in tasks {
             let _ = t.await;
         }
-    });
+        anyhow::Ok((started, cpu_before))
+    })?;
     let events = writer.finish()?.written;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = process_cpu_seconds() - cpu_before;
     let ops =
         stats.ok.load(Ordering::Relaxed) + stats.fail.load(Ordering::Relaxed) + stats.info.load(Ordering::Relaxed);
     let size = std::fs::metadata(run.history_jsonl()).map(|m| m.len()).unwrap_or(0);
-    println!("runner benchmark: in-memory register, concurrency {concurrency}, {elapsed:.1} s");
+    let through = client.map_or("in-memory register".to_string(), |c| format!("--client {c:?}"));
+    println!("runner benchmark: {through}, concurrency {concurrency}, {elapsed:.1} s");
     println!("  operations completed   {ops}");
     println!("  throughput             {:.0} ops/s", ops as f64 / elapsed);
     println!("  history events written {events} ({:.1} MB)", size as f64 / 1e6);

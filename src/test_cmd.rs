@@ -7,6 +7,7 @@ use crate::exit::Exit;
 use crate::plan::{Concurrency, TestPlan};
 use anyhow::Result;
 use faultline_control::bad_input;
+use faultline_dbs::Db;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,9 +18,17 @@ pub struct TestArgs {
     /// Test name, used for the store directory (default: DB-WORKLOAD).
     #[arg(long)]
     pub name: Option<String>,
-    /// Database under test.
-    #[arg(long, default_value = "etcd", value_parser = clap::builder::PossibleValuesParser::new(faultline_dbs::names()))]
-    pub db: String,
+    /// Database under test (default etcd).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(faultline_dbs::names()), conflicts_with = "db_recipe")]
+    pub db: Option<String>,
+    /// A database described by a recipe file instead of a built-in one (docs/db-recipe.md);
+    /// needs --client.
+    #[arg(long, value_name = "FILE.toml", requires = "client")]
+    pub db_recipe: Option<PathBuf>,
+    /// A workload client in any language: this command is started once per worker and speaks
+    /// JSON lines on stdin/stdout (docs/client-protocol.md).
+    #[arg(long, value_name = "COMMAND ARGS")]
+    pub client: Option<String>,
     /// Workload.
     #[arg(long, default_value = "register", value_parser = clap::builder::PossibleValuesParser::new(faultline_workloads::generator::names()))]
     pub workload: String,
@@ -170,8 +179,17 @@ pub fn validate(args: &TestArgs) -> Result<()> {
     if args.test_count == 0 {
         return Err(bad_input("--test-count must be at least 1"));
     }
-    if args.serializable && args.db != faultline_dbs::Db::name(&faultline_dbs::etcd::Etcd) {
-        return Err(bad_input(format!("--serializable is only meaningful for etcd, not --db {}", args.db)));
+    if args.serializable
+        && (args.db_name() != faultline_dbs::Db::name(&faultline_dbs::etcd::Etcd) || args.client.is_some())
+    {
+        return Err(bad_input(format!(
+            "--serializable is only meaningful for etcd's built-in client, not --db {}{}",
+            args.db_name(),
+            if args.client.is_some() { " with --client" } else { "" }
+        )));
+    }
+    if args.client.as_ref().is_some_and(|c| c.trim().is_empty()) {
+        return Err(bad_input("--client: give the command that starts the client, e.g. 'python3 client.py'"));
     }
     if args.unique_writes && args.workload != "register" {
         return Err(bad_input(format!(
@@ -180,12 +198,12 @@ pub fn validate(args: &TestArgs) -> Result<()> {
         )));
     }
     if args.read_from.resolve().needs_leader()
-        && faultline_dbs::by_name(&args.db).is_some_and(|d| d.primary().is_none())
+        && faultline_dbs::by_name(args.db_name()).is_some_and(|d| d.primary().is_none())
     {
         return Err(bad_input(format!(
             "--read-from {}: --db {} cannot say which node leads",
             args.read_from.resolve().name(),
-            args.db
+            args.db_name()
         )));
     }
     if !args.target.local && args.target.ssh.nodes.is_empty() && args.target.ssh.nodes_file.is_none() {
@@ -206,11 +224,34 @@ pub fn validate_test_name(name: &str) -> Result<()> {
 }
 
 impl TestArgs {
+    /// The built-in database asked for (etcd when none is named).
+    pub fn db_name(&self) -> &str {
+        self.db.as_deref().unwrap_or("etcd")
+    }
+
+    /// The database: the recipe's when `--db-recipe` is given (checked now, before any node is
+    /// touched), else the built-in one.
+    fn resolve_db(&self) -> Result<&'static dyn Db> {
+        if let Some(file) = &self.db_recipe {
+            let db = faultline_dbs::recipe::RecipeDb::leak(file)?;
+            if self.read_from.resolve().needs_leader() && db.primary().is_none() {
+                return Err(bad_input(format!(
+                    "--read-from {}: {} has no [primary] command, so it cannot say which node leads",
+                    self.read_from.resolve().name(),
+                    file.display()
+                )));
+            }
+            return Ok(db);
+        }
+        let name = self.db_name();
+        faultline_dbs::by_name(name).ok_or_else(|| bad_input(format!("--db {name:?}: unknown")))
+    }
+
     /// Check the flags and resolve them into the plan the runner follows. The seed is drawn here
     /// when none was given, so that `test.json` records it.
     pub fn resolve(&self) -> Result<TestPlan> {
         validate(self)?;
-        let db = faultline_dbs::by_name(&self.db).ok_or_else(|| bad_input(format!("--db {:?}: unknown", self.db)))?;
+        let db = self.resolve_db()?;
         let workload =
             faultline_workloads::parse_workload(&self.workload).map_err(|e| bad_input(format!("--workload: {e:#}")))?;
         faultline_checkers::expect::parse_expectations(&self.expect)
@@ -223,6 +264,8 @@ impl TestArgs {
         Ok(TestPlan {
             name: self.name.clone().unwrap_or_else(|| format!("{}-{}", db.name(), workload)),
             db,
+            db_recipe: self.db_recipe.clone(),
+            client: self.client.clone().map(faultline_dbs::process_client::ClientCommand),
             workload,
             nemesis,
             nemesis_targets: self.nemesis_targets.map(TargetsArg::resolve),

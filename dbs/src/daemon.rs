@@ -12,7 +12,7 @@ pub const SHORT: Duration = Duration::from_secs(20);
 
 /// Install a Debian package on a node when `binary` is not on its PATH. Daemons the package
 /// would start on install are blocked with policy-rc.d: faultline starts its own.
-async fn ensure_package(node: &DbNode, binary: &str, package: &str) -> Result<()> {
+pub(crate) async fn ensure_package(node: &DbNode, binary: &str, package: &str) -> Result<()> {
     let probe = node.ssh.run_root(&["sh", "-c", &format!("command -v {binary}")], SHORT).await?;
     if probe.success() {
         return Ok(());
@@ -32,7 +32,7 @@ async fn ensure_package(node: &DbNode, binary: &str, package: &str) -> Result<()
 }
 
 /// Upload a user-supplied database binary to `<root>/bin/<name>` and return that path.
-async fn upload_binary(node: &DbNode, local: &std::path::Path, name: &str) -> Result<String> {
+pub(crate) async fn upload_binary(node: &DbNode, local: &std::path::Path, name: &str) -> Result<String> {
     let remote = node.path(&format!("bin/{name}"));
     node.ssh.run_root(&["mkdir", "-p", &node.path("bin")], SHORT).await?.check(&node.name, &["mkdir"])?;
     node.ssh

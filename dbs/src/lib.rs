@@ -8,14 +8,17 @@
 //! ([`faultline_workloads::Client`]) that talk to it.
 //!
 //! Adding a database is one module implementing [`Db`] plus one line in [`registry`]; see
-//! `docs/extending.md`. What every adapter shares (pidfiles, stale processes from a killed run,
+//! `docs/extending.md`. Or, without Rust, a recipe file ([`recipe`], `docs/db-recipe.md`) with a
+//! client in any language speaking JSON lines ([`process_client`], `docs/client-protocol.md`). What every adapter shares (pidfiles, stale processes from a killed run,
 //! wiping) lives in [`daemon::Daemon`] and [`lifecycle`], not in the adapters.
 
 pub mod daemon;
 pub mod etcd;
 pub mod lifecycle;
 pub mod node;
+pub mod process_client;
 pub mod reads;
+pub mod recipe;
 pub mod redis;
 
 pub use daemon::Daemon;
@@ -197,6 +200,14 @@ pub trait PrimaryControl: Send + Sync {
 /// Every database faultline knows; `--db` takes their names. Add a line here for a new one.
 pub fn registry() -> &'static [&'static dyn Db] {
     &[&etcd::Etcd, &redis::Redis]
+}
+
+/// The built-in databases and every recipe this process loaded (`--db-recipe`): whose processes
+/// a heal resumes and a set-up clears.
+pub fn known() -> Vec<&'static dyn Db> {
+    let mut all: Vec<&'static dyn Db> = registry().to_vec();
+    all.extend(recipe::loaded_recipes());
+    all
 }
 
 /// The database called `name`.

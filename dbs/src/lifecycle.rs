@@ -2,7 +2,7 @@
 //! database serving the clients is the one this run started, resuming paused processes, and
 //! stopping what a killed run left behind. One piece for every [`Db`], never per adapter.
 
-use crate::{registry, Db, DbNode};
+use crate::{known, Db, DbNode};
 use anyhow::Result;
 use futures::future::join_all;
 use std::time::Duration;
@@ -29,21 +29,22 @@ pub async fn setup(db: &dyn Db, nodes: &[DbNode]) -> Result<Vec<String>> {
 }
 
 /// Stop the database processes a killed run left on `node`, of every database faultline knows
-/// (`faultline heal` does not know which one the run used). Found by pidfile and by name with
+/// and of every recipe this process loaded (`faultline heal` does not know which one the run
+/// used). Found by pidfile and by name with
 /// faultline's data directory in the command line: never a database faultline did not start.
 pub async fn stop_leftovers(node: &DbNode) -> Result<Vec<String>> {
     let mut lines = Vec::new();
-    for db in registry() {
+    for db in known() {
         lines.extend(db.daemon().clear_stale(node, &[]).await?);
     }
     Ok(lines)
 }
 
-/// SIGCONT every process of every known database in state T (stopped) on `node`, not only the
+/// SIGCONT every process of every known database (built-in, or a recipe loaded) in state T (stopped) on `node`, not only the
 /// pidfile's: a pause may have outlived a restart, and `faultline heal` after a killed harness
 /// does not know which database the run used. Returns the `comm:pid` of each process resumed.
 pub async fn resume_all(node: &DbNode) -> Result<Vec<String>> {
-    let comms: Vec<String> = registry().iter().map(|d| d.daemon().comm.chars().take(15).collect()).collect();
+    let comms: Vec<String> = known().iter().map(|d| d.daemon().comm.chars().take(15).collect()).collect();
     let script = format!(
         "for c in {comms}; do for p in $(pgrep -x $c); do s=$(awk '{{print $3}}' /proc/$p/stat 2>/dev/null); \
          if [ \"$s\" = T ]; then kill -CONT $p && echo $c:$p; fi; done; done",

@@ -68,8 +68,21 @@ struct RunView<'a> {
 }
 
 /// Keys of test.json shown first, in this order; the rest follow alphabetically.
-const CONFIG_ORDER: [&str; 11] =
-    ["name", "db", "workload", "nemesis", "nodes", "seed", "time_limit", "concurrency", "rate", "start", "start_time"];
+const CONFIG_ORDER: [&str; 13] = [
+    "name",
+    "db",
+    "db_recipe",
+    "client",
+    "workload",
+    "nemesis",
+    "nodes",
+    "seed",
+    "time_limit",
+    "concurrency",
+    "rate",
+    "start",
+    "start_time",
+];
 
 fn config_rows(test: &Value) -> Vec<LabelValue> {
     let Some(obj) = test.as_object() else {

@@ -176,3 +176,19 @@ pub fn assert_report_explains(run: &std::path::Path, name: &str, needles: &[&str
         Err(e) => eprintln!("!!!!! no report screenshot (chromium: {e})"),
     }
 }
+
+/// A register run of a recipe database with a `--client` on three local nodes under
+/// `partition-halves` every 3 s (unique writes, 9 clients, 200 ops/s, seed 7), for `time_limit`.
+pub fn recipe_register_run(
+    store: &std::path::Path,
+    recipe: &str,
+    client: &str,
+    time_limit: &str,
+    extra: &[&str],
+) -> (i32, std::path::PathBuf, String) {
+    let mut args = vec!["--db-recipe", recipe, "--client", client, "--workload", "register", "--unique-writes"];
+    args.extend_from_slice(&["--nemesis", "partition-halves", "--nemesis-interval", "3s", "--time-limit", time_limit]);
+    args.extend_from_slice(&["--concurrency", "9", "--rate", "200", "--seed", "7"]);
+    args.extend_from_slice(extra);
+    run_local_test(store, &args)
+}
