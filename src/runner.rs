@@ -262,8 +262,9 @@ impl Phases {
         let Phases { plan, seed, clients, nodes, route, nemesis_plan, nemesis, writer, shutdown } = self;
         let db = plan.db;
         crate::store::say(&format!("setting up {} on {} nodes", db.name(), nodes.len()));
-        db.install(&nodes, &DbOptions { binary: plan.db_binary.clone() }).await?;
-        for line in faultline_dbs::lifecycle::setup(db, &nodes).await? {
+        let db_opts = DbOptions { binary: plan.db_binary.clone(), sync_replication: plan.pg_sync };
+        db.install(&nodes, &db_opts).await?;
+        for line in faultline_dbs::lifecycle::setup(db, &nodes, &db_opts).await? {
             crate::store::say(&line);
         }
 
@@ -274,6 +275,9 @@ impl Phases {
                 concurrency: clients,
                 ops_per_key: plan.ops_per_key,
                 unique_writes: plan.unique_writes,
+                max_txn_length: plan.max_txn_length,
+                key_count: plan.key_count,
+                max_writes_per_key: plan.max_writes_per_key,
                 ..GeneratorOptions::default()
             },
         )?);

@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod etcd;
 pub mod lifecycle;
 pub mod node;
+pub mod postgres;
 pub mod reads;
 pub mod redis;
 
@@ -34,6 +35,9 @@ use std::time::Duration;
 pub struct DbOptions {
     /// Upload this binary instead of installing the distribution's package.
     pub binary: Option<PathBuf>,
+    /// Primary/replica databases that can replicate either way (postgres): commit only once a
+    /// replica has the transaction (`--pg-sync`).
+    pub sync_replication: bool,
 }
 
 /// How a workload client behaves.
@@ -43,11 +47,41 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// Serve reads locally without a quorum round (etcd's serializable reads; may be stale).
     pub serializable_reads: bool,
+    /// Transactional databases: the isolation level of every transaction (`--isolation`).
+    pub isolation: Isolation,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions { timeout: Duration::from_secs(5), serializable_reads: false }
+        ClientOptions { timeout: Duration::from_secs(5), serializable_reads: false, isolation: Isolation::Serializable }
+    }
+}
+
+/// An SQL isolation level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    ReadCommitted,
+    RepeatableRead,
+    #[default]
+    Serializable,
+}
+
+impl Isolation {
+    /// As `--isolation` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "read-committed",
+            Isolation::RepeatableRead => "repeatable-read",
+            Isolation::Serializable => "serializable",
+        }
+    }
+    /// As SQL writes it (`SET TRANSACTION ISOLATION LEVEL ...`).
+    pub fn sql(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "READ COMMITTED",
+            Isolation::RepeatableRead => "REPEATABLE READ",
+            Isolation::Serializable => "SERIALIZABLE",
+        }
     }
 }
 
@@ -119,7 +153,7 @@ pub trait Db: Send + Sync {
     }
     /// Wipe, configure and start the database on every node and wait until it serves. Stale
     /// processes are already gone ([`lifecycle::setup`] runs this).
-    async fn setup(&self, nodes: &[DbNode]) -> Result<()>;
+    async fn setup(&self, nodes: &[DbNode], opts: &DbOptions) -> Result<()>;
     /// Stop the database everywhere and remove its data (logs stay, for collection).
     async fn teardown(&self, nodes: &[DbNode]) -> Result<()> {
         self.daemon().teardown(nodes).await
@@ -196,7 +230,7 @@ pub trait PrimaryControl: Send + Sync {
 
 /// Every database faultline knows; `--db` takes their names. Add a line here for a new one.
 pub fn registry() -> &'static [&'static dyn Db] {
-    &[&etcd::Etcd, &redis::Redis]
+    &[&etcd::Etcd, &redis::Redis, &postgres::Postgres]
 }
 
 /// The database called `name`.
