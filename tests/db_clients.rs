@@ -98,7 +98,8 @@ fn start_redis() -> Server {
 }
 
 fn etcd_client(server_addr: &str, kind: WorkloadKind, timeout_ms: u64) -> EtcdClient {
-    let opts = EtcdOptions { timeout: Duration::from_millis(timeout_ms), serializable_reads: false, ..Default::default() };
+    let opts =
+        EtcdOptions { timeout: Duration::from_millis(timeout_ms), serializable_reads: false, ..Default::default() };
     EtcdClient::new(server_addr, kind, opts).unwrap()
 }
 

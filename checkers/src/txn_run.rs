@@ -32,11 +32,8 @@ pub fn check(ops: &[Op], workload: &str, consistency_models: &[String]) -> Resul
             )
         });
         outcome.verdict = outcome.verdict.max(Verdict::Invalid);
-        outcome.summary = format!(
-            "lost: {} acknowledged appends missing from the final reads; {}",
-            lost.len(),
-            outcome.summary
-        );
+        outcome.summary =
+            format!("lost: {} acknowledged appends missing from the final reads; {}", lost.len(), outcome.summary);
     } else if let Some(index) = r.anomalies.values().flatten().find_map(first_txn_index) {
         why = invoke_of(ops, index).and_then(|i| crate::explain::explain_op(ops, i));
     }

@@ -52,7 +52,8 @@ impl Txn {
         // transactions. A key is active for key_count * shift ops of every worker, and gets
         // 1/key_count of their writes: concurrency * shift * writes_per_txn in all.
         let writes_per_txn = (max_txn_length as f64 + 1.0) / 2.0 * 0.5 * 0.75;
-        let shift = (o.max_writes_per_key.max(1) as f64 / (concurrency as f64 * writes_per_txn)).floor().max(1.0) as u64;
+        let shift =
+            (o.max_writes_per_key.max(1) as f64 / (concurrency as f64 * writes_per_txn)).floor().max(1.0) as u64;
         Txn { kind, concurrency, max_txn_length, key_count, shift }
     }
 

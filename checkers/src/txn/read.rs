@@ -120,10 +120,7 @@ pub fn history_from_ops(ops: &[crate::Op], workload: Workload) -> Result<TxnHist
 }
 
 /// Feed ops (each with its line, or position) to the builder.
-fn add_ops<'a>(
-    b: &mut Builder,
-    ops: impl Iterator<Item = (&'a crate::Op, usize)>,
-) -> Result<(), (usize, String)> {
+fn add_ops<'a>(b: &mut Builder, ops: impl Iterator<Item = (&'a crate::Op, usize)>) -> Result<(), (usize, String)> {
     for (op, line) in ops {
         let process = match op.process {
             crate::Process::Client(p) => p,

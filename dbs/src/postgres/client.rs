@@ -87,9 +87,11 @@ pub async fn create_tables(primary: &DbNode) -> Result<()> {
     Ok(())
 }
 
-const APPEND: &str = "INSERT INTO append AS t (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = t.v || ',' || EXCLUDED.v";
+const APPEND: &str =
+    "INSERT INTO append AS t (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = t.v || ',' || EXCLUDED.v";
 const READ_APPEND: &str = "SELECT v FROM append WHERE k = $1";
-const WRITE_REGISTER: &str = "INSERT INTO registers AS t (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v";
+const WRITE_REGISTER: &str =
+    "INSERT INTO registers AS t (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v";
 const READ_REGISTER: &str = "SELECT v FROM registers WHERE k = $1";
 
 /// The transactional client: one connection to the current primary, re-made when the primary

@@ -1,8 +1,8 @@
 //! The PostgreSQL adapter: Debian's postgresql 15, initdb and configuration by faultline. The
 //! first node is the primary; every other node a streaming replica made with `pg_basebackup`
 //! (asynchronous, or synchronous with `--pg-sync`: `synchronous_standby_names = 'ANY 1 (*)'`).
-//! Every server runs as the `postgres` user (`setpriv`), in its own session so that a kill or a
-//! pause reaches the postmaster and its backends together.
+//! Every server runs as the `postgres` user (`setpriv`), and a kill or a pause reaches the postmaster
+//! and every backend it forked.
 //!
 //! Clients always talk to the current primary ([`crate::PrimaryRoute`]); the `failover` fault
 //! promotes a replica (`pg_promote`), re-points the others and later rejoins the old primary,
@@ -21,8 +21,12 @@ use std::time::Duration;
 
 pub const PORT: u16 = 5432;
 const BIN: &str = "/usr/lib/postgresql/15/bin";
-const PG: Daemon =
-    Daemon { prefix: "postgres", comm: "postgres", binary: "/usr/lib/postgresql/15/bin/postgres", package: "postgresql-15" };
+const PG: Daemon = Daemon {
+    prefix: "postgres",
+    comm: "postgres",
+    binary: "/usr/lib/postgresql/15/bin/postgres",
+    package: "postgresql-15",
+};
 
 /// Settings appended to the primary's postgresql.conf (replicas copy them with the data).
 const CONFIG: &str = "
@@ -65,37 +69,59 @@ async fn as_postgres(n: &DbNode, argv: &[&str], timeout: Duration) -> Result<fau
 /// Start the server on `n` with its data directory as it is.
 async fn start(n: &DbNode) -> Result<()> {
     let data = PG.data_dir(n);
-    let argv: Vec<String> = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--", PG.binary, "-D", &data]
-        .map(String::from)
-        .to_vec();
+    let argv: Vec<String> =
+        ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--", PG.binary, "-D", &data]
+            .map(String::from)
+            .to_vec();
     PG.start(n, &argv, &[]).await
 }
 
-/// Signal the server's whole session (postmaster and backends); false when it was not running.
-async fn signal_all(n: &DbNode, sig: &str) -> Result<bool> {
+/// Signal the postmaster and, with `children`, every process it forked (the backends; each sits
+/// in its own process group, so a group signal would miss them). False when it was not running.
+async fn signal_server(n: &DbNode, sig: &str, children: bool) -> Result<bool> {
     const SCRIPT: &str = r#"pid=$(cat "$1" 2>/dev/null) || exit 0
 case "$pid" in ''|*[!0-9]*) exit 0;; esac
 [ "$(cat /proc/$pid/comm 2>/dev/null)" = postgres ] || exit 0
-kill -"$2" -- -"$pid" 2>/dev/null && echo yes"#;
-    let out = n.ssh.run_root(&["sh", "-c", SCRIPT, "sh", &PG.pidfile(n), sig], SHORT).await?;
+kids=""; [ "$3" = yes ] && kids=$(pgrep -P "$pid")
+kill -s "$2" "$pid" $kids 2>/dev/null && echo yes"#;
+    let children = if children { "yes" } else { "no" };
+    let out = n.ssh.run_root(&["sh", "-c", SCRIPT, "sh", &PG.pidfile(n), sig, children], SHORT).await?;
     Ok(out.stdout.trim() == "yes")
 }
 
-/// Fast shutdown (SIGINT: roll back open transactions, disconnect clients), then SIGKILL of the
-/// whole session after 10 s.
+/// Whether the postmaster or any process it forked is alive.
+async fn anything_running(n: &DbNode) -> Result<bool> {
+    const SCRIPT: &str = r#"pid=$(cat "$1" 2>/dev/null) || exit 0
+case "$pid" in ''|*[!0-9]*) exit 0;; esac
+[ "$(cat /proc/$pid/comm 2>/dev/null)" = postgres ] && echo yes"#;
+    let out = n.ssh.run_root(&["sh", "-c", SCRIPT, "sh", &PG.pidfile(n)], SHORT).await?;
+    Ok(out.stdout.trim() == "yes")
+}
+
+/// Fast shutdown (SIGINT to the postmaster: roll back open transactions, disconnect clients),
+/// then SIGKILL of the postmaster and its children after 5 s (a primary cut off from its
+/// replicas may wait for them forever).
 async fn stop(n: &DbNode) -> Result<()> {
-    let _ = signal_all(n, "CONT").await;
-    if !signal_all(n, "INT").await? {
+    let _ = signal_server(n, "CONT", true).await;
+    if !signal_server(n, "INT", false).await? {
         return Ok(());
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while tokio::time::Instant::now() < deadline {
-        if !PG.is_running(n).await? {
+        if !anything_running(n).await? {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    signal_all(n, "KILL").await?;
+    signal_server(n, "KILL", true).await?;
+    // The children go with their postmaster; wait for them, or a restart finds its lock taken.
+    for _ in 0..50 {
+        let out = n.ssh.run_root(&["sh", "-c", "pgrep -x postgres >/dev/null && echo yes"], SHORT).await?;
+        if out.stdout.trim() != "yes" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     Ok(())
 }
 
@@ -103,7 +129,10 @@ async fn stop(n: &DbNode) -> Result<()> {
 async fn empty_data_dir(n: &DbNode) -> Result<()> {
     let data = PG.data_dir(n);
     let script = "rm -rf \"$1\" && mkdir -p \"$1\" && chown postgres:postgres \"$1\" && chmod 700 \"$1\"";
-    n.ssh.run_root(&["sh", "-c", script, "sh", &data], SHORT).await?.check(&n.name, &["sh", "-c", "(empty data dir)"])?;
+    n.ssh
+        .run_root(&["sh", "-c", script, "sh", &data], SHORT)
+        .await?
+        .check(&n.name, &["sh", "-c", "(empty data dir)"])?;
     Ok(())
 }
 
@@ -111,9 +140,13 @@ async fn empty_data_dir(n: &DbNode) -> Result<()> {
 async fn init_primary(n: &DbNode, sync: bool) -> Result<()> {
     let data = PG.data_dir(n);
     let initdb = format!("{BIN}/initdb");
-    as_postgres(n, &[&initdb, "-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"], Duration::from_secs(120))
-        .await?
-        .check(&n.name, &["initdb"])?;
+    as_postgres(
+        n,
+        &[&initdb, "-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        Duration::from_secs(120),
+    )
+    .await?
+    .check(&n.name, &["initdb"])?;
     let mut config = CONFIG.to_string();
     if sync {
         config.push_str("synchronous_standby_names = 'ANY 1 (*)'\n");
@@ -172,16 +205,39 @@ async fn rejoin(n: &DbNode, primary: &DbNode) -> Result<&'static str> {
     let data = PG.data_dir(n);
     let tool = format!("{BIN}/pg_rewind");
     let source = format!("host={} port={PORT} user=postgres dbname=postgres application_name={}", primary.host, n.name);
-    let rewind = as_postgres(n, &[&tool, "-D", &data, "--source-server", &source, "-R"], Duration::from_secs(120)).await?;
-    let how = if rewind.success() {
-        "pg_rewind"
+    let rewind =
+        as_postgres(n, &[&tool, "-D", &data, "--source-server", &source, "-R"], Duration::from_secs(120)).await?;
+    if rewind.success() {
+        start(n).await?;
+        if wait_streaming_from(n, primary, Duration::from_secs(8)).await {
+            return Ok("pg_rewind");
+        }
+        // pg_rewind judges a replica by its last checkpoint: one that had replayed past the
+        // fork point may come back unable to follow the new timeline.
+        tracing::info!("{}: does not stream from {} after pg_rewind; taking a fresh base backup", n.name, primary.name);
+        stop(n).await?;
     } else {
-        tracing::info!("{}: pg_rewind failed ({}); taking a fresh base backup", n.name, crate::daemon::tail(&rewind.stderr));
-        base_backup(n, primary).await?;
-        "pg_basebackup"
-    };
+        tracing::info!(
+            "{}: pg_rewind failed ({}); taking a fresh base backup",
+            n.name,
+            crate::daemon::tail(&rewind.stderr)
+        );
+    }
+    base_backup(n, primary).await?;
     start(n).await?;
-    Ok(how)
+    Ok("pg_basebackup")
+}
+
+/// Wait until `n` streams from `primary`; false after `limit`.
+async fn wait_streaming_from(n: &DbNode, primary: &DbNode, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if client::streams_from(n, primary).await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    false
 }
 
 #[async_trait]
@@ -270,7 +326,7 @@ impl Db for Postgres {
 impl ProcessControl for Postgres {
     /// SIGKILL of the postmaster and every backend.
     async fn kill(&self, n: &DbNode) -> Result<bool> {
-        signal_all(n, "KILL").await
+        signal_server(n, "KILL", true).await
     }
     /// Restart with the data as it is: a primary comes back a primary, a replica a replica.
     async fn start(&self, n: &DbNode, _nodes: &[DbNode]) -> Result<()> {
@@ -293,7 +349,7 @@ impl ProcessControl for Postgres {
 #[async_trait]
 impl PauseControl for Postgres {
     async fn pause(&self, n: &DbNode) -> Result<bool> {
-        signal_all(n, "STOP").await
+        signal_server(n, "STOP", true).await
     }
 }
 
@@ -301,9 +357,11 @@ impl PauseControl for Postgres {
 impl PrimaryControl for Postgres {
     /// The nodes not in recovery.
     async fn primaries(&self, nodes: &[DbNode]) -> Result<Vec<String>> {
-        let found = join_all(nodes.iter().map(|n| async move {
-            (n.name.clone(), client::query_bool(n, "SELECT pg_is_in_recovery()").await)
-        }))
+        let found = join_all(
+            nodes
+                .iter()
+                .map(|n| async move { (n.name.clone(), client::query_bool(n, "SELECT pg_is_in_recovery()").await) }),
+        )
         .await;
         Ok(found.into_iter().filter_map(|(name, r)| matches!(r, Ok(false)).then_some(name)).collect())
     }
