@@ -369,6 +369,10 @@ impl Phases {
             crate::store::say(&format!("healed: {}", healed.join("; ")));
         }
         if !shutdown.is_cancelled() {
+            // Every node back in service (restarted, caught up) before the final reads.
+            for line in db.recover(&nodes).await? {
+                crate::store::say(&line);
+            }
             crate::final_reads::run(&plan, &nodes, &route, &generator, &writer).await?;
         }
         Ok(())

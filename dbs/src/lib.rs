@@ -13,11 +13,13 @@
 
 pub mod daemon;
 pub mod etcd;
+pub mod galera;
 pub mod lifecycle;
 pub mod node;
 pub mod postgres;
 pub mod reads;
 pub mod redis;
+pub mod txn;
 
 pub use daemon::Daemon;
 pub use node::DbNode;
@@ -179,6 +181,11 @@ pub trait Db: Send + Sync {
         opts: &ClientOptions,
         route: &PrimaryRoute,
     ) -> Result<Box<dyn Client>>;
+    /// After the heal, before the final reads: bring every node back into service (restart what
+    /// is down, wait until it caught up). Returns what it did, one line each.
+    async fn recover(&self, _nodes: &[DbNode]) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// Start and kill single nodes (the `kill` fault), if the database supports it.
     fn process(&self) -> Option<&dyn ProcessControl> {
         None
@@ -230,7 +237,7 @@ pub trait PrimaryControl: Send + Sync {
 
 /// Every database faultline knows; `--db` takes their names. Add a line here for a new one.
 pub fn registry() -> &'static [&'static dyn Db] {
-    &[&etcd::Etcd, &redis::Redis, &postgres::Postgres]
+    &[&etcd::Etcd, &redis::Redis, &postgres::Postgres, &galera::Galera]
 }
 
 /// The database called `name`.

@@ -11,32 +11,15 @@
 //! sent: `fail` too (the server rolls back a transaction whose client is gone). Lost mid-COMMIT:
 //! `info` (it may have committed), or `fail` for a read-only transaction.
 
+use crate::txn::{list_read, parts, register_read, Table};
 use crate::{DbNode, Isolation, PrimaryRoute};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use async_trait::async_trait;
 use faultline_workloads::{Client, Completion, Invocation};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::Duration;
 use tokio::time::{timeout_at, Instant};
 use tokio_postgres::NoTls;
-
-/// Which table a workload uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
-    Append,
-    Registers,
-}
-
-impl Table {
-    /// The table of `workload`, or an error naming the workloads postgres runs.
-    pub fn of(workload: &str) -> Result<Table> {
-        match workload {
-            "list-append" => Ok(Table::Append),
-            "rw-register" => Ok(Table::Registers),
-            other => bail!("postgres has no client for workload {other:?} (it has: list-append, rw-register)"),
-        }
-    }
-}
 
 /// One connection, made on first use, as superuser to the `postgres` database.
 async fn connect(host: &str, timeout: Duration) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
@@ -170,28 +153,23 @@ impl PgClient {
 
     /// One micro-op; a read comes back with its value.
     async fn mop(&self, c: &tokio_postgres::Client, m: &Value) -> Result<Value, tokio_postgres::Error> {
-        let (f, k) = (m[0].as_str().unwrap_or(""), m[1].as_i64().unwrap_or(0));
+        let (f, k, v) = parts(m);
         match (self.table, f) {
             (Table::Append, "append") => {
-                let v = m[2].as_i64().unwrap_or(0).to_string();
-                c.execute(APPEND, &[&k, &v]).await?;
+                c.execute(APPEND, &[&k, &v.to_string()]).await?;
                 Ok(m.clone())
             }
             (Table::Append, _) => {
                 let row = c.query_opt(READ_APPEND, &[&k]).await?;
-                let text: Option<String> = row.map(|r| r.get(0));
-                let list: Vec<i64> =
-                    text.iter().flat_map(|t| t.split(',')).filter_map(|x| x.trim().parse().ok()).collect();
-                Ok(json!(["r", k, list]))
+                Ok(list_read(k, row.map(|r| r.get(0))))
             }
             (Table::Registers, "w") => {
-                c.execute(WRITE_REGISTER, &[&k, &m[2].as_i64().unwrap_or(0)]).await?;
+                c.execute(WRITE_REGISTER, &[&k, &v]).await?;
                 Ok(m.clone())
             }
             (Table::Registers, _) => {
                 let row = c.query_opt(READ_REGISTER, &[&k]).await?;
-                let v: Option<i64> = row.map(|r| r.get(0));
-                Ok(json!(["r", k, v]))
+                Ok(register_read(k, row.map(|r| r.get(0))))
             }
         }
     }

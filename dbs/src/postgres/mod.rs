@@ -308,7 +308,7 @@ impl Db for Postgres {
         opts: &ClientOptions,
         route: &PrimaryRoute,
     ) -> Result<Box<dyn Client>> {
-        let table = client::Table::of(workload)?;
+        let table = crate::txn::Table::of(workload, self.name())?;
         Ok(Box::new(client::PgClient::new(table, opts.isolation, opts.timeout, route.clone())))
     }
     fn process(&self) -> Option<&dyn ProcessControl> {
