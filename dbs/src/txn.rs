@@ -1,8 +1,38 @@
-//! What the SQL clients of the transactional workloads share: which table a workload uses, and
-//! how a list-append row's text becomes the list a read returns.
+//! What the SQL clients of the transactional workloads share: which table a workload uses, how
+//! a list-append row's text becomes the list a read returns, and how a transaction's end
+//! becomes its completion.
 
 use anyhow::{bail, Result};
+use faultline_workloads::{Completion, Invocation};
 use serde_json::{json, Value};
+
+/// How a transaction went wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TxnError {
+    /// Nothing can have committed: a server error (the transaction is aborted), or a lost
+    /// connection or timeout before COMMIT was sent.
+    Aborted(String),
+    /// COMMIT was sent and no answer came: it may have committed.
+    Unknown(String),
+}
+
+/// The completion of `op`: ok with the micro-ops (reads filled in), `fail` when aborted, `info`
+/// when unknown (`fail` for a read-only transaction).
+pub fn completion(op: &Invocation, result: Result<Vec<Value>, TxnError>) -> Completion {
+    match result {
+        Ok(done) => Completion::ok(Value::Array(done)),
+        Err(TxnError::Aborted(e)) => Completion::fail(op, e),
+        Err(TxnError::Unknown(e)) => Completion::indeterminate(op, e),
+    }
+}
+
+/// A transaction's micro-ops, or the `fail` for an invocation that has none.
+pub fn micro_ops(op: &Invocation) -> Result<&[Value], Completion> {
+    op.value
+        .as_array()
+        .map(Vec::as_slice)
+        .ok_or_else(|| Completion::fail(op, "a transaction's value must be a vector of micro-ops"))
+}
 
 /// Which table a transactional workload uses: `append (k, v text)` holding comma-separated
 /// values, or `registers (k, v bigint)`.

@@ -12,7 +12,7 @@
 //! rolls back a transaction whose connection is gone). Lost mid-COMMIT: `info`, or `fail` for a
 //! read-only transaction.
 
-use crate::txn::{list_read, parts, register_read, Table};
+use crate::txn::{completion, list_read, micro_ops, parts, register_read, Table, TxnError};
 use crate::{DbNode, Isolation};
 use anyhow::Result;
 use async_trait::async_trait;
@@ -116,11 +116,6 @@ pub struct GaleraClient {
     conn: Option<Conn>,
 }
 
-enum TxnError {
-    Aborted(String),
-    Unknown(String),
-}
-
 impl GaleraClient {
     pub fn new(node: &DbNode, table: Table, isolation: Isolation, timeout: Duration) -> GaleraClient {
         GaleraClient { node: node.name.clone(), host: node.host.clone(), table, isolation, timeout, conn: None }
@@ -196,15 +191,12 @@ fn describe(e: &mysql_async::Error) -> String {
 #[async_trait]
 impl Client for GaleraClient {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
-        let Some(mops) = op.value.as_array() else {
-            return Completion::fail(op, "a transaction's value must be a vector of micro-ops");
+        let mops = match micro_ops(op) {
+            Ok(mops) => mops,
+            Err(fail) => return fail,
         };
         let deadline = Instant::now() + self.timeout.mul_f64(0.9);
-        match self.run(mops, deadline).await {
-            Ok(done) => Completion::ok(Value::Array(done)),
-            Err(TxnError::Aborted(e)) => Completion::fail(op, e),
-            Err(TxnError::Unknown(e)) => Completion::indeterminate(op, e),
-        }
+        completion(op, self.run(mops, deadline).await)
     }
 
     async fn close(&mut self) {

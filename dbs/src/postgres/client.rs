@@ -11,7 +11,7 @@
 //! sent: `fail` too (the server rolls back a transaction whose client is gone). Lost mid-COMMIT:
 //! `info` (it may have committed), or `fail` for a read-only transaction.
 
-use crate::txn::{list_read, parts, register_read, Table};
+use crate::txn::{completion, list_read, micro_ops, parts, register_read, Table, TxnError};
 use crate::{DbNode, Isolation, PrimaryRoute};
 use anyhow::Result;
 use async_trait::async_trait;
@@ -85,14 +85,6 @@ pub struct PgClient {
     timeout: Duration,
     route: PrimaryRoute,
     conn: Option<(String, tokio_postgres::Client)>,
-}
-
-/// How a transaction went wrong.
-enum TxnError {
-    /// Nothing can have committed.
-    Aborted(String),
-    /// COMMIT was sent and no answer came: it may have committed.
-    Unknown(String),
 }
 
 impl PgClient {
@@ -186,16 +178,12 @@ fn describe(e: &tokio_postgres::Error) -> String {
 #[async_trait]
 impl Client for PgClient {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
-        let Some(mops) = op.value.as_array() else {
-            return Completion::fail(op, "a transaction's value must be a vector of micro-ops");
+        let mops = match micro_ops(op) {
+            Ok(mops) => mops,
+            Err(fail) => return fail,
         };
-        // Leave a little of the runner's own timeout for the answer to arrive.
         let deadline = Instant::now() + self.timeout.mul_f64(0.9);
-        let mut c = match self.run(mops, deadline).await {
-            Ok(done) => Completion::ok(Value::Array(done)),
-            Err(TxnError::Aborted(e)) => Completion::fail(op, e),
-            Err(TxnError::Unknown(e)) => Completion::indeterminate(op, e),
-        };
+        let mut c = completion(op, self.run(mops, deadline).await);
         c.served_by = Some(self.route.get().name);
         c
     }
