@@ -27,11 +27,11 @@ pub fn completion(op: &Invocation, result: Result<Vec<Value>, TxnError>) -> Comp
 }
 
 /// A transaction's micro-ops, or the `fail` for an invocation that has none.
-pub fn micro_ops(op: &Invocation) -> Result<&[Value], Completion> {
+pub fn micro_ops(op: &Invocation) -> Result<&[Value], Box<Completion>> {
     op.value
         .as_array()
         .map(Vec::as_slice)
-        .ok_or_else(|| Completion::fail(op, "a transaction's value must be a vector of micro-ops"))
+        .ok_or_else(|| Box::new(Completion::fail(op, "a transaction's value must be a vector of micro-ops")))
 }
 
 /// Which table a transactional workload uses: `append (k, v text)` holding comma-separated

@@ -29,6 +29,11 @@ fn config_path(n: &DbNode) -> String {
     n.path("galera.cnf")
 }
 
+/// mariadbd's own pid file, in its data directory (faultline's pidfile is `galera.pid`).
+fn pid_path(n: &DbNode) -> String {
+    format!("{}/mariadbd.pid", GALERA.data_dir(n))
+}
+
 /// The server's socket, in its data directory: mariadbd runs as mysql, which cannot write to
 /// the node's root.
 fn socket_path(n: &DbNode) -> String {
@@ -64,7 +69,7 @@ wsrep_provider_options=\"gcache.size=256M;evs.suspect_timeout=PT3S;evs.inactive_
 ",
         data = GALERA.data_dir(n),
         sock = socket_path(n),
-        pid = format!("{}/mariadbd.pid", GALERA.data_dir(n)),
+        pid = pid_path(n),
         members = members.join(","),
         host = n.host,
         name = n.name,

@@ -180,7 +180,7 @@ impl Client for PgClient {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
         let mops = match micro_ops(op) {
             Ok(mops) => mops,
-            Err(fail) => return fail,
+            Err(fail) => return *fail,
         };
         let deadline = Instant::now() + self.timeout.mul_f64(0.9);
         let mut c = completion(op, self.run(mops, deadline).await);
