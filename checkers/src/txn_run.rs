@@ -25,7 +25,7 @@ pub fn check(ops: &[Op], workload: &str, consistency_models: &[String]) -> Resul
     let mut why = None;
     if let Some(first) = lost.first() {
         let at = first["index"].as_u64().and_then(|i| invoke_of(ops, i));
-        why = at.and_then(|i| crate::explain::explain_op(ops, i)).map(|w| {
+        why = at.and_then(|i| explain_txn(ops, i)).map(|w| {
             format!(
                 "{w}; its append of {} to key {} was acknowledged but is missing from the final read",
                 first["value"], first["key"]
@@ -35,7 +35,7 @@ pub fn check(ops: &[Op], workload: &str, consistency_models: &[String]) -> Resul
         outcome.summary =
             format!("lost: {} acknowledged appends missing from the final reads; {}", lost.len(), outcome.summary);
     } else if let Some(index) = r.anomalies.values().flatten().find_map(first_txn_index) {
-        why = invoke_of(ops, index).and_then(|i| crate::explain::explain_op(ops, i));
+        why = invoke_of(ops, index).and_then(|i| explain_txn(ops, i));
     }
     outcome.details.insert("lost".into(), json!(lost));
     outcome.details.insert("lost-count".into(), json!(lost.len()));
@@ -43,6 +43,33 @@ pub fn check(ops: &[Op], workload: &str, consistency_models: &[String]) -> Resul
         outcome.details.insert("explanation".into(), why.into());
     }
     Ok(outcome)
+}
+
+/// `explain::explain_op` for a transaction, its micro-ops written short (long reads elided), so
+/// that the sentence fits a line: `txn [r 3 [1 2 ... 9] (12 elements), append 3 10] by process ...`.
+fn explain_txn(ops: &[Op], invoke: u64) -> Option<String> {
+    let why = crate::explain::explain_op(ops, invoke)?;
+    let Some(rest) = why.find(" by process ").map(|i| &why[i..]) else { return Some(why) };
+    let done = ops.iter().skip_while(|o| o.index <= invoke).find(|o| {
+        let invoked = ops.iter().find(|i| i.index == invoke);
+        invoked.is_some_and(|i| i.process == o.process) && o.kind != OpType::Invoke
+    });
+    let value = done.map_or(&Value::Null, |o| &o.value);
+    let mops: Vec<String> = value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let part = |i: usize| match m.get(i) {
+                Some(Value::Array(xs)) => txn::list_text(&xs.iter().filter_map(Value::as_i64).collect::<Vec<_>>()),
+                Some(Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+                None => String::new(),
+            };
+            format!("{} {} {}", part(0), part(1), part(2))
+        })
+        .collect();
+    Some(format!("txn [{}]{rest}", mops.join(", ")))
 }
 
 /// The index of the invocation of the op completed at `completion` (same process, before it).
@@ -125,7 +152,11 @@ mod tests {
         assert_eq!(out.verdict, Verdict::Invalid, "{out:?}");
         assert!(out.summary.starts_with("lost: 1 acknowledged"), "{}", out.summary);
         assert_eq!(out.details["lost"][0]["value"], 2);
-        assert!(out.details["explanation"].as_str().unwrap().contains("missing from the final read"));
+        let why = out.details["explanation"].as_str().unwrap();
+        assert!(
+            why.contains("missing from the final read") && why.starts_with("txn [append 1 2] by process 0"),
+            "{why}"
+        );
         // Without the loss the same history is valid.
         let mut ok = ops.clone();
         ok[5].value = json!([["r", 1, [1, 2]]]);
