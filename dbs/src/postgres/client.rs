@@ -61,12 +61,20 @@ pub async fn streams_from(n: &DbNode, primary: &DbNode) -> bool {
 
 /// The workloads' tables (both; a run uses one).
 pub async fn create_tables(primary: &DbNode) -> Result<()> {
-    let c = connect(&primary.host, Duration::from_secs(3)).await?;
-    c.batch_execute(
+    execute(
+        primary,
         "CREATE TABLE IF NOT EXISTS append (k bigint PRIMARY KEY, v text NOT NULL);
          CREATE TABLE IF NOT EXISTS registers (k bigint PRIMARY KEY, v bigint NOT NULL);",
     )
-    .await?;
+    .await
+}
+
+/// Statements of the adapter's own on `n`, within 30 s.
+pub async fn execute(n: &DbNode, sql: &str) -> Result<()> {
+    let c = connect(&n.host, Duration::from_secs(3)).await?;
+    tokio::time::timeout(Duration::from_secs(30), c.batch_execute(sql))
+        .await
+        .map_err(|_| anyhow::anyhow!("{}: {sql}: timed out", n.name))??;
     Ok(())
 }
 

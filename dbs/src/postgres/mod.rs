@@ -137,7 +137,7 @@ async fn empty_data_dir(n: &DbNode) -> Result<()> {
 }
 
 /// initdb and configure the primary.
-async fn init_primary(n: &DbNode, sync: bool) -> Result<()> {
+async fn init_primary(n: &DbNode) -> Result<()> {
     let data = PG.data_dir(n);
     let initdb = format!("{BIN}/initdb");
     as_postgres(
@@ -147,10 +147,7 @@ async fn init_primary(n: &DbNode, sync: bool) -> Result<()> {
     )
     .await?
     .check(&n.name, &["initdb"])?;
-    let mut config = CONFIG.to_string();
-    if sync {
-        config.push_str("synchronous_standby_names = 'ANY 1 (*)'\n");
-    }
+    let config = CONFIG.to_string();
     let script = "printf %s \"$2\" >> \"$1/postgresql.conf\" && printf %s \"$3\" >> \"$1/pg_hba.conf\"";
     n.ssh.run_root(&["sh", "-c", script, "sh", &data, &config, HBA], SHORT).await?.check(&n.name, &["(configure)"])?;
     Ok(())
@@ -271,7 +268,7 @@ impl Db for Postgres {
         {
             r?;
         }
-        init_primary(primary, opts.sync_replication).await?;
+        init_primary(primary).await?;
         start(primary).await?;
         wait_serving(primary, Duration::from_secs(30)).await?;
         client::create_tables(primary).await.context("creating the workload tables")?;
@@ -284,7 +281,14 @@ impl Db for Postgres {
         {
             r?;
         }
-        wait_streaming(primary, replicas.len(), Duration::from_secs(30)).await
+        wait_streaming(primary, replicas.len(), Duration::from_secs(30)).await?;
+        // Synchronous only once the replicas stream: before, every commit (the tables') would
+        // wait for a standby that does not exist yet.
+        if opts.sync_replication && !replicas.is_empty() {
+            client::execute(primary, "ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (*)'").await?;
+            client::query_bool(primary, "SELECT pg_reload_conf()").await?;
+        }
+        Ok(())
     }
 
     async fn teardown(&self, nodes: &[DbNode]) -> Result<()> {
