@@ -46,16 +46,18 @@ pub fn analyze_run(
     }
 
     let workload = config["workload"].as_str().unwrap_or("register");
-    let expectations: Vec<String> = config["expect"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
-        .unwrap_or_default();
-    let mut results = check_workload(&loaded.ops, workload, &expectations)?;
+    let expectations = strings(&config["expect"]);
+    let mut results = check_workload(&loaded.ops, workload, &expectations, &strings(&config["consistency_models"]))?;
     if let Some(e) = error {
         results.degrade(format!("the run stopped early: {e:#}"));
         results.error = Some(format!("{e:#}"));
     }
     Ok((results, loaded))
+}
+
+/// A list of strings from test.json (empty when absent).
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default()
 }
 
 /// Render the run's report from the history just checked, and refresh the store's index.

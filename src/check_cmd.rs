@@ -241,7 +241,7 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
         _ => None,
     };
     if let Some(workload) = run_workload {
-        let results = faultline_checkers::workload::check_workload(&history.ops, workload, &[])
+        let results = faultline_checkers::workload::check_workload(&history.ops, workload, &[], &[])
             .map_err(|e| format!("{}: {e:#}", path.display()))?;
         return Ok(FileCheck {
             path: path.to_path_buf(),

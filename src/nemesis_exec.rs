@@ -166,10 +166,12 @@ impl DbControl for SshControl {
             let old = route.get().name;
             tokio::time::sleep(FAILOVER_DETECTION_DELAY).await;
             cap.promote(&n).await?;
+            // Clients write to the new primary as soon as it takes writes, not only once the
+            // other replicas follow it (a PostgreSQL replica restarts to do that).
+            route.set(&n);
             // The other replicas follow the new primary; the old one is cut off until the heal.
             let others: Vec<DbNode> = all.into_iter().filter(|m| m.name != old).collect();
             cap.follow(&others, &n).await?;
-            route.set(&n);
             Ok(format!("{} promoted after {}s; clients now write to it", n.name, FAILOVER_DETECTION_DELAY.as_secs()))
         }
     }

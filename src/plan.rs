@@ -42,6 +42,12 @@ pub struct TestPlan {
     pub op_timeout: Duration,
     pub serializable: bool,
     pub unique_writes: bool,
+    pub max_txn_length: usize,
+    pub key_count: usize,
+    pub max_writes_per_key: usize,
+    pub consistency_models: Vec<String>,
+    pub isolation: faultline_dbs::Isolation,
+    pub pg_sync: bool,
     pub read_from: faultline_dbs::ReadFrom,
     pub recovery_time: Duration,
     pub expect: Vec<String>,
@@ -86,6 +92,12 @@ pub struct TestRecord {
     pub op_timeout_s: f64,
     pub serializable: bool,
     pub unique_writes: bool,
+    pub max_txn_length: usize,
+    pub key_count: usize,
+    pub max_writes_per_key: usize,
+    pub consistency_models: Vec<String>,
+    pub isolation: &'static str,
+    pub pg_sync: bool,
     pub read_from: &'static str,
     pub recovery_time_s: f64,
     pub expect: Vec<String>,
@@ -120,6 +132,12 @@ impl TestPlan {
             op_timeout_s: self.op_timeout.as_secs_f64(),
             serializable: self.serializable,
             unique_writes: self.unique_writes,
+            max_txn_length: self.max_txn_length,
+            key_count: self.key_count,
+            max_writes_per_key: self.max_writes_per_key,
+            consistency_models: self.consistency_models.clone(),
+            isolation: self.isolation.name(),
+            pg_sync: self.pg_sync,
             read_from: self.read_from.name(),
             recovery_time_s: self.recovery_time.as_secs_f64(),
             expect: self.expect.clone(),
@@ -156,7 +174,11 @@ impl TestPlan {
 
     /// How the workload's clients behave.
     pub fn client_options(&self) -> faultline_dbs::ClientOptions {
-        faultline_dbs::ClientOptions { timeout: self.op_timeout, serializable_reads: self.serializable }
+        faultline_dbs::ClientOptions {
+            timeout: self.op_timeout,
+            serializable_reads: self.serializable,
+            isolation: self.isolation,
+        }
     }
 }
 

@@ -277,8 +277,9 @@ impl Phases {
         let db = plan.db;
         crate::phase::enter(crate::phase::RunPhase::SetUp);
         crate::store::say(&format!("setting up {} on {} nodes", db.name(), nodes.len()));
-        db.install(&nodes, &DbOptions { binary: plan.db_binary.clone() }).await?;
-        for line in faultline_dbs::lifecycle::setup(db, &nodes).await? {
+        let db_opts = DbOptions { binary: plan.db_binary.clone(), sync_replication: plan.pg_sync };
+        db.install(&nodes, &db_opts).await?;
+        for line in faultline_dbs::lifecycle::setup(db, &nodes, &db_opts).await? {
             crate::store::say(&line);
         }
 
@@ -289,6 +290,9 @@ impl Phases {
                 concurrency: clients,
                 ops_per_key: plan.ops_per_key,
                 unique_writes: plan.unique_writes,
+                max_txn_length: plan.max_txn_length,
+                key_count: plan.key_count,
+                max_writes_per_key: plan.max_writes_per_key,
                 ..GeneratorOptions::default()
             },
         )?);
@@ -382,6 +386,10 @@ impl Phases {
             crate::store::say(&format!("healed: {}", healed.join("; ")));
         }
         if !shutdown.is_cancelled() {
+            // Every node back in service (restarted, caught up) before the final reads.
+            for line in db.recover(&nodes).await? {
+                crate::store::say(&line);
+            }
             crate::phase::enter(crate::phase::RunPhase::FinalReads);
             crate::final_reads::run(&plan, &nodes, &route, &generator, &writer).await?;
         }

@@ -78,6 +78,26 @@ pub struct TestArgs {
     /// causal rungs of the consistency ladder can be checked.
     #[arg(long)]
     pub unique_writes: bool,
+    /// list-append / rw-register: at most this many micro-ops per transaction.
+    #[arg(long, default_value_t = 4)]
+    pub max_txn_length: usize,
+    /// list-append / rw-register: how many keys a worker draws from at a time.
+    #[arg(long, default_value_t = 5)]
+    pub key_count: usize,
+    /// list-append / rw-register: about this many writes to a key before it is retired for a
+    /// fresh one.
+    #[arg(long, default_value_t = 32)]
+    pub max_writes_per_key: usize,
+    /// list-append / rw-register: the models the history must satisfy, by Elle's names
+    /// (default strict-serializable), e.g. serializable or snapshot-isolation.
+    #[arg(long, value_delimiter = ',')]
+    pub consistency_models: Vec<String>,
+    /// Transactional databases (postgres): the isolation level every transaction runs at.
+    #[arg(long, value_enum, default_value = "serializable")]
+    pub isolation: IsolationArg,
+    /// postgres: synchronous replication (synchronous_standby_names = every replica, ANY 1).
+    #[arg(long)]
+    pub pg_sync: bool,
     /// Which node serves each read: the client's own node, the current leader (primary), a
     /// follower (replica), or any node drawn per read. Writes always go where they go today.
     #[arg(long, value_enum, default_value = "own-node")]
@@ -121,6 +141,24 @@ impl ReadFromArg {
 }
 
 /// `--nemesis-targets`, as clap lists it.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsolationArg {
+    ReadCommitted,
+    RepeatableRead,
+    Serializable,
+}
+
+impl IsolationArg {
+    fn resolve(self) -> faultline_dbs::Isolation {
+        use faultline_dbs::Isolation;
+        match self {
+            IsolationArg::ReadCommitted => Isolation::ReadCommitted,
+            IsolationArg::RepeatableRead => Isolation::RepeatableRead,
+            IsolationArg::Serializable => Isolation::Serializable,
+        }
+    }
+}
+
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetsArg {
     One,
@@ -196,6 +234,24 @@ pub fn validate(args: &TestArgs) -> Result<()> {
             "--unique-writes applies to the register workload, not --workload {}",
             args.workload
         )));
+    }
+    let transactional = ["list-append", "rw-register"].contains(&args.workload.as_str());
+    if !args.consistency_models.is_empty() && !transactional {
+        return Err(bad_input(format!(
+            "--consistency-models applies to list-append and rw-register, not --workload {}",
+            args.workload
+        )));
+    }
+    if transactional {
+        let mut o = faultline_checkers::txn::TxnOptions::new(faultline_checkers::txn::Workload::ListAppend);
+        o.consistency_models = args.consistency_models.clone();
+        o.validate().map_err(|e| bad_input(format!("--consistency-models: {e}")))?;
+    }
+    if args.max_txn_length == 0 || args.key_count == 0 || args.max_writes_per_key == 0 {
+        return Err(bad_input("--max-txn-length, --key-count and --max-writes-per-key must be at least 1"));
+    }
+    if args.pg_sync && args.db_name() != "postgres" {
+        return Err(bad_input(format!("--pg-sync applies to --db postgres, not --db {}", args.db_name())));
     }
     if args.read_from.resolve().needs_leader()
         && faultline_dbs::by_name(args.db_name()).is_some_and(|d| d.primary().is_none())
@@ -284,6 +340,12 @@ impl TestArgs {
             op_timeout: self.op_timeout,
             serializable: self.serializable,
             unique_writes: self.unique_writes,
+            max_txn_length: self.max_txn_length,
+            key_count: self.key_count,
+            max_writes_per_key: self.max_writes_per_key,
+            consistency_models: self.consistency_models.clone(),
+            isolation: self.isolation.resolve(),
+            pg_sync: self.pg_sync,
             read_from: self.read_from.resolve(),
             recovery_time: self.recovery_time,
             expect: self.expect.clone(),

@@ -98,7 +98,8 @@ fn start_redis() -> Server {
 }
 
 fn etcd_client(server_addr: &str, kind: WorkloadKind, timeout_ms: u64) -> EtcdClient {
-    let opts = EtcdOptions { timeout: Duration::from_millis(timeout_ms), serializable_reads: false };
+    let opts =
+        EtcdOptions { timeout: Duration::from_millis(timeout_ms), serializable_reads: false, ..Default::default() };
     EtcdClient::new(server_addr, kind, opts).unwrap()
 }
 
@@ -195,7 +196,7 @@ async fn etcd_register_set_counter() {
     wait_etcd_ready(&server).await;
     let addr = server.addr();
     let mut c = etcd_client(&addr, WorkloadKind::Register, 2000);
-    let serializable = EtcdOptions { timeout: Duration::from_secs(2), serializable_reads: true };
+    let serializable = EtcdOptions { timeout: Duration::from_secs(2), serializable_reads: true, ..Default::default() };
     let mut other = EtcdClient::new(&format!("http://{addr}/"), WorkloadKind::Register, serializable).unwrap();
     check_register(&mut c, &mut other).await;
     check_set(&mut etcd_client(&addr, WorkloadKind::Set, 2000), &mut etcd_client(&addr, WorkloadKind::Set, 2000)).await;

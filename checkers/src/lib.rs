@@ -17,6 +17,7 @@ pub mod models;
 pub mod outcome;
 pub mod set;
 pub mod txn;
+pub mod txn_run;
 pub mod workload;
 
 pub use history::{FnName, History, Op, OpType, Process};

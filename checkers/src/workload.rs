@@ -13,7 +13,14 @@ use indexmap::IndexMap;
 pub const RUN_WORKLOADS: [&str; 2] = ["set", "counter"];
 
 /// The checkers for one workload's history, plus metrics and expectations.
-pub fn check_workload(ops: &[Op], workload: &str, expectations: &[String]) -> Result<RunResults> {
+/// `consistency_models` are the transactional workloads' `--consistency-models` (empty: Elle's
+/// default, strict-serializable); other workloads ignore them.
+pub fn check_workload(
+    ops: &[Op],
+    workload: &str,
+    expectations: &[String],
+    consistency_models: &[String],
+) -> Result<RunResults> {
     let mut checkers: IndexMap<String, CheckOutcome> = IndexMap::new();
     let mut set_result = None;
     let mut convergence_result = None;
@@ -61,6 +68,9 @@ pub fn check_workload(ops: &[Op], workload: &str, expectations: &[String]) -> Re
         "counter" => {
             let c = crate::counter::check_counter(ops);
             checkers.insert("counter".into(), CheckOutcome::from_result(&c)?);
+        }
+        "list-append" | "rw-register" => {
+            checkers.insert("txn".into(), crate::txn_run::check(ops, workload, consistency_models)?);
         }
         other => anyhow::bail!("no checkers for workload {other:?}"),
     }

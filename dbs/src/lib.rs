@@ -14,12 +14,15 @@
 
 pub mod daemon;
 pub mod etcd;
+pub mod galera;
 pub mod lifecycle;
 pub mod node;
+pub mod postgres;
 pub mod process_client;
 pub mod reads;
 pub mod recipe;
 pub mod redis;
+pub mod txn;
 
 pub use daemon::Daemon;
 pub use node::DbNode;
@@ -37,6 +40,9 @@ use std::time::Duration;
 pub struct DbOptions {
     /// Upload this binary instead of installing the distribution's package.
     pub binary: Option<PathBuf>,
+    /// Primary/replica databases that can replicate either way (postgres): commit only once a
+    /// replica has the transaction (`--pg-sync`).
+    pub sync_replication: bool,
 }
 
 /// How a workload client behaves.
@@ -46,11 +52,41 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// Serve reads locally without a quorum round (etcd's serializable reads; may be stale).
     pub serializable_reads: bool,
+    /// Transactional databases: the isolation level of every transaction (`--isolation`).
+    pub isolation: Isolation,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions { timeout: Duration::from_secs(5), serializable_reads: false }
+        ClientOptions { timeout: Duration::from_secs(5), serializable_reads: false, isolation: Isolation::Serializable }
+    }
+}
+
+/// An SQL isolation level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    ReadCommitted,
+    RepeatableRead,
+    #[default]
+    Serializable,
+}
+
+impl Isolation {
+    /// As `--isolation` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "read-committed",
+            Isolation::RepeatableRead => "repeatable-read",
+            Isolation::Serializable => "serializable",
+        }
+    }
+    /// As SQL writes it (`SET TRANSACTION ISOLATION LEVEL ...`).
+    pub fn sql(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "READ COMMITTED",
+            Isolation::RepeatableRead => "REPEATABLE READ",
+            Isolation::Serializable => "SERIALIZABLE",
+        }
     }
 }
 
@@ -122,7 +158,7 @@ pub trait Db: Send + Sync {
     }
     /// Wipe, configure and start the database on every node and wait until it serves. Stale
     /// processes are already gone ([`lifecycle::setup`] runs this).
-    async fn setup(&self, nodes: &[DbNode]) -> Result<()>;
+    async fn setup(&self, nodes: &[DbNode], opts: &DbOptions) -> Result<()>;
     /// Stop the database everywhere and remove its data (logs stay, for collection).
     async fn teardown(&self, nodes: &[DbNode]) -> Result<()> {
         self.daemon().teardown(nodes).await
@@ -148,6 +184,11 @@ pub trait Db: Send + Sync {
         opts: &ClientOptions,
         route: &PrimaryRoute,
     ) -> Result<Box<dyn Client>>;
+    /// After the heal, before the final reads: bring every node back into service (restart what
+    /// is down, wait until it caught up). Returns what it did, one line each.
+    async fn recover(&self, _nodes: &[DbNode]) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// Start and kill single nodes (the `kill` fault), if the database supports it.
     fn process(&self) -> Option<&dyn ProcessControl> {
         None
@@ -199,7 +240,7 @@ pub trait PrimaryControl: Send + Sync {
 
 /// Every database faultline knows; `--db` takes their names. Add a line here for a new one.
 pub fn registry() -> &'static [&'static dyn Db] {
-    &[&etcd::Etcd, &redis::Redis]
+    &[&etcd::Etcd, &redis::Redis, &postgres::Postgres, &galera::Galera]
 }
 
 /// The built-in databases and every recipe this process loaded (`--db-recipe`): whose processes

@@ -2,7 +2,7 @@
 //! database serving the clients is the one this run started, resuming paused processes, and
 //! stopping what a killed run left behind. One piece for every [`Db`], never per adapter.
 
-use crate::{known, Db, DbNode};
+use crate::{known, Db, DbNode, DbOptions};
 use anyhow::Result;
 use futures::future::join_all;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use std::time::Duration;
 /// each is logged with pid, command line and node), then the adapter's set-up (wipe, configure,
 /// start, wait until it serves), then make sure each node's ports are served by what this run
 /// started. Returns the lines saying what was stopped.
-pub async fn setup(db: &dyn Db, nodes: &[DbNode]) -> Result<Vec<String>> {
+pub async fn setup(db: &dyn Db, nodes: &[DbNode], opts: &DbOptions) -> Result<Vec<String>> {
     let cleared = join_all(nodes.iter().map(|n| db.daemon().clear_stale(n, db.ports()))).await;
     let mut stopped = Vec::new();
     for r in cleared {
@@ -21,7 +21,7 @@ pub async fn setup(db: &dyn Db, nodes: &[DbNode]) -> Result<Vec<String>> {
     for line in &stopped {
         tracing::warn!("{line}");
     }
-    db.setup(nodes).await?;
+    db.setup(nodes, opts).await?;
     for r in join_all(nodes.iter().map(|n| db.daemon().check_ports_owned(n, db.ports()))).await {
         r?;
     }

@@ -523,6 +523,43 @@ fn txn(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Val
     if let Some(n) = obj.get("stats").and_then(|s| s.get("txns")) {
         v.facts.push(("transactions".into(), text(Some(n))));
     }
+    // A run's extras (checkers::txn_run): the first anomaly or loss tied to its node and faults,
+    // and the acknowledged appends its final reads lack.
+    if let Some(why) = obj.get("explanation").and_then(Value::as_str) {
+        v.explanation.push(format!("Why: {why}."));
+        rest.remove("explanation");
+    }
+    if let Some(n) = obj.get("lost-count") {
+        v.facts.push(("lost appends".into(), text(Some(n))));
+        rest.remove("lost-count");
+    }
+    if let Some(lost) = obj.get("lost").and_then(Value::as_array) {
+        if !lost.is_empty() {
+            let rows = lost
+                .iter()
+                .take(10)
+                .map(|l| Row {
+                    cells: vec![
+                        text(l.get("key")),
+                        text(l.get("value")),
+                        format!("T{}", text(l.get("index"))),
+                        text(l.get("node")),
+                        l.get("time")
+                            .and_then(Value::as_u64)
+                            .map_or(String::new(), |t| format!("{:.3}s", t as f64 / 1e9)),
+                    ],
+                    class: "bad".into(),
+                })
+                .collect();
+            v.tables.push(Table {
+                title: "Lost appends (acknowledged, missing from the final read)".into(),
+                headers: vec!["key".into(), "value".into(), "transaction".into(), "node".into(), "acknowledged".into()],
+                note: if lost.len() > 10 { format!("the first 10 of {}", lost.len()) } else { String::new() },
+                rows,
+            });
+        }
+        rest.remove("lost");
+    }
     let empty = Map::new();
     let anomalies = obj.get("anomalies").and_then(Value::as_object).unwrap_or(&empty);
     let mut rows = Vec::new();

@@ -74,7 +74,7 @@ pub fn assert_nodes_clean(context: &str) {
     const SCRIPT: &str = r#"set -e
 v4=$(iptables -S); v6=$(ip6tables -S 2>/dev/null || true)
 printf '%s\n%s\n' "$v4" "$v6" | grep -c FAULTLINE || true
-for c in etcd redis-server; do for p in $(pgrep -x $c || true); do echo "$c $(awk '{print $3}' /proc/$p/stat)"; done; done"#;
+for c in etcd redis-server postgres mariadbd; do for p in $(pgrep -x $c || true); do echo "$c $(awk '{print $3}' /proc/$p/stat)"; done; done"#;
     for node in state["nodes"].as_array().expect("cluster status lists nodes") {
         let name = node["name"].as_str().unwrap();
         let out = faultline().args(["cluster", "exec", name, "--", "sh", "-c", SCRIPT]).output().unwrap();

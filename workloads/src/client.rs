@@ -30,7 +30,12 @@ impl Invocation {
 
     /// Whether this operation only observes state (a failed or lost read changed nothing).
     pub fn is_read(&self) -> bool {
-        self.f == "read" || self.f == "final-read"
+        match self.f.as_str() {
+            "read" => true,
+            // A transaction (or a transactional final read) is a read when all its micro-ops are.
+            "txn" | "final-read" if self.value.is_array() => crate::txn::read_only(self),
+            f => f == "final-read",
+        }
     }
 }
 

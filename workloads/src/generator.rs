@@ -12,6 +12,7 @@
 //! next key. So a key sees at most `ops_per_key` operations, from several workers at once.
 
 use crate::client::Invocation;
+use crate::txn::{Txn, TxnKind};
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -30,8 +31,10 @@ pub trait Workload: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;
     /// The `seq`-th operation of `worker`, at most a few dozen words drawn from `rng`.
     fn op(&self, worker: usize, seq: u64, rng: &mut ChaCha8Rng) -> Invocation;
-    /// The read that ends a run on every node after the heal (convergence), if any.
-    fn final_read(&self) -> Option<Invocation> {
+    /// The read that ends a run on every node after the heal (convergence), if any. `issued` is
+    /// the most operations handed out to one worker (what a workload with rotating keys needs to
+    /// know which keys exist).
+    fn final_read(&self, _issued: u64) -> Option<Invocation> {
         None
     }
 }
@@ -45,6 +48,8 @@ pub fn registry() -> &'static [(&'static str, WorkloadConstructor)] {
         ("register", |o| Box::new(Register::new(o))),
         ("set", |o| Box::new(Set::new(o))),
         ("counter", |_| Box::new(Counter)),
+        ("list-append", |o| Box::new(Txn::new(TxnKind::ListAppend, o))),
+        ("rw-register", |o| Box::new(Txn::new(TxnKind::RwRegister, o))),
     ]
 }
 
@@ -82,6 +87,12 @@ pub struct GeneratorOptions {
     /// Register: every write and cas writes a value never written before (`--unique-writes`),
     /// which the causal checkers need; otherwise values are drawn from `0..5` as Jepsen's are.
     pub unique_writes: bool,
+    /// list-append / rw-register: at most this many micro-ops per transaction (default 4).
+    pub max_txn_length: usize,
+    /// list-append / rw-register: keys a worker draws from at a time (default 5).
+    pub key_count: usize,
+    /// list-append / rw-register: about this many writes per key before it retires (default 32).
+    pub max_writes_per_key: usize,
 }
 
 impl Default for GeneratorOptions {
@@ -94,6 +105,9 @@ impl Default for GeneratorOptions {
             reserved_reads: 2,
             limit: None,
             unique_writes: false,
+            max_txn_length: 4,
+            key_count: 5,
+            max_writes_per_key: 32,
         }
     }
 }
@@ -163,9 +177,11 @@ impl Generator {
         self.workload.op(worker, seq, &mut rng)
     }
 
-    /// The read that ends a run (set and counter; the register workload has none).
+    /// The read that ends a run (set, counter and the transactional workloads; register has
+    /// none).
     pub fn final_read(&self) -> Option<Invocation> {
-        self.workload.final_read()
+        let issued = self.per_worker.iter().map(|c| c.load(Ordering::Relaxed)).max().unwrap_or(0);
+        self.workload.final_read(issued)
     }
 }
 
@@ -284,7 +300,7 @@ impl Workload for Set {
         Invocation::new("add", None, json!(add_index * self.concurrency as u64 + worker as u64))
     }
 
-    fn final_read(&self) -> Option<Invocation> {
+    fn final_read(&self, _issued: u64) -> Option<Invocation> {
         Some(Invocation::new("final-read", None, Value::Null))
     }
 }
@@ -306,7 +322,7 @@ impl Workload for Counter {
         }
     }
 
-    fn final_read(&self) -> Option<Invocation> {
+    fn final_read(&self, _issued: u64) -> Option<Invocation> {
         Some(Invocation::new("final-read", None, Value::Null))
     }
 }
@@ -335,7 +351,7 @@ mod tests {
         assert_eq!(parse_workload(" Set ").unwrap(), "set");
         assert_eq!(parse_workload("counter").unwrap(), "counter");
         let err = parse_workload("queue").unwrap_err().to_string();
-        assert!(err.contains("\"queue\"") && err.contains("register, set, counter"), "{err}");
+        assert!(err.contains("\"queue\"") && err.contains("register, set, counter, list-append"), "{err}");
     }
 
     #[test]

@@ -12,10 +12,13 @@
 //! - `set`: `add` of unique integers (value = the element), `read` / `final-read` (ok value = the
 //!   sorted array of elements).
 //! - `counter`: `add` of a small positive integer, `read` / `final-read` (ok value = integer).
+//! - `list-append`, `rw-register`: `txn` (and `final-read`) whose value is a vector of micro-ops,
+//!   Elle's (see [`txn`]).
 
 pub mod client;
 pub mod generator;
 pub mod memory;
+pub mod txn;
 
 pub use client::{Client, Completion, Invocation};
 pub use faultline_checkers::history::OpType;

@@ -96,16 +96,7 @@ pub fn parse_txn_history(text: &str, workload: Option<Workload>) -> Result<(TxnH
     match format {
         TxnFormat::Edn => {
             let (ops, lines) = crate::formats::read_edn_ops(text).map_err(|e| err(Some(e.line), e.message))?;
-            for (op, line) in ops.iter().zip(lines) {
-                let process = match op.process {
-                    crate::Process::Client(p) => p,
-                    crate::Process::Nemesis => continue,
-                };
-                check_f(Some(op.f.as_str())).map_err(|m| err(Some(line), m))?;
-                let mops = mops_from_json(&op.value).map_err(|m| err(Some(line), m))?;
-                let ev = Event { kind: op.kind, process, f: Some(op.f.as_str()), index: Some(op.index), mops };
-                b.add(ev, line).map_err(|m| err(Some(line), m))?;
-            }
+            add_ops(&mut b, ops.iter().zip(lines)).map_err(|(line, m)| err(Some(line), m))?;
         }
         TxnFormat::Jsonl => read_jsonl(text, &mut b).map_err(|(line, m)| err(Some(line), m))?,
         TxnFormat::JsonArray => {
@@ -117,6 +108,30 @@ pub fn parse_txn_history(text: &str, workload: Option<Workload>) -> Result<(TxnH
         }
     }
     b.finish().map_err(|(line, m)| err(line, m))
+}
+
+/// The transactional history in a run's ops (faultline's own workloads: `txn` and transactional
+/// `final-read` ops; nemesis ops are skipped). Errors name the op's index.
+pub fn history_from_ops(ops: &[crate::Op], workload: Workload) -> Result<TxnHistory, String> {
+    let mut b = Builder::new(Some(workload));
+    add_ops(&mut b, ops.iter().map(|o| (o, o.index as usize + 1)))
+        .map_err(|(line, m)| format!("op {}: {m}", line - 1))?;
+    b.finish().map(|(h, _)| h).map_err(|(_, m)| m)
+}
+
+/// Feed ops (each with its line, or position) to the builder.
+fn add_ops<'a>(b: &mut Builder, ops: impl Iterator<Item = (&'a crate::Op, usize)>) -> Result<(), (usize, String)> {
+    for (op, line) in ops {
+        let process = match op.process {
+            crate::Process::Client(p) => p,
+            crate::Process::Nemesis => continue,
+        };
+        check_f(Some(op.f.as_str())).map_err(|m| (line, m))?;
+        let mops = mops_from_json(&op.value).map_err(|m| (line, m))?;
+        let ev = Event { kind: op.kind, process, f: Some(op.f.as_str()), index: Some(op.index), mops };
+        b.add(ev, line).map_err(|m| (line, m))?;
+    }
+    Ok(())
 }
 
 /// A block of JSON Lines, parsed: each non-blank line's number and op (or error).
@@ -642,7 +657,8 @@ impl Builder {
 /// Only transactions (`:f :txn`, or no `:f`) are allowed.
 fn check_f(f: Option<&str>) -> Result<(), String> {
     match f.map(|f| f.trim_start_matches(':')) {
-        None | Some("txn") => Ok(()),
+        // faultline's final reads of every key are read-only transactions too.
+        None | Some("txn") | Some("final-read") => Ok(()),
         Some(other) => Err(format!("expected a transaction (:f :txn), got :f :{other}")),
     }
 }

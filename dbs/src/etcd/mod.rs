@@ -70,7 +70,7 @@ impl Db for Etcd {
     }
 
     /// Wipe data and start every member, then wait until the cluster has a leader.
-    async fn setup(&self, nodes: &[DbNode]) -> Result<()> {
+    async fn setup(&self, nodes: &[DbNode], _opts: &crate::DbOptions) -> Result<()> {
         let cluster = initial_cluster(nodes);
         let starts = nodes.iter().map(|n| {
             let cluster = cluster.clone();

@@ -250,7 +250,7 @@ impl Db for RecipeDb {
     }
 
     /// Wipe, render and start every node, then run the ready-check on each.
-    async fn setup(&self, nodes: &[DbNode]) -> Result<()> {
+    async fn setup(&self, nodes: &[DbNode], _opts: &DbOptions) -> Result<()> {
         let primary = nodes[0].name.clone();
         for r in join_all(nodes.iter().map(|n| self.fresh_start(n, nodes, &primary))).await {
             r?;

@@ -70,7 +70,7 @@ impl Db for Redis {
 
     /// Start the primary on the first node and a replica on each other node; wait until every
     /// replica's link to the primary is up.
-    async fn setup(&self, nodes: &[DbNode]) -> Result<()> {
+    async fn setup(&self, nodes: &[DbNode], _opts: &crate::DbOptions) -> Result<()> {
         let Some(primary) = nodes.first() else { bail!("redis needs at least one node") };
         let results = join_all(nodes.iter().enumerate().map(|(i, n)| async move {
             REDIS.stop(n).await?;

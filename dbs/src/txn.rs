@@ -1,0 +1,84 @@
+//! What the SQL clients of the transactional workloads share: which table a workload uses, how
+//! a list-append row's text becomes the list a read returns, and how a transaction's end
+//! becomes its completion.
+
+use anyhow::{bail, Result};
+use faultline_workloads::{Completion, Invocation};
+use serde_json::{json, Value};
+
+/// How a transaction went wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TxnError {
+    /// Nothing can have committed: a server error (the transaction is aborted), or a lost
+    /// connection or timeout before COMMIT was sent.
+    Aborted(String),
+    /// COMMIT was sent and no answer came: it may have committed.
+    Unknown(String),
+}
+
+/// The completion of `op`: ok with the micro-ops (reads filled in), `fail` when aborted, `info`
+/// when unknown (`fail` for a read-only transaction).
+pub fn completion(op: &Invocation, result: Result<Vec<Value>, TxnError>) -> Completion {
+    match result {
+        Ok(done) => Completion::ok(Value::Array(done)),
+        Err(TxnError::Aborted(e)) => Completion::fail(op, e),
+        Err(TxnError::Unknown(e)) => Completion::indeterminate(op, e),
+    }
+}
+
+/// A transaction's micro-ops, or the `fail` for an invocation that has none.
+pub fn micro_ops(op: &Invocation) -> Result<&[Value], Box<Completion>> {
+    op.value
+        .as_array()
+        .map(Vec::as_slice)
+        .ok_or_else(|| Box::new(Completion::fail(op, "a transaction's value must be a vector of micro-ops")))
+}
+
+/// Which table a transactional workload uses: `append (k, v text)` holding comma-separated
+/// values, or `registers (k, v bigint)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Append,
+    Registers,
+}
+
+impl Table {
+    /// The table of `workload`, or an error naming the workloads `db` runs.
+    pub fn of(workload: &str, db: &str) -> Result<Table> {
+        match workload {
+            "list-append" => Ok(Table::Append),
+            "rw-register" => Ok(Table::Registers),
+            other => bail!("{db} has no client for workload {other:?} (it has: list-append, rw-register)"),
+        }
+    }
+}
+
+/// A micro-op taken apart: `(f, key, value)`; a malformed one reads key 0 (the generator never
+/// makes one).
+pub fn parts(m: &Value) -> (&str, i64, i64) {
+    (m[0].as_str().unwrap_or(""), m[1].as_i64().unwrap_or(0), m[2].as_i64().unwrap_or(0))
+}
+
+/// A list-append read's micro-op from the row's text (`None`: no row, the empty list).
+pub fn list_read(k: i64, text: Option<String>) -> Value {
+    let list: Vec<i64> = text.iter().flat_map(|t| t.split(',')).filter_map(|x| x.trim().parse().ok()).collect();
+    json!(["r", k, list])
+}
+
+/// A register read's micro-op (`None`: no row, nil).
+pub fn register_read(k: i64, v: Option<i64>) -> Value {
+    json!(["r", k, v])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_become_reads() {
+        assert_eq!(list_read(3, Some("1,2,10".into())), json!(["r", 3, [1, 2, 10]]));
+        assert_eq!(list_read(3, None), json!(["r", 3, []]));
+        assert_eq!(register_read(1, None), json!(["r", 1, null]));
+        assert!(Table::of("set", "galera").unwrap_err().to_string().contains("galera has no client"));
+    }
+}
