@@ -37,6 +37,11 @@ pub trait Shell: Send + Sync {
     fn shared_clock(&self) -> bool;
     /// A TCP port listening on every node, used to probe links (sshd: 22).
     fn probe_port(&self) -> u16;
+    /// The faultline binary on the nodes (the packet agent and the network probes), when there is
+    /// one; without it the packet faults only the agent does are refused.
+    fn agent_binary(&self) -> Option<String> {
+        None
+    }
     /// Run `argv` as root on `node` (argv is passed literally). Errors mean the command could not be
     /// run (node unreachable, timed out), not that it exited non-zero. The implementation must bound
     /// the time a command may take (the engine has no timer of its own; probes carry `timeout`).
@@ -96,6 +101,9 @@ macro_rules! delegate_control {
             }
             fn probe_port(&self) -> u16 {
                 (**self).probe_port()
+            }
+            fn agent_binary(&self) -> Option<String> {
+                (**self).agent_binary()
             }
             fn run(&self, node: &str, argv: Vec<String>) -> impl Future<Output = anyhow::Result<Output>> + Send {
                 (**self).run(node, argv)
