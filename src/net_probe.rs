@@ -18,7 +18,7 @@ pub struct NetProbeArgs {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Probe {
-    /// Median TCP connect time to --to:--port over --count connects.
+    /// Median TCP connect time to --to:--port over --count connects (made at once).
     Rtt {
         #[arg(long)]
         to: IpAddr,
@@ -68,21 +68,32 @@ pub fn run(args: NetProbeArgs) -> Result<()> {
 
 fn rtt(to: IpAddr, port: u16, count: u32) -> RttReport {
     let addr = SocketAddr::new(to, port);
+    // The connects run side by side, so a measurement takes one round trip however slow the link.
+    let handles: Vec<_> = (0..count.max(1))
+        .map(|_| {
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                // A refused connect is a full round trip too (SYN out, RST back).
+                match TcpStream::connect_timeout(&addr, Duration::from_secs(10)) {
+                    Ok(_) => Some(t.elapsed().as_secs_f64() * 1000.0),
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        Some(t.elapsed().as_secs_f64() * 1000.0)
+                    }
+                    Err(_) => None,
+                }
+            })
+        })
+        .collect();
     let (mut samples, mut errors) = (Vec::new(), 0);
-    for _ in 0..count.max(1) {
-        let t = Instant::now();
-        // A refused connect is a full round trip too (SYN out, RST back).
-        match TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
-            Ok(_) => samples.push(t.elapsed().as_secs_f64() * 1000.0),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                samples.push(t.elapsed().as_secs_f64() * 1000.0)
-            }
-            Err(_) => errors += 1,
+    for h in handles {
+        match h.join().ok().flatten() {
+            Some(ms) => samples.push(ms),
+            None => errors += 1,
         }
     }
     let mut sorted = samples.clone();
     sorted.sort_by(f64::total_cmp);
-    let median_ms = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+    let median_ms = sorted.get(sorted.len() / 2).copied().unwrap_or(-1.0);
     RttReport { samples_ms: samples, median_ms, errors }
 }
 

@@ -244,6 +244,7 @@ pub fn send_argv(bin: &str, addr: &str, count: u32, size: usize, after: Duration
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RttReport {
     pub samples_ms: Vec<f64>,
+    /// -1 when no connect completed.
     pub median_ms: f64,
     #[serde(default)]
     pub errors: u32,

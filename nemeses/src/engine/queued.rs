@@ -236,7 +236,13 @@ impl<C: Control> Nemesis<C> {
                 let argv = agent::rtt_argv(&bin, &ctl.address(to), port, RTT_SAMPLES);
                 Box::pin(async move {
                     match ctl.run(from, argv).await {
-                        Ok(o) if o.ok() => agent::parse_report("net-probe rtt", &o.stdout),
+                        Ok(o) if o.ok() => agent::parse_report::<RttReport>("net-probe rtt", &o.stdout).and_then(|r| {
+                            if r.median_ms < 0.0 {
+                                Err("no connect completed".into())
+                            } else {
+                                Ok(r)
+                            }
+                        }),
                         Ok(o) => Err(format!("net-probe rtt failed: {}", o.stderr.trim())),
                         Err(e) => Err(format!("net-probe rtt: {e:#}")),
                     }
