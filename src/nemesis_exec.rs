@@ -169,6 +169,9 @@ impl DbControl for SshControl {
     fn supports_failover(&self) -> bool {
         self.db.primary().is_some_and(|p| p.can_promote())
     }
+    fn per_process_clock_refusal(&self) -> Option<String> {
+        self.db.per_process_clock_refusal().map(|why| format!("{}: {why}", self.db.name()))
+    }
     fn promote(&self, node: &str) -> impl Future<Output = Result<String>> + Send {
         let (n, all, route) = (self.node(node).cloned(), self.nodes.clone(), self.route.clone());
         let cap = self.capability(self.db.primary(), "promote a node");

@@ -49,6 +49,25 @@ pub enum Probe {
         size: usize,
         #[arg(long, default_value_t = 0)]
         after_ms: u64,
+        /// Pause 1 ms after every N datagrams (0: never; the benchmark sends flat out).
+        #[arg(long, default_value_t = 50)]
+        pause_every: u32,
+    },
+    /// Answer --count UDP datagrams on --port by sending each back (for `ping`; benchmarks).
+    Echo {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        count: u32,
+    },
+    /// Round-trip times of --count UDP datagrams sent one at a time to an `echo` (benchmarks).
+    Ping {
+        #[arg(long)]
+        to: IpAddr,
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 1000)]
+        count: u32,
     },
 }
 
@@ -56,10 +75,37 @@ pub fn run(args: NetProbeArgs) -> Result<()> {
     let json = match args.probe {
         Probe::Rtt { to, port, count } => serde_json::to_string(&rtt(to, port, count))?,
         Probe::Sink { port, count, wait_ms } => serde_json::to_string(&sink(port, count, wait_ms)?)?,
-        Probe::Send { to, port, count, size, after_ms } => {
+        Probe::Send { to, port, count, size, after_ms, pause_every } => {
             std::thread::sleep(Duration::from_millis(after_ms));
-            send(to, port, count, size)?;
-            format!("{{\"sent\":{count}}}")
+            let t = Instant::now();
+            send(to, port, count, size, pause_every)?;
+            format!("{{\"sent\":{count},\"secs\":{}}}", t.elapsed().as_secs_f64())
+        }
+        Probe::Echo { port, count } => {
+            let s = UdpSocket::bind(("0.0.0.0", port)).with_context(|| format!("binding UDP port {port}"))?;
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            let mut buf = [0u8; 2048];
+            for _ in 0..count {
+                let (n, from) = s.recv_from(&mut buf).context("waiting for a ping")?;
+                s.send_to(&buf[..n], from)?;
+            }
+            format!("{{\"echoed\":{count}}}")
+        }
+        Probe::Ping { to, port, count } => {
+            let s = UdpSocket::bind("0.0.0.0:0")?;
+            s.connect(SocketAddr::new(to, port))?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            let mut rtts = Vec::new();
+            let mut buf = [0u8; 64];
+            for i in 0..count {
+                let t = Instant::now();
+                s.send(&i.to_be_bytes())?;
+                s.recv(&mut buf).context("waiting for the echo")?;
+                rtts.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            rtts.sort_by(f64::total_cmp);
+            let q = |p: f64| rtts[((rtts.len() - 1) as f64 * p) as usize];
+            format!("{{\"count\":{count},\"p50_us\":{:.1},\"p90_us\":{:.1},\"p99_us\":{:.1}}}", q(0.5), q(0.9), q(0.99))
         }
     };
     println!("{json}");
@@ -104,7 +150,7 @@ pub fn datagram(seq: u32, size: usize) -> Vec<u8> {
     d
 }
 
-fn send(to: IpAddr, port: u16, count: u32, size: usize) -> Result<()> {
+fn send(to: IpAddr, port: u16, count: u32, size: usize, pause_every: u32) -> Result<()> {
     let bind: SocketAddr = if to.is_ipv4() { "0.0.0.0:0".parse()? } else { "[::]:0".parse()? };
     let s = UdpSocket::bind(bind)?;
     s.connect(SocketAddr::new(to, port))?;
@@ -121,7 +167,7 @@ fn send(to: IpAddr, port: u16, count: u32, size: usize) -> Result<()> {
             }
         }
         // A short pause every 50 datagrams keeps the burst from overflowing the receiver.
-        if seq % 50 == 49 {
+        if pause_every > 0 && seq % pause_every == pause_every - 1 {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
@@ -222,7 +268,7 @@ mod tests {
         let port = 47_999;
         let h = std::thread::spawn(move || sink(port, 100, 3000).unwrap());
         std::thread::sleep(Duration::from_millis(200));
-        send("127.0.0.1".parse().unwrap(), port, 100, 64).unwrap();
+        send("127.0.0.1".parse().unwrap(), port, 100, 64, 50).unwrap();
         let r = h.join().unwrap();
         assert_eq!((r.unique, r.duplicates, r.corrupted), (100, 0, 0), "{r:?}");
         let rtt = rtt("127.0.0.1".parse().unwrap(), 1, 3);

@@ -237,3 +237,26 @@ fn packet_faults_heal_after_sigint_sigterm_and_sigkill() {
         assert_eq!(agents_running(), 0, "{name}: agents left");
     }
 }
+
+/// `clock` on the local cluster (one kernel clock) is refused before anything runs, and the
+/// reason says why a per-process clock (libfaketime) does not apply to the database either.
+#[test]
+fn clock_on_the_shared_clock_is_refused_with_the_database_reason() {
+    let _lock = common::cluster_lock();
+    common::ensure_cluster();
+    for (db, why) in [("etcd", "Go binary"), ("redis", "jemalloc")] {
+        let store = tempfile::tempdir().unwrap();
+        let out = common::faultline()
+            .args(["test", "--local", "--node-count", "3", "--db", db, "--nemesis", "clock", "--time-limit", "5s"])
+            .arg("--store")
+            .arg(store.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(254), "{db}: clock must be refused as a bad argument: {err}");
+        assert!(
+            err.contains("share one kernel clock") && err.contains("libfaketime") && err.contains(why),
+            "{db}: {err}"
+        );
+    }
+}

@@ -61,6 +61,11 @@ pub trait DbControl: Send + Sync {
     fn resume_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send;
     /// The nodes the database currently considers primaries/leaders.
     fn primaries(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send;
+    /// Why the database process cannot get a clock of its own through libfaketime (said when
+    /// `clock` is refused on a shared clock), or `None`.
+    fn per_process_clock_refusal(&self) -> Option<String> {
+        None
+    }
     /// Whether the database has a primary that an operator fails over by hand (Redis with async
     /// replication). Databases that elect their own leader (etcd) say no, and `failover` is refused.
     fn supports_failover(&self) -> bool {
@@ -128,6 +133,9 @@ macro_rules! delegate_control {
             }
             fn supports_failover(&self) -> bool {
                 (**self).supports_failover()
+            }
+            fn per_process_clock_refusal(&self) -> Option<String> {
+                (**self).per_process_clock_refusal()
             }
             fn promote(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
                 (**self).promote(node)

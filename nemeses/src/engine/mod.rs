@@ -226,7 +226,7 @@ impl<C: Control> Nemesis<C> {
             }
         }
         if self.ctl.shared_clock() {
-            out.push((Fault::Clock, clock_refusal()));
+            out.push((Fault::Clock, self.shared_clock_refusal()));
         }
         let agent = self.ctl.agent_binary().is_some();
         if !agent {
@@ -277,6 +277,16 @@ impl<C: Control> Nemesis<C> {
             out.push((Fault::Slow, lines.join("; ")));
         }
         out
+    }
+
+    /// Why `clock` is refused on a shared clock, with why a per-process clock does not help.
+    fn shared_clock_refusal(&self) -> String {
+        match self.ctl.per_process_clock_refusal() {
+            Some(why) => {
+                format!("{}; nor can the database get a clock of its own with libfaketime: {why}", clock_refusal())
+            }
+            None => clock_refusal(),
+        }
     }
 
     /// Run one schedule step. `Start` and `Stop` return the op value; `HealAll` returns the heal
@@ -372,7 +382,7 @@ impl<C: Control> Nemesis<C> {
                 }
                 Fault::Clock => {
                     if self.ctl.shared_clock() {
-                        anyhow::bail!("{}", clock_refusal());
+                        anyhow::bail!("{}", self.shared_clock_refusal());
                     }
                     let targets = self.choose_targets(fault, targets, nodes).await?;
                     self.start_clock(targets).await
