@@ -11,6 +11,18 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+/// Hold the local cluster and run `faultline test --local --node-count 3` under a schedule of
+/// (at, start|stop, fault) steps with the flags in `args` (space-separated); returns the exit
+/// code, the run directory and what the run printed (and the store holding the run).
+fn run_scheduled(steps: &[(&str, &str, &str)], args: &str) -> (tempfile::TempDir, (i32, std::path::PathBuf, String)) {
+    let store = tempfile::tempdir().unwrap();
+    let sched = schedule(store.path(), steps);
+    let mut all: Vec<&str> = args.split_whitespace().collect();
+    all.extend(["--nemesis-schedule", sched.to_str().unwrap()]);
+    let out = common::run_local_test(store.path(), &all);
+    (store, out)
+}
+
 fn schedule(dir: &Path, steps: &[(&str, &str, &str)]) -> std::path::PathBuf {
     let path = dir.join("packet.toml");
     let toml: String =
@@ -32,7 +44,7 @@ fn nemesis_values(run: &Path) -> Vec<(String, Value)> {
         let f = op["f"].as_str().unwrap().to_string();
         let n = seen.entry(f.clone()).or_default();
         *n += 1;
-        if *n % 2 == 0 {
+        if n.is_multiple_of(2) {
             out.push((f, op["value"].clone()));
         }
     }
@@ -47,35 +59,11 @@ fn completed<'a>(values: &'a [(String, Value)], f: &str) -> &'a Value {
 fn etcd_under_slow_holds_elections_and_stays_linearizable() {
     let _lock = common::cluster_lock();
     common::ensure_cluster();
-    let store = tempfile::tempdir().unwrap();
-    let sched = schedule(store.path(), &[("2s", "start", "slow"), ("8s", "stop", "slow")]);
     // A 1.2 s delay each way: far above etcd's 100 ms heartbeat and 1 s election timeout.
-    let (code, run, log) = common::run_local_test(
-        store.path(),
-        &[
-            "--db",
-            "etcd",
-            "--workload",
-            "register",
-            "--nemesis-schedule",
-            sched.to_str().unwrap(),
-            "--latency",
-            "1200ms",
-            "--jitter",
-            "100ms",
-            "--time-limit",
-            "12s",
-            "--concurrency",
-            "6",
-            "--rate",
-            "50",
-            "--op-timeout",
-            "3s",
-            "--recovery-time",
-            "5s",
-            "--seed",
-            "16",
-        ],
+    let (_store, (code, run, log)) = run_scheduled(
+        &[("2s", "start", "slow"), ("8s", "stop", "slow")],
+        "--db etcd --workload register --latency 1200ms --jitter 100ms --time-limit 12s --concurrency 6 \
+         --rate 50 --op-timeout 3s --recovery-time 5s --seed 16",
     );
     assert_eq!(code, 0, "etcd under slow must stay linearizable:\n{log}");
     assert!(log.contains("slow: through the packet agent"), "the run says how slow is done:\n{log}");
@@ -108,9 +96,7 @@ fn etcd_under_slow_holds_elections_and_stays_linearizable() {
 fn redis_under_duplicate_reorder_and_corrupt() {
     let _lock = common::cluster_lock();
     common::ensure_cluster();
-    let store = tempfile::tempdir().unwrap();
-    let sched = schedule(
-        store.path(),
+    let (_store, (code, run, log)) = run_scheduled(
         &[
             ("1s", "start", "duplicate"),
             ("4s", "stop", "duplicate"),
@@ -119,33 +105,8 @@ fn redis_under_duplicate_reorder_and_corrupt() {
             ("7s", "start", "corrupt"),
             ("10s", "stop", "corrupt"),
         ],
-    );
-    let (code, run, log) = common::run_local_test(
-        store.path(),
-        &[
-            "--db",
-            "redis",
-            "--workload",
-            "set",
-            "--nemesis-schedule",
-            sched.to_str().unwrap(),
-            "--duplicate",
-            "0.2",
-            "--reorder",
-            "0.3",
-            "--corrupt",
-            "0.02",
-            "--time-limit",
-            "11s",
-            "--concurrency",
-            "6",
-            "--rate",
-            "100",
-            "--recovery-time",
-            "3s",
-            "--seed",
-            "16",
-        ],
+        "--db redis --workload set --duplicate 0.2 --reorder 0.3 --corrupt 0.02 --time-limit 11s \
+         --concurrency 6 --rate 100 --recovery-time 3s --seed 16",
     );
     // Checkable: a verdict, valid or not, never "unknown" or an error.
     assert!(code == 0 || code == 1, "the run must stay checkable (exit {code}):\n{log}");

@@ -332,7 +332,7 @@ pub fn parse_bandwidth(word: &str) -> Result<u64, String> {
         format!("--bandwidth '{word}' is not a rate; give bits per second such as 1mbit, 500kbit or 2000000")
     })?;
     let bps = (v * mult).round();
-    if !(bps >= 8_000.0) {
+    if bps.is_nan() || bps < 8_000.0 {
         return Err(format!("--bandwidth '{word}' is too low; give at least 8kbit"));
     }
     Ok(bps as u64)

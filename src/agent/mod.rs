@@ -297,15 +297,16 @@ impl Agent {
             self.stats.reordered += 1;
         }
         let mut due = now + Duration::from_micros(delay_us.max(0.0) as u64);
-        if p.rate_bps > 0 {
+        let bits = msg.get_payload().len() as u64 * 8;
+        // Time on the wire at the link's rate (None: no rate limit).
+        if let Some(ns) = (bits * 1_000_000_000).checked_div(p.rate_bps) {
             let link = self.links.get_mut(&dst.expect("a link has an address")).expect("looked up above");
             let start = due.max(link.next_free);
             if start.saturating_duration_since(now) > MAX_BACKLOG {
                 self.stats.dropped += 1;
                 return self.verdict(msg, Verdict::Drop);
             }
-            let bits = msg.get_payload().len() as u64 * 8;
-            due = start + Duration::from_nanos(bits * 1_000_000_000 / p.rate_bps);
+            due = start + Duration::from_nanos(ns);
             link.next_free = due;
         }
         if due <= now {

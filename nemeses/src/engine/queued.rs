@@ -341,7 +341,7 @@ impl<C: Control> Nemesis<C> {
         // Enough datagrams that the fault shows up about 30 times.
         let count = ((30.0 / p.max(1e-6)).ceil() as u32).clamp(200, 3000);
         let (count, size) = if fault == Fault::Bandwidth { (60, 1000) } else { (count, 200) };
-        let send_time = if link.rate_bps > 0 { (count as u64 * size as u64 * 8 * 1000) / link.rate_bps } else { 0 };
+        let send_time = (count as u64 * size as u64 * 8 * 1000).checked_div(link.rate_bps).unwrap_or(0);
         let wait = Duration::from_millis(3000 + send_time * 2);
         let ctl = &self.ctl;
         let tasks: Vec<Task<'_, Result<SinkReport, String>>> = pairs
