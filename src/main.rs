@@ -3,6 +3,7 @@
 //! `plan`), and everything below works on the resolved plan. SSH and the local cluster live in
 //! `faultline-control`, the databases in `faultline-dbs`.
 
+mod agent;
 mod analyze;
 mod args;
 mod check_cmd;
@@ -13,6 +14,7 @@ mod final_reads;
 mod heal_cmd;
 mod list_cmd;
 mod nemesis_exec;
+mod net_probe;
 mod perform;
 mod phase;
 mod plan;
@@ -56,6 +58,12 @@ enum Command {
     Report(report_cmd::ReportArgs),
     /// List the runs in the store with their verdicts.
     List(list_cmd::ListArgs),
+    /// The packet agent (one per node, started by the nemesis): applies delay, reordering,
+    /// duplicates, corruption, loss and rate limits to the packets an NFQUEUE hands it.
+    Agent(agent::AgentArgs),
+    /// Network measurements the nemesis runs on the nodes to verify packet faults.
+    #[command(hide = true)]
+    NetProbe(net_probe::NetProbeArgs),
     /// Measure the runner's own ceiling with an in-memory register (see BENCHMARKS.md).
     #[command(hide = true)]
     BenchRunner {
@@ -96,6 +104,8 @@ fn main() {
         Command::Heal(args) => heal_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
         Command::List(args) => list_cmd::run(args),
+        Command::Agent(args) => agent::run(args).map(|_| Exit::Valid),
+        Command::NetProbe(args) => net_probe::run(args).map(|_| Exit::Valid),
         Command::BenchRunner { concurrency, duration, client } => {
             runner::bench_runner(concurrency, duration, client).map(|_| Exit::Valid)
         }

@@ -35,6 +35,8 @@ pub struct SshControl {
     control_addresses: Vec<String>,
     /// Where clients send writes on primary/replica databases (Redis): the current primary.
     route: PrimaryRoute,
+    /// The faultline binary on the nodes, for the packet agent and its probes.
+    agent_binary: Option<String>,
 }
 
 /// How long a failover waits between cutting the primary off and promoting a replica: the time
@@ -53,7 +55,13 @@ impl SshControl {
         control_addresses: Vec<String>,
         route: PrimaryRoute,
     ) -> SshControl {
-        SshControl { nodes, db, shared_clock, control_addresses, route }
+        SshControl { nodes, db, shared_clock, control_addresses, route, agent_binary: None }
+    }
+
+    /// The faultline binary on the nodes (see [`install_agent`]).
+    pub fn with_agent_binary(mut self, path: Option<String>) -> SshControl {
+        self.agent_binary = path;
+        self
     }
 
     fn node(&self, name: &str) -> Result<&DbNode> {
@@ -81,6 +89,9 @@ impl Shell for SshControl {
     fn probe_port(&self) -> u16 {
         // sshd answers on every node whatever the database is doing (killed, paused).
         self.nodes.first().map(|n| n.ssh.port).unwrap_or(22)
+    }
+    fn agent_binary(&self) -> Option<String> {
+        self.agent_binary.clone()
     }
     fn run(&self, node: &str, argv: Vec<String>) -> impl Future<Output = Result<Output>> + Send {
         let n = self.node(node).cloned();
@@ -158,6 +169,9 @@ impl DbControl for SshControl {
     fn supports_failover(&self) -> bool {
         self.db.primary().is_some_and(|p| p.can_promote())
     }
+    fn per_process_clock_refusal(&self) -> Option<String> {
+        self.db.per_process_clock_refusal().map(|why| format!("{}: {why}", self.db.name()))
+    }
     fn promote(&self, node: &str) -> impl Future<Output = Result<String>> + Send {
         let (n, all, route) = (self.node(node).cloned(), self.nodes.clone(), self.route.clone());
         let cap = self.capability(self.db.primary(), "promote a node");
@@ -184,6 +198,32 @@ impl DbControl for SshControl {
             Ok(format!("every other node is now a replica of {}", p.name))
         }
     }
+}
+
+/// Make this faultline binary available on the nodes for the packet agent and return its path
+/// there: the local cluster's nodes already see this machine's files; real hosts get a copy under
+/// `<remote root>/bin/faultline` (built for this machine: the hosts need a compatible libc).
+pub async fn install_agent(local: bool, nodes: &[DbNode]) -> Result<String> {
+    let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot find faultline's own binary: {e}"))?;
+    if local {
+        return Ok(exe.display().to_string());
+    }
+    let uploads = futures::future::join_all(nodes.iter().map(|n| {
+        let exe = exe.clone();
+        async move {
+            let remote = n.path("bin/faultline");
+            n.ssh.run_root(&["mkdir", "-p", &n.path("bin")], COMMAND_TIMEOUT).await?;
+            n.ssh.upload(&exe, &remote).await?;
+            n.ssh.run_root(&["chmod", "755", &remote], COMMAND_TIMEOUT).await?;
+            Ok::<String, anyhow::Error>(remote)
+        }
+    }))
+    .await;
+    let mut path = String::new();
+    for (n, r) in nodes.iter().zip(uploads) {
+        path = r.map_err(|e| anyhow::anyhow!("uploading the packet agent to {}: {e:#}", n.name))?;
+    }
+    Ok(path)
 }
 
 /// The faults and the schedule of one run.
@@ -240,7 +280,19 @@ pub type SharedNemesis = Arc<tokio::sync::Mutex<Nemesis<SshControl>>>;
 impl NemesisPlan {
     /// The nemesis part of the test plan, for the run with `seed` (no node is touched).
     pub fn new(plan: &TestPlan, seed: u64) -> NemesisPlan {
-        let options = NemesisOptions { targets: plan.nemesis_targets, loss: plan.loss, ..NemesisOptions::default() };
+        let p = &plan.packet;
+        let options = NemesisOptions {
+            targets: plan.nemesis_targets,
+            loss: plan.loss,
+            delay: p.latency,
+            jitter: p.jitter,
+            distribution: p.distribution,
+            duplicate: p.duplicate,
+            reorder: p.reorder,
+            corrupt: p.corrupt,
+            bandwidth_bps: p.bandwidth_bps,
+            ..NemesisOptions::default()
+        };
         NemesisPlan {
             choice: plan.nemesis.clone(),
             faults: Vec::new(),
@@ -291,6 +343,25 @@ impl NemesisPlan {
         Ok(())
     }
 
+    /// Whether the run may start the packet agent: a fault only it does, or `slow` (which uses it
+    /// where the kernel has no netem). Asked before the faults are resolved.
+    pub fn may_use_agent(&self) -> bool {
+        let wanted: Vec<Fault> = match (&self.choice, self.from_file) {
+            (_, true) => self
+                .steps
+                .iter()
+                .filter_map(|s| match &s.action {
+                    Action::Start { fault, .. } => Some(*fault),
+                    _ => None,
+                })
+                .collect(),
+            (NemesisChoice::All, _) => Fault::ALL.to_vec(),
+            (NemesisChoice::Faults(f), _) => f.clone(),
+            (NemesisChoice::None, _) => Vec::new(),
+        };
+        wanted.iter().any(|f| f.needs_agent() || *f == Fault::Slow)
+    }
+
     /// Tools the resolved faults need on every node (checked before the run starts).
     pub fn required_tools(&self) -> Vec<&'static str> {
         let mut tools = Vec::new();
@@ -299,6 +370,7 @@ impl NemesisPlan {
                 f if f.is_partition() => &["iptables", "timeout", "bash"],
                 Fault::Flaky => &["iptables"],
                 Fault::Slow => &["tc", "ip"],
+                f if f.needs_agent() => &["iptables", "setsid"],
                 Fault::Kill | Fault::Pause => &["pgrep", "awk", "kill"],
                 Fault::Clock => &["date"],
                 Fault::Failover => &["iptables", "timeout", "bash"],

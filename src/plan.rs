@@ -30,6 +30,7 @@ pub struct TestPlan {
     /// `--nemesis-schedule`: the file and the steps read from it.
     pub nemesis_schedule: Option<(PathBuf, Vec<Step>)>,
     pub loss: f64,
+    pub packet: PacketPlan,
     pub target: TargetArgs,
     /// The first run's seed; run `i` of `--test-count` uses `seed + i`.
     pub seed: u64,
@@ -54,6 +55,24 @@ pub struct TestPlan {
     pub db_binary: Option<PathBuf>,
     pub store: PathBuf,
     pub json: bool,
+}
+
+/// The packet faults' knobs, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct PacketPlan {
+    #[serde(serialize_with = "as_millis")]
+    pub latency: Duration,
+    #[serde(serialize_with = "as_millis")]
+    pub jitter: Duration,
+    pub distribution: faultline_nemeses::agent::Distribution,
+    pub duplicate: f64,
+    pub reorder: f64,
+    pub corrupt: f64,
+    pub bandwidth_bps: u64,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
 
 /// What one run decided beyond the plan.
@@ -81,6 +100,8 @@ pub struct TestRecord {
     pub nemesis_interval_s: f64,
     pub nemesis_schedule: Option<String>,
     pub loss: f64,
+    /// The packet faults' knobs (latency and jitter in milliseconds).
+    pub packet: PacketPlan,
     pub nodes: Vec<String>,
     pub local: bool,
     pub remote_root: String,
@@ -121,6 +142,7 @@ impl TestPlan {
             nemesis_interval_s: self.nemesis_interval.as_secs_f64(),
             nemesis_schedule: self.nemesis_schedule.as_ref().map(|(p, _)| p.display().to_string()),
             loss: self.loss,
+            packet: self.packet.clone(),
             nodes: facts.nodes,
             local: self.target.local,
             remote_root: self.target.remote_root.clone(),

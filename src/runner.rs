@@ -112,7 +112,14 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
     let nodes: Vec<DbNode> = ssh_nodes.iter().cloned().map(|ssh| DbNode::new(ssh, root.clone())).collect();
     let route = PrimaryRoute::new(&nodes[0]);
 
-    let control = SshControl::new(nodes.clone(), db, shared_clock, control_addresses, route.clone());
+    // The packet agent (and its probes) is this binary, on every node.
+    let agent_binary = if nemesis_plan.may_use_agent() {
+        Some(crate::nemesis_exec::install_agent(plan.target.local, &nodes).await?)
+    } else {
+        None
+    };
+    let control = SshControl::new(nodes.clone(), db, shared_clock, control_addresses, route.clone())
+        .with_agent_binary(agent_binary);
     let nemesis: SharedNemesis =
         Arc::new(tokio::sync::Mutex::new(Nemesis::new(control.clone(), seed, nemesis_plan.options.clone())));
     nemesis_plan.resolve(&*nemesis.lock().await, db).await?;
@@ -134,6 +141,13 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
     }
     if !stale.errors.is_empty() {
         anyhow::bail!("faults left by an earlier run could not be removed: {}", stale.errors.join("; "));
+    }
+    // Packet faults: start the agent on every node now (idle until a fault writes its profile),
+    // so a node where NFQUEUE does not work fails the run before it begins.
+    if let Some(line) =
+        nemesis.lock().await.start_agents(&nemesis_plan.faults).await.map_err(|e| anyhow::anyhow!("{e}"))?
+    {
+        crate::store::say(&line);
     }
 
     let cpu_at_start = process_cpu_seconds();

@@ -47,6 +47,8 @@ pub struct TestArgs {
     /// Packet loss probability for the `flaky` fault.
     #[arg(long, default_value_t = 0.2)]
     pub loss: f64,
+    #[command(flatten)]
+    pub packet: PacketArgs,
     /// How long clients run.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub time_limit: Duration,
@@ -117,6 +119,48 @@ pub struct TestArgs {
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The knobs of the packet faults (`slow`, `duplicate`, `reorder`, `corrupt`, `bandwidth`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct PacketArgs {
+    /// Mean delay `slow` adds to each packet between nodes.
+    #[arg(long, default_value = "50ms", value_parser = parse_duration)]
+    pub latency: Duration,
+    /// Jitter of `slow`'s delay.
+    #[arg(long, default_value = "10ms", value_parser = parse_duration)]
+    pub jitter: Duration,
+    /// How `slow`'s jitter is drawn (packet agent): normal or uniform.
+    #[arg(long, default_value = "normal")]
+    pub distribution: String,
+    /// Probability `duplicate` sends a packet twice.
+    #[arg(long, default_value = "0.1")]
+    pub duplicate: String,
+    /// Probability `reorder` holds a packet back so later ones overtake it.
+    #[arg(long, default_value = "0.2")]
+    pub reorder: String,
+    /// Probability `corrupt` flips a bit in a packet's payload.
+    #[arg(long, default_value = "0.05")]
+    pub corrupt: String,
+    /// Rate limit of `bandwidth` (e.g. 1mbit, 500kbit).
+    #[arg(long, default_value = "1mbit")]
+    pub bandwidth: String,
+}
+
+impl PacketArgs {
+    fn resolve(&self) -> Result<crate::plan::PacketPlan> {
+        use faultline_nemeses::fault::{parse_bandwidth, parse_probability};
+        let p = |flag: &str, w: &str| parse_probability(flag, w).map_err(bad_input);
+        Ok(crate::plan::PacketPlan {
+            latency: self.latency,
+            jitter: self.jitter,
+            distribution: faultline_nemeses::agent::Distribution::parse(&self.distribution).map_err(bad_input)?,
+            duplicate: p("--duplicate", &self.duplicate)?,
+            reorder: p("--reorder", &self.reorder)?,
+            corrupt: p("--corrupt", &self.corrupt)?,
+            bandwidth_bps: parse_bandwidth(&self.bandwidth).map_err(bad_input)?,
+        })
+    }
 }
 
 /// `--read-from`, as clap lists it.
@@ -328,6 +372,7 @@ impl TestArgs {
             nemesis_interval: self.nemesis_interval,
             nemesis_schedule: self.nemesis_schedule.clone().zip(schedule),
             loss: self.loss,
+            packet: self.packet.resolve()?,
             target: self.target.clone(),
             // A random seed is kept small so that it is easy to read and retype.
             seed: self.seed.unwrap_or_else(|| rand::random::<u32>() as u64),

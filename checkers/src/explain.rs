@@ -156,6 +156,10 @@ fn fault_on_node(w: &FaultWindow, node: Option<&str>, history_end: u64) -> Strin
             "clock" => "running with a skewed clock",
             "slow" => "slowed",
             "flaky" => "dropping packets",
+            "duplicate" => "duplicating packets",
+            "reorder" => "reordering packets",
+            "corrupt" => "corrupting packets",
+            "bandwidth" => "rate-limited",
             _ => "a target",
         };
         return format!("{node} was {what} ({span})");

@@ -201,6 +201,11 @@ pub trait Db: Send + Sync {
     fn primary(&self) -> Option<&dyn PrimaryControl> {
         None
     }
+    /// Why the database process cannot be given a clock of its own by preloading libfaketime
+    /// (how `clock` would run on nodes that share one kernel clock), or `None` if it can.
+    fn per_process_clock_refusal(&self) -> Option<&'static str> {
+        Some("this database's adapter has not been shown to run under libfaketime")
+    }
 }
 
 /// Start and kill one node's database.

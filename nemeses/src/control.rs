@@ -37,6 +37,11 @@ pub trait Shell: Send + Sync {
     fn shared_clock(&self) -> bool;
     /// A TCP port listening on every node, used to probe links (sshd: 22).
     fn probe_port(&self) -> u16;
+    /// The faultline binary on the nodes (the packet agent and the network probes), when there is
+    /// one; without it the packet faults only the agent does are refused.
+    fn agent_binary(&self) -> Option<String> {
+        None
+    }
     /// Run `argv` as root on `node` (argv is passed literally). Errors mean the command could not be
     /// run (node unreachable, timed out), not that it exited non-zero. The implementation must bound
     /// the time a command may take (the engine has no timer of its own; probes carry `timeout`).
@@ -56,6 +61,11 @@ pub trait DbControl: Send + Sync {
     fn resume_db(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send;
     /// The nodes the database currently considers primaries/leaders.
     fn primaries(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send;
+    /// Why the database process cannot get a clock of its own through libfaketime (said when
+    /// `clock` is refused on a shared clock), or `None`.
+    fn per_process_clock_refusal(&self) -> Option<String> {
+        None
+    }
     /// Whether the database has a primary that an operator fails over by hand (Redis with async
     /// replication). Databases that elect their own leader (etcd) say no, and `failover` is refused.
     fn supports_failover(&self) -> bool {
@@ -97,6 +107,9 @@ macro_rules! delegate_control {
             fn probe_port(&self) -> u16 {
                 (**self).probe_port()
             }
+            fn agent_binary(&self) -> Option<String> {
+                (**self).agent_binary()
+            }
             fn run(&self, node: &str, argv: Vec<String>) -> impl Future<Output = anyhow::Result<Output>> + Send {
                 (**self).run(node, argv)
             }
@@ -120,6 +133,9 @@ macro_rules! delegate_control {
             }
             fn supports_failover(&self) -> bool {
                 (**self).supports_failover()
+            }
+            fn per_process_clock_refusal(&self) -> Option<String> {
+                (**self).per_process_clock_refusal()
             }
             fn promote(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
                 (**self).promote(node)

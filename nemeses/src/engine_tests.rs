@@ -270,8 +270,14 @@ async fn unsupported_faults_name_netem_and_clock() {
 
     assert!(why(Fault::Failover).unwrap().contains("elects its own leader"));
 
+    assert!(why(Fault::Corrupt).unwrap().contains("packet agent"));
+
     let mut ok = FakeControl::new(5);
     ok.failover = true;
+    ok.agent_binary = Some("/usr/local/bin/faultline".into());
+    assert!(nemesis(&ok, 1).unsupported_faults().await.is_empty());
+    // Without netem, `slow` falls back to the agent rather than being refused.
+    ok.netem = false;
     assert!(nemesis(&ok, 1).unsupported_faults().await.is_empty());
 }
 

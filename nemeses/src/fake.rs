@@ -53,6 +53,8 @@ pub struct FakeControl {
     pub ignore_rules: bool,
     pub netem: bool,
     pub shared_clock: bool,
+    /// The faultline binary the fake claims the nodes have (the packet agent is never run).
+    pub agent_binary: Option<String>,
     pub primaries: Vec<String>,
     pub unreachable: BTreeSet<String>,
     /// Whether the fake database can be failed over (promote / follow are recorded as db calls).
@@ -81,6 +83,7 @@ impl FakeControl {
             ignore_rules: false,
             netem: true,
             shared_clock: false,
+            agent_binary: None,
             primaries: Vec::new(),
             unreachable: BTreeSet::new(),
             failover: false,
@@ -193,6 +196,8 @@ impl FakeControl {
         };
         Ok(match kind {
             Kind::Iptables => self.iptables(&mut s, node, &a),
+            // The fake has no packet agent: stopping one finds none.
+            Kind::NoAgent => out(0, "", ""),
             Kind::RouteGet => out(0, format!("{} dev eth0 src {} uid 0 \\    cache", a[4], self.address(node)), ""),
             Kind::Tc => self.tc(&mut s, node, &a),
             Kind::NetemProbe => {
@@ -397,6 +402,7 @@ enum Kind {
     NetemProbe,
     Clock,
     Probe,
+    NoAgent,
 }
 
 fn classify(argv: &[String]) -> Option<Kind> {
@@ -407,6 +413,7 @@ fn classify(argv: &[String]) -> Option<Kind> {
         ["tc", _, _, ..] => Some(Kind::Tc),
         ["sh", "-c", s] if s.contains("sch_netem") => Some(Kind::NetemProbe),
         ["sh", "-c", s] if s.contains("date -s") => Some(Kind::Clock),
+        ["sh", "-c", s, ..] if s.contains("pidfile") && s.contains("agent") => Some(Kind::NoAgent),
         ["timeout", _, "bash", "-c", s] if s.starts_with("exec 3<>/dev/tcp/") => Some(Kind::Probe),
         _ => None,
     }
@@ -428,6 +435,9 @@ impl Shell for FakeControl {
     }
     fn probe_port(&self) -> u16 {
         22
+    }
+    fn agent_binary(&self) -> Option<String> {
+        self.agent_binary.clone()
     }
     fn run(&self, node: &str, argv: Vec<String>) -> impl Future<Output = anyhow::Result<Output>> + Send {
         ready(self.exec(node, argv))

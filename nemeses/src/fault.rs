@@ -27,8 +27,16 @@ pub enum Fault {
     PartitionOneway,
     /// Random packet loss between nodes (iptables `statistic` match).
     Flaky,
-    /// Delay between nodes (`tc netem`).
+    /// Delay between nodes (`tc netem` where the kernel has it, otherwise the packet agent).
     Slow,
+    /// Send a fraction of the packets between nodes twice (packet agent).
+    Duplicate,
+    /// Hold a fraction of the packets back so later ones overtake them (packet agent).
+    Reorder,
+    /// Flip a bit in a fraction of payloads, checksums recomputed (packet agent).
+    Corrupt,
+    /// Limit the rate of the traffic between nodes (packet agent).
+    Bandwidth,
     /// SIGKILL the database; restart it when the fault stops.
     Kill,
     /// SIGSTOP the database; SIGCONT it when the fault stops.
@@ -42,7 +50,7 @@ pub enum Fault {
 
 impl Fault {
     /// Every fault, in the order they are listed to users.
-    pub const ALL: [Fault; 12] = [
+    pub const ALL: [Fault; 16] = [
         Fault::PartitionOne,
         Fault::PartitionHalves,
         Fault::PartitionRing,
@@ -51,6 +59,10 @@ impl Fault {
         Fault::PartitionOneway,
         Fault::Flaky,
         Fault::Slow,
+        Fault::Duplicate,
+        Fault::Reorder,
+        Fault::Corrupt,
+        Fault::Bandwidth,
         Fault::Kill,
         Fault::Pause,
         Fault::Clock,
@@ -67,6 +79,10 @@ impl Fault {
             Fault::PartitionOneway => "partition-oneway",
             Fault::Flaky => "flaky",
             Fault::Slow => "slow",
+            Fault::Duplicate => "duplicate",
+            Fault::Reorder => "reorder",
+            Fault::Corrupt => "corrupt",
+            Fault::Bandwidth => "bandwidth",
             Fault::Kill => "kill",
             Fault::Pause => "pause",
             Fault::Clock => "clock",
@@ -102,7 +118,12 @@ impl Fault {
 
     /// Whether `--nemesis-targets` chooses the affected nodes (partitions draw their own topology).
     pub fn uses_targets(self) -> bool {
-        matches!(self, Fault::Flaky | Fault::Slow | Fault::Kill | Fault::Pause | Fault::Clock)
+        matches!(self, Fault::Flaky | Fault::Slow | Fault::Kill | Fault::Pause | Fault::Clock) || self.needs_agent()
+    }
+
+    /// Faults only the packet agent can do (`slow` uses it where the kernel has no netem).
+    pub fn needs_agent(self) -> bool {
+        matches!(self, Fault::Duplicate | Fault::Reorder | Fault::Corrupt | Fault::Bandwidth)
     }
 
     /// The targets used when `--nemesis-targets` is not given.
@@ -125,7 +146,8 @@ impl fmt::Display for Fault {
 pub enum NemesisChoice {
     /// `none`: no faults.
     None,
-    /// `all`: every fault the target supports (resolved against the cluster by `resolve`).
+    /// `all`: every fault the target supports (resolved against the cluster by `resolve`), except
+    /// the byzantine packet faults, which are run only when named.
     All,
     /// An explicit list (duplicates removed, order kept).
     Faults(Vec<Fault>),
@@ -181,7 +203,11 @@ impl NemesisChoice {
         let why = |f: Fault| unsupported.iter().find(|(u, _)| *u == f).map(|(_, r)| r.clone());
         match self {
             NemesisChoice::None => Ok(Vec::new()),
-            NemesisChoice::All => Ok(Fault::ALL.into_iter().filter(|f| why(*f).is_none()).collect()),
+            // Byzantine links (duplicate, reorder, corrupt, bandwidth) break what most databases
+            // promise to survive: they are run when named, not as part of `all`.
+            NemesisChoice::All => {
+                Ok(Fault::ALL.into_iter().filter(|f| why(*f).is_none() && !f.needs_agent()).collect())
+            }
             NemesisChoice::Faults(faults) => {
                 let refused: Vec<String> = faults.iter().filter_map(|f| why(*f).map(|r| format!("{f}: {r}"))).collect();
                 if refused.is_empty() {
@@ -278,6 +304,40 @@ pub fn parse_loss(word: &str) -> Result<f64, String> {
     Ok(p)
 }
 
+/// Parse a probability flag (`--duplicate 0.1`): a number in (0, 1].
+pub fn parse_probability(flag: &str, word: &str) -> Result<f64, String> {
+    let p: f64 =
+        word.trim().parse().map_err(|_| format!("{flag} '{word}' is not a number; give a probability such as 0.1"))?;
+    if !(p > 0.0 && p <= 1.0) {
+        return Err(format!("{flag} '{word}' must be a probability greater than 0 and at most 1, e.g. 0.1"));
+    }
+    Ok(p)
+}
+
+/// Parse `--bandwidth`: a rate such as `1mbit`, `500kbit`, `2000000` (bits per second).
+pub fn parse_bandwidth(word: &str) -> Result<u64, String> {
+    let w = word.trim().to_ascii_lowercase();
+    let (num, mult) = if let Some(n) = w.strip_suffix("gbit") {
+        (n, 1_000_000_000.0)
+    } else if let Some(n) = w.strip_suffix("mbit") {
+        (n, 1_000_000.0)
+    } else if let Some(n) = w.strip_suffix("kbit") {
+        (n, 1_000.0)
+    } else if let Some(n) = w.strip_suffix("bit") {
+        (n, 1.0)
+    } else {
+        (w.as_str(), 1.0)
+    };
+    let v: f64 = num.trim().parse().map_err(|_| {
+        format!("--bandwidth '{word}' is not a rate; give bits per second such as 1mbit, 500kbit or 2000000")
+    })?;
+    let bps = (v * mult).round();
+    if bps.is_nan() || bps < 8_000.0 {
+        return Err(format!("--bandwidth '{word}' is too low; give at least 8kbit"));
+    }
+    Ok(bps as u64)
+}
+
 /// Default packet-loss probability of `flaky`.
 pub const DEFAULT_LOSS: f64 = 0.2;
 
@@ -323,7 +383,8 @@ mod tests {
     fn resolve_drops_unsupported_for_all_and_refuses_explicit() {
         let unsupported = vec![(Fault::Clock, "nodes share one clock".to_string())];
         let all = NemesisChoice::All.resolve(&unsupported).unwrap();
-        assert_eq!(all.len(), Fault::ALL.len() - 1);
+        assert_eq!(all.len(), Fault::ALL.len() - 5, "all but clock and the four byzantine packet faults");
+        assert!(all.contains(&Fault::Slow) && !all.contains(&Fault::Corrupt));
         assert!(!all.contains(&Fault::Clock));
         let e = NemesisChoice::parse("kill,clock").unwrap().resolve(&unsupported).unwrap_err();
         assert!(e.contains("clock: nodes share one clock"), "{e}");
@@ -358,6 +419,18 @@ mod tests {
         let pick = |seed| Targets::Majority.choose(&ns, &[], &mut ChaCha8Rng::seed_from_u64(seed)).unwrap();
         assert_eq!(pick(1), pick(1));
         assert!((2..20).any(|s| pick(s) != pick(1)));
+    }
+
+    #[test]
+    fn probability_and_bandwidth_parsing() {
+        assert_eq!(parse_probability("--corrupt", "0.05").unwrap(), 0.05);
+        assert!(parse_probability("--corrupt", "2").unwrap_err().contains("--corrupt '2'"));
+        assert_eq!(parse_bandwidth("1mbit").unwrap(), 1_000_000);
+        assert_eq!(parse_bandwidth("500kbit").unwrap(), 500_000);
+        assert_eq!(parse_bandwidth("64000").unwrap(), 64_000);
+        assert!(parse_bandwidth("fast").unwrap_err().contains("'fast'"));
+        assert!(parse_bandwidth("1bit").is_err());
+        assert!(Fault::Corrupt.needs_agent() && !Fault::Slow.needs_agent() && Fault::Corrupt.uses_targets());
     }
 
     #[test]

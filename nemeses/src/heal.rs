@@ -1,6 +1,7 @@
 //! `faultline heal`: repair nodes after the harness died mid-run (SIGKILL, power loss), without
 //! any record of what was applied. It removes everything faultline can recognise as its own: the
-//! FAULTLINE chains and their jumps (IPv4 and IPv6) and root qdiscs with faultline's handle. It
+//! FAULTLINE chains and their jumps (IPv4 and IPv6), root qdiscs with faultline's handle, and the
+//! packet agent (found by its pidfile under `/run/faultline`). It
 //! needs only the [`Shell`]: database processes (stopped ones to resume, leftovers to stop) are
 //! the database adapter's business (`faultline_dbs::lifecycle`). Clock offsets cannot be undone
 //! without the run's record; resync those hosts with NTP.
@@ -85,6 +86,16 @@ async fn heal_node<C: Shell>(ctl: &C, node: &str) -> HealNodesReport {
             Ok(None) => {}
             Err(e) => report.errors.push(e),
         }
+    }
+    // After the chain is gone nothing feeds the agent: stop it (it lets held packets go).
+    match ctl.run(node, crate::agent::stop_argv()).await {
+        Ok(o) if o.ok() => {
+            if let Some(pid) = o.stdout.trim().strip_prefix("stopped ") {
+                report.fixed.push(format!("{node}: stopped the packet agent (pid {pid})"));
+            }
+        }
+        Ok(o) => report.errors.push(format!("{node}: stopping the packet agent failed: {}", o.stderr.trim())),
+        Err(e) => report.errors.push(format!("{node}: stopping the packet agent: {e:#}")),
     }
     match ctl.run(node, render::qdisc_show()).await {
         Ok(o) if o.ok() => {

@@ -21,6 +21,7 @@
 //!    and write the returned value as the completion; `verified: false` means the verdict is unknown;
 //! 5. at the end `heal_all()` (or `teardown()` to also remove the chain and jumps).
 
+pub mod agent;
 pub mod control;
 pub mod engine;
 pub mod fault;

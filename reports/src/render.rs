@@ -56,6 +56,8 @@ struct RunView<'a> {
     notes: &'a [String],
     plots: Plots,
     windows: Vec<WindowRow>,
+    /// Whether any window is a packet fault (the table then shows profile and measurements).
+    packet_faults: bool,
     checkers: Vec<CheckerView>,
     timeline: Timeline,
     /// When the first violation happened, for the "jump to the violation" link; `None` without.
@@ -222,6 +224,7 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
         harness_svg,
         notes: &input.notes,
         plots,
+        packet_faults: windows.iter().any(|w| !w.profile.is_empty() || !w.measured.is_empty()),
         windows,
         checkers,
         timeline,

@@ -23,6 +23,43 @@ pub struct WindowRow {
     pub recovery_90: String,
     /// "yes", "no" or "—".
     pub verified: String,
+    /// Packet faults: the profile applied and how (agent or netem), and what the verification
+    /// measured (RTTs, probe counts; RTTs after the stop). Empty for other faults.
+    pub profile: String,
+    pub measured: String,
+}
+
+/// The profile a packet fault applied, and through what.
+fn profile_text(detail: &Value) -> String {
+    let profile = detail.get("profile").and_then(Value::as_str).map(str::to_string).or_else(|| {
+        detail.get("delay_ms").map(|d| format!("delay {}ms ± {}ms", d, detail.get("jitter_ms").unwrap_or(&Value::Null)))
+    });
+    match (profile, detail.get("mechanism").and_then(Value::as_str)) {
+        (Some(p), Some(m)) => format!("{p} (via {m})"),
+        (Some(p), None) => p,
+        (None, _) => String::new(),
+    }
+}
+
+/// What a packet fault's verification measured at the start, and after the stop.
+fn measured_text(detail: &Value, heal: Option<&Value>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(t) = detail.get("measured_text").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        parts.push(t.to_string());
+    }
+    if let Some(m) = heal.and_then(|h| h.get("measured")).and_then(Value::as_object) {
+        let after: Vec<String> = m
+            .iter()
+            .filter_map(|(link, v)| {
+                let ms = v.get("after_heal_ms")?.as_f64()?;
+                Some(format!("{} {ms:.1} ms", link.replace("->", "→")))
+            })
+            .collect();
+        if !after.is_empty() {
+            parts.push(format!("RTT after the stop: {}", after.join(", ")));
+        }
+    }
+    parts.join("; ")
 }
 
 /// What a fault did to whom: a partition as its sides (`n1 | n2 n3 n4 n5`), with one-way cuts
@@ -206,6 +243,8 @@ pub fn rows(windows: &[FaultWindow], metrics: Option<&Value>, ops: &[ClientOp], 
             verified: verified_text(
                 m.and_then(|m| m.get("verified")).filter(|v| !v.is_null()).or(w.detail.get("verified")),
             ),
+            profile: profile_text(&w.detail),
+            measured: measured_text(&w.detail, w.heal_detail.as_ref()),
         });
     }
     // Windows only the metrics checker knows of (e.g. a report without nemesis events).
@@ -223,6 +262,8 @@ pub fn rows(windows: &[FaultWindow], metrics: Option<&Value>, ops: &[ClientOp], 
                 recovery: opt_duration(m.get("recovery_ns")),
                 recovery_90: opt_duration(m.get("recovery_90_ns")),
                 verified: verified_text(m.get("verified")),
+                profile: String::new(),
+                measured: String::new(),
             });
         }
     }

@@ -67,14 +67,15 @@ pub fn local_cluster_state() -> serde_json::Value {
 }
 
 /// After a run, however it ended: no FAULTLINE rule (IPv4 or IPv6) on any node of the local
-/// cluster and no database process stopped (state T). The check itself must work: a node that
+/// cluster, no packet agent running, and no database process stopped (state T). The check itself must work: a node that
 /// cannot be asked fails the test rather than passing it.
 pub fn assert_nodes_clean(context: &str) {
     let state = local_cluster_state();
     const SCRIPT: &str = r#"set -e
 v4=$(iptables -S); v6=$(ip6tables -S 2>/dev/null || true)
 printf '%s\n%s\n' "$v4" "$v6" | grep -c FAULTLINE || true
-for c in etcd redis-server postgres mariadbd; do for p in $(pgrep -x $c || true); do echo "$c $(awk '{print $3}' /proc/$p/stat)"; done; done"#;
+for c in etcd redis-server postgres mariadbd; do for p in $(pgrep -x $c || true); do echo "$c $(awk '{print $3}' /proc/$p/stat)"; done; done
+for p in $(pgrep -f '[f]aultline agent --queue' || true); do echo "agent $p"; done"#;
     for node in state["nodes"].as_array().expect("cluster status lists nodes") {
         let name = node["name"].as_str().unwrap();
         let out = faultline().args(["cluster", "exec", name, "--", "sh", "-c", SCRIPT]).output().unwrap();
@@ -91,6 +92,7 @@ for c in etcd redis-server postgres mariadbd; do for p in $(pgrep -x $c || true)
             .unwrap_or_else(|| panic!("{context}: unexpected output from {name}: {text:?}"));
         assert_eq!(rules, 0, "{context}: {name} still has FAULTLINE rules");
         for proc_state in lines {
+            assert!(!proc_state.starts_with("agent "), "{context}: a packet agent still runs: {proc_state}");
             assert!(
                 !proc_state.trim().ends_with(" T"),
                 "{context}: {name} has a stopped database process: {proc_state}"

@@ -56,6 +56,10 @@ pub struct Etcd;
 
 #[async_trait]
 impl Db for Etcd {
+    fn per_process_clock_refusal(&self) -> Option<&'static str> {
+        Some("etcd is a Go binary: Go reads the time through the kernel's vDSO, not libc, so a preloaded libfaketime cannot shift it")
+    }
+
     fn name(&self) -> &'static str {
         "etcd"
     }

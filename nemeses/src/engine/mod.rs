@@ -9,8 +9,9 @@
 //!
 //! This module holds what every fault shares (targets, the iptables chain and its rules, what is
 //! applied, stop, heal, teardown); each fault family starts and undoes its faults in a module of
-//! its own: `partition` (partitions and failover), `packet` (flaky, slow), `process` (kill,
-//! pause), `clock`.
+//! its own: `partition` (partitions and failover), `packet` (flaky, slow through netem), `queued`
+//! (the packet agent: slow without netem, duplicate, reorder, corrupt, bandwidth), `process`
+//! (kill, pause), `clock`.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -18,6 +19,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use crate::agent::{Distribution, LinkProfile};
 use crate::control::{join_all, Control, Task};
 use crate::fault::{Fault, Targets, DEFAULT_LOSS};
 use crate::grudge::{self, Grudge};
@@ -30,6 +32,7 @@ mod clock;
 mod packet;
 mod partition;
 mod process;
+mod queued;
 
 /// Knobs of the faults.
 #[derive(Debug, Clone)]
@@ -41,6 +44,16 @@ pub struct NemesisOptions {
     /// Mean delay and jitter of `slow`.
     pub delay: Duration,
     pub jitter: Duration,
+    /// How the jitter of `slow` is drawn (packet agent; netem uses its own normal shape).
+    pub distribution: Distribution,
+    /// Probabilities of `duplicate`, `reorder`, `corrupt`.
+    pub duplicate: f64,
+    pub reorder: f64,
+    /// How much longer `reorder` holds a packet back.
+    pub reorder_gap: Duration,
+    pub corrupt: f64,
+    /// Rate limit of `bandwidth`, bits per second.
+    pub bandwidth_bps: u64,
     /// Largest clock bump of `clock` (each target gets a seeded offset of 100 ms ..= this, either sign).
     pub clock_max_offset: Duration,
     /// Seconds a probe's TCP connect may take before the link counts as cut.
@@ -56,6 +69,12 @@ impl Default for NemesisOptions {
             loss: DEFAULT_LOSS,
             delay: Duration::from_millis(50),
             jitter: Duration::from_millis(10),
+            distribution: Distribution::Normal,
+            duplicate: 0.1,
+            reorder: 0.2,
+            reorder_gap: Duration::from_millis(10),
+            corrupt: 0.05,
+            bandwidth_bps: 1_000_000,
             clock_max_offset: Duration::from_secs(30),
             probe_timeout_s: 1,
             verify: true,
@@ -92,6 +111,12 @@ enum Applied {
     Paused(Vec<String>),
     /// node -> net offset in milliseconds.
     Clock(BTreeMap<String, i64>),
+    /// Packet agent faults: node -> what its agent does to the packets it sends to every other
+    /// node; and the RTTs measured before (`slow`), to verify the heal against.
+    Agent {
+        profiles: BTreeMap<String, LinkProfile>,
+        baseline_rtt: Vec<(String, String, f64)>,
+    },
     /// The old primary cut off by `rules` (grudge), and the replica promoted in its place.
     Failover {
         grudge: Grudge,
@@ -156,6 +181,12 @@ pub struct Nemesis<C: Control> {
     /// (node, iptables binary) pairs whose chain and jumps are in place.
     prepared: BTreeSet<(String, &'static str)>,
     applied: BTreeMap<Fault, Applied>,
+    /// Nodes whose packet agent this engine started and has not stopped.
+    agent_nodes: BTreeSet<String>,
+    /// The NFQUEUE rules feeding the agents, by node.
+    agent_rules: BTreeMap<String, Vec<Rule>>,
+    /// Whether `slow` uses the agent (no netem on some node), once a start has found out.
+    slow_by_agent: Option<bool>,
 }
 
 impl<C: Control> Nemesis<C> {
@@ -168,6 +199,9 @@ impl<C: Control> Nemesis<C> {
             nodes,
             prepared: BTreeSet::new(),
             applied: BTreeMap::new(),
+            agent_nodes: BTreeSet::new(),
+            agent_rules: BTreeMap::new(),
+            slow_by_agent: None,
         }
     }
 
@@ -192,7 +226,16 @@ impl<C: Control> Nemesis<C> {
             }
         }
         if self.ctl.shared_clock() {
-            out.push((Fault::Clock, clock_refusal()));
+            out.push((Fault::Clock, self.shared_clock_refusal()));
+        }
+        let agent = self.ctl.agent_binary().is_some();
+        if !agent {
+            for f in Fault::ALL.into_iter().filter(|f| f.needs_agent()) {
+                out.push((
+                    f,
+                    "needs the packet agent (the faultline binary on the nodes), which this cluster has not".into(),
+                ));
+            }
         }
         if !self.ctl.supports_failover() {
             out.push((
@@ -226,7 +269,7 @@ impl<C: Control> Nemesis<C> {
                 }
             }
         }
-        if !problems.is_empty() {
+        if !problems.is_empty() && !agent {
             let lines: Vec<String> = problems
                 .iter()
                 .map(|(t, nodes)| t.replace(NODE, &nodes.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")))
@@ -234,6 +277,16 @@ impl<C: Control> Nemesis<C> {
             out.push((Fault::Slow, lines.join("; ")));
         }
         out
+    }
+
+    /// Why `clock` is refused on a shared clock, with why a per-process clock does not help.
+    fn shared_clock_refusal(&self) -> String {
+        match self.ctl.per_process_clock_refusal() {
+            Some(why) => {
+                format!("{}; nor can the database get a clock of its own with libfaketime: {why}", clock_refusal())
+            }
+            None => clock_refusal(),
+        }
     }
 
     /// Run one schedule step. `Start` and `Stop` return the op value; `HealAll` returns the heal
@@ -311,7 +364,17 @@ impl<C: Control> Nemesis<C> {
                 }
                 Fault::Slow => {
                     let targets = self.choose_targets(fault, targets, nodes).await?;
-                    self.start_slow(targets).await
+                    if self.slow_uses_agent().await {
+                        self.start_queued(fault, targets).await
+                    } else {
+                        let mut v = self.start_slow(targets).await;
+                        v["mechanism"] = json!("netem");
+                        v
+                    }
+                }
+                f if f.needs_agent() => {
+                    let targets = self.choose_targets(fault, targets, nodes).await?;
+                    self.start_queued(fault, targets).await
                 }
                 Fault::Kill | Fault::Pause => {
                     let targets = self.choose_targets(fault, targets, nodes).await?;
@@ -319,7 +382,7 @@ impl<C: Control> Nemesis<C> {
                 }
                 Fault::Clock => {
                     if self.ctl.shared_clock() {
-                        anyhow::bail!("{}", clock_refusal());
+                        anyhow::bail!("{}", self.shared_clock_refusal());
                     }
                     let targets = self.choose_targets(fault, targets, nodes).await?;
                     self.start_clock(targets).await
@@ -487,6 +550,8 @@ impl<C: Control> Nemesis<C> {
             Applied::Qdiscs(pairs) => self.undo_qdiscs(pairs).await,
             Applied::Killed(nodes) | Applied::Paused(nodes) => self.undo_process(fault, nodes).await,
             Applied::Clock(offsets) => self.undo_clock(offsets).await,
+            // The agents serve every packet fault at once: `reconcile_agents` undoes these.
+            Applied::Agent { .. } => (Vec::new(), Vec::new(), None),
         }
     }
 
@@ -497,13 +562,29 @@ impl<C: Control> Nemesis<C> {
             anyhow::bail!("{fault} is not applied, so it cannot be stopped");
         };
         let began = Instant::now();
-        let (lines, errors, left) = self.undo(fault, applied).await;
+        let baseline = match &applied {
+            Applied::Agent { baseline_rtt, profiles } => Some((baseline_rtt.clone(), profiles.len())),
+            _ => None,
+        };
+        let (mut lines, mut errors, left) = self.undo(fault, applied).await;
         if let Some(left) = left {
             // Keep what could not be undone so heal_all retries it.
             self.applied.insert(fault, left);
         }
+        if baseline.is_some() {
+            let (l, e) = self.reconcile_agents().await;
+            lines.extend(l);
+            errors.extend(e);
+        }
         let mut value = json!({ "fault": fault.name(), "healed": lines, "heal_ms": ms(began.elapsed()) });
         let mut reasons = errors;
+        if let Some((baseline, _)) = baseline.filter(|(b, _)| !b.is_empty() && self.opts.verify) {
+            let t = Instant::now();
+            let (measured, problems) = self.verify_rtt_restored(&baseline).await;
+            value["verify_ms"] = json!(ms(t.elapsed()));
+            value["measured"] = measured;
+            reasons.extend(problems);
+        }
         if fault.is_partition() && self.opts.verify {
             let t = Instant::now();
             let probes = self.probe_expected().await;
@@ -530,6 +611,9 @@ impl<C: Control> Nemesis<C> {
         let flush_failed = !errors.is_empty();
         report.errors.extend(errors);
         // Rules are gone with the flush (unless it failed somewhere: then keep them tracked).
+        if !flush_failed {
+            self.agent_rules.clear();
+        }
         let applied = std::mem::take(&mut self.applied);
         for (fault, a) in applied {
             match a {
@@ -550,6 +634,10 @@ impl<C: Control> Nemesis<C> {
                 }
             }
         }
+        // No packet fault is left: the agents' rules go and the agents stop.
+        let (lines, errors) = self.reconcile_agents().await;
+        report.lines.extend(lines);
+        report.errors.extend(errors);
         report.heal_ms = ms(began.elapsed());
         if self.opts.verify {
             let t = Instant::now();
