@@ -97,6 +97,17 @@ struct Answer {
     error: Option<String>,
 }
 
+/// One line of a client's stdout as the protocol reads it: the id of a well-formed answer, or why
+/// the line is garbage (which makes the pending op `info` and restarts the client). For
+/// `client-check`-like tools and the fuzzer.
+pub fn read_answer_line(line: &str) -> Result<u64, String> {
+    match parse_line(line) {
+        Line::Answer(a) => Ok(a.id),
+        Line::Garbage(why) => Err(why),
+        Line::Closed => Err("stdout closed".into()),
+    }
+}
+
 /// Parse one stdout line into an answer.
 fn parse_line(line: &str) -> Line {
     let garbage = |why: &str| Line::Garbage(format!("{why}: {}", shorten(line)));

@@ -21,6 +21,10 @@ pub enum Kind {
     Txn,
     /// A nemesis schedule (TOML).
     Schedule,
+    /// A database recipe (TOML, `--db-recipe`).
+    Recipe,
+    /// Lines a `--client` subprocess prints (JSON lines).
+    ClientLines,
 }
 
 impl Kind {
@@ -29,7 +33,8 @@ impl Kind {
             Kind::RegisterEdn | Kind::Porcupine => "edn",
             Kind::Jsonl => "jsonl",
             Kind::Txn => "txn",
-            Kind::Schedule => "toml",
+            Kind::Schedule | Kind::Recipe => "toml",
+            Kind::ClientLines => "jsonl",
         }
     }
 }
@@ -114,6 +119,18 @@ pub fn all(shared: &Path) -> Result<Vec<Seed>, String> {
         });
     }
     seeds.push(Seed { kind: Kind::Schedule, name: "schedule by hand".into(), bytes: SCHEDULE.as_bytes().to_vec() });
+    // The shipped recipes (the examples' own files).
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    for name in ["etcd/etcd.toml", "zookeeper/zookeeper.toml", "nats/nats.toml"] {
+        let path = examples.join(name);
+        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read seed recipe {}: {e}", path.display()))?;
+        seeds.push(Seed { kind: Kind::Recipe, name: path.display().to_string(), bytes });
+    }
+    seeds.push(Seed {
+        kind: Kind::ClientLines,
+        name: "client answers".into(),
+        bytes: CLIENT_LINES.as_bytes().to_vec(),
+    });
     Ok(seeds)
 }
 
@@ -122,6 +139,16 @@ const NEMESIS_JSONL: &str = r#"{"index":900,"time":900000000,"type":"info","proc
 {"index":901,"time":901000000,"type":"info","process":"nemesis","f":"start-partition-halves","value":{"targets":["n1","n2"],"grudge":{"n1":["n3"],"n3":["n1","n2"]},"verified":true,"probe":{"n1":{"n3":false}}}}
 {"index":902,"time":902000000,"type":"info","process":"nemesis","f":"stop-partition-halves","value":null}
 {"index":903,"time":903000000,"type":"info","process":"nemesis","f":"stop-partition-halves","value":{"healed":true}}
+"#;
+
+/// What clients answer, per workload (docs/client-protocol.md).
+const CLIENT_LINES: &str = r#"{"id": 1, "type": "ok", "value": null}
+{"id": 2, "type": "ok", "value": 3}
+{"id": 3, "type": "fail", "error": "cas mismatch"}
+{"id": 4, "type": "info", "error": "timeout"}
+{"id": 5, "type": "ok", "value": [1, 2, 3]}
+{"id": 6, "type": "ok", "value": [["append", 1, 7], ["r", 2, [1, 4]]]}
+{"id": 7, "type": "ok", "value": {"nested": [1, {"a": "b"}]}, "error": null}
 "#;
 
 const SCHEDULE: &str = r#"[[step]]

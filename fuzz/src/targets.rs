@@ -1,6 +1,7 @@
 //! The readers a fuzz case goes to, and what each promises on bad input: no panic, an error that
 //! names the file (and, when it names a line, a line the file has), and — for register histories
-//! — the quick path and the general path agree whenever both answer. A history that reads is also
+//! — the quick path and the general path agree whenever both answer. Recipes and client lines are
+//! read the same way. A history that reads is also
 //! checked (with a short timeout), so the checkers see the mutated histories too.
 
 use crate::seeds::Kind;
@@ -33,6 +34,8 @@ const HISTORY_PORCUPINE: Target = Target { name: "history-porcupine", run: |p, b
 const QUICK_VS_GENERAL: Target = Target { name: "quick-vs-general", run: quick_vs_general };
 const TXN: Target = Target { name: "txn", run: txn_history };
 const SCHEDULE: Target = Target { name: "schedule", run: schedule };
+const RECIPE: Target = Target { name: "recipe", run: recipe };
+const CLIENT_LINES: Target = Target { name: "client-lines", run: client_lines };
 
 /// The readers that take inputs of `kind`.
 pub fn for_kind(kind: Kind) -> &'static [Target] {
@@ -42,6 +45,8 @@ pub fn for_kind(kind: Kind) -> &'static [Target] {
         Kind::Jsonl => &[HISTORY_AUTO, HISTORY_JSONL],
         Kind::Txn => &[TXN, HISTORY_AUTO],
         Kind::Schedule => &[SCHEDULE],
+        Kind::Recipe => &[RECIPE],
+        Kind::ClientLines => &[CLIENT_LINES],
     }
 }
 
@@ -122,4 +127,41 @@ fn schedule(path: &Path, _bytes: &[u8]) -> Result<Read, String> {
         Err(e) if e.contains(&path.display().to_string()) => Ok(Read::Refused),
         Err(e) => Err(format!("the error does not name the file: {e}")),
     }
+}
+
+/// A database recipe: refused as bad input naming the file, before any node is touched. (Recipes
+/// name binaries and archives on this machine; a mutated path that happens to exist is read, not
+/// run.)
+fn recipe(path: &Path, _bytes: &[u8]) -> Result<Read, String> {
+    match faultline_dbs::recipe::spec::load(path) {
+        Ok(_) => Ok(Read::Accepted),
+        Err(e) => {
+            let said = format!("{e:#}");
+            if !faultline_control::error::is_bad_input(&e) {
+                return Err(format!("not reported as bad input (exit 254): {said}"));
+            }
+            if said.contains(&path.display().to_string()) {
+                Ok(Read::Refused)
+            } else {
+                Err(format!("the error does not name the file: {said}"))
+            }
+        }
+    }
+}
+
+/// A client's stdout, line by line as the subprocess client reads it: every line is an answer or
+/// garbage with a reason, never a panic, and the reason quotes at most a short piece of the line.
+fn client_lines(_path: &Path, bytes: &[u8]) -> Result<Read, String> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut any = Read::Refused;
+    for line in text.lines() {
+        match faultline_dbs::process_client::read_answer_line(line) {
+            Ok(_) => any = Read::Accepted,
+            Err(why) if why.chars().count() > 300 => {
+                return Err(format!("the reason is not shortened: {} chars", why.len()))
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(any)
 }

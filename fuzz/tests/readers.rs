@@ -8,7 +8,7 @@ use std::time::Duration;
 fn readers_keep_their_promises_on_mutated_inputs() {
     let seeds = faultline_fuzz::seeds::all(&faultline_fuzz::seeds::shared_dir()).expect("seeds");
     let kinds: std::collections::BTreeSet<String> = seeds.iter().map(|s| format!("{:?}", s.kind)).collect();
-    assert_eq!(kinds.len(), 5, "every kind of input has seeds: {kinds:?}");
+    assert_eq!(kinds.len(), 7, "every kind of input has seeds: {kinds:?}");
     let work = tempfile::tempdir().unwrap();
     let opts = faultline_fuzz::Options {
         cases: 4_000,

@@ -92,10 +92,13 @@ fn config_rows(test: &Value) -> Vec<LabelValue> {
     };
     let mut keys: Vec<&String> = obj.keys().filter(|k| k.as_str() != "command_line").collect();
     keys.sort_by_key(|k| (CONFIG_ORDER.iter().position(|o| o == k).unwrap_or(usize::MAX), k.to_string()));
-    // Lists of plain values read as lists ("n1, n2, n3"), not as JSON.
-    let text = |v: &Value| match v.as_array() {
-        Some(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
-            a.iter().map(|x| scalar_text(Some(x))).collect::<Vec<_>>().join(", ")
+    // Lists of plain values read as lists ("n1, n2, n3") and maps of plain values as
+    // "latency: 50, jitter: 10", not as JSON.
+    let plain = |x: &Value| !x.is_object() && !x.is_array();
+    let text = |v: &Value| match v {
+        Value::Array(a) if a.iter().all(plain) => a.iter().map(|x| scalar_text(Some(x))).collect::<Vec<_>>().join(", "),
+        Value::Object(m) if m.values().all(plain) => {
+            m.iter().map(|(k, x)| format!("{k}: {}", scalar_text(Some(x)))).collect::<Vec<_>>().join(", ")
         }
         _ => style::value_text(v, 2000),
     };
