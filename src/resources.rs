@@ -10,19 +10,21 @@ use tokio_util::sync::CancellationToken;
 /// How often the harness samples itself.
 const EVERY: Duration = Duration::from_secs(10);
 
-/// Samples taken so far; the task stops with `stop`.
+/// Samples taken so far; the sampling task runs until `finish`.
 #[derive(Clone)]
 pub struct Sampler {
     samples: Arc<Mutex<Vec<HarnessSample>>>,
     start: Instant,
+    stop: CancellationToken,
 }
 
 impl Sampler {
-    /// Sample now, then every 10 s until `stop`.
-    pub fn start(start: Instant, stop: CancellationToken) -> Sampler {
-        let sampler = Sampler { samples: Arc::default(), start };
+    /// Sample now, then every 10 s until `finish`.
+    pub fn start(start: Instant) -> Sampler {
+        let sampler = Sampler { samples: Arc::default(), start, stop: CancellationToken::new() };
         sampler.sample();
         let task = sampler.clone();
+        let stop = sampler.stop.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -41,8 +43,9 @@ impl Sampler {
         }
     }
 
-    /// Every sample, with a last one taken now.
+    /// Every sample, with a last one taken now; sampling stops.
     pub fn finish(&self) -> Vec<HarnessSample> {
+        self.stop.cancel();
         self.sample();
         self.samples.lock().unwrap().clone()
     }

@@ -152,8 +152,7 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
 
     let cpu_at_start = process_cpu_seconds();
     let start = Instant::now();
-    let sampler_stop = CancellationToken::new();
-    let sampler = crate::resources::Sampler::start(start, sampler_stop.clone());
+    let sampler = crate::resources::Sampler::start(start);
     // A store that stops taking the history (disk full) stops the run like an interrupt.
     let writer = run.history_writer(start, Some(shutdown.clone()))?;
 
@@ -227,7 +226,6 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
     results.stats.harness_cpu_cores = Some((process_cpu_seconds() - cpu_at_start) / wall.max(1e-9));
     results.stats.wall_s = Some(wall);
     results.stats.harness_samples = sampler.finish();
-    sampler_stop.cancel();
     // A full store must not cost the verdict: it is printed below whatever happens here.
     if let Err(e) = run.write_json("results.json", &results) {
         crate::store::say(&format!("results.json could not be written: {e:#}"));

@@ -107,12 +107,8 @@ pub fn explain_divergence(history: &[Op], c: &crate::convergence::ConvergenceRes
         if d.extra_count > 0 {
             parts.push(format!("{node} holds {} that some other node lacks", some(&d.extra, d.extra_count)));
         }
-        let touched: Vec<String> = windows
-            .iter()
-            .map(|w| fault_on_node(w, Some(node), history_end))
-            .filter(|t| t.starts_with(&format!("{node} was ")) || t.starts_with(&format!("{node} could ")))
-            .filter(|t| !t.contains("on the connected side"))
-            .collect();
+        let touched: Vec<String> =
+            windows.iter().filter(|w| touches(w, node)).map(|w| fault_on_node(w, Some(node), history_end)).collect();
         parts.push(if touched.is_empty() {
             format!("no fault touched {node} during the run")
         } else {
@@ -121,6 +117,19 @@ pub fn explain_divergence(history: &[Op], c: &crate::convergence::ConvergenceRes
         out.push(parts.join("; "));
     }
     out
+}
+
+/// Whether fault window `w` acted on `node`: cut some link of it (its grudge), or targeted it.
+/// The same cases in which `fault_on_node` says "`node` was ..." or "`node` could not hear ...".
+fn touches(w: &FaultWindow, node: &str) -> bool {
+    let applied = Applied::of(&w.detail);
+    match &applied.grudge {
+        Some(grudge) => {
+            grudge.get(node).is_some_and(|deaf_to| !deaf_to.is_empty())
+                || grudge.values().any(|deaf_to| deaf_to.iter().any(|n| n == node))
+        }
+        None => applied.targets.iter().any(|t| t == node),
+    }
 }
 
 /// One active fault, as it concerns `node`.
