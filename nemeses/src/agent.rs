@@ -18,6 +18,8 @@ pub const MARK: u32 = 0xfa17;
 pub const DIR: &str = "/run/faultline";
 pub const PIDFILE: &str = "/run/faultline/agent.pid";
 pub const PROFILE: &str = "/run/faultline/agent-profile.json";
+/// The profile text the agent last loaded (the acknowledgement a profile change waits for).
+pub const PROFILE_LOADED: &str = "/run/faultline/agent-profile.json.loaded";
 pub const READY: &str = "/run/faultline/agent.ready";
 pub const STATS: &str = "/run/faultline/agent-stats.json";
 pub const LOG: &str = "/run/faultline/agent.log";
@@ -174,23 +176,26 @@ if [ -n "$pid" ] && grep -qs "agent" "/proc/$pid/cmdline"; then
   kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
   echo "stopped $pid"
 fi
-rm -f "$pidfile" "$dir/agent.ready" "$dir/agent-profile.json" "$dir/agent-stats.json""#;
+rm -f "$pidfile" "$dir/agent.ready" "$dir/agent-profile.json" "$dir/agent-profile.json.loaded" "$dir/agent-stats.json""#;
     argv(&["sh", "-c", SCRIPT, "sh", PIDFILE, DIR])
 }
 
-/// Replace the agent's profile atomically (it re-reads the file when it changes).
+/// Replace the agent's profile atomically and wait (up to 3 s) until the agent has loaded it: it
+/// re-reads the file every 100 ms and then writes the text it applied to [`PROFILE_LOADED`].
+/// Without the wait, a verification probe sent at once could cross the link before the profile
+/// is in force (found by the soak: `slow` measured 0.3 ms where 100 ms was configured).
 pub fn write_profile_argv(profile: &Profile) -> Vec<String> {
+    const SCRIPT: &str = r#"json=$1 profile=$2 tmp=$3 loaded=$4 log=$5
+mkdir -p "$(dirname "$profile")" && printf '%s' "$json" > "$tmp" && mv -f "$tmp" "$profile" || exit 1
+i=0
+while [ $i -lt 60 ]; do
+  [ "$(cat "$loaded" 2>/dev/null)" = "$json" ] && exit 0
+  sleep 0.05; i=$((i+1))
+done
+echo "the packet agent did not load its new profile within 3 s:" >&2; tail -n 3 "$log" >&2; exit 1"#;
     let json = serde_json::to_string(profile).unwrap_or_else(|_| "{}".into());
     let tmp = format!("{PROFILE}.tmp");
-    argv(&[
-        "sh",
-        "-c",
-        r#"mkdir -p "$(dirname "$2")" && printf '%s' "$1" > "$3" && mv -f "$3" "$2""#,
-        "sh",
-        &json,
-        PROFILE,
-        &tmp,
-    ])
+    argv(&["sh", "-c", SCRIPT, "sh", &json, PROFILE, &tmp, PROFILE_LOADED, LOG])
 }
 
 /// The rule spec (after `-A FAULTLINE`) that queues every packet for `peer` to the agent, except

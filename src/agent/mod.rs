@@ -210,6 +210,13 @@ pub fn run(args: AgentArgs) -> Result<()> {
     Ok(())
 }
 
+/// Where the agent acknowledges the profile text it loaded: `<profile>.loaded`.
+fn loaded_path(profile: &std::path::Path) -> PathBuf {
+    let mut name = profile.as_os_str().to_owned();
+    name.push(".loaded");
+    PathBuf::from(name)
+}
+
 impl Agent {
     fn wait(&self, timeout: Duration) {
         let mut pfd = libc::pollfd { fd: self.fd, events: libc::POLLIN, revents: 0 };
@@ -333,9 +340,8 @@ impl Agent {
         if self.profile_stamp == Some(stamp) {
             return;
         }
-        let parsed = std::fs::read_to_string(&self.profile_path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<Profile>(&t).map_err(|e| e.to_string()));
+        let text = std::fs::read_to_string(&self.profile_path).map_err(|e| e.to_string());
+        let parsed = text.clone().and_then(|t| serde_json::from_str::<Profile>(&t).map_err(|e| e.to_string()));
         match parsed {
             Ok(profile) => {
                 let mut links = HashMap::new();
@@ -364,6 +370,12 @@ impl Agent {
                 );
                 self.links = links;
                 self.profile_stamp = Some(stamp);
+                // Acknowledge: the writer waits until this file holds the text it wrote.
+                let loaded = loaded_path(&self.profile_path);
+                let tmp = loaded.with_extension("loaded.tmp");
+                if std::fs::write(&tmp, text.unwrap_or_default()).is_ok() {
+                    let _ = std::fs::rename(&tmp, &loaded);
+                }
             }
             Err(e) => {
                 eprintln!("faultline agent: {}: {e}; keeping the previous profile", self.profile_path.display());
