@@ -172,6 +172,10 @@ impl DbControl for SshControl {
     fn per_process_clock_refusal(&self) -> Option<String> {
         self.db.per_process_clock_refusal().map(|why| format!("{}: {why}", self.db.name()))
     }
+    fn db_time(&self, node: &str) -> impl Future<Output = Result<Option<f64>>> + Send {
+        let (n, db) = (self.node(node).cloned(), self.db);
+        async move { db.clock_now(&n?).await }
+    }
     fn promote(&self, node: &str) -> impl Future<Output = Result<String>> + Send {
         let (n, all, route) = (self.node(node).cloned(), self.nodes.clone(), self.route.clone());
         let cap = self.capability(self.db.primary(), "promote a node");
@@ -224,6 +228,40 @@ pub async fn install_agent(local: bool, nodes: &[DbNode]) -> Result<String> {
         path = r.map_err(|e| anyhow::anyhow!("uploading the packet agent to {}: {e:#}", n.name))?;
     }
     Ok(path)
+}
+
+/// Clock faults on nodes that share one clock: find (or install, Debian's `faketime`) libfaketime
+/// on every node and start each node's database with it preloaded, reading its offset from the
+/// node's own file. Returns the line the run says.
+pub async fn prepare_faketime(nodes: &mut [DbNode]) -> Result<String> {
+    let found = futures::future::join_all(nodes.iter().map(|n| async move {
+        let find = || async {
+            let argv = faultline_nemeses::faketime::find_lib_argv();
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            Ok::<String, anyhow::Error>(n.ssh.run_root(&argv, COMMAND_TIMEOUT).await?.stdout.trim().to_string())
+        };
+        let mut lib = find().await?;
+        if lib.is_empty() {
+            faultline_dbs::daemon::ensure_package(n, "faketime", "faketime").await?;
+            lib = find().await?;
+        }
+        anyhow::ensure!(!lib.is_empty(), "no {} after installing faketime", faultline_nemeses::faketime::LIB_GLOB);
+        Ok(lib)
+    }))
+    .await;
+    let mut libs = Vec::new();
+    for (n, lib) in nodes.iter_mut().zip(found) {
+        let lib = lib.map_err(|e| anyhow::anyhow!("{}: libfaketime for the clock fault: {e:#}", n.name))?;
+        n.env = faultline_nemeses::faketime::env(&lib);
+        libs.push(lib);
+    }
+    libs.dedup();
+    Ok(format!(
+        "clock: the nodes share one kernel clock, so the database runs under libfaketime ({}) and each node's \
+         offset is its own file {}",
+        libs.join(", "),
+        faultline_nemeses::faketime::FILE
+    ))
 }
 
 /// The faults and the schedule of one run.
@@ -343,10 +381,9 @@ impl NemesisPlan {
         Ok(())
     }
 
-    /// Whether the run may start the packet agent: a fault only it does, or `slow` (which uses it
-    /// where the kernel has no netem). Asked before the faults are resolved.
-    pub fn may_use_agent(&self) -> bool {
-        let wanted: Vec<Fault> = match (&self.choice, self.from_file) {
+    /// The faults the run may start, asked before they are resolved against the cluster.
+    fn wanted(&self) -> Vec<Fault> {
+        match (&self.choice, self.from_file) {
             (_, true) => self
                 .steps
                 .iter()
@@ -358,8 +395,19 @@ impl NemesisPlan {
             (NemesisChoice::All, _) => Fault::ALL.to_vec(),
             (NemesisChoice::Faults(f), _) => f.clone(),
             (NemesisChoice::None, _) => Vec::new(),
-        };
-        wanted.iter().any(|f| f.needs_agent() || *f == Fault::Slow)
+        }
+    }
+
+    /// Whether the run may start the packet agent: a fault only it does, or `slow` (which uses it
+    /// where the kernel has no netem).
+    pub fn may_use_agent(&self) -> bool {
+        self.wanted().iter().any(|f| f.needs_agent() || *f == Fault::Slow)
+    }
+
+    /// Whether the run may skew clocks (then, on a shared clock, the database starts under
+    /// libfaketime).
+    pub fn may_use_clock(&self) -> bool {
+        self.wanted().contains(&Fault::Clock)
     }
 
     /// Tools the resolved faults need on every node (checked before the run starts).

@@ -109,7 +109,10 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
     // Preflight: every node reachable, root, the tools the db and the faults need.
     let ssh_nodes = faultline_control::preflight::preflight(&specs, &ssh_opts, db.required_tools()).await?;
     let shared_clock = faultline_control::preflight::shared_clock(&ssh_nodes).await?;
-    let nodes: Vec<DbNode> = ssh_nodes.iter().cloned().map(|ssh| DbNode::new(ssh, root.clone())).collect();
+    let mut nodes: Vec<DbNode> = ssh_nodes.iter().cloned().map(|ssh| DbNode::new(ssh, root.clone())).collect();
+    if shared_clock && nemesis_plan.may_use_clock() && db.per_process_clock_refusal().is_none() {
+        crate::store::say(&crate::nemesis_exec::prepare_faketime(&mut nodes).await?);
+    }
     let route = PrimaryRoute::new(&nodes[0]);
 
     // The packet agent (and its probes) is this binary, on every node.

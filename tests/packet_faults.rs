@@ -104,15 +104,25 @@ fn redis_under_duplicate_reorder_and_corrupt() {
             ("7s", "stop", "reorder"),
             ("7s", "start", "corrupt"),
             ("10s", "stop", "corrupt"),
+            ("10s", "start", "bandwidth"),
+            ("12s", "stop", "bandwidth"),
+            // After other faults' agents came and went: the profile is in force before the probe.
+            ("12s", "start", "slow"),
+            ("14s", "stop", "slow"),
         ],
-        "--db redis --workload set --duplicate 0.2 --reorder 0.3 --corrupt 0.02 --time-limit 11s \
+        "--db redis --workload set --duplicate 0.2 --reorder 0.3 --corrupt 0.02 --bandwidth 1mbit --time-limit 15s \
          --concurrency 6 --rate 100 --recovery-time 3s --seed 16",
     );
     // Checkable: a verdict, valid or not, never "unknown" or an error.
     assert!(code == 0 || code == 1, "the run must stay checkable (exit {code}):\n{log}");
     let values = nemesis_values(&run);
-    for (f, what) in [("start-duplicate", "duplicated"), ("start-reorder", "overtaken"), ("start-corrupt", "corrupted")]
-    {
+    for (f, what) in [
+        ("start-duplicate", "duplicated"),
+        ("start-reorder", "overtaken"),
+        ("start-corrupt", "corrupted"),
+        ("start-bandwidth", "kbit/s"),
+        ("start-slow", "RTT"),
+    ] {
         let v = completed(&values, f);
         assert_eq!(v["verified"], true, "{f}: {v}");
         assert_eq!(v["mechanism"], "agent", "{f}: {v}");
@@ -197,6 +207,86 @@ fn packet_faults_heal_after_sigint_sigterm_and_sigkill() {
         common::assert_nodes_clean(&format!("after {name} (exit {status}) with slow and corrupt on"));
         assert_eq!(agents_running(), 0, "{name}: agents left");
     }
+}
+
+/// `clock` on the local cluster with PostgreSQL, which runs under libfaketime: every bump is
+/// seen by the database itself (`clock_timestamp()` moves by the offset drawn for its node), the
+/// offsets differ per node, the stop brings each back, and nothing is left on the nodes.
+#[test]
+fn postgres_clock_skew_through_libfaketime_is_seen_by_the_database_and_healed() {
+    let _lock = common::cluster_lock();
+    common::ensure_cluster();
+    let store = tempfile::tempdir().unwrap();
+    let args = ["--db", "postgres", "--workload", "list-append", "--concurrency", "4", "--nemesis", "clock"];
+    let mut args = args.to_vec();
+    args.extend(["--nemesis-interval", "3s", "--time-limit", "16s", "--seed", "5"]);
+    let (code, dir, log) = common::run_local_test(store.path(), &args);
+    assert_eq!(code, 0, "clock skew does not break PostgreSQL's serializability:\n{log}");
+    assert!(log.contains("runs under libfaketime"), "the run says how the clock moves: {log}");
+    let values = nemesis_values(&dir);
+    let starts: Vec<&Value> = values.iter().filter(|(f, _)| f == "start-clock").map(|(_, v)| v).collect();
+    let stops: Vec<&Value> = values.iter().filter(|(f, _)| f == "stop-clock").map(|(_, v)| v).collect();
+    assert!(!starts.is_empty() && !stops.is_empty(), "{values:?}");
+    let mut distinct = std::collections::BTreeSet::new();
+    for v in &starts {
+        assert_eq!(v["mechanism"], "libfaketime", "{v}");
+        assert_eq!(v["verified"], true, "{v}");
+        for (node, off) in v["offsets_ms"].as_object().unwrap() {
+            let off = off.as_f64().unwrap();
+            assert!(off.abs() >= 100.0, "{v}");
+            distinct.insert(off as i64);
+            let m = &v["measured"][node];
+            let change = m["after_ms"].as_f64().unwrap() - m["before_ms"].as_f64().unwrap();
+            assert!(
+                (change - off).abs() <= m["tolerance_ms"].as_f64().unwrap(),
+                "{node}: the database's clock moved {change} ms for an offset of {off}: {v}"
+            );
+        }
+    }
+    assert!(distinct.len() > 1, "each node gets its own offset: {distinct:?}");
+    for v in &stops {
+        assert_eq!(v["verified"], true, "{v}");
+        for (node, m) in v["measured"].as_object().unwrap() {
+            assert!(m["after_heal_ms"].as_f64().unwrap().abs() < 100.0, "{node} still skewed after the stop: {v}");
+        }
+    }
+    common::assert_nodes_clean("after the postgres clock run");
+
+    // SIGKILL while the offsets are on: `faultline heal` removes them.
+    let store = tempfile::tempdir().unwrap();
+    let sched = schedule(store.path(), &[("1s", "start", "clock")]);
+    let mut child = common::faultline()
+        .args(["test", "--local", "--node-count", "3", "--db", "postgres", "--workload", "list-append"])
+        .args(["--nemesis-schedule", sched.to_str().unwrap(), "--time-limit", "60s", "--concurrency", "2"])
+        .args(["--seed", "6", "--store"])
+        .arg(store.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start faultline test");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        assert!(Instant::now() < deadline, "the clock fault was not applied within 90 s");
+        let applied = std::fs::canonicalize(store.path().join("latest"))
+            .ok()
+            .and_then(|run| std::fs::read_to_string(run.join("history.jsonl")).ok())
+            .is_some_and(|h| h.contains("\"mechanism\":\"libfaketime\""));
+        if applied {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let offsets = (1..=3)
+        .filter(|i| Path::new(&format!("/var/lib/faultline-cluster/nodes/n{i}/run/faultline/faketime")).exists())
+        .count();
+    assert!(offsets > 0, "an offset file on the targets while the fault is on");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let heal = common::faultline().args(["heal", "--local"]).output().unwrap();
+    let said = String::from_utf8_lossy(&heal.stdout);
+    assert!(heal.status.success(), "heal failed: {said}");
+    assert_eq!(said.matches("removed the database's libfaketime clock offset").count(), offsets, "{said}");
+    common::assert_nodes_clean("after SIGKILL with clock offsets on, and faultline heal");
 }
 
 /// `clock` on the local cluster (one kernel clock) is refused before anything runs, and the

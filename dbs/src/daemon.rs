@@ -12,7 +12,7 @@ pub const SHORT: Duration = Duration::from_secs(20);
 
 /// Install a Debian package on a node when `binary` is not on its PATH. Daemons the package
 /// would start on install are blocked with policy-rc.d: faultline starts its own.
-pub(crate) async fn ensure_package(node: &DbNode, binary: &str, package: &str) -> Result<()> {
+pub async fn ensure_package(node: &DbNode, binary: &str, package: &str) -> Result<()> {
     let probe = node.ssh.run_root(&["sh", "-c", &format!("command -v {binary}")], SHORT).await?;
     if probe.success() {
         return Ok(());
@@ -156,6 +156,7 @@ impl Daemon {
 
     /// Start `argv` as this daemon on `n` (pidfile, log appended, cwd the node's root).
     pub async fn start(&self, n: &DbNode, argv: &[String], env: &[(String, String)]) -> Result<()> {
+        let argv = with_node_env(argv, &n.env);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         n.ssh
             .start_daemon(&argv, &self.pidfile(n), &self.logfile(n), env, &n.root)
@@ -178,6 +179,25 @@ impl Daemon {
     pub fn log_files(&self, n: &DbNode) -> Vec<String> {
         vec![self.logfile(n)]
     }
+}
+
+/// `argv` with the node's extra environment (libfaketime) set for the database process itself:
+/// after `setpriv ... --` when the server drops privileges that way, so that the root `setpriv`
+/// is not preloaded too (libfaketime's first preloaded process creates a semaphore only its owner
+/// may open, and the database, running as another user, then cannot start).
+fn with_node_env(argv: &[String], node_env: &[(String, String)]) -> Vec<String> {
+    if node_env.is_empty() {
+        return argv.to_vec();
+    }
+    let at = match argv.first().map(String::as_str) {
+        Some("setpriv") => argv.iter().position(|a| a == "--").map_or(0, |i| i + 1),
+        _ => 0,
+    };
+    let mut out = argv[..at].to_vec();
+    out.push("env".into());
+    out.extend(node_env.iter().map(|(k, v)| format!("{k}={v}")));
+    out.extend_from_slice(&argv[at..]);
+    out
 }
 
 /// Kill every process of this database on a node that this run did not start: by pidfile; then by
@@ -268,5 +288,39 @@ impl Daemon {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(v: &[&str]) -> Vec<String> {
+        v.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn node_environment_reaches_the_database_not_setpriv() {
+        let env = vec![("LD_PRELOAD".to_string(), "/lib/ft.so".to_string())];
+        let pg = words(&["setpriv", "--reuid=postgres", "--", "/usr/bin/postgres", "-D", "/d"]);
+        assert_eq!(
+            with_node_env(&pg, &env),
+            words(&[
+                "setpriv",
+                "--reuid=postgres",
+                "--",
+                "env",
+                "LD_PRELOAD=/lib/ft.so",
+                "/usr/bin/postgres",
+                "-D",
+                "/d"
+            ])
+        );
+        let plain = words(&["/usr/bin/etcd", "--name", "n1"]);
+        assert_eq!(
+            with_node_env(&plain, &env),
+            words(&["env", "LD_PRELOAD=/lib/ft.so", "/usr/bin/etcd", "--name", "n1"])
+        );
+        assert_eq!(with_node_env(&plain, &[]), plain);
     }
 }

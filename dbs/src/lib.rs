@@ -206,6 +206,11 @@ pub trait Db: Send + Sync {
     fn per_process_clock_refusal(&self) -> Option<&'static str> {
         Some("this database's adapter has not been shown to run under libfaketime")
     }
+    /// The time the server on `n` reads, as Unix seconds, asked of the server itself (how a
+    /// clock fault under libfaketime is verified); `None` when the database cannot say.
+    async fn clock_now(&self, _n: &DbNode) -> Result<Option<f64>> {
+        Ok(None)
+    }
 }
 
 /// Start and kill one node's database.

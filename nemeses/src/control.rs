@@ -64,7 +64,13 @@ pub trait DbControl: Send + Sync {
     /// Why the database process cannot get a clock of its own through libfaketime (said when
     /// `clock` is refused on a shared clock), or `None`.
     fn per_process_clock_refusal(&self) -> Option<String> {
-        None
+        Some("the database does not say that it runs under libfaketime".into())
+    }
+    /// The time the database process on `node` reads, as Unix seconds, asked of the database
+    /// itself (how a clock moved by libfaketime is verified); `None` when it cannot say.
+    fn db_time(&self, node: &str) -> impl Future<Output = anyhow::Result<Option<f64>>> + Send {
+        let _ = node;
+        async { Ok(None) }
     }
     /// Whether the database has a primary that an operator fails over by hand (Redis with async
     /// replication). Databases that elect their own leader (etcd) say no, and `failover` is refused.
@@ -136,6 +142,9 @@ macro_rules! delegate_control {
             }
             fn per_process_clock_refusal(&self) -> Option<String> {
                 (**self).per_process_clock_refusal()
+            }
+            fn db_time(&self, node: &str) -> impl Future<Output = anyhow::Result<Option<f64>>> + Send {
+                (**self).db_time(node)
             }
             fn promote(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
                 (**self).promote(node)

@@ -254,6 +254,41 @@ async fn clock_is_refused_on_a_shared_clock_and_undone_elsewhere() {
 }
 
 #[tokio::test]
+async fn clock_on_a_shared_clock_moves_the_database_through_libfaketime_and_is_verified() {
+    let mut ctl = FakeControl::new(3);
+    ctl.shared_clock = true;
+    ctl.faketime = true;
+    let mut nem = nemesis(&ctl, 9);
+    assert!(nem.unsupported_faults().await.iter().all(|(f, _)| *f != Fault::Clock));
+    let v = nem.start(Fault::Clock, Some(Targets::All), None, None).await.unwrap();
+    assert_eq!(v["mechanism"], "libfaketime");
+    assert_eq!(v["verified"], true, "{v}");
+    for (node, off) in v["offsets_ms"].as_object().unwrap() {
+        let off = off.as_i64().unwrap();
+        assert_eq!(ctl.clock_ms(node), off, "the offset file holds the offset");
+        let m = &v["measured"][node];
+        let change = m["after_ms"].as_f64().unwrap() - m["before_ms"].as_f64().unwrap();
+        assert!((change - off as f64).abs() < 50.0, "{node}: measured {change}, applied {off}");
+    }
+    assert!(ctl.calls().iter().all(|(_, a)| !a.join(" ").contains("date -s")), "never date -s on a shared clock");
+    let s = nem.stop(Fault::Clock).await.unwrap();
+    assert_eq!(s["verified"], true, "{s}");
+    assert!(s["healed"].as_array().unwrap().iter().any(|l| l.as_str().unwrap().contains("libfaketime offset")));
+    for n in ctl.nodes_for_tests() {
+        assert_eq!(ctl.clock_ms(&n), 0, "{n}");
+        assert!(s["measured"][&n]["after_heal_ms"].as_f64().unwrap().abs() < 50.0, "{s}");
+    }
+    // A run killed mid-fault: `faultline heal` removes the offset file.
+    nem.start(Fault::Clock, Some(Targets::All), None, None).await.unwrap();
+    let r = crate::heal::heal_nodes(&ctl).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(r.fixed.iter().filter(|l| l.contains("libfaketime clock offset")).count(), 3, "{:?}", r.fixed);
+    for n in ctl.nodes_for_tests() {
+        assert_eq!(ctl.clock_ms(&n), 0, "{n}");
+    }
+}
+
+#[tokio::test]
 async fn unsupported_faults_name_netem_and_clock() {
     let mut ctl = FakeControl::new(2);
     ctl.shared_clock = true;

@@ -59,6 +59,9 @@ pub struct FakeControl {
     pub unreachable: BTreeSet<String>,
     /// Whether the fake database can be failed over (promote / follow are recorded as db calls).
     pub failover: bool,
+    /// Whether the fake database runs under libfaketime (then `clock` works on a shared clock, and
+    /// the database tells its time); otherwise it refuses, as etcd does.
+    pub faketime: bool,
     state: Mutex<State>,
 }
 
@@ -87,6 +90,7 @@ impl FakeControl {
             primaries: Vec::new(),
             unreachable: BTreeSet::new(),
             failover: false,
+            faketime: false,
             state: Mutex::new(State { nodes, calls: Vec::new(), db_calls: Vec::new() }),
         }
     }
@@ -222,6 +226,25 @@ impl FakeControl {
                     .unwrap_or(0);
                 s.nodes.get_mut(node).expect("known node").clock_ms += d;
                 out(0, "", "")
+            }
+            Kind::Faketime => {
+                // The first value written is the offset the script ends at.
+                let spec = a[2].split("printf '%s\\n' '").nth(1).and_then(|r| r.split('\'').next()).unwrap_or("+0");
+                let ms = (spec.parse::<f64>().unwrap_or(0.0) * 1000.0).round() as i64;
+                s.nodes.get_mut(node).expect("known node").clock_ms = ms;
+                out(0, "", "")
+            }
+            Kind::FaketimeReset => {
+                let n = s.nodes.get_mut(node).expect("known node");
+                let had = self.faketime && n.clock_ms != 0;
+                if self.faketime {
+                    n.clock_ms = 0;
+                }
+                out(0, if had { "reset\n" } else { "" }, "")
+            }
+            Kind::Date => {
+                let t = unix_now() + s.nodes[node].clock_ms as f64 / 1000.0;
+                out(0, format!("{t:.9}\n"), "")
             }
             Kind::Probe => {
                 let target =
@@ -403,6 +426,13 @@ enum Kind {
     Clock,
     Probe,
     NoAgent,
+    Faketime,
+    FaketimeReset,
+    Date,
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 fn classify(argv: &[String]) -> Option<Kind> {
@@ -413,6 +443,9 @@ fn classify(argv: &[String]) -> Option<Kind> {
         ["tc", _, _, ..] => Some(Kind::Tc),
         ["sh", "-c", s] if s.contains("sch_netem") => Some(Kind::NetemProbe),
         ["sh", "-c", s] if s.contains("date -s") => Some(Kind::Clock),
+        ["sh", "-c", s] if s.contains("rm -f /run/faultline/faketime") => Some(Kind::FaketimeReset),
+        ["sh", "-c", s] if s.contains("> /run/faultline/faketime.tmp") => Some(Kind::Faketime),
+        ["date", "+%s.%N"] => Some(Kind::Date),
         ["sh", "-c", s, ..] if s.contains("pidfile") && s.contains("agent") => Some(Kind::NoAgent),
         ["timeout", _, "bash", "-c", s] if s.starts_with("exec 3<>/dev/tcp/") => Some(Kind::Probe),
         _ => None,
@@ -462,6 +495,13 @@ impl DbControl for FakeControl {
     }
     fn supports_failover(&self) -> bool {
         self.failover
+    }
+    fn per_process_clock_refusal(&self) -> Option<String> {
+        (!self.faketime).then(|| "the fake database does not run under libfaketime".to_string())
+    }
+    fn db_time(&self, node: &str) -> impl Future<Output = anyhow::Result<Option<f64>>> + Send {
+        let t = self.faketime.then(|| unix_now() + self.clock_ms(node) as f64 / 1000.0);
+        ready(Ok(t))
     }
     fn promote(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {
         self.lock().db_calls.push((node.to_string(), "promote"));

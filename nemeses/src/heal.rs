@@ -3,8 +3,9 @@
 //! FAULTLINE chains and their jumps (IPv4 and IPv6), root qdiscs with faultline's handle, and the
 //! packet agent (found by its pidfile under `/run/faultline`). It
 //! needs only the [`Shell`]: database processes (stopped ones to resume, leftovers to stop) are
-//! the database adapter's business (`faultline_dbs::lifecycle`). Clock offsets cannot be undone
-//! without the run's record; resync those hosts with NTP.
+//! the database adapter's business (`faultline_dbs::lifecycle`). A libfaketime offset (clock faults
+//! on a shared clock) is a file under `/run/faultline`: removed. Offsets set with `date` cannot be
+//! undone without the run's record; resync those hosts with NTP.
 
 use crate::control::{join_all, Shell, Task};
 use crate::render;
@@ -96,6 +97,15 @@ async fn heal_node<C: Shell>(ctl: &C, node: &str) -> HealNodesReport {
         }
         Ok(o) => report.errors.push(format!("{node}: stopping the packet agent failed: {}", o.stderr.trim())),
         Err(e) => report.errors.push(format!("{node}: stopping the packet agent: {e:#}")),
+    }
+    match ctl.run(node, crate::faketime::reset_argv()).await {
+        Ok(o) if o.ok() => {
+            if o.stdout.trim() == "reset" {
+                report.fixed.push(format!("{node}: removed the database's libfaketime clock offset"));
+            }
+        }
+        Ok(o) => report.errors.push(format!("{node}: removing the libfaketime offset failed: {}", o.stderr.trim())),
+        Err(e) => report.errors.push(format!("{node}: removing the libfaketime offset: {e:#}")),
     }
     match ctl.run(node, render::qdisc_show()).await {
         Ok(o) if o.ok() => {

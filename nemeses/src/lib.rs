@@ -24,6 +24,7 @@
 pub mod agent;
 pub mod control;
 pub mod engine;
+pub mod faketime;
 pub mod fault;
 pub mod grudge;
 pub mod heal;

@@ -23,15 +23,25 @@ pub struct WindowRow {
     pub recovery_90: String,
     /// "yes", "no" or "—".
     pub verified: String,
-    /// Packet faults: the profile applied and how (agent or netem), and what the verification
-    /// measured (RTTs, probe counts; RTTs after the stop). Empty for other faults.
+    /// Packet and clock faults: the profile (offsets) applied and how (agent, netem, libfaketime,
+    /// date), and what the verification measured (RTTs, probe counts, clock readings; again
+    /// after the stop). Empty for other faults.
     pub profile: String,
     pub measured: String,
 }
 
-/// The profile a packet fault applied, and through what.
+/// The profile a packet fault applied (a clock fault: its offsets), and through what.
 fn profile_text(detail: &Value) -> String {
-    let profile = detail.get("profile").and_then(Value::as_str).map(str::to_string).or_else(|| {
+    let offsets = detail.get("offsets_ms").and_then(Value::as_object).filter(|o| !o.is_empty()).map(|o| {
+        let each: Vec<String> = o
+            .iter()
+            .map(|(n, ms)| {
+                format!("{} {:+} ms", style::value_text(&Value::String(n.clone()), 40), ms.as_i64().unwrap_or(0))
+            })
+            .collect();
+        format!("offsets {}", each.join(", "))
+    });
+    let profile = detail.get("profile").and_then(Value::as_str).map(str::to_string).or(offsets).or_else(|| {
         detail.get("delay_ms").map(|d| format!("delay {}ms ± {}ms", d, detail.get("jitter_ms").unwrap_or(&Value::Null)))
     });
     match (profile, detail.get("mechanism").and_then(Value::as_str)) {
@@ -56,7 +66,8 @@ fn measured_text(detail: &Value, heal: Option<&Value>) -> String {
             })
             .collect();
         if !after.is_empty() {
-            parts.push(format!("RTT after the stop: {}", after.join(", ")));
+            let what = if detail.get("offsets_ms").is_some() { "clock offset" } else { "RTT" };
+            parts.push(format!("{what} after the stop: {}", after.join(", ")));
         }
     }
     parts.join("; ")
@@ -329,5 +340,21 @@ mod tests {
         assert!(r[0].duration.contains("never healed"));
         let r = rows(&[], Some(&json!({"windows": [{"fault": 3}]})), &[], 0);
         assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn clock_windows_show_offsets_mechanism_and_readings() {
+        let mut w = window(
+            "clock",
+            0,
+            Some(5),
+            json!({"targets": ["n1", "n2"], "mechanism": "libfaketime", "offsets_ms": {"n1": -1500, "n2": 250},
+                   "measured_text": "the database's own clock: n1 -1501 ms (expected -1500); n2 +251 ms (expected +250)"}),
+        );
+        w.heal_detail = Some(json!({"measured": {"n1": {"before_ms": 0.1, "after_heal_ms": 0.4}}}));
+        let r = rows(&[w], None, &[], 10);
+        assert_eq!(r[0].profile, "offsets n1 -1500 ms, n2 +250 ms (via libfaketime)");
+        assert!(r[0].measured.starts_with("the database's own clock: n1 -1501 ms"), "{}", r[0].measured);
+        assert!(r[0].measured.ends_with("clock offset after the stop: n1 0.4 ms"), "{}", r[0].measured);
     }
 }

@@ -75,7 +75,8 @@ pub fn assert_nodes_clean(context: &str) {
 v4=$(iptables -S); v6=$(ip6tables -S 2>/dev/null || true)
 printf '%s\n%s\n' "$v4" "$v6" | grep -c FAULTLINE || true
 for c in etcd redis-server postgres mariadbd; do for p in $(pgrep -x $c || true); do echo "$c $(awk '{print $3}' /proc/$p/stat)"; done; done
-for p in $(pgrep -f '[f]aultline agent --queue' || true); do echo "agent $p"; done"#;
+for p in $(pgrep -f '[f]aultline agent --queue' || true); do echo "agent $p"; done
+if [ -e /run/faultline/faketime ]; then echo "faketime $(cat /run/faultline/faketime)"; fi"#;
     for node in state["nodes"].as_array().expect("cluster status lists nodes") {
         let name = node["name"].as_str().unwrap();
         let out = faultline().args(["cluster", "exec", name, "--", "sh", "-c", SCRIPT]).output().unwrap();
@@ -93,6 +94,7 @@ for p in $(pgrep -f '[f]aultline agent --queue' || true); do echo "agent $p"; do
         assert_eq!(rules, 0, "{context}: {name} still has FAULTLINE rules");
         for proc_state in lines {
             assert!(!proc_state.starts_with("agent "), "{context}: a packet agent still runs: {proc_state}");
+            assert!(!proc_state.starts_with("faketime "), "{context}: {name} keeps a libfaketime offset: {proc_state}");
             assert!(
                 !proc_state.trim().ends_with(" T"),
                 "{context}: {name} has a stopped database process: {proc_state}"

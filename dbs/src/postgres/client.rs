@@ -49,6 +49,10 @@ pub async fn query_i64(n: &DbNode, sql: &str) -> Result<i64> {
     query_one(n, sql).await
 }
 
+pub async fn query_f64(n: &DbNode, sql: &str) -> Result<f64> {
+    query_one(n, sql).await
+}
+
 /// Whether `n` is a replica streaming from `primary` right now.
 pub async fn streams_from(n: &DbNode, primary: &DbNode) -> bool {
     let sql = format!(

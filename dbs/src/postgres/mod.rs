@@ -242,6 +242,18 @@ impl Db for Postgres {
     fn name(&self) -> &'static str {
         "postgres"
     }
+    /// PostgreSQL reads the time through libc, and glibc's malloc does not clash with libfaketime.
+    fn per_process_clock_refusal(&self) -> Option<&'static str> {
+        None
+    }
+    /// `clock_timestamp()`: the backend's wall clock now (not the transaction's start).
+    async fn clock_now(&self, n: &DbNode) -> Result<Option<f64>> {
+        let sql = "SELECT extract(epoch FROM clock_timestamp())::float8";
+        let t = tokio::time::timeout(Duration::from_secs(5), client::query_f64(n, sql))
+            .await
+            .map_err(|_| anyhow::anyhow!("{}: {sql}: no answer within 5 s", n.name))??;
+        Ok(Some(t))
+    }
     fn daemon(&self) -> &Daemon {
         &PG
     }

@@ -109,8 +109,12 @@ enum Applied {
     Qdiscs(Vec<(String, String)>),
     Killed(Vec<String>),
     Paused(Vec<String>),
-    /// node -> net offset in milliseconds.
-    Clock(BTreeMap<String, i64>),
+    /// node -> net offset in milliseconds; and each node's offset from the control node's clock
+    /// measured before the bump, to verify the stop against.
+    Clock {
+        offsets: BTreeMap<String, i64>,
+        baseline: BTreeMap<String, f64>,
+    },
     /// Packet agent faults: node -> what its agent does to the packets it sends to every other
     /// node; and the RTTs measured before (`slow`), to verify the heal against.
     Agent {
@@ -225,7 +229,7 @@ impl<C: Control> Nemesis<C> {
                 out.push((f, format!("needs at least {min} nodes; the cluster has {n}")));
             }
         }
-        if self.ctl.shared_clock() {
+        if self.ctl.shared_clock() && self.ctl.per_process_clock_refusal().is_some() {
             out.push((Fault::Clock, self.shared_clock_refusal()));
         }
         let agent = self.ctl.agent_binary().is_some();
@@ -279,14 +283,10 @@ impl<C: Control> Nemesis<C> {
         out
     }
 
-    /// Why `clock` is refused on a shared clock, with why a per-process clock does not help.
+    /// Why `clock` is refused on a shared clock: why a per-process clock does not help either.
     fn shared_clock_refusal(&self) -> String {
-        match self.ctl.per_process_clock_refusal() {
-            Some(why) => {
-                format!("{}; nor can the database get a clock of its own with libfaketime: {why}", clock_refusal())
-            }
-            None => clock_refusal(),
-        }
+        let why = self.ctl.per_process_clock_refusal().unwrap_or_default();
+        format!("{}; nor can the database get a clock of its own with libfaketime: {why}", clock_refusal())
     }
 
     /// Run one schedule step. `Start` and `Stop` return the op value; `HealAll` returns the heal
@@ -381,7 +381,7 @@ impl<C: Control> Nemesis<C> {
                     self.start_process(fault, targets).await
                 }
                 Fault::Clock => {
-                    if self.ctl.shared_clock() {
+                    if self.ctl.shared_clock() && self.ctl.per_process_clock_refusal().is_some() {
                         anyhow::bail!("{}", self.shared_clock_refusal());
                     }
                     let targets = self.choose_targets(fault, targets, nodes).await?;
@@ -549,7 +549,7 @@ impl<C: Control> Nemesis<C> {
             }
             Applied::Qdiscs(pairs) => self.undo_qdiscs(pairs).await,
             Applied::Killed(nodes) | Applied::Paused(nodes) => self.undo_process(fault, nodes).await,
-            Applied::Clock(offsets) => self.undo_clock(offsets).await,
+            Applied::Clock { offsets, baseline } => self.undo_clock(offsets, baseline).await,
             // The agents serve every packet fault at once: `reconcile_agents` undoes these.
             Applied::Agent { .. } => (Vec::new(), Vec::new(), None),
         }
@@ -566,6 +566,10 @@ impl<C: Control> Nemesis<C> {
             Applied::Agent { baseline_rtt, profiles } => Some((baseline_rtt.clone(), profiles.len())),
             _ => None,
         };
+        let clock_baseline = match &applied {
+            Applied::Clock { baseline, .. } => baseline.clone(),
+            _ => BTreeMap::new(),
+        };
         let (mut lines, mut errors, left) = self.undo(fault, applied).await;
         if let Some(left) = left {
             // Keep what could not be undone so heal_all retries it.
@@ -581,6 +585,13 @@ impl<C: Control> Nemesis<C> {
         if let Some((baseline, _)) = baseline.filter(|(b, _)| !b.is_empty() && self.opts.verify) {
             let t = Instant::now();
             let (measured, problems) = self.verify_rtt_restored(&baseline).await;
+            value["verify_ms"] = json!(ms(t.elapsed()));
+            value["measured"] = measured;
+            reasons.extend(problems);
+        }
+        if !clock_baseline.is_empty() && self.opts.verify {
+            let t = Instant::now();
+            let (measured, problems) = self.verify_clock_restored(&clock_baseline).await;
             value["verify_ms"] = json!(ms(t.elapsed()));
             value["measured"] = measured;
             reasons.extend(problems);
@@ -705,6 +716,6 @@ impl<C: Control> Nemesis<C> {
 pub fn clock_refusal() -> String {
     "the clock fault is refused here: the nodes share one kernel clock (the local cluster's nodes are namespaces \
      of this machine), so bumping one node's clock would bump every node's and the control node's; run clock \
-     faults against real hosts"
+     faults against real hosts, or on a database that runs under libfaketime (postgres)"
         .into()
 }
