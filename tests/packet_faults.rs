@@ -163,6 +163,21 @@ fn start_interrupted(store: &Path, sched: &Path, seed: u64) -> Child {
         .expect("start faultline test")
 }
 
+/// Wait until the history of the run in `store` satisfies `done` (`what` names it on time-out).
+fn wait_for_history(store: &Path, timeout: Duration, what: &str, done: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let history = std::fs::canonicalize(store.join("latest"))
+            .ok()
+            .and_then(|run| std::fs::read_to_string(run.join("history.jsonl")).ok());
+        if history.as_deref().is_some_and(&done) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not within {timeout:?}: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Agents running on the machine (the nodes share its process table).
 fn agents_running() -> usize {
     let out = std::process::Command::new("pgrep").args(["-f", "[f]aultline agent --queue"]).output().unwrap();
@@ -180,19 +195,9 @@ fn packet_faults_heal_after_sigint_sigterm_and_sigkill() {
         let sched = schedule(store.path(), &[("1s", "start", "slow"), ("1s", "start", "corrupt")]);
         let mut child = start_interrupted(store.path(), &sched, round as u64);
         // Wait until both faults are applied (completed starts in the history).
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            assert!(Instant::now() < deadline, "{name}: the packet faults were not applied within 60 s");
-            let applied = std::fs::canonicalize(store.path().join("latest"))
-                .ok()
-                .and_then(|run| std::fs::read_to_string(run.join("history.jsonl")).ok())
-                .map(|h| h.lines().filter(|l| l.contains("\"mechanism\":\"agent\"")).count() >= 2)
-                .unwrap_or(false);
-            if applied {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_history(store.path(), Duration::from_secs(60), &format!("{name}: both packet faults applied"), |h| {
+            h.lines().filter(|l| l.contains("\"mechanism\":\"agent\"")).count() >= 2
+        });
         assert_eq!(agents_running(), 3, "{name}: an agent per node while the faults are on");
         // SAFETY: kill(2) on our own child's pid.
         assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
@@ -264,18 +269,9 @@ fn postgres_clock_skew_through_libfaketime_is_seen_by_the_database_and_healed() 
         .stderr(Stdio::null())
         .spawn()
         .expect("start faultline test");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        assert!(Instant::now() < deadline, "the clock fault was not applied within 90 s");
-        let applied = std::fs::canonicalize(store.path().join("latest"))
-            .ok()
-            .and_then(|run| std::fs::read_to_string(run.join("history.jsonl")).ok())
-            .is_some_and(|h| h.contains("\"mechanism\":\"libfaketime\""));
-        if applied {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_history(store.path(), Duration::from_secs(90), "the clock fault applied", |h| {
+        h.contains("\"mechanism\":\"libfaketime\"")
+    });
     let offsets = (1..=3)
         .filter(|i| Path::new(&format!("/var/lib/faultline-cluster/nodes/n{i}/run/faultline/faketime")).exists())
         .count();
