@@ -58,6 +58,9 @@ pub(crate) struct Source {
     /// The completion's value (null for info).
     pub output: Value,
     pub ok: bool,
+    /// Times of the invocation and the completion (`Op::time`).
+    pub start: u64,
+    pub end: Option<u64>,
 }
 
 /// A differentiated read/write history.
@@ -254,6 +257,8 @@ pub(crate) fn extract(history: &[Op], init: &Value, nil_read_is_unknown: bool) -
                 value: inv.value.clone(),
                 output: done.map(|c| c.value.clone()).unwrap_or(Value::Null),
                 ok: done.is_some(),
+                start: inv.time,
+                end: done.map(|c| c.time),
             });
         }
         cands.push(list);

@@ -84,6 +84,13 @@ pub struct WitnessOp {
     /// "ok" or "info".
     #[serde(rename = "type")]
     pub kind: String,
+    /// Nanoseconds since the run started, of the invocation and of the completion (none for
+    /// an info op): the report draws the witness on process lanes, as it draws a
+    /// linearizability failure.
+    #[serde(default)]
+    pub start: u64,
+    #[serde(default)]
+    pub end: Option<u64>,
 }
 
 /// Why a model is broken: the pattern, the few operations involved, and a sentence.
@@ -175,6 +182,8 @@ fn witness_op(history: &[Op], call_at: usize, done: Option<usize>) -> WitnessOp 
         value: inv.value.clone(),
         output: done.map(|d| d.value.clone()).unwrap_or(Value::Null),
         kind: if done.is_some() { "ok" } else { "info" }.into(),
+        start: inv.time,
+        end: done.map(|d| d.time),
     }
 }
 
@@ -196,6 +205,8 @@ fn diff_witness(d: &extract::Diff, b: &causal::Bad) -> Witness {
                     value: s.value.clone(),
                     output: s.output.clone(),
                     kind: if s.ok { "ok" } else { "info" }.into(),
+                    start: s.start,
+                    end: s.end,
                 }
             })
             .collect(),
@@ -247,6 +258,8 @@ pub fn check_with_linearizable(
                 value: op.value.clone(),
                 output: op.output.clone(),
                 kind: op.kind.clone(),
+                start: op.start,
+                end: op.end,
             })
             .collect(),
         explanation: lin.summary.clone(),

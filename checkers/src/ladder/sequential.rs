@@ -1,24 +1,28 @@
 //! Sequential consistency (Lamport 1979): one total order of all operations that respects each
 //! process's order (not real time) and the sequential specification.
 //!
-//! It shares the linearizability checker's machinery: the same pairing and model conversion
-//! (`linearizable::partition`, so Jepsen's ok/fail/info meaning and every `Model` carry over) and
-//! the same kind of search, with a different "may go next" rule. The linearizability search may
-//! take any op whose invocation precedes the first pending return; this one may take the next op
-//! of any process. A point of the search is (how far each process has got, the model state), and
-//! is memoised: two orders that reach the same point have the same future.
+//! It shares the linearizability checker's machinery. The pairing and model conversion are
+//! done once (`linearizable::partition`, so Jepsen's ok/fail/info meaning and every `Model` carry
+//! over), and the linearizability search runs first on those parts (`check_parts`): a
+//! linearization respects real time, hence each process's order, so a linearizable history is
+//! sequentially consistent with the linearization as its order. Only when it finds none does
+//! the sequential search run, the same kind of search with a different "may go next" rule:
+//! the linearizability search may take any op whose invocation precedes the first pending
+//! return; this one may take the next op of any process. A point of the search is (how far each
+//! process has got, the model state), and is memoised: two orders that reach the same point have
+//! the same future. Before it, one greedy pass tries the order closest to real time.
 //!
-//! - `ok` ops must all be placed; an `info` (or never completed) op may be placed at any time after
-//!   its process's earlier ops, or never (it is normally its process's last op; were it not,
-//!   skipping it is a move of its own).
+//! - `ok` ops must all be placed; an `info` (or never completed) op may be placed at any time
+//!   after its process's earlier ops, or never (see `crashed_lanes`).
 //! - A read-only op (a read) that succeeds in the current state is placed at once, never later:
 //!   as in the linearizability search, any order that places it later can place it now (its
 //!   process's earlier ops are placed, and it changes no state), so nothing is lost.
 //!
-//! SC is not compositional: a history whose keys are each sequentially consistent can still be
-//! inconsistent as a whole. So a multi-key history is checked as one object whose state is every
-//! key's state; the search then gives up (unknown) beyond its time or memory budget rather than
-//! split the keys.
+//! Keys are searched one by one first (a key without an order breaks the whole history). SC is
+//! not compositional, though: a history whose keys are each sequentially consistent can still
+//! be inconsistent as a whole. So a multi-key history whose keys all have orders is then checked
+//! as one object whose state is every key's state; that search gives up (unknown) beyond its
+//! time, memory or point budget rather than guess.
 
 use crate::history::Op;
 use crate::linearizable::{check_parts, partition, LinearizableResult, Options, Part};
