@@ -154,11 +154,12 @@ fn search_keys<M: Model>(
     let mut queue: std::collections::VecDeque<(usize, u64)> =
         order.into_iter().map(|k| (k, FIRST_TURN_STEPS)).collect();
     let mut unknown: Option<String> = None;
+    let mut orders: Vec<Vec<usize>> = Vec::new();
     while let Some((k, steps)) = queue.pop_front() {
         // The last key waiting runs to the end of its budget: nobody waits for its turn.
         let max_steps = if queue.is_empty() { u64::MAX } else { steps };
         match search(model, history, &parts[k..k + 1], opts, started, usize::MAX, max_steps)? {
-            Searched::Holds => {}
+            Searched::Holds(order) => orders.push(order),
             Searched::OutOfSteps => queue.push_back((k, steps.saturating_mul(4))),
             Searched::Done(broken @ ScOutcome::Broken { .. }) => return Ok(broken),
             Searched::Done(ScOutcome::Unknown(why)) => {
@@ -171,12 +172,12 @@ fn search_keys<M: Model>(
     if let Some(why) = unknown {
         return Ok(ScOutcome::Unknown(why));
     }
-    if parts.len() <= 1 {
+    if parts.len() <= 1 || merge_orders(history, parts, &orders) {
         return Ok(ScOutcome::Holds { linearizable: false });
     }
     let ops: usize = parts.iter().map(|p| p.ops.len()).sum();
     Ok(match search(model, history, parts, opts, started, 64 * ops + 100_000, u64::MAX)? {
-        Searched::Holds => ScOutcome::Holds { linearizable: false },
+        Searched::Holds(_) => ScOutcome::Holds { linearizable: false },
         Searched::Done(ScOutcome::Unknown(why)) => ScOutcome::Unknown(format!(
             "every key is sequentially consistent on its own, but the whole history (sequential consistency \
              does not compose across keys) could not be decided: {why}"
@@ -186,9 +187,62 @@ fn search_keys<M: Model>(
     })
 }
 
+/// Whether the keys' orders, found one by one, make one order of the whole history: the union
+/// of each key's order and of each process's order (an op after the `ok` ops its process invoked
+/// before it; a crashed op need not precede its process's later ops) has no cycle. Then any
+/// topological order of it is a sequential order: restricted to a key it is that key's order, so
+/// each key's register goes through the same states. A cycle says nothing (other orders of the
+/// keys might fit together): the whole history is then searched.
+fn merge_orders<O>(history: &[Op], parts: &[Part<O>], orders: &[Vec<usize>]) -> bool {
+    let ok: FxHashSet<usize> =
+        parts.iter().flat_map(|p| &p.ops).filter(|o| o.return_at.is_some()).map(|o| o.call_at).collect();
+    let n: usize = orders.iter().map(Vec::len).sum();
+    let mut node: FxHashMap<usize, u32> = FxHashMap::default();
+    for (i, &op) in orders.iter().flatten().enumerate() {
+        node.insert(op, i as u32);
+    }
+    let mut next: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut indegree = vec![0u32; n];
+    let mut edge = |a: u32, b: u32| {
+        next[a as usize].push(b);
+        indegree[b as usize] += 1;
+    };
+    for order in orders {
+        for pair in order.windows(2) {
+            edge(node[&pair[0]], node[&pair[1]]);
+        }
+    }
+    // Process order, over the placed ops in invocation order.
+    let mut by_time: Vec<usize> = orders.iter().flatten().copied().collect();
+    by_time.sort_unstable();
+    let mut last_ok: FxHashMap<crate::history::Process, u32> = FxHashMap::default();
+    for op in by_time {
+        let process = history[op].process;
+        if let Some(&prev) = last_ok.get(&process) {
+            edge(prev, node[&op]);
+        }
+        if ok.contains(&op) {
+            last_ok.insert(process, node[&op]);
+        }
+    }
+    let mut ready: Vec<u32> = (0..n as u32).filter(|&i| indegree[i as usize] == 0).collect();
+    let mut done = 0;
+    while let Some(a) = ready.pop() {
+        done += 1;
+        for &b in &next[a as usize] {
+            indegree[b as usize] -= 1;
+            if indegree[b as usize] == 0 {
+                ready.push(b);
+            }
+        }
+    }
+    done == n
+}
+
 /// What one search came to.
 enum Searched {
-    Holds,
+    /// An order: the ops' invocation positions in the history.
+    Holds(Vec<usize>),
     /// Its turn's steps ran out.
     OutOfSteps,
     /// Broken or unknown.
@@ -230,8 +284,8 @@ fn opened(after: &[Option<(u32, u32)>], p: usize, pos: &[u32]) -> bool {
 
 /// One order, built greedily: reads as soon as they succeed, else the op invoked first among
 /// the processes' next ops that the model accepts; an info op the model does not accept is
-/// left out (it may never have happened). True when it places every `ok` op: it is then a
-/// sequential order. False says nothing (the search decides).
+/// left out (it may never have happened). The order (the ops' invocation positions) when it
+/// places every `ok` op: it is then a sequential order. `None` says nothing (the search decides).
 fn greedy<M: Model>(
     model: &M,
     ops: &[ScOp<M::Op>],
@@ -239,10 +293,11 @@ fn greedy<M: Model>(
     after: &[Option<(u32, u32)>],
     read_only: &[bool],
     nkeys: usize,
-) -> bool {
+) -> Option<Vec<usize>> {
     let mut pos = vec![0u32; procs.len()];
     let mut kstate = vec![model.init(); nkeys];
     let mut left = ops.iter().filter(|o| o.required).count();
+    let mut placed = Vec::with_capacity(ops.len());
     loop {
         // Reads first, for every process, until none can go.
         let mut progress = true;
@@ -259,12 +314,13 @@ fn greedy<M: Model>(
                     }
                     pos[p] += 1;
                     left -= usize::from(o.required);
+                    placed.push(o.call_at);
                     progress = true;
                 }
             }
         }
         if left == 0 {
-            return true;
+            return Some(placed);
         }
         // Then the earliest invoked op that can go; an info op that cannot is skipped.
         let mut best: Option<(usize, usize, Option<M::State>)> = None;
@@ -280,10 +336,11 @@ fn greedy<M: Model>(
                 None => {}
             }
         }
-        let Some((_, p, next)) = best else { return false };
+        let (_, p, next) = best?;
         let o = &ops[procs[p][pos[p] as usize] as usize];
         if let Some(next) = next {
             kstate[o.key as usize] = next;
+            placed.push(o.call_at);
         }
         left -= usize::from(o.required);
         pos[p] += 1;
@@ -333,8 +390,8 @@ fn search<M: Model>(
     let read_only: Vec<bool> = ops.iter().map(|o| model.is_read_only(o.op)).collect();
     // Most histories that have an order have one close to real time: try that order first,
     // greedily and without the search's bookkeeping.
-    if greedy(model, &ops, &procs, &after, &read_only, nkeys) {
-        return Ok(Searched::Holds);
+    if let Some(order) = greedy(model, &ops, &procs, &after, &read_only, nkeys) {
+        return Ok(Searched::Holds(order));
     }
     // Read pruning, as in the linearizability search (`Model::can_reach`): a process whose next
     // op is a required read that the current state can no longer reach, with none of the ops
@@ -439,6 +496,18 @@ fn search<M: Model>(
             }
         }};
     }
+    // The order that reached the current point: the undo log names the lanes in turn.
+    macro_rules! replay {
+        () => {{
+            let mut at = vec![0usize; nprocs];
+            undo.iter()
+                .map(|&(p, _, _)| {
+                    at[p as usize] += 1;
+                    ops[procs[p as usize][at[p as usize] - 1] as usize].call_at
+                })
+                .collect()
+        }};
+    }
     // Enter a point: place the reads that can go, then stop if done or seen before.
     // Returns Some(true) when done, Some(false) when seen before, None when open.
     macro_rules! enter {
@@ -498,7 +567,7 @@ fn search<M: Model>(
     }
 
     match enter!() {
-        Some(true) => return Ok(Searched::Holds),
+        Some(true) => return Ok(Searched::Holds(replay!())),
         // Dead from the start (read pruning).
         Some(false) => best = Some((placed, pos.clone(), kstate.clone())),
         None => frames.push((0, 0)),
@@ -551,7 +620,7 @@ fn search<M: Model>(
                 let before = undo.len();
                 apply!(p, op, next);
                 match enter!() {
-                    Some(true) => return Ok(Searched::Holds),
+                    Some(true) => return Ok(Searched::Holds(replay!())),
                     Some(false) => undo_to!(before),
                     None => frames.push((before, 0)),
                 }
