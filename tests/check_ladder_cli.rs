@@ -1,5 +1,6 @@
 //! `faultline check --models ladder`: the table, `--json` carrying `checkers.ladder`, the exit
-//! code staying the linearizable rung's, and the default output unchanged without `--models`.
+//! code staying the linearizable rung's, the default output unchanged without `--models`, and
+//! the report drawing each broken rung's witness on process lanes.
 
 use std::process::Command;
 
@@ -16,7 +17,10 @@ const HISTORY: &str = r#"{"index":0,"time":0,"type":"invoke","process":0,"f":"wr
 "#;
 
 fn run(args: &[&str]) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
+    run_in(&tempfile::tempdir().unwrap(), args)
+}
+
+fn run_in(dir: &tempfile::TempDir, args: &[&str]) -> (i32, String) {
     let file = dir.path().join("h.jsonl");
     std::fs::write(&file, HISTORY).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_faultline")).arg("check").args(args).arg(&file).output().unwrap();
@@ -54,4 +58,35 @@ fn without_models_the_output_is_unchanged() {
     let (_, json) = run(&["--json"]);
     let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert!(first["checkers"].get("ladder").is_none());
+}
+
+#[test]
+fn the_report_draws_each_broken_rungs_witness_on_process_lanes() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report");
+    let (code, text) = run_in(&dir, &["--models", "ladder", "--report", report.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    let html = std::fs::read_to_string(report.join("h.jsonl").join("index.html")).unwrap();
+    // The ladder's table heads the checker section, before the linearizable checker's.
+    let table = html.find("Consistency ladder (strongest first)").expect("the ladder table");
+    assert!(table < html.find(r#"id="checker-linearizable""#).unwrap());
+    // Sequential consistency and causal convergence break with the CyclicCF witness: its four
+    // operations, each on its process's lane, in one picture per rung.
+    for rung in ["sequential", "causal-convergence"] {
+        let title = format!("<h4>{rung}: CyclicCF</h4>");
+        let at = html.find(&title).unwrap_or_else(|| panic!("no picture for {rung}"));
+        let svg_start = at + html[at..].find("<svg").unwrap();
+        let svg = &html[svg_start..svg_start + html[svg_start..].find("</svg>").unwrap()];
+        assert!(svg.contains("the operations of the CyclicCF witness"), "{svg}");
+        for lane in ["process 0", "process 1"] {
+            assert!(svg.contains(lane), "{rung}: no lane {lane}");
+        }
+        for op in ["write 1", "write 2", "read nil → 2", "read nil → 1"] {
+            assert!(svg.contains(op), "{rung}: {op} not drawn");
+        }
+    }
+    // Rungs that hold have no picture, and the linearizable failure keeps its own.
+    assert!(!html.contains("<h4>causal-memory:"));
+    assert!(!html.contains("<h4>linearizable:"));
+    assert!(html.contains("cannot be linearized next"));
 }

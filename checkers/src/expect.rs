@@ -428,7 +428,7 @@ fn model_expectation(expectation: &Expectation, inputs: &ExpectInputs<'_>) -> (E
     use crate::ladder::Status;
     let model = crate::ladder::MODELS.get(expectation.threshold as usize).copied().unwrap_or("?");
     let Some(ladder) = inputs.ladder else {
-        return (ExpectStatus::Unmeasured, format!("model: not measured (no consistency ladder for this run)"));
+        return (ExpectStatus::Unmeasured, "model: not measured (no consistency ladder for this run)".to_string());
     };
     let strongest = ladder.strongest.join(", ");
     match ladder.rung(model) {

@@ -1,8 +1,8 @@
 //! The consistency ladder on the shared histories (`$FAULTLINE_SHARED/histories`, else `shared/`
 //! beside the checkout):
-//! - the sequential-consistency search, run on its own (no shortcut through linearizability),
-//!   must never call a linearizable history inconsistent (linearizable implies sequential); its
-//!   time against the linearizability search's is printed (`--nocapture`);
+//! - the sequential-consistency checker must never call a linearizable history inconsistent
+//!   (linearizable implies sequential) and must decide every file; its time against the
+//!   linearizability checker's is printed per set (`--nocapture`);
 //! - the whole ladder must agree with the linearizability checker on its first rung.
 
 use faultline_checkers::formats::{read_history, Format};
@@ -37,12 +37,20 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (T, Duration) {
     (out.expect("one run"), best)
 }
 
+/// The sequential-consistency checker as the ladder uses it (`ladder::check_sequential`:
+/// linearizability first, then the sequential search), timed against the linearizability checker
+/// per set of files: it must never call a linearizable history inconsistent, must decide every
+/// file, and the figures (BENCHMARKS.md, Consistency ladder) are printed with `--nocapture`.
+/// `LADDER_SEARCH_ALONE=1` adds a column for the sequential search alone (no linearizability
+/// first; up to 10 s on each of three files).
 #[test]
-fn sequential_search_never_breaks_a_linearizable_history_and_its_time_is_printed() {
-    let (mut lin_total, mut sc_total) = (Duration::ZERO, Duration::ZERO);
-    let mut rows = Vec::new();
-    let mut unknown = 0;
-    for dir in ["porcupine-kv", "knossos-cas-register/good", "knossos-cas-register/bad"] {
+fn sequential_checker_against_linearizability_on_the_shared_histories() {
+    let search_alone = std::env::var_os("LADDER_SEARCH_ALONE").is_some();
+    let mut undecided = Vec::new();
+    for dir in ["knossos-cas-register/good", "knossos-cas-register/bad", "porcupine-kv"] {
+        let (mut lin_total, mut sc_total, mut alone_total) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        let mut files_n = 0;
+        let mut alone_unknown = 0;
         for path in files(&shared().join(dir)) {
             let loaded = read_history(&path, Format::Auto).unwrap_or_else(|e| panic!("{e}"));
             let model = ModelKind::detect(&loaded.ops).unwrap();
@@ -52,41 +60,62 @@ fn sequential_search_never_breaks_a_linearizable_history_and_its_time_is_printed
             // One search thread each: the comparison is search against search.
             opts.threads = 1;
             opts.timeout = Some(Duration::from_secs(10));
-            let (lin, lin_t) = best_of(3, || check(&loaded.ops, &opts).unwrap());
-            let (sc, sc_t) = best_of(3, || ladder::check_sequential(&loaded.ops, &opts).unwrap());
+            let (lin, lin_t) = best_of(5, || check(&loaded.ops, &opts).unwrap());
+            let (sc, sc_t) = best_of(5, || ladder::check_sequential(&loaded.ops, &opts).unwrap());
+            let name = path.strip_prefix(shared()).unwrap_or(&path).display().to_string();
             if lin.verdict == Verdict::Valid {
-                assert_ne!(sc, Status::Broken, "{}: linearizable but said not sequential", path.display());
+                assert_eq!(sc.status, Status::Holds, "{name}: linearizable but not said sequential: {}", sc.reason);
             }
-            if sc == Status::Unknown {
-                unknown += 1;
+            if sc.status == Status::Unknown {
+                undecided.push(name.clone());
             }
+            let alone = search_alone.then(|| {
+                let mut o = opts.clone();
+                o.timeout = Some(Duration::from_secs(10));
+                best_of(1, || ladder::check_sequential_search(&loaded.ops, &o).unwrap())
+            });
+            if let Some((status, t)) = alone {
+                alone_total += t;
+                alone_unknown += usize::from(status == Status::Unknown);
+                if status != Status::Unknown && sc.status != Status::Unknown {
+                    assert_eq!(status, sc.status, "{name}: the search alone and the checker disagree");
+                }
+            }
+            files_n += 1;
             lin_total += lin_t;
             sc_total += sc_t;
-            rows.push(format!(
-                "{:<45} lin {:>9.3} ms ({:?})  sc {:>9.3} ms ({:?})",
-                path.strip_prefix(shared()).unwrap_or(&path).display().to_string(),
-                lin_t.as_secs_f64() * 1e3,
-                lin.verdict,
-                sc_t.as_secs_f64() * 1e3,
-                sc
-            ));
+            if !dir.ends_with("good") {
+                println!(
+                    "{name:<52} lin {:>8.3} ms ({:?})  sequential {:>8.3} ms ({:?}){}",
+                    lin_t.as_secs_f64() * 1e3,
+                    lin.verdict,
+                    sc_t.as_secs_f64() * 1e3,
+                    sc.status,
+                    alone
+                        .map(|(s, t)| format!("  search alone {:>9.3} ms ({s:?})", t.as_secs_f64() * 1e3))
+                        .unwrap_or_default()
+                );
+            }
         }
+        println!(
+            "SET {dir}: {files_n} files, linearizability {:.3} ms, sequential checker {:.3} ms, ratio {:.2}x{}",
+            lin_total.as_secs_f64() * 1e3,
+            sc_total.as_secs_f64() * 1e3,
+            sc_total.as_secs_f64() / lin_total.as_secs_f64(),
+            if search_alone {
+                format!(
+                    "; search alone {:.3} ms ({:.1}x), undecided {alone_unknown}",
+                    alone_total.as_secs_f64() * 1e3,
+                    alone_total.as_secs_f64() / lin_total.as_secs_f64()
+                )
+            } else {
+                String::new()
+            }
+        );
     }
-    for r in &rows {
-        println!("{r}");
-    }
-    println!(
-        "total: linearizability {:.1} ms, sequential {:.1} ms ({:.2}x)",
-        lin_total.as_secs_f64() * 1e3,
-        sc_total.as_secs_f64() * 1e3,
-        sc_total.as_secs_f64() / lin_total.as_secs_f64()
-    );
-    println!("sequential undecided on {unknown} files");
-    // The target (at most 2x the linearizability search) is not met by the search on
-    // its own (BENCHMARKS.md, Consistency ladder, has the figures): without real time to cut the
-    // orders, proving that no order exists on Porcupine's c10-bad, or that one exists for the
-    // whole of a multi-key history, runs out of its budget. Only soundness is asserted here.
-    let _ = (lin_total, sc_total);
+    println!("sequential checker undecided on {} files: {undecided:?}", undecided.len());
+    // Speed is measured, not asserted (the machine is shared); deciding every file is asserted.
+    assert!(undecided.is_empty(), "undecided: {undecided:?}");
 }
 
 #[test]

@@ -32,6 +32,14 @@ pub struct Row {
     pub class: String,
 }
 
+/// A titled picture.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Figure {
+    pub title: String,
+    /// Markup built by `linear_svg` (all text in it escaped there).
+    pub svg: String,
+}
+
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct CheckerView {
     pub name: String,
@@ -44,6 +52,8 @@ pub struct CheckerView {
     pub tables: Vec<Table>,
     /// Markup built by `linear_svg` (all text in it escaped there).
     pub svg: String,
+    /// Further pictures, each with its title (the ladder's witnesses, by `linear_svg`).
+    pub figures: Vec<Figure>,
     /// Model states after the linearizable prefix.
     pub states: Vec<String>,
     /// Pretty JSON of the fields not shown above; empty when there are none.
@@ -396,9 +406,20 @@ fn metrics(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String,
 }
 
 /// The consistency ladder: a row per model (strongest first) with its status and the reason, and
-/// for a broken model the witness in words with the operations it involves.
+/// for a broken model the witness in words with the operations it involves; then each witness
+/// drawn as the linearizability failure is (its operations on their process lanes).
 fn ladder(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Value>) {
     let Some(rungs) = obj.get("rungs").and_then(Value::as_array) else { return };
+    // The linearizable rung's failure has its own, fuller picture in the linearizable section.
+    for r in rungs.iter().filter(|r| text(r.get("status")) == "broken" && text(r.get("model")) != "linearizable") {
+        let Some(w) = r.get("witness") else { continue };
+        if let Some(f) = linear_svg::Failure::from_witness(w) {
+            v.figures.push(Figure {
+                title: format!("{}: {}", text(r.get("model")), text(w.get("pattern"))),
+                svg: linear_svg::draw(&f),
+            });
+        }
+    }
     if let Some(strongest) = obj.get("strongest") {
         v.facts.push(("strongest model that holds".into(), list_text(Some(strongest), 10)));
     }

@@ -9,6 +9,8 @@
 //!
 //! Input is the `failure` object of the linearizability checker's result (see the module
 //! `checks`); every field is optional here, so a partial object still draws what it can.
+//! The consistency ladder's witnesses (`Failure::from_witness`) are drawn by the same function:
+//! the few operations of a broken model's witness on their process lanes, in red.
 //! All text placed in the SVG is escaped with `style::esc`.
 
 use crate::style::{self, esc};
@@ -48,6 +50,8 @@ pub enum Role {
     Concurrent,
     /// Wrote the value the failing read returned (outside the window).
     Writer,
+    /// One of a ladder witness's operations.
+    Involved,
     Other,
 }
 
@@ -62,6 +66,8 @@ pub struct Failure {
     pub concurrent: Vec<String>,
     /// The write behind the failing read's value, when it lies outside `ops`.
     pub writer: Option<FailureOp>,
+    /// A ladder witness's pattern (e.g. CyclicCF), when this is one: every op is then in it.
+    pub witness: Option<String>,
 }
 
 /// Ids may be numbers or strings; compare them as text.
@@ -98,10 +104,48 @@ impl Failure {
             failing: obj.get("failing").filter(|v| !v.is_null()).map(id_text),
             concurrent: ids("concurrent"),
             writer: obj.get("writer").and_then(|w| FailureOp::parse(w, usize::MAX)),
+            witness: None,
+        })
+    }
+
+    /// A ladder rung's witness (`{pattern, ops: [{index, process, f, value, output, type,
+    /// start, end}]}`) as a picture of its operations. Ops are named by their history index.
+    /// Witnesses without times (older results) are laid out by history index.
+    pub fn from_witness(w: &Value) -> Option<Failure> {
+        let raw = w.get("ops").and_then(Value::as_array).filter(|ops| !ops.is_empty())?;
+        let timed = raw.iter().any(|o| o.get("start").is_some());
+        let ops = raw
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| {
+                let mut op = FailureOp::parse(o, i)?;
+                let index = ns(o.get("index"));
+                if let Some(index) = index {
+                    op.id = index.to_string();
+                }
+                if !timed {
+                    op.start = index.unwrap_or(i as u64) * 2;
+                    op.end = (op.kind != "info").then_some(op.start + 1);
+                }
+                Some(op)
+            })
+            .collect();
+        Some(Failure {
+            key: raw[0].get("key").cloned(),
+            ops,
+            linearized: Vec::new(),
+            states: Vec::new(),
+            failing: None,
+            concurrent: Vec::new(),
+            writer: None,
+            witness: Some(w.get("pattern").map(id_text).unwrap_or_else(|| "witness".into())),
         })
     }
 
     pub fn role(&self, id: &str) -> Role {
+        if self.witness.is_some() {
+            return Role::Involved;
+        }
         if self.failing.as_deref() == Some(id) {
             return Role::Failing;
         }
@@ -230,13 +274,19 @@ pub fn draw(f: &Failure) -> String {
     );
     s.push_str(r##"<defs><linearGradient id="open" x1="0" x2="1"><stop offset="0.6" stop-color="#fff3d6"/><stop offset="1" stop-color="#fff3d6" stop-opacity="0"/></linearGradient></defs>"##);
     // Legend.
-    let legend = [
-        ("#d9f2e3", &style::hex(style::OK), "linearizable prefix (numbered in order)"),
-        ("#fde0dd", &style::hex(style::FAIL), "cannot be linearized next"),
-        ("#fff3d6", &style::hex(style::INFO), "concurrent with it"),
-        ("#dbe9f8", &WRITER_STROKE.to_string(), "wrote the value read"),
-        ("#eeeeee", &"#999999".to_string(), "other ops of the key"),
-    ];
+    let (fail, ok, info) = (style::hex(style::FAIL), style::hex(style::OK), style::hex(style::INFO));
+    let (writer, grey) = (WRITER_STROKE.to_string(), "#999999".to_string());
+    let witness_label = f.witness.as_ref().map(|p| format!("the operations of the {p} witness"));
+    let legend: Vec<(&str, &String, &str)> = match &witness_label {
+        Some(label) => vec![("#fde0dd", &fail, label.as_str())],
+        None => vec![
+            ("#d9f2e3", &ok, "linearizable prefix (numbered in order)"),
+            ("#fde0dd", &fail, "cannot be linearized next"),
+            ("#fff3d6", &info, "concurrent with it"),
+            ("#dbe9f8", &writer, "wrote the value read"),
+            ("#eeeeee", &grey, "other ops of the key"),
+        ],
+    };
     let mut lx = LEFT;
     for (fill, stroke, label) in legend {
         let _ = write!(
@@ -316,6 +366,7 @@ fn bar(s: &mut String, f: &Failure, o: &FailureOp, y: f64, x: &dyn Fn(u64) -> f6
         Role::Failing => ("#fde0dd".to_string(), style::hex(style::FAIL), 3.0),
         Role::Concurrent => ("#fff3d6".to_string(), style::hex(style::INFO), 1.5),
         Role::Writer => ("#dbe9f8".to_string(), WRITER_STROKE.to_string(), 2.0),
+        Role::Involved => ("#fde0dd".to_string(), style::hex(style::FAIL), 2.0),
         Role::Other => ("#eeeeee".to_string(), "#999999".to_string(), 1.0),
     };
     let fill = if open && role != Role::Failing { "url(#open)".to_string() } else { fill };
@@ -346,6 +397,7 @@ fn bar(s: &mut String, f: &Failure, o: &FailureOp, y: f64, x: &dyn Fn(u64) -> f6
             Role::Failing => " · cannot be linearized next".into(),
             Role::Concurrent => " · concurrent with the failing op".into(),
             Role::Writer => " · wrote the value the failing read returned".into(),
+            Role::Involved => format!(" · in the {} witness", f.witness.as_deref().unwrap_or_default()),
             Role::Other => String::new(),
         }
     );

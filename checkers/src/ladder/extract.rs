@@ -58,6 +58,9 @@ pub(crate) struct Source {
     /// The completion's value (null for info).
     pub output: Value,
     pub ok: bool,
+    /// Times of the invocation and the completion (`Op::time`).
+    pub start: u64,
+    pub end: Option<u64>,
 }
 
 /// A differentiated read/write history.
@@ -254,6 +257,8 @@ pub(crate) fn extract(history: &[Op], init: &Value, nil_read_is_unknown: bool) -
                 value: inv.value.clone(),
                 output: done.map(|c| c.value.clone()).unwrap_or(Value::Null),
                 ok: done.is_some(),
+                start: inv.time,
+                end: done.map(|c| c.time),
             });
         }
         cands.push(list);
@@ -289,21 +294,30 @@ pub(crate) fn extract(history: &[Op], init: &Value, nil_read_is_unknown: bool) -
         }
     }
     // An indefinite op takes effect iff its written value was read (a cas's read and write go
-    // together).
-    let mut read_vals: rustc_hash::FxHashSet<(u32, u32)> = Default::default();
+    // together), by a definite read or by the read of an indefinite cas that took effect: a
+    // fixpoint, from the definite reads along the indefinite cas's reads.
+    let mut indefinite_writer: FxHashMap<(u32, u32), u32> = FxHashMap::default();
+    let mut cas_read: FxHashMap<u32, (u32, u32)> = FxHashMap::default();
+    let mut todo: Vec<(u32, u32)> = Vec::new();
     for list in &cands {
         for c in list {
-            if c.op.kind == Kind::Read && c.definite {
-                read_vals.insert((c.op.key, c.op.val));
+            match (c.op.kind, c.definite) {
+                (Kind::Read, true) => todo.push((c.op.key, c.op.val)),
+                (Kind::Read, false) => {
+                    cas_read.insert(c.op.src, (c.op.key, c.op.val));
+                }
+                (Kind::Write, false) => {
+                    indefinite_writer.insert((c.op.key, c.op.val), c.op.src);
+                }
+                (Kind::Write, true) => {}
             }
         }
     }
     let mut kept_src: rustc_hash::FxHashSet<u32> = Default::default();
-    for list in &cands {
-        for c in list {
-            if !c.definite && c.op.kind == Kind::Write && read_vals.contains(&(c.op.key, c.op.val)) {
-                kept_src.insert(c.op.src);
-            }
+    while let Some(read) = todo.pop() {
+        if let Some(src) = indefinite_writer.remove(&read) {
+            kept_src.insert(src);
+            todo.extend(cas_read.get(&src).copied());
         }
     }
     d.starts.push(0);

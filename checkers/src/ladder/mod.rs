@@ -84,6 +84,13 @@ pub struct WitnessOp {
     /// "ok" or "info".
     #[serde(rename = "type")]
     pub kind: String,
+    /// Nanoseconds since the run started, of the invocation and of the completion (none for
+    /// an info op): the report draws the witness on process lanes, as it draws a
+    /// linearizability failure.
+    #[serde(default)]
+    pub start: u64,
+    #[serde(default)]
+    pub end: Option<u64>,
 }
 
 /// Why a model is broken: the pattern, the few operations involved, and a sentence.
@@ -175,6 +182,8 @@ fn witness_op(history: &[Op], call_at: usize, done: Option<usize>) -> WitnessOp 
         value: inv.value.clone(),
         output: done.map(|d| d.value.clone()).unwrap_or(Value::Null),
         kind: if done.is_some() { "ok" } else { "info" }.into(),
+        start: inv.time,
+        end: done.map(|d| d.time),
     }
 }
 
@@ -196,6 +205,8 @@ fn diff_witness(d: &extract::Diff, b: &causal::Bad) -> Witness {
                     value: s.value.clone(),
                     output: s.output.clone(),
                     kind: if s.ok { "ok" } else { "info" }.into(),
+                    start: s.start,
+                    end: s.end,
                 }
             })
             .collect(),
@@ -247,6 +258,8 @@ pub fn check_with_linearizable(
                 value: op.value.clone(),
                 output: op.output.clone(),
                 kind: op.kind.clone(),
+                start: op.start,
+                end: op.end,
             })
             .collect(),
         explanation: lin.summary.clone(),
@@ -341,25 +354,7 @@ pub fn check_with_linearizable(
     } else if let Some(r) = sc_from_causal {
         r
     } else {
-        match sequential_check(history, o)? {
-            sequential::ScOutcome::Holds => rung(
-                "sequential",
-                Status::Holds,
-                "a total order of the operations respects every process's order and the model",
-                None,
-            ),
-            sequential::ScOutcome::Unknown(why) => rung("sequential", Status::Unknown, why, None),
-            sequential::ScOutcome::Broken { ops, explanation } => rung(
-                "sequential",
-                Status::Broken,
-                explanation.clone(),
-                Some(Witness {
-                    pattern: "NoSequentialOrder".into(),
-                    ops: ops.iter().map(|&(c, d)| witness_op(history, c, d)).collect(),
-                    explanation,
-                }),
-            ),
-        }
+        sc_rung(history, sequential_check(history, o, ScMode::After(&lin))?)
     };
     timings.insert("sequential".to_string(), ms(t));
     rungs.push(sc);
@@ -401,37 +396,93 @@ pub fn check_with_linearizable(
     Ok(LadderResult { verdict: lin.verdict, summary, strongest, rungs, timings_ms: timings })
 }
 
-/// Only the sequential-consistency search (no shortcut through linearizability or the causal
-/// rungs), for benchmarks and tests: holds, broken or unknown.
-pub fn check_sequential(history: &[Op], opts: &Options) -> Result<Status, String> {
-    Ok(match sequential_check(history, opts)? {
-        sequential::ScOutcome::Holds => Status::Holds,
+/// The sequential-consistency checker on its own: the linearizability search first (a
+/// linearization is a sequential order), then, when it finds none, the sequential search (see
+/// `sequential`). This is what the ladder does when linearizability is broken and no causal
+/// rung decides; the benchmarks time it against linearizability alone.
+pub fn check_sequential(history: &[Op], opts: &Options) -> Result<Rung, String> {
+    Ok(sc_rung(history, sequential_check(history, opts, ScMode::Full)?))
+}
+
+/// Only the sequential search, without asking linearizability first, for benchmarks and tests:
+/// holds, broken or unknown.
+pub fn check_sequential_search(history: &[Op], opts: &Options) -> Result<Status, String> {
+    Ok(match sequential_check(history, opts, ScMode::SearchOnly)? {
+        sequential::ScOutcome::Holds { .. } => Status::Holds,
         sequential::ScOutcome::Broken { .. } => Status::Broken,
         sequential::ScOutcome::Unknown(_) => Status::Unknown,
     })
 }
 
-fn sequential_check(history: &[Op], o: &Options) -> Result<sequential::ScOutcome, String> {
+/// The sequential rung from the checker's outcome.
+fn sc_rung(history: &[Op], outcome: sequential::ScOutcome) -> Rung {
+    match outcome {
+        sequential::ScOutcome::Holds { linearizable: true } => rung(
+            "sequential",
+            Status::Holds,
+            "the history is linearizable, and a linearization keeps each process's order: it is a sequential order",
+            None,
+        ),
+        sequential::ScOutcome::Holds { linearizable: false } => rung(
+            "sequential",
+            Status::Holds,
+            "a total order of the operations respects every process's order and the model",
+            None,
+        ),
+        sequential::ScOutcome::Unknown(why) => rung("sequential", Status::Unknown, why, None),
+        sequential::ScOutcome::Broken { ops, explanation } => rung(
+            "sequential",
+            Status::Broken,
+            explanation.clone(),
+            Some(Witness {
+                pattern: "NoSequentialOrder".into(),
+                ops: ops.iter().map(|&(c, d)| witness_op(history, c, d)).collect(),
+                explanation,
+            }),
+        ),
+    }
+}
+
+/// How the sequential checker starts.
+#[derive(Clone, Copy)]
+enum ScMode<'a> {
+    /// Linearizability was checked already, with this result.
+    After(&'a LinearizableResult),
+    /// Linearizability first, then the search.
+    Full,
+    /// The search alone.
+    SearchOnly,
+}
+
+fn sequential_check(history: &[Op], o: &Options, mode: ScMode) -> Result<sequential::ScOutcome, String> {
     let mut o = o.clone();
     // The search may explode where linearizability's did not (no real time to cut orders):
     // at most 10 s unless the caller allows less.
     o.timeout = Some(o.timeout.unwrap_or(Duration::from_secs(10)).min(Duration::from_secs(10)));
+    fn run<M: crate::models::Model>(
+        model: &M,
+        history: &[Op],
+        o: &Options,
+        mode: ScMode,
+    ) -> Result<sequential::ScOutcome, String> {
+        match mode {
+            ScMode::After(lin) => sequential::check(model, history, o, Some(lin)),
+            ScMode::Full => sequential::check(model, history, o, None),
+            ScMode::SearchOnly => sequential::check_search_only(model, history, o),
+        }
+    }
     match o.model {
-        ModelKind::Register => {
-            sequential::check(&Register { init: Val::from_json(&o.init), allow_cas: false }, history, &o)
-        }
-        ModelKind::CasRegister => {
-            sequential::check(&Register { init: Val::from_json(&o.init), allow_cas: true }, history, &o)
-        }
+        ModelKind::Register => run(&Register { init: Val::from_json(&o.init), allow_cas: false }, history, &o, mode),
+        ModelKind::CasRegister => run(&Register { init: Val::from_json(&o.init), allow_cas: true }, history, &o, mode),
         ModelKind::Kv => {
             let init = match &o.init {
                 Value::Null => None,
                 Value::String(s) => Some(Arc::from(s.as_str())),
                 other => Some(Arc::from(other.to_string())),
             };
-            sequential::check(&Kv { init }, history, &o)
+            run(&Kv { init }, history, &o, mode)
         }
-        ModelKind::Mutex => sequential::check(&Mutex, history, &o),
-        ModelKind::FifoQueue => sequential::check(&FifoQueue, history, &o),
+        ModelKind::Mutex => run(&Mutex, history, &o, mode),
+        ModelKind::FifoQueue => run(&FifoQueue, history, &o, mode),
     }
 }

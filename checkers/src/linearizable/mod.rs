@@ -407,8 +407,9 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
 }
 
 /// Search the keys of a partitioned history (see `check_with`). `history` explains a failure;
-/// without it (`quick`) an invalid verdict comes with a bare failure and a bare summary.
-fn check_parts<M: Model>(
+/// without it (`quick`) an invalid verdict comes with a bare failure and a bare summary. The
+/// sequential-consistency checker (`ladder`) runs it on the parts it searches itself.
+pub(crate) fn check_parts<M: Model>(
     model: &M,
     parts: &[Part<M::Op>],
     invocations: usize,
