@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p faultline-checkers --example txn_history -- \
 //!     --txns 1000000 --keys 1000 --processes 20 --info 0.01 --out FILE \
-//!     [--seed 1] [--edn] [--max-writes 32] [--inject all|G0,G1a,...]
+//!     [--seed 1] [--edn] [--max-writes 32] [--inject all|G0,G1a,...] [--stale-reads 0.5]
 //! ```
 //!
 //! Client slots invoke transactions of 1-5 micro-ops (appends and reads, half each) on keys
@@ -13,6 +13,12 @@
 //! atomically at its completion, so the history is strictly serializable; with probability
 //! `--info` the completion is `info` (its effect applied or not, at random; reads unknown) and
 //! the slot's process is replaced by a new one, as in Jepsen.
+//!
+//! `--stale-reads P`: with probability P a transaction reads the state as of its invocation
+//! (a snapshot) while its appends still take effect at its completion, as snapshot isolation
+//! does; with several keys and many processes most transactions then fall into one huge
+//! strongly connected component (write skew, G-single-item and G2-item cycles everywhere), for
+//! the cycle search's benchmarks.
 //!
 //! `--inject` adds, at random places, small groups of transactions on keys of their own that show
 //! one anomaly each: G0, G1a, G1b, G1c, G-single-item, G2-item, internal, lost-update,
@@ -50,6 +56,7 @@ struct Args {
     edn: bool,
     max_writes: u64,
     inject: Vec<String>,
+    stale_reads: f64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -63,6 +70,7 @@ fn parse_args() -> Result<Args, String> {
         edn: false,
         max_writes: 32,
         inject: Vec::new(),
+        stale_reads: 0.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -78,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
             "--processes" => a.processes = num(&v)?.max(1),
             "--seed" => a.seed = num(&v)?,
             "--max-writes" => a.max_writes = num(&v)?.max(1),
+            "--stale-reads" => a.stale_reads = v.parse::<f64>().map_err(|e| format!("--stale-reads {v}: {e}"))?,
             "--info" => a.info = v.parse::<f64>().map_err(|e| format!("--info {v}: {e}"))?,
             "--out" => a.out = v,
             "--inject" => {
@@ -258,6 +267,13 @@ fn main() {
                     }
                 }
                 w.event("invoke", procs[s], &mops).expect("write");
+                if a.stale_reads > 0.0 && rng.random_bool(a.stale_reads) {
+                    for m in mops.iter_mut() {
+                        if let Mop::Read(k, r) = m {
+                            *r = Some(lists.get(k).cloned().unwrap_or_default());
+                        }
+                    }
+                }
                 open[s] = Some(mops);
                 invoked += 1;
                 outstanding += 1;
@@ -267,10 +283,18 @@ fn main() {
                 outstanding -= 1;
                 let info = rng.random_bool(a.info);
                 if !info || rng.random_bool(0.5) {
+                    // A snapshot read still sees the transaction's own earlier appends.
+                    let mut own: Vec<(i64, i64)> = Vec::new();
                     for m in mops.iter_mut() {
                         match m {
-                            Mop::Append(k, v) => lists.entry(*k).or_default().push(*v),
-                            Mop::Read(k, r) => *r = Some(lists.get(k).cloned().unwrap_or_default()),
+                            Mop::Append(k, v) => {
+                                lists.entry(*k).or_default().push(*v);
+                                own.push((*k, *v));
+                            }
+                            Mop::Read(k, r @ None) => *r = Some(lists.get(k).cloned().unwrap_or_default()),
+                            Mop::Read(k, Some(snapshot)) => {
+                                snapshot.extend(own.iter().filter(|(o, _)| o == k).map(|(_, v)| *v))
+                            }
                         }
                     }
                 }

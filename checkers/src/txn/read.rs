@@ -1,9 +1,10 @@
 //! Reading transactional histories: Jepsen EDN (a map per line, or one vector), Elle-cli JSON
 //! (one array of op objects) and faultline JSON Lines, detected from the content.
 //!
-//! EDN goes through the crate's EDN reader (`formats`); JSON and JSON Lines are read object by
-//! object with serde straight into micro-ops (no JSON values kept), so a million-transaction
-//! history costs little more than its micro-ops. Invocations are paired with completions per
+//! EDN goes through the crate's EDN reader (`formats`) one op at a time, each turned into
+//! micro-ops before the next is read; JSON and JSON Lines are read object by object with serde
+//! straight into micro-ops (no JSON values kept), so a million-transaction history costs little
+//! more than its text and its micro-ops. Invocations are paired with completions per
 //! process; a completion without an invocation (Elle's completion-only test histories) is
 //! accepted and simply has no place in the process or realtime order. An invocation that never
 //! completes counts as `info`. Every problem names the file and line: an unknown micro-op, a
@@ -95,8 +96,12 @@ pub fn parse_txn_history(text: &str, workload: Option<Workload>) -> Result<(TxnH
     let mut b = Builder::new(workload);
     match format {
         TxnFormat::Edn => {
-            let (ops, lines) = crate::formats::read_edn_ops(text).map_err(|e| err(Some(e.line), e.message))?;
-            add_ops(&mut b, ops.iter().zip(lines)).map_err(|(line, m)| err(Some(line), m))?;
+            // Op by op: each is turned into micro-ops and dropped before the next is read.
+            crate::formats::for_each_edn_op(text, |op, line| {
+                add_ops(&mut b, std::iter::once((&op, line)))
+                    .map_err(|(line, message)| crate::formats::LineError { line, message })
+            })
+            .map_err(|e| err(Some(e.line), e.message))?;
         }
         TxnFormat::Jsonl => read_jsonl(text, &mut b).map_err(|(line, m)| err(Some(line), m))?,
         TxnFormat::JsonArray => {
