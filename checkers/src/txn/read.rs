@@ -94,6 +94,7 @@ pub fn parse_txn_history(text: &str, workload: Option<Workload>) -> Result<(TxnH
         err(None, "cannot detect the format (expected Jepsen EDN, Elle-cli JSON or faultline JSON Lines)".into())
     })?;
     let mut b = Builder::new(workload);
+    b.reserve_for(text.len());
     match format {
         TxnFormat::Edn => {
             // Op by op: each is turned into micro-ops and dropped before the next is read.
@@ -191,6 +192,7 @@ fn read_jsonl(text: &str, b: &mut Builder) -> Result<(), (usize, String)> {
         return Ok(());
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
+    b.defer_frees = true;
     std::thread::scope(|scope| {
         // Freed on their own thread, off this one's path (see `Builder::dead`).
         let (graves, dropper) = std::sync::mpsc::channel::<(ParsedBlock, Vec<Vec<RawMop>>)>();
@@ -478,6 +480,8 @@ struct Builder {
     /// they were allocated by the parsing threads, and freeing them one by one here would
     /// cost this thread, which the others wait for, a lock per free.
     dead: Vec<Vec<RawMop>>,
+    /// Whether another thread takes `dead` (else micro-ops are freed at once).
+    defer_frees: bool,
 }
 
 impl Builder {
@@ -492,6 +496,26 @@ impl Builder {
             raw: Vec::new(),
             pending_invocations: FxHashMap::default(),
             dead: Vec::new(),
+            defer_frees: false,
+        }
+    }
+
+    /// Size the history's arrays once for a text of `bytes` bytes, generously: growing them
+    /// by doubling, between the many small allocations of parsing, leaves the freed halves as
+    /// holes in the heap (the peak memory of a large EDN history was most of it). Capacity
+    /// never written is never touched, so costs no memory.
+    fn reserve_for(&mut self, bytes: usize) {
+        // A transaction is at least two maps of 30 bytes; a micro-op at least 8 bytes, a list
+        // element at least 2.
+        self.h.txns.reserve(bytes / 60);
+        self.h.mops.reserve(bytes / 8);
+        self.h.elements.reserve(bytes / 2);
+    }
+
+    /// Micro-ops done with: freed now, or kept for `take_dead`.
+    fn bury(&mut self, mops: Vec<RawMop>) {
+        if self.defer_frees {
+            self.dead.push(mops);
         }
     }
 
@@ -539,7 +563,7 @@ impl Builder {
         }
         let invoked_at = self.open.remove(&ev.process).map(|(p, _)| p);
         if let Some(mops) = self.pending_invocations.remove(&ev.process) {
-            self.dead.push(mops);
+            self.bury(mops);
         }
         let outcome = match ev.kind {
             OpType::Ok => Outcome::Ok,
@@ -570,7 +594,7 @@ impl Builder {
                     let mop = self.convert(w, m)?;
                     self.h.mops.push(mop);
                 }
-                self.dead.push(mops);
+                self.bury(mops);
             }
             None => self.raw.push(mops),
         }
