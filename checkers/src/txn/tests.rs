@@ -59,6 +59,11 @@ fn pairs(ops: &[(&str, u64, &str)]) -> String {
         .join("\n")
 }
 
+/// Events in the order given: (shorthand, process, type).
+fn events(evs: &[(&str, u64, &str)]) -> TxnHistory {
+    hist(&evs.iter().map(|(o, p, k)| op_edn(o, *p, k, None)).collect::<Vec<_>>().join("\n"))
+}
+
 fn hist(text: &str) -> TxnHistory {
     parse_txn_history(text, None).unwrap_or_else(|e| panic!("{e}\n{text}")).0
 }
@@ -444,14 +449,8 @@ fn rw_internal() {
 
 #[test]
 fn rw_initial_state() {
-    let text = [
-        op_edn("Rrx_ry1", 0, "invoke", None),
-        op_edn("wy1wx2", 1, "invoke", None),
-        op_edn("wy1wx2", 1, "ok", None),
-        op_edn("Rrx_ry1", 0, "ok", None),
-    ]
-    .join("\n");
-    let r = cm(&hist(&text), &["serializable"]);
+    let h = events(&[("Rrx_ry1", 0, "invoke"), ("wy1wx2", 1, "invoke"), ("wy1wx2", 1, "ok"), ("Rrx_ry1", 0, "ok")]);
+    let r = cm(&h, &["serializable"]);
     assert_result(&r, False, &["G-single-item"], &["consistent-view", "repeatable-read"]);
     assert_eq!(cycle_steps(&r, "G-single-item"), ["rw", "wr"]);
 }
@@ -510,11 +509,16 @@ fn rw_linearizable_keys_read_of_a_newer_value() {
     valid(&check(&h, &rw_opts(Some(&["strict-serializable"]), &[], LINEARIZABLE)));
     // "Read read returns what was just been written": 1 < 2 < 1 in realtime.
     let h = hist(&pairs(&[("wx1", 0, "ok"), ("Rrx2", 0, "ok"), ("Rrx1", 0, "ok")]));
-    let r = check(&h, &rw_opts(Some(&["strict-serializable"]), &[], LINEARIZABLE));
+    versions_1_2_cycle(&h, LINEARIZABLE, "linearizable-keys");
+}
+
+/// Under strict-serializability with the assumption, the versions 1 and 2 of x form a cycle.
+fn versions_1_2_cycle(h: &TxnHistory, assume: [bool; 3], source: &str) {
+    let r = check(h, &rw_opts(Some(&["strict-serializable"]), &[], assume));
     assert_result(&r, False, &["cyclic-versions"], &["read-uncommitted"]);
     assert_eq!(
         without_explanation(&r.anomalies["cyclic-versions"]),
-        vec![json!({"key": "x", "scc": [1, 2], "sources": ["initial-state", "linearizable-keys"]})]
+        vec![json!({"key": "x", "scc": [1, 2], "sources": ["initial-state", source]})]
     );
 }
 
@@ -546,16 +550,14 @@ fn rw_sequential_keys_g0() {
 #[test]
 fn rw_linearizable_keys_g2_item() {
     // checker-test "G2-item": T1 reads x = 1, y = 1; T2 (rx1wy2) and T3 (ry1wx2) overlap.
-    let text = [
-        op_edn("Rrx1ry1", 0, "invoke", None),
-        op_edn("Rrx1ry1", 0, "ok", None),
-        op_edn("rx1wy2", 1, "invoke", None),
-        op_edn("ry1wx2", 2, "invoke", None),
-        op_edn("ry1wx2", 2, "ok", None),
-        op_edn("rx1wy2", 1, "ok", None),
-    ]
-    .join("\n");
-    let h = hist(&text);
+    let h = events(&[
+        ("Rrx1ry1", 0, "invoke"),
+        ("Rrx1ry1", 0, "ok"),
+        ("rx1wy2", 1, "invoke"),
+        ("ry1wx2", 2, "invoke"),
+        ("ry1wx2", 2, "ok"),
+        ("rx1wy2", 1, "ok"),
+    ]);
     valid(&check(&h, &rw_opts(Some(&["read-committed"]), &[], LINEARIZABLE)));
     let r = check(&h, &rw_opts(None, &["G2"], LINEARIZABLE));
     assert_result(&r, False, &["G2-item"], &["repeatable-read"]);
@@ -569,16 +571,9 @@ fn rw_linearizable_keys_g2_item() {
 fn rw_sequential_keys_cyclic_versions() {
     // checker-test "cyclic version order": one process writes 1, then 2, then reads 1.
     let h = hist(&pairs(&[("wx1", 0, "ok"), ("wx2", 0, "ok"), ("Rrx1", 0, "ok")]));
-    let r = check(&h, &rw_opts(Some(&["strict-serializable"]), &[], SEQUENTIAL));
-    assert_result(&r, False, &["cyclic-versions"], &["read-uncommitted"]);
-    assert_eq!(
-        without_explanation(&r.anomalies["cyclic-versions"]),
-        vec![json!({"key": "x", "scc": [1, 2], "sources": ["initial-state", "sequential-keys"]})]
-    );
+    versions_1_2_cycle(&h, SEQUENTIAL, "sequential-keys");
     // Completions only: a process's completions are still in its order.
-    let h = hist(&oks(&["wx1", "wx2", "Rrx1"]));
-    let r = check(&h, &rw_opts(Some(&["strict-serializable"]), &[], SEQUENTIAL));
-    assert_result(&r, False, &["cyclic-versions"], &["read-uncommitted"]);
+    versions_1_2_cycle(&hist(&oks(&["wx1", "wx2", "Rrx1"])), SEQUENTIAL, "sequential-keys");
 }
 
 #[test]
