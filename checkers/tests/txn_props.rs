@@ -227,12 +227,14 @@ fn both_verdicts_occur() {
 /// returning nil or any value written to the key anywhere (so anything goes), some `info` and
 /// `fail` completions.
 fn register_history(seed: u64) -> String {
+    /// A micro-op: (a write?, key, value; 0 for a read of nil).
+    type RegMop = (bool, usize, i64);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n = rng.random_range(2..=6);
     let processes = rng.random_range(1..=3u64);
     let keys = rng.random_range(1..=2);
     let mut next = [1i64; 2];
-    let mut txns: Vec<(u64, Vec<(bool, usize, i64)>)> = (0..n)
+    let mut txns: Vec<(u64, Vec<RegMop>)> = (0..n)
         .map(|_| {
             let len = rng.random_range(1..=3);
             let mops = (0..len)
@@ -259,7 +261,7 @@ fn register_history(seed: u64) -> String {
             }
         }
     }
-    let mop_text = |mops: &[(bool, usize, i64)], invoke: bool| -> String {
+    let mop_text = |mops: &[RegMop], invoke: bool| -> String {
         mops.iter()
             .map(|&(w, k, v)| match (w, invoke || v == 0) {
                 (true, _) => format!("[:w :{} {v}]", KEYS[k]),
