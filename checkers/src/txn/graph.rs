@@ -19,10 +19,11 @@
 //! from later starts is cut at the best length so far, so the cycle reported is the shortest of
 //! its kind in the component. The search is bounded per component (edges visited, time): past
 //! the bound, the shortest cycle found so far is reported, marked as not proven shortest, or,
-//! with none found yet, the search goes on unbounded until it finds a real cycle of the kind (a
-//! search from a well-chosen start is linear; see `shortest_cycle`), so every anomaly reported
-//! carries its cycle and none is ever reduced to "a cycle exists" (Elle's
-//! `cycle-search-timeout`). The search first narrows the component to the sub-components of the
+//! with none found yet, the search goes on until it finds a real cycle of the kind (a search
+//! from a well-chosen start is linear; see `shortest_cycle`), so every anomaly reported carries
+//! its cycle and none is ever reduced to "a cycle exists". Only when a far larger ceiling is
+//! reached with no cycle of a kind found at all (a huge component that may well have none) is
+//! that kind left as Elle's `cycle-search-timeout`. The search first narrows the component to the sub-components of the
 //! edges the kind may use.
 
 use super::{models, Analysis, Outcome, Rung, TxnHistory, TxnOptions, TxnResult, TxnStats, Validity, LADDER};
@@ -50,8 +51,9 @@ pub mod rel {
     }
 }
 
-/// Anomalies that make the verdict unknown rather than invalid (Elle's names; this checker's
-/// cycle search never times out, but `--anomalies` may name it).
+/// Anomalies that make the verdict unknown rather than invalid (Elle's names). The cycle search
+/// reports `cycle-search-timeout` only past its ceiling with no cycle of a kind found, that is,
+/// when a huge component may have none; a cycle it finds is always reported.
 pub const UNKNOWN_ANOMALIES: &[&str] = &["empty-transaction-graph", "cycle-search-timeout"];
 
 /// A graph in compressed rows: the edges out of `v` are `offsets[v]..offsets[v + 1]`.
@@ -373,6 +375,10 @@ struct Found {
 pub struct SearchBound {
     /// Edges visited.
     pub edges: u64,
+    /// Edges the search may visit in all, looking for any cycle of the kind once past `edges`
+    /// or the deadline with none found: a safety net for a huge component with no cycle of
+    /// the kind, where every start must be searched to the end to say so.
+    pub ceiling: u64,
     /// When the component's search began, and how long it may try to prove cycles shortest.
     pub deadline: std::time::Instant,
 }
@@ -388,7 +394,10 @@ pub struct SearchBound {
 /// rw edge (the distinguishing edge lies in a strongly connected part); for kinds with exactly
 /// one rw edge, only rw edges s -> v where v can reach s without rw edges can close one, so
 /// those are tried, the sure ones (s and v in one rw-free component) first.
-fn shortest_cycle(g: &Csr, comp: &[u32], spec: &Spec, bound: SearchBound) -> Option<Found> {
+///
+/// `Err(edges visited)`: past the ceiling with no cycle found, the one case where the search
+/// cannot say (Elle's `cycle-search-timeout`).
+fn shortest_cycle(g: &Csr, comp: &[u32], spec: &Spec, bound: SearchBound) -> Result<Option<Found>, u64> {
     // Narrow to the sub-components of the edges this kind may use.
     let local: FxHashMap<u32, u32> = comp.iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
     let mut sub_edges = Vec::new();
@@ -418,7 +427,7 @@ fn shortest_cycle(g: &Csr, comp: &[u32], spec: &Spec, bound: SearchBound) -> Opt
         if best_len <= 2 {
             break;
         }
-        let budget = if cut { u64::MAX } else { bound.edges.saturating_sub(spent) };
+        let budget = if cut { bound.ceiling.saturating_sub(spent) } else { bound.edges.saturating_sub(spent) };
         let (found, used) = bfs(&sub, &part, &mut seen, s, spec, best_len, budget);
         spent += used;
         let complete = used <= budget;
@@ -427,6 +436,9 @@ fn shortest_cycle(g: &Csr, comp: &[u32], spec: &Spec, bound: SearchBound) -> Opt
             if cut {
                 break;
             }
+        }
+        if cut && (!complete || spent >= bound.ceiling) {
+            return Err(spent);
         }
         if !cut && (!complete || spent >= bound.edges || std::time::Instant::now() >= bound.deadline) {
             cut = true;
@@ -439,11 +451,11 @@ fn shortest_cycle(g: &Csr, comp: &[u32], spec: &Spec, bound: SearchBound) -> Opt
         }
         i += 1;
     }
-    best.map(|mut f| {
+    Ok(best.map(|mut f| {
         f.shortest = !cut;
         f.vertices = f.vertices.iter().map(|&i| comp[i as usize]).collect();
         f
-    })
+    }))
 }
 
 /// The transactions to search from, best first (see `shortest_cycle`).
@@ -688,7 +700,11 @@ pub fn finish(h: &TxnHistory, opts: &TxnOptions, mut analysis: Analysis) -> TxnR
     let specs = specs();
     let mut cycles: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for comp in &comps {
-        let bound = SearchBound { edges: opts.search_budget, deadline: std::time::Instant::now() + opts.search_time };
+        let bound = SearchBound {
+            edges: opts.search_budget,
+            ceiling: opts.search_ceiling,
+            deadline: std::time::Instant::now() + opts.search_time,
+        };
         let mut redundant: BTreeSet<String> = BTreeSet::new();
         for spec in &specs {
             if redundant.contains(&spec.name) {
@@ -700,9 +716,23 @@ pub fn finish(h: &TxnHistory, opts: &TxnOptions, mut analysis: Analysis) -> TxnR
             {
                 continue;
             }
-            if let Some(f) = shortest_cycle(&g, comp, spec, bound) {
-                cycles.entry(spec.name.clone()).or_default().push(cycle_json(h, &analysis, &spec.name, &f));
-                redundant.extend(models::implied_anomalies([spec.name.as_str()]));
+            match shortest_cycle(&g, comp, spec, bound) {
+                Ok(Some(f)) => {
+                    cycles.entry(spec.name.clone()).or_default().push(cycle_json(h, &analysis, &spec.name, &f));
+                    redundant.extend(models::implied_anomalies([spec.name.as_str()]));
+                }
+                Ok(None) => {}
+                Err(edges) => cycles.entry("cycle-search-timeout".into()).or_default().push(json!({
+                    "type": "cycle-search-timeout",
+                    "anomaly-spec-type": spec.name,
+                    "scc-size": comp.len(),
+                    "edges-searched": edges,
+                    "explanation": format!(
+                        "no {} cycle found in a component of {} transactions after visiting {edges} edges: there may be none",
+                        spec.name,
+                        comp.len()
+                    ),
+                })),
             }
         }
     }

@@ -237,6 +237,10 @@ pub struct TxnOptions {
     /// cycle found so far (`"shortest": false`), or, with none yet, the first real cycle of the
     /// kind it finds: it never falls back to saying only that a cycle exists.
     pub search_budget: u64,
+    /// Edges the search may visit in all per anomaly kind and component while looking for any
+    /// cycle of a kind it has found none of; past it, `cycle-search-timeout` (the component may
+    /// have no cycle of the kind, and proving so means searching from every start).
+    pub search_ceiling: u64,
     /// How long the search may spend proving cycles shortest in one component (all kinds).
     pub search_time: std::time::Duration,
 }
@@ -251,6 +255,7 @@ impl TxnOptions {
             sequential_keys: false,
             linearizable_keys: false,
             search_budget: 20_000_000,
+            search_ceiling: 2_000_000_000,
             search_time: std::time::Duration::from_secs(2),
         }
     }

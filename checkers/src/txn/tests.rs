@@ -911,3 +911,18 @@ fn a_search_cut_short_still_reports_a_real_cycle() {
     assert_result(&r, False, &["G-single-item"], &["consistent-view", "repeatable-read"]);
     assert_eq!(cycle_steps(&r, "G-single-item"), ["rw", "wr"]);
 }
+
+#[test]
+fn past_the_ceiling_a_kind_never_found_is_a_timeout() {
+    // A ceiling of 100 edges: the ring's G-single-item and G-nonadjacent-item searches (there
+    // are none) and its G2-item search (its one cycle has 1,000 edges) all give up, and say so.
+    let mut o = serializable_opts();
+    o.search_budget = 10;
+    o.search_ceiling = 100;
+    let r = check(&ring(1000, None), &o);
+    assert_result(&r, Unknown, &["cycle-search-timeout"], &[]);
+    let kinds: Vec<&str> =
+        r.anomalies["cycle-search-timeout"].iter().map(|c| c["anomaly-spec-type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["G-single-item", "G-nonadjacent-item", "G2-item"]);
+    assert_eq!(r.anomalies["cycle-search-timeout"][0]["scc-size"], 1000);
+}
