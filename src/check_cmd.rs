@@ -65,6 +65,14 @@ pub struct CheckArgs {
     /// version order (Elle's wfr-keys).
     #[arg(long)]
     pub wfr_keys: bool,
+    /// rw-register: assume each key is sequentially consistent: a process's successive
+    /// transactions on a key give the key's version order (Elle's sequential-keys).
+    #[arg(long)]
+    pub sequential_keys: bool,
+    /// rw-register: assume each key is linearizable: the realtime order of the transactions on
+    /// a key gives the key's version order (Elle's linearizable-keys).
+    #[arg(long)]
+    pub linearizable_keys: bool,
     /// Which models to check: `linearizable` (the default) or `ladder`: linearizable,
     /// sequential, causal (CM, CCv, CC), the session guarantees and convergence, as a table with
     /// a witness per broken model and the strongest that holds (`checkers.ladder` with --json).
@@ -139,6 +147,18 @@ pub fn txn_options(args: &CheckArgs, workload: Workload) -> Result<TxnOptions, S
     }
     o.anomalies = args.anomalies.clone();
     o.wfr_keys = args.wfr_keys;
+    o.sequential_keys = args.sequential_keys;
+    o.linearizable_keys = args.linearizable_keys;
+    if workload != Workload::RwRegister {
+        let flags = [
+            ("--wfr-keys", o.wfr_keys),
+            ("--sequential-keys", o.sequential_keys),
+            ("--linearizable-keys", o.linearizable_keys),
+        ];
+        if let Some((flag, _)) = flags.iter().find(|f| f.1) {
+            return Err(format!("{flag} applies to rw-register histories, not {}", workload.as_str()));
+        }
+    }
     o.validate()?;
     Ok(o)
 }

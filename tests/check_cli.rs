@@ -161,6 +161,34 @@ fn transactional_histories() {
     let out = check(&["--workload", "rw-register"], &[rw]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("G1c"), "{}", stdout(&out));
+    // rw-register version-order assumptions (Elle's rw_register_test.clj, "cyclic version order"):
+    // one process writes 1, then 2, then reads 1. Only --sequential-keys and --linearizable-keys
+    // see that the versions of x went 1, 2, 1.
+    let seq = write(
+        "seq.edn",
+        &[
+            ("invoke", "[[:w :x 1]]"),
+            ("ok", "[[:w :x 1]]"),
+            ("invoke", "[[:w :x 2]]"),
+            ("ok", "[[:w :x 2]]"),
+            ("invoke", "[[:r :x nil]]"),
+            ("ok", "[[:r :x 1]]"),
+        ]
+        .iter()
+        .map(|(t, v)| format!("{{:process 0, :type :{t}, :f :txn, :value {v}}}\n"))
+        .collect::<String>(),
+    );
+    assert_eq!(check(&["--workload", "rw-register"], &[seq.clone()]).status.code(), Some(0));
+    for flag in ["--sequential-keys", "--linearizable-keys"] {
+        let out = check(&["--json", "--workload", "rw-register", flag], &[seq.clone()]);
+        assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+        let first: serde_json::Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+        assert_eq!(first["anomaly-types"], serde_json::json!(["cyclic-versions"]), "{flag}");
+        assert_eq!(first["anomalies"]["cyclic-versions"][0]["scc"], serde_json::json!([1, 2]), "{flag}");
+    }
+    let out = check(&["--sequential-keys"], &[g2.clone()]);
+    assert_eq!(out.status.code(), Some(254));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--sequential-keys applies to rw-register histories"));
     // Malformed: the file and line.
     let bad = write("bad.edn", "{:process 0, :type :ok, :f :txn, :value [[:append :x 1]]}\n{:process 1, :type :ok, :f :txn, :value [[:append :x 1]]}\n");
     let out = check(&[], &[bad.clone()]);

@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p faultline-checkers --example txn_history -- \
 //!     --txns 1000000 --keys 1000 --processes 20 --info 0.01 --out FILE \
-//!     [--seed 1] [--edn] [--max-writes 32] [--inject all|G0,G1a,...]
+//!     [--seed 1] [--edn] [--max-writes 32] [--inject all|G0,G1a,...] [--stale-reads 0.5 [--stale-lag 1000]]
 //! ```
 //!
 //! Client slots invoke transactions of 1-5 micro-ops (appends and reads, half each) on keys
@@ -13,6 +13,14 @@
 //! atomically at its completion, so the history is strictly serializable; with probability
 //! `--info` the completion is `info` (its effect applied or not, at random; reads unknown) and
 //! the slot's process is replaced by a new one, as in Jepsen.
+//!
+//! `--stale-reads P`: with probability P a transaction reads the state as of its invocation
+//! (a snapshot) while its appends still take effect at its completion, as snapshot isolation
+//! does (write skew, G-single-item and G2-item cycles everywhere); with `--stale-lag N`, the
+//! state as of N completions before its own, as a lagging replica would serve it. Its reads
+//! still see its own appends. With a lag of hundreds, the rw edges from stale readers reach
+//! far back and most transactions fall into one huge strongly connected component, for the
+//! cycle search's benchmarks.
 //!
 //! `--inject` adds, at random places, small groups of transactions on keys of their own that show
 //! one anomaly each: G0, G1a, G1b, G1c, G-single-item, G2-item, internal, lost-update,
@@ -50,6 +58,8 @@ struct Args {
     edn: bool,
     max_writes: u64,
     inject: Vec<String>,
+    stale_reads: f64,
+    stale_lag: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -63,6 +73,8 @@ fn parse_args() -> Result<Args, String> {
         edn: false,
         max_writes: 32,
         inject: Vec::new(),
+        stale_reads: 0.0,
+        stale_lag: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -78,6 +90,8 @@ fn parse_args() -> Result<Args, String> {
             "--processes" => a.processes = num(&v)?.max(1),
             "--seed" => a.seed = num(&v)?,
             "--max-writes" => a.max_writes = num(&v)?.max(1),
+            "--stale-lag" => a.stale_lag = num(&v)?,
+            "--stale-reads" => a.stale_reads = v.parse::<f64>().map_err(|e| format!("--stale-reads {v}: {e}"))?,
             "--info" => a.info = v.parse::<f64>().map_err(|e| format!("--info {v}: {e}"))?,
             "--out" => a.out = v,
             "--inject" => {
@@ -212,6 +226,11 @@ fn main() {
     let mut procs: Vec<u64> = (0..a.processes).collect();
     let mut next_proc = a.processes;
     let mut open: Vec<Option<Vec<Mop>>> = (0..a.processes).map(|_| None).collect();
+    // --stale-lag: whether each slot's open transaction reads stale; per key, its list's length
+    // after each completion that appended to it: (completion number, length).
+    let mut lagging: Vec<bool> = vec![false; a.processes as usize];
+    let mut lengths: rustc_hash::FxHashMap<i64, Vec<(u64, usize)>> = Default::default();
+    let mut completions = 0u64;
     let (mut invoked, mut outstanding) = (0u64, 0u64);
     // Where the injections go: before this many invocations.
     let mut inject_at: Vec<(u64, usize)> = a
@@ -258,6 +277,15 @@ fn main() {
                     }
                 }
                 w.event("invoke", procs[s], &mops).expect("write");
+                let stale = a.stale_reads > 0.0 && rng.random_bool(a.stale_reads);
+                lagging[s] = stale && a.stale_lag > 0;
+                if stale && a.stale_lag == 0 {
+                    for m in mops.iter_mut() {
+                        if let Mop::Read(k, r) = m {
+                            *r = Some(lists.get(k).cloned().unwrap_or_default());
+                        }
+                    }
+                }
                 open[s] = Some(mops);
                 invoked += 1;
                 outstanding += 1;
@@ -267,13 +295,39 @@ fn main() {
                 outstanding -= 1;
                 let info = rng.random_bool(a.info);
                 if !info || rng.random_bool(0.5) {
+                    // A snapshot read still sees the transaction's own earlier appends.
+                    let mut own: Vec<(i64, i64)> = Vec::new();
                     for m in mops.iter_mut() {
                         match m {
-                            Mop::Append(k, v) => lists.entry(*k).or_default().push(*v),
-                            Mop::Read(k, r) => *r = Some(lists.get(k).cloned().unwrap_or_default()),
+                            Mop::Append(k, v) => {
+                                lists.entry(*k).or_default().push(*v);
+                                own.push((*k, *v));
+                            }
+                            Mop::Read(k, r @ None) if lagging[s] => {
+                                // The list as it was `stale_lag` completions ago, and the
+                                // transaction's own appends.
+                                let then = completions.saturating_sub(a.stale_lag);
+                                let log = lengths.get(k).map_or(&[][..], |l| l.as_slice());
+                                let at = log.partition_point(|&(c, _)| c <= then);
+                                let len = if at == 0 { 0 } else { log[at - 1].1 };
+                                let mut xs = lists.get(k).map_or(Vec::new(), |l| l[..len].to_vec());
+                                xs.extend(own.iter().filter(|(o, _)| o == k).map(|(_, v)| *v));
+                                *r = Some(xs);
+                            }
+                            Mop::Read(k, r @ None) => *r = Some(lists.get(k).cloned().unwrap_or_default()),
+                            Mop::Read(k, Some(snapshot)) => {
+                                snapshot.extend(own.iter().filter(|(o, _)| o == k).map(|(_, v)| *v))
+                            }
+                        }
+                    }
+                    if a.stale_lag > 0 {
+                        for (k, _) in &own {
+                            let len = lists.get(k).map_or(0, Vec::len);
+                            lengths.entry(*k).or_default().push((completions + 1, len));
                         }
                     }
                 }
+                completions += 1;
                 if info {
                     for m in mops.iter_mut() {
                         if let Mop::Read(_, r) = m {

@@ -102,12 +102,11 @@ pub(crate) fn scan_fields<'a, V: ScanValue>(text: &'a str, start: usize) -> Opti
     Some((fields, s.pos, s.newlines))
 }
 
-/// Scan the op map starting at `text[start]` (a `{`) and push it onto `ops` (its position there
-/// is its index and time unless the map says otherwise). Returns the byte offset just after the
-/// closing `}` and the newlines crossed; `None`: not the usual shape, read it with the general
-/// reader (nothing was pushed).
-pub(crate) fn scan_op(text: &str, start: usize, ops: &mut Vec<Op>) -> Option<(usize, usize)> {
-    let position = ops.len() as u64;
+/// Scan the op map starting at `text[start]` (a `{`) and push it onto `ops` (`position`, its
+/// place in the history, is its index and time unless the map says otherwise). Returns the byte
+/// offset just after the closing `}` and the newlines crossed; `None`: not the usual shape, read
+/// it with the general reader (nothing was pushed).
+pub(crate) fn scan_op(text: &str, start: usize, position: u64, ops: &mut Vec<Op>) -> Option<(usize, usize)> {
     let (m, end, newlines) = scan_fields::<Value>(text, start)?;
     ops.push(Op {
         index: m.index.unwrap_or(position),
@@ -411,7 +410,7 @@ mod tests {
         ];
         for m in maps {
             let mut ops = Vec::new();
-            let (end, newlines) = scan_op(m, 0, &mut ops).unwrap_or_else(|| panic!("declined {m}"));
+            let (end, newlines) = scan_op(m, 0, 0, &mut ops).unwrap_or_else(|| panic!("declined {m}"));
             assert_eq!(end, m.len(), "{m}");
             let slow = super::super::read_op(&mut super::super::edn::Reader::new(m), None, 0).unwrap();
             assert_eq!(ops[0], slow, "{m}");
@@ -432,7 +431,7 @@ mod tests {
             "{:process 1, :type :ok :f :read",
         ] {
             let mut ops = Vec::new();
-            assert!(scan_op(m, 0, &mut ops).is_none(), "{m}");
+            assert!(scan_op(m, 0, 0, &mut ops).is_none(), "{m}");
             assert!(ops.is_empty());
         }
     }

@@ -242,22 +242,38 @@ pub(crate) fn read_edn_ops(text: &str) -> Result<(History, Vec<usize>), LineErro
     let expected = text.len() / 40 + 16;
     let mut ops = Vec::with_capacity(expected);
     let mut lines = Vec::with_capacity(expected);
-    each_edn_op(text, |r, tag, line| {
+    for_each_edn_op(text, |op, line| {
+        ops.push(op);
         lines.push(line);
-        let scanned = match text.as_bytes().get(r.offset()) {
-            Some(b'{') => edn_scan::scan_op(text, r.offset(), &mut ops),
-            _ => None,
-        };
-        match scanned {
-            Some((end, newlines)) => r.advance(end, newlines),
-            None => {
-                let op = read_op(r, tag, ops.len() as u64)?;
-                ops.push(op);
-            }
-        }
         Ok(())
     })?;
     Ok((ops, lines))
+}
+
+/// Read EDN ops one at a time, handing each (with the line it starts on) to `each` as soon as
+/// it is read, so a caller that keeps something smaller than an `Op` (the transactional
+/// reader) never holds the whole history as `Op`s.
+pub(crate) fn for_each_edn_op(
+    text: &str,
+    mut each: impl FnMut(Op, usize) -> Result<(), LineError>,
+) -> Result<(), LineError> {
+    let mut one: Vec<Op> = Vec::with_capacity(1);
+    let mut position = 0u64;
+    each_edn_op(text, |r, tag, line| {
+        let scanned = match text.as_bytes().get(r.offset()) {
+            Some(b'{') => edn_scan::scan_op(text, r.offset(), position, &mut one),
+            _ => None,
+        };
+        let op = match scanned {
+            Some((end, newlines)) => {
+                r.advance(end, newlines);
+                one.pop().expect("scan_op pushed the op")
+            }
+            None => read_op(r, tag, position)?,
+        };
+        position += 1;
+        each(op, line)
+    })
 }
 
 /// For the linearizability checker's quick path (`linearizable::quick`): scan the op maps of EDN

@@ -17,15 +17,20 @@
 //! breadth-first search over (transaction, automaton state) from each transaction that starts an
 //! edge of the kind's distinguishing relation finds the shortest cycle through it; the search
 //! from later starts is cut at the best length so far, so the cycle reported is the shortest of
-//! its kind in the component (with a visit budget: past it, the shortest found so far is
-//! reported and marked as not proven shortest). The search first narrows the component to the
-//! sub-components of the edges the kind may use.
+//! its kind in the component. The search is bounded per component (edges visited, time): past
+//! the bound, the shortest cycle found so far is reported, marked as not proven shortest, or,
+//! with none found yet, the search goes on until it finds a real cycle of the kind (a search
+//! from a well-chosen start is linear; see `shortest_cycle`), so every anomaly reported carries
+//! its cycle and none is ever reduced to "a cycle exists". Only when a far larger ceiling is
+//! reached with no cycle of a kind found at all (a huge component that may well have none) is
+//! that kind left as Elle's `cycle-search-timeout`. The search first narrows the component to the sub-components of the
+//! edges the kind may use.
 
 use super::{models, Analysis, Outcome, Rung, TxnHistory, TxnOptions, TxnResult, TxnStats, Validity, LADDER};
 use crate::Verdict;
 use rustc_hash::FxHashMap;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Relations, as bits.
 pub mod rel {
@@ -46,7 +51,9 @@ pub mod rel {
     }
 }
 
-/// Anomalies that make the verdict unknown rather than invalid.
+/// Anomalies that make the verdict unknown rather than invalid (Elle's names). The cycle search
+/// reports `cycle-search-timeout` only past its ceiling with no cycle of a kind found, that is,
+/// when a huge component may have none; a cycle it finds is always reported.
 pub const UNKNOWN_ANOMALIES: &[&str] = &["empty-transaction-graph", "cycle-search-timeout"];
 
 /// A graph in compressed rows: the edges out of `v` are `offsets[v]..offsets[v + 1]`.
@@ -124,15 +131,27 @@ impl Csr {
 
 /// Strongly connected components with more than one vertex (Tarjan, iterative), each sorted.
 pub fn sccs(g: &Csr) -> Vec<Vec<u32>> {
+    let (id, count) = scc_ids(g);
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); count as usize];
+    for (v, &c) in id.iter().enumerate() {
+        members[c as usize].push(v as u32);
+    }
+    members.into_iter().filter(|c| c.len() > 1).collect()
+}
+
+/// The strongly connected component of every vertex (Tarjan, iterative), singletons included,
+/// and how many there are. Components are numbered in the order Tarjan completes them, which
+/// is a reverse topological order: if component a reaches component b != a, then a > b.
+pub fn scc_ids(g: &Csr) -> (Vec<u32>, u32) {
     const NONE: u32 = u32::MAX;
     let n = g.len();
     let mut index = vec![NONE; n];
     let mut low = vec![0u32; n];
-    let mut on_stack = vec![false; n];
+    let mut comp = vec![NONE; n];
     let mut stack: Vec<u32> = Vec::new();
     let mut call: Vec<(u32, u32)> = Vec::new(); // (vertex, next edge offset)
     let mut next = 0u32;
-    let mut out = Vec::new();
+    let mut count = 0u32;
     for root in 0..n as u32 {
         if index[root as usize] != NONE {
             continue;
@@ -142,7 +161,6 @@ pub fn sccs(g: &Csr) -> Vec<Vec<u32>> {
         low[root as usize] = next;
         next += 1;
         stack.push(root);
-        on_stack[root as usize] = true;
         while let Some(&mut (v, ref mut e)) = call.last_mut() {
             let end = g.offsets[v as usize + 1];
             if *e < end {
@@ -153,9 +171,9 @@ pub fn sccs(g: &Csr) -> Vec<Vec<u32>> {
                     low[w as usize] = next;
                     next += 1;
                     stack.push(w);
-                    on_stack[w as usize] = true;
                     call.push((w, g.offsets[w as usize]));
-                } else if on_stack[w as usize] {
+                } else if comp[w as usize] == NONE {
+                    // On the stack: not yet assigned to a component.
                     low[v as usize] = low[v as usize].min(index[w as usize]);
                 }
             } else {
@@ -164,24 +182,19 @@ pub fn sccs(g: &Csr) -> Vec<Vec<u32>> {
                     low[u as usize] = low[u as usize].min(low[v as usize]);
                 }
                 if low[v as usize] == index[v as usize] {
-                    let mut comp = Vec::new();
                     loop {
                         let w = stack.pop().expect("v is on the stack");
-                        on_stack[w as usize] = false;
-                        comp.push(w);
+                        comp[w as usize] = count;
                         if w == v {
                             break;
                         }
                     }
-                    if comp.len() > 1 {
-                        comp.sort_unstable();
-                        out.push(comp);
-                    }
+                    count += 1;
                 }
             }
         }
     }
-    out
+    (comp, count)
 }
 
 /// How many rw edges a kind of cycle needs.
@@ -352,11 +365,39 @@ impl Spec {
 struct Found {
     vertices: Vec<u32>,
     rels: Vec<u8>,
+    /// Proven the shortest of its kind in the component (the search was not cut short).
     shortest: bool,
 }
 
-/// The shortest cycle of kind `spec` within the component `comp` (sorted vertex list).
-fn shortest_cycle(g: &Csr, comp: &[u32], spec: &Spec, budget: u64) -> Result<Option<Found>, ()> {
+/// How much the search for the shortest cycle of one kind in one component may spend before it
+/// settles for the shortest cycle found so far (or, with none yet, for the first it finds).
+#[derive(Debug, Clone, Copy)]
+pub struct SearchBound {
+    /// Edges visited.
+    pub edges: u64,
+    /// Edges the search may visit in all, looking for any cycle of the kind once past `edges`
+    /// or the deadline with none found: a safety net for a huge component with no cycle of
+    /// the kind, where every start must be searched to the end to say so.
+    pub ceiling: u64,
+    /// When the component's search began, and how long it may try to prove cycles shortest.
+    pub deadline: std::time::Instant,
+}
+
+/// The shortest cycle of kind `spec` within the component `comp` (sorted vertex list), or, when
+/// the bound runs out first, a real cycle of the kind that may not be the shortest: the
+/// shortest found so far, else the first the search finds once unbounded. None only when the
+/// component has no cycle of the kind.
+///
+/// The search is a breadth-first search over (transaction, automaton state) from each start (a
+/// transaction with an edge of the kind's distinguishing relation), cut at the best length so
+/// far. From any start of the parts found below, a search finds a cycle when the kind needs no
+/// rw edge (the distinguishing edge lies in a strongly connected part); for kinds with exactly
+/// one rw edge, only rw edges s -> v where v can reach s without rw edges can close one, so
+/// those are tried, the sure ones (s and v in one rw-free component) first.
+///
+/// `Err(edges visited)`: past the ceiling with no cycle found, the one case where the search
+/// cannot say (Elle's `cycle-search-timeout`).
+fn shortest_cycle(g: &Csr, comp: &[u32], spec: &Spec, bound: SearchBound) -> Result<Option<Found>, u64> {
     // Narrow to the sub-components of the edges this kind may use.
     let local: FxHashMap<u32, u32> = comp.iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
     let mut sub_edges = Vec::new();
@@ -369,65 +410,136 @@ fn shortest_cycle(g: &Csr, comp: &[u32], spec: &Spec, budget: u64) -> Result<Opt
             }
         }
     }
+    drop(local);
     let sub = Csr::new(comp.len(), &sub_edges);
+    drop(sub_edges);
+    let (part, _) = scc_ids(&sub);
+    let key = spec.key_rel();
+    let starts = cycle_starts(&sub, &part, spec, key);
+    let mut seen = Seen::new(sub.len());
     let mut best: Option<Found> = None;
     let mut spent = 0u64;
-    let mut exhausted = false;
-    for part in sccs(&sub) {
-        let in_part: FxHashMap<u32, ()> = part.iter().map(|&v| (v, ())).collect();
-        let key = spec.key_rel();
-        let starts: Vec<u32> = part
-            .iter()
-            .copied()
-            .filter(|&v| sub.out(v).any(|(w, r)| r & key != 0 && in_part.contains_key(&w)))
-            .collect();
-        for s in starts {
-            let best_len = best.as_ref().map_or(u32::MAX, |b| b.rels.len() as u32);
-            if best_len <= 2 {
-                break;
-            }
-            match bfs(&sub, &in_part, s, spec, best_len, budget.saturating_sub(spent)) {
-                (Some(f), used) => {
-                    spent += used;
-                    best = Some(f);
-                }
-                (None, used) => spent += used,
-            }
-            if spent >= budget {
-                exhausted = true;
-                break;
-            }
-        }
-        if exhausted {
+    let mut cut = false;
+    let mut i = 0;
+    while i < starts.len() {
+        let s = starts[i];
+        let best_len = best.as_ref().map_or(u32::MAX, |b| b.rels.len() as u32);
+        if best_len <= 2 {
             break;
         }
-    }
-    match best {
-        Some(mut f) => {
-            f.shortest = !exhausted;
-            f.vertices = f.vertices.iter().map(|&i| comp[i as usize]).collect();
-            Ok(Some(f))
+        let budget = if cut { bound.ceiling.saturating_sub(spent) } else { bound.edges.saturating_sub(spent) };
+        let (found, used) = bfs(&sub, &part, &mut seen, s, spec, best_len, budget);
+        spent += used;
+        let complete = used <= budget;
+        if let Some(f) = found {
+            best = Some(f);
+            if cut {
+                break;
+            }
         }
-        None if exhausted => Err(()),
-        None => Ok(None),
+        if cut && (!complete || spent >= bound.ceiling) {
+            return Err(spent);
+        }
+        if !cut && (!complete || spent >= bound.edges || std::time::Instant::now() >= bound.deadline) {
+            cut = true;
+            if best.is_some() {
+                break;
+            }
+            if !complete {
+                continue; // search this start again, unbounded
+            }
+        }
+        i += 1;
+    }
+    Ok(best.map(|mut f| {
+        f.shortest = !cut;
+        f.vertices = f.vertices.iter().map(|&i| comp[i as usize]).collect();
+        f
+    }))
+}
+
+/// The transactions to search from, best first (see `shortest_cycle`).
+fn cycle_starts(sub: &Csr, part: &[u32], spec: &Spec, key: u8) -> Vec<u32> {
+    let n = sub.len() as u32;
+    if spec.rw != RwRule::Single {
+        return (0..n)
+            .filter(|&v| sub.out(v).any(|(w, r)| r & key != 0 && part[w as usize] == part[v as usize]))
+            .collect();
+    }
+    // Components without rw edges: v reaches s without rw only if v's component is s's or
+    // comes before it in Tarjan's numbering (reverse topological).
+    let plain: Vec<(u32, u32, u8)> =
+        (0..n).flat_map(|v| sub.out(v).filter(|e| e.1 & rel::RW == 0).map(move |(w, r)| (v, w, r))).collect();
+    let (free, _) = scc_ids(&Csr::new(n as usize, &plain));
+    let mut ranked: Vec<(u8, u32)> = Vec::new();
+    for s in 0..n {
+        let rank = sub
+            .out(s)
+            .filter(|&(w, r)| r & rel::RW != 0 && part[w as usize] == part[s as usize])
+            .filter_map(|(w, _)| match free[w as usize].cmp(&free[s as usize]) {
+                std::cmp::Ordering::Equal => Some(0u8),
+                std::cmp::Ordering::Greater => Some(1u8),
+                std::cmp::Ordering::Less => None,
+            })
+            .min();
+        if let Some(rank) = rank {
+            ranked.push((rank, s));
+        }
+    }
+    ranked.sort_unstable();
+    ranked.into_iter().map(|(_, s)| s).collect()
+}
+
+/// The (vertex, automaton state) pairs a search has reached: a bit set of states per vertex,
+/// stamped with the search it belongs to, so a new search starts empty without clearing.
+struct Seen {
+    stamp: Vec<u32>,
+    states: Vec<u128>,
+    now: u32,
+}
+
+impl Seen {
+    fn new(n: usize) -> Seen {
+        Seen { stamp: vec![0; n], states: vec![0; n], now: 0 }
+    }
+
+    fn clear(&mut self) {
+        self.now += 1;
+    }
+
+    /// Mark (v, state); false if it was marked already. States are 7 bits (see `Spec::mask`).
+    fn insert(&mut self, v: u32, state: u8) -> bool {
+        let v = v as usize;
+        if self.stamp[v] != self.now {
+            self.stamp[v] = self.now;
+            self.states[v] = 0;
+        }
+        let bit = 1u128 << state;
+        let fresh = self.states[v] & bit == 0;
+        self.states[v] |= bit;
+        fresh
     }
 }
 
-/// Breadth-first search from `s` for a cycle of kind `spec` shorter than `bound` edges.
-fn bfs(g: &Csr, part: &FxHashMap<u32, ()>, s: u32, spec: &Spec, bound: u32, budget: u64) -> (Option<Found>, u64) {
-    // Nodes: (vertex, state, parent node, relation taken, depth).
+/// Breadth-first search from `s` for a cycle of kind `spec` shorter than `bound` edges, within
+/// the strongly connected part of `s`. Stops once it has visited more than `budget` edges.
+fn bfs(g: &Csr, part: &[u32], seen: &mut Seen, s: u32, spec: &Spec, bound: u32, budget: u64) -> (Option<Found>, u64) {
+    let home = part[s as usize];
+    seen.clear();
+    // Nodes: (vertex, state, parent node, relation taken, depth); the queue is the node list.
     let mut nodes: Vec<(u32, u8, u32, u8, u32)> = vec![(s, 0, u32::MAX, 0, 0)];
-    let mut seen: FxHashMap<(u32, u8), ()> = FxHashMap::default();
-    seen.insert((s, 0), ());
-    let mut queue: VecDeque<u32> = VecDeque::from([0]);
+    seen.insert(s, 0);
     let mut used = 0u64;
-    while let Some(n) = queue.pop_front() {
+    let mut next = 0usize;
+    while next < nodes.len() {
+        let n = next as u32;
+        next += 1;
         let (v, st, _, _, depth) = nodes[n as usize];
         if depth + 1 >= bound {
             break;
         }
         for (w, rels) in g.out(v) {
-            if !part.contains_key(&w) {
+            if part[w as usize] != home {
                 continue;
             }
             used += 1;
@@ -457,9 +569,8 @@ fn bfs(g: &Csr, part: &FxHashMap<u32, ()>, s: u32, spec: &Spec, bound: u32, budg
                 if depth + 2 >= bound {
                     continue;
                 }
-                if seen.insert((w, st2), ()).is_none() {
+                if seen.insert(w, st2) {
                     nodes.push((w, st2, n, r, depth + 1));
-                    queue.push_back(nodes.len() as u32 - 1);
                 }
             }
         }
@@ -589,6 +700,11 @@ pub fn finish(h: &TxnHistory, opts: &TxnOptions, mut analysis: Analysis) -> TxnR
     let specs = specs();
     let mut cycles: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for comp in &comps {
+        let bound = SearchBound {
+            edges: opts.search_budget,
+            ceiling: opts.search_ceiling,
+            deadline: std::time::Instant::now() + opts.search_time,
+        };
         let mut redundant: BTreeSet<String> = BTreeSet::new();
         for spec in &specs {
             if redundant.contains(&spec.name) {
@@ -600,15 +716,23 @@ pub fn finish(h: &TxnHistory, opts: &TxnOptions, mut analysis: Analysis) -> TxnR
             {
                 continue;
             }
-            match shortest_cycle(&g, comp, spec, opts.search_budget) {
+            match shortest_cycle(&g, comp, spec, bound) {
                 Ok(Some(f)) => {
                     cycles.entry(spec.name.clone()).or_default().push(cycle_json(h, &analysis, &spec.name, &f));
                     redundant.extend(models::implied_anomalies([spec.name.as_str()]));
                 }
                 Ok(None) => {}
-                Err(()) => cycles.entry("cycle-search-timeout".into()).or_default().push(
-                    json!({"type": "cycle-search-timeout", "anomaly-spec-type": spec.name, "scc-size": comp.len()}),
-                ),
+                Err(edges) => cycles.entry("cycle-search-timeout".into()).or_default().push(json!({
+                    "type": "cycle-search-timeout",
+                    "anomaly-spec-type": spec.name,
+                    "scc-size": comp.len(),
+                    "edges-searched": edges,
+                    "explanation": format!(
+                        "no {} cycle found in a component of {} transactions after visiting {edges} edges: there may be none",
+                        spec.name,
+                        comp.len()
+                    ),
+                })),
             }
         }
     }

@@ -90,7 +90,9 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
         .collect();
 
     // Longest read of each key, duplicates.
-    let mut longest: FxHashMap<Key, Read> = FxHashMap::default();
+    // Keys are dense indices: a vector, not a map. `scratch`: a sorted copy of a long list.
+    let mut longest: Vec<Option<Read>> = vec![None; h.keys.len()];
+    let mut scratch: Vec<i64> = Vec::new();
     for (t, txn) in h.txns.iter().enumerate() {
         let t = t as u32;
         for (i, m) in h.mops_of(txn).iter().enumerate() {
@@ -101,8 +103,10 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
                 let dup = if list.len() <= 16 {
                     list.iter().enumerate().any(|(j, x)| list[..j].contains(x))
                 } else {
-                    let mut seen = FxHashSet::default();
-                    !list.iter().all(|x| seen.insert(*x))
+                    scratch.clear();
+                    scratch.extend_from_slice(list);
+                    scratch.sort_unstable();
+                    scratch.windows(2).any(|w| w[0] == w[1])
                 };
                 if dup {
                     for x in list {
@@ -116,7 +120,7 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
                     );
                 }
             }
-            let e = longest.entry(k).or_insert(r);
+            let e = longest[k as usize].get_or_insert(r);
             if h.list(*e).len() < list.len() {
                 *e = r;
             }
@@ -129,7 +133,7 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
         for m in h.mops_of(txn) {
             let Mop::Read(k, r) = *m else { continue };
             let Some(list) = read_list(h, txn.outcome, r) else { continue };
-            let long = h.list(longest[&k]);
+            let long = h.list(longest[k as usize].expect("every read key has a longest read"));
             if !long.starts_with(list) && incompatible.insert(k) {
                 incompatible_cases.push((k, json!({"key": h.key_name(k), "values": [list, long]})));
             }
@@ -143,7 +147,7 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
     let mut last: FxHashMap<Key, i64> = FxHashMap::default();
     let mut pos: FxHashMap<(Key, i64), Option<i64>> = FxHashMap::default();
     pos.reserve(writer.len());
-    for (&k, &r) in &longest {
+    for (k, r) in longest.iter().enumerate().filter_map(|(k, r)| Some((k as Key, (*r)?))) {
         let mut o = Vec::with_capacity(h.list(r).len());
         for &x in h.list(r) {
             if let std::collections::hash_map::Entry::Vacant(e) = pos.entry((k, x)) {

@@ -225,11 +225,24 @@ pub struct TxnOptions {
     /// rw-register: within a transaction, a write follows the transaction's read of the same key
     /// (its version comes after the version read).
     pub wfr_keys: bool,
-    // Not yet: Elle's sequential-keys and linearizable-keys (process or realtime order giving a
-    // register's version order) and transaction-order.
-    /// Edges the cycle search may visit per anomaly kind and component before it gives up on
-    /// proving a cycle the shortest (it then reports the shortest found).
+    /// rw-register: each key is sequentially consistent, so a process's successive transactions
+    /// on a key give its version order (Elle's sequential-keys).
+    pub sequential_keys: bool,
+    /// rw-register: each key is linearizable, so realtime order of the transactions on a key
+    /// gives its version order (Elle's linearizable-keys).
+    pub linearizable_keys: bool,
+    // Not yet: Elle's transaction-order (a commit order from the database).
+    /// Edges the cycle search may visit per anomaly kind and component while proving cycles
+    /// the shortest of their kind. Past it, or past `search_time`, it reports the shortest
+    /// cycle found so far (`"shortest": false`), or, with none yet, the first real cycle of the
+    /// kind it finds: it never falls back to saying only that a cycle exists.
     pub search_budget: u64,
+    /// Edges the search may visit in all per anomaly kind and component while looking for any
+    /// cycle of a kind it has found none of; past it, `cycle-search-timeout` (the component may
+    /// have no cycle of the kind, and proving so means searching from every start).
+    pub search_ceiling: u64,
+    /// How long the search may spend proving cycles shortest in one component (all kinds).
+    pub search_time: std::time::Duration,
 }
 
 impl TxnOptions {
@@ -239,7 +252,11 @@ impl TxnOptions {
             consistency_models: vec!["strict-serializable".into()],
             anomalies: Vec::new(),
             wfr_keys: false,
+            sequential_keys: false,
+            linearizable_keys: false,
             search_budget: 20_000_000,
+            search_ceiling: 2_000_000_000,
+            search_time: std::time::Duration::from_secs(2),
         }
     }
 
@@ -474,7 +491,16 @@ fn explain_case(kind: &str, c: &Value) -> Option<String> {
                 text(c.get("value")?)
             )
         }
-        "cyclic-versions" => format!("the version order inferred for key {key} has a cycle through {}", text(c.get("scc")?)),
+        "cyclic-versions" => {
+            let sources = c.get("sources").and_then(Value::as_array).map(|s| {
+                s.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
+            });
+            let versions = c.get("scc")?.as_array()?.iter().map(text).collect::<Vec<_>>().join(" ");
+            format!(
+                "the version order inferred for key {key} (from {}) has a cycle through [{versions}]: no order of its versions agrees with all of it",
+                sources.unwrap_or_default()
+            )
+        }
         _ => return None,
     })
 }

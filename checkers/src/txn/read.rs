@@ -1,9 +1,10 @@
 //! Reading transactional histories: Jepsen EDN (a map per line, or one vector), Elle-cli JSON
 //! (one array of op objects) and faultline JSON Lines, detected from the content.
 //!
-//! EDN goes through the crate's EDN reader (`formats`); JSON and JSON Lines are read object by
-//! object with serde straight into micro-ops (no JSON values kept), so a million-transaction
-//! history costs little more than its micro-ops. Invocations are paired with completions per
+//! EDN goes through the crate's EDN reader (`formats`) one op at a time, each turned into
+//! micro-ops before the next is read; JSON and JSON Lines are read object by object with serde
+//! straight into micro-ops (no JSON values kept), so a million-transaction history costs little
+//! more than its text and its micro-ops. Invocations are paired with completions per
 //! process; a completion without an invocation (Elle's completion-only test histories) is
 //! accepted and simply has no place in the process or realtime order. An invocation that never
 //! completes counts as `info`. Every problem names the file and line: an unknown micro-op, a
@@ -93,10 +94,15 @@ pub fn parse_txn_history(text: &str, workload: Option<Workload>) -> Result<(TxnH
         err(None, "cannot detect the format (expected Jepsen EDN, Elle-cli JSON or faultline JSON Lines)".into())
     })?;
     let mut b = Builder::new(workload);
+    b.reserve_for(text.len());
     match format {
         TxnFormat::Edn => {
-            let (ops, lines) = crate::formats::read_edn_ops(text).map_err(|e| err(Some(e.line), e.message))?;
-            add_ops(&mut b, ops.iter().zip(lines)).map_err(|(line, m)| err(Some(line), m))?;
+            // Op by op: each is turned into micro-ops and dropped before the next is read.
+            crate::formats::for_each_edn_op(text, |op, line| {
+                add_ops(&mut b, std::iter::once((&op, line)))
+                    .map_err(|(line, message)| crate::formats::LineError { line, message })
+            })
+            .map_err(|e| err(Some(e.line), e.message))?;
         }
         TxnFormat::Jsonl => read_jsonl(text, &mut b).map_err(|(line, m)| err(Some(line), m))?,
         TxnFormat::JsonArray => {
@@ -134,57 +140,70 @@ fn add_ops<'a>(b: &mut Builder, ops: impl Iterator<Item = (&'a crate::Op, usize)
     Ok(())
 }
 
-/// A block of JSON Lines, parsed: each non-blank line's number and op (or error).
-type ParsedBlock = Vec<(usize, Result<RawOp, String>)>;
+/// A block of JSON Lines, parsed: each non-blank line's number within the block (0-based) and
+/// op (or error); and how many lines the block has.
+type ParsedBlock = (Vec<(usize, Result<RawOp, String>)>, usize);
 
 /// JSON Lines, one op per line. Large texts are cut into blocks of whole lines, parsed by two
 /// threads, and fed to the builder in file order by this one (pairing and interning are
-/// sequential; parsing the JSON is most of the work). The first bad line in file order is the
-/// error.
+/// sequential; parsing the JSON is most of the work). Line numbers are counted within blocks
+/// and offset as the blocks are fed, so this thread never scans the text. The first bad line
+/// in file order is the error.
 fn read_jsonl(text: &str, b: &mut Builder) -> Result<(), (usize, String)> {
     const BLOCK: usize = 1 << 20;
-    let parse = |block: &str, first_line: usize| -> ParsedBlock {
-        block
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| (first_line + i, serde_json::from_str::<RawOp>(l).map_err(|e| format!("bad JSON: {e}"))))
-            .collect()
+    let parse = |block: &str| -> ParsedBlock {
+        let mut lines = 0;
+        let mut ops = Vec::with_capacity(block.len() / 100);
+        for (i, l) in block.lines().enumerate() {
+            lines = i + 1;
+            if !l.trim().is_empty() {
+                ops.push((i, serde_json::from_str::<RawOp>(l).map_err(|e| format!("bad JSON: {e}"))));
+            }
+        }
+        (ops, lines)
     };
-    let feed = |b: &mut Builder, parsed: ParsedBlock| -> Result<(), (usize, String)> {
-        for (line, raw) in parsed {
+    // `first`: the 1-based number of the block's first line.
+    let feed = |b: &mut Builder, parsed: &mut ParsedBlock, first: usize| -> Result<(), (usize, String)> {
+        for (i, raw) in parsed.0.drain(..) {
+            let line = first + i;
             b.add_raw(raw.map_err(|m| (line, m))?, line).map_err(|m| (line, m))?;
         }
         Ok(())
     };
-    // Blocks: (start, end, first line), cut after a newline.
+    // Blocks: (start, end), cut after a newline.
     let bytes = text.as_bytes();
     let mut blocks = Vec::new();
-    let (mut start, mut line) = (0usize, 1usize);
+    let mut start = 0usize;
     while start < bytes.len() {
         let mut end = (start + BLOCK).min(bytes.len());
         if end < bytes.len() {
             end = bytes[end..].iter().position(|&c| c == b'\n').map_or(bytes.len(), |i| end + i + 1);
         }
-        blocks.push((start, end, line));
-        line += bytes[start..end].iter().filter(|&&c| c == b'\n').count();
+        blocks.push((start, end));
         start = end;
     }
+    let mut first = 1;
     if blocks.len() < 4 {
-        for &(s, e, l) in &blocks {
-            feed(b, parse(&text[s..e], l))?;
+        for &(s, e) in &blocks {
+            let mut parsed = parse(&text[s..e]);
+            feed(b, &mut parsed, first)?;
+            first += parsed.1;
         }
         return Ok(());
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
+    b.defer_frees = true;
     std::thread::scope(|scope| {
+        // Freed on their own thread, off this one's path (see `Builder::dead`).
+        let (graves, dropper) = std::sync::mpsc::channel::<(ParsedBlock, Vec<Vec<RawMop>>)>();
+        scope.spawn(move || dropper.into_iter().for_each(drop));
         let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, ParsedBlock)>(8);
         for _ in 0..2 {
             let (tx, next, blocks, parse) = (tx.clone(), &next, &blocks, &parse);
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&(s, e, l)) = blocks.get(i) else { break };
-                if tx.send((i, parse(&text[s..e], l))).is_err() {
+                let Some(&(s, e)) = blocks.get(i) else { break };
+                if tx.send((i, parse(&text[s..e]))).is_err() {
                     break;
                 }
             });
@@ -194,8 +213,10 @@ fn read_jsonl(text: &str, b: &mut Builder) -> Result<(), (usize, String)> {
         let mut want = 0;
         for (i, parsed) in rx {
             pending.insert(i, parsed);
-            while let Some(parsed) = pending.remove(&want) {
-                feed(b, parsed)?;
+            while let Some(mut parsed) = pending.remove(&want) {
+                feed(b, &mut parsed, first)?;
+                first += parsed.1;
+                let _ = graves.send((parsed, b.take_dead()));
                 want += 1;
             }
         }
@@ -337,7 +358,7 @@ impl<'de> serde::Deserialize<'de> for RawMop {
                 f.write_str("a micro-op [f key value]")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawMop, A::Error> {
-                let f: MopName = seq.next_element()?.ok_or_else(|| de::Error::custom("empty micro-op"))?;
+                let f: Name = seq.next_element()?.ok_or_else(|| de::Error::custom("empty micro-op"))?;
                 let f = f.0;
                 let key: RawVal = seq.next_element()?.ok_or_else(|| de::Error::custom("micro-op without a key"))?;
                 let value: RawVal = seq.next_element()?.unwrap_or(RawVal::Nil);
@@ -351,22 +372,24 @@ impl<'de> serde::Deserialize<'de> for RawMop {
     }
 }
 
-/// A micro-op's function name; the usual ones without allocating.
-struct MopName(std::borrow::Cow<'static, str>);
+/// A micro-op's or an op's function name, without its keyword colon; the usual ones without
+/// allocating.
+struct Name(std::borrow::Cow<'static, str>);
 
-impl<'de> serde::Deserialize<'de> for MopName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<MopName, D::Error> {
+impl<'de> serde::Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
         struct V;
         impl Visitor<'_> for V {
-            type Value = MopName;
+            type Value = Name;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a micro-op name")
+                f.write_str("a name")
             }
-            fn visit_str<E>(self, v: &str) -> Result<MopName, E> {
-                Ok(MopName(match v.trim_start_matches(':') {
+            fn visit_str<E>(self, v: &str) -> Result<Name, E> {
+                Ok(Name(match v.trim_start_matches(':') {
                     "append" => "append".into(),
                     "r" => "r".into(),
                     "w" => "w".into(),
+                    "txn" => "txn".into(),
                     other => other.to_string().into(),
                 }))
             }
@@ -382,7 +405,7 @@ struct RawOp {
     kind: OpType,
     process: Value,
     #[serde(default)]
-    f: Option<String>,
+    f: Option<Name>,
     #[serde(default)]
     index: Option<u64>,
     #[serde(default, deserialize_with = "mops_or_null")]
@@ -453,6 +476,12 @@ struct Builder {
     raw: Vec<Vec<RawMop>>,
     /// The micro-ops of each open invocation: the transaction's, if it never completes.
     pending_invocations: FxHashMap<u64, Vec<RawMop>>,
+    /// Micro-ops already turned into `h.mops`, to be freed by another thread (`take_dead`):
+    /// they were allocated by the parsing threads, and freeing them one by one here would
+    /// cost this thread, which the others wait for, a lock per free.
+    dead: Vec<Vec<RawMop>>,
+    /// Whether another thread takes `dead` (else micro-ops are freed at once).
+    defer_frees: bool,
 }
 
 impl Builder {
@@ -466,7 +495,33 @@ impl Builder {
             other_keys: FxHashMap::default(),
             raw: Vec::new(),
             pending_invocations: FxHashMap::default(),
+            dead: Vec::new(),
+            defer_frees: false,
         }
+    }
+
+    /// Size the history's arrays once for a text of `bytes` bytes, generously: growing them
+    /// by doubling, between the many small allocations of parsing, leaves the freed halves as
+    /// holes in the heap (the peak memory of a large EDN history was most of it). Capacity
+    /// never written is never touched, so costs no memory.
+    fn reserve_for(&mut self, bytes: usize) {
+        // A transaction is at least two maps of 30 bytes; a micro-op at least 8 bytes, a list
+        // element at least 2.
+        self.h.txns.reserve(bytes / 60);
+        self.h.mops.reserve(bytes / 8);
+        self.h.elements.reserve(bytes / 2);
+    }
+
+    /// Micro-ops done with: freed now, or kept for `take_dead`.
+    fn bury(&mut self, mops: Vec<RawMop>) {
+        if self.defer_frees {
+            self.dead.push(mops);
+        }
+    }
+
+    /// The micro-ops done with since the last call, for another thread to drop.
+    fn take_dead(&mut self) -> Vec<Vec<RawMop>> {
+        std::mem::take(&mut self.dead)
     }
 
     fn add_raw(&mut self, raw: RawOp, line: usize) -> Result<(), String> {
@@ -483,7 +538,7 @@ impl Builder {
         let ev = Event {
             kind: raw.kind,
             process,
-            f: raw.f.as_deref(),
+            f: raw.f.as_ref().map(|f| f.0.as_ref()),
             index: raw.index,
             mops: raw.value.unwrap_or_default(),
         };
@@ -507,7 +562,9 @@ impl Builder {
             return Ok(());
         }
         let invoked_at = self.open.remove(&ev.process).map(|(p, _)| p);
-        self.pending_invocations.remove(&ev.process);
+        if let Some(mops) = self.pending_invocations.remove(&ev.process) {
+            self.bury(mops);
+        }
         let outcome = match ev.kind {
             OpType::Ok => Outcome::Ok,
             OpType::Info => Outcome::Info,
@@ -533,10 +590,11 @@ impl Builder {
         let start = self.h.mops.len() as u32;
         match self.workload {
             Some(w) => {
-                for m in mops {
+                for m in &mops {
                     let mop = self.convert(w, m)?;
                     self.h.mops.push(mop);
                 }
+                self.bury(mops);
             }
             None => self.raw.push(mops),
         }
@@ -553,36 +611,29 @@ impl Builder {
         Ok(())
     }
 
-    fn key(&mut self, k: RawVal) -> Result<Key, String> {
+    fn key(&mut self, k: &RawVal) -> Result<Key, String> {
         let next = self.h.keys.len() as Key;
-        Ok(match k {
-            RawVal::Int(i) => *self.int_keys.entry(i).or_insert_with(|| {
-                self.h.keys.push(Value::from(i));
-                next
-            }),
-            RawVal::Str(s) => {
-                if let Some(&k) = self.other_keys.get(&s) {
-                    return Ok(k);
-                }
-                self.h.keys.push(Value::String(s.clone()));
-                self.other_keys.insert(s, next);
-                next
+        let name = match k {
+            RawVal::Int(i) => {
+                return Ok(*self.int_keys.entry(*i).or_insert_with(|| {
+                    self.h.keys.push(Value::from(*i));
+                    next
+                }))
             }
-            RawVal::List(l) => self.key(RawVal::Other(format!("{l:?}")))?,
-            RawVal::Other(s) => {
-                if let Some(&k) = self.other_keys.get(&s) {
-                    return Ok(k);
-                }
-                self.h.keys.push(Value::String(s.clone()));
-                self.other_keys.insert(s, next);
-                next
-            }
+            RawVal::Str(s) | RawVal::Other(s) => std::borrow::Cow::Borrowed(s.as_str()),
+            RawVal::List(l) => std::borrow::Cow::Owned(format!("{l:?}")),
             RawVal::Nil => return Err("a micro-op's key is nil".into()),
-        })
+        };
+        if let Some(&k) = self.other_keys.get(name.as_ref()) {
+            return Ok(k);
+        }
+        self.h.keys.push(Value::String(name.to_string()));
+        self.other_keys.insert(name.into_owned(), next);
+        Ok(next)
     }
 
-    fn convert(&mut self, w: Workload, m: RawMop) -> Result<Mop, String> {
-        let key = self.key(m.key)?;
+    fn convert(&mut self, w: Workload, m: &RawMop) -> Result<Mop, String> {
+        let key = self.key(&m.key)?;
         let int = |v: &RawVal, what: &str| match v {
             RawVal::Int(i) => Ok(*i),
             other => Err(format!("{what} must be an integer, got {}", raw_text(other))),
@@ -590,27 +641,25 @@ impl Builder {
         Ok(match (w, m.f.as_ref()) {
             (Workload::ListAppend, "append") => Mop::Append(key, int(&m.value, "an appended value")?),
             (Workload::RwRegister, "w") => Mop::Write(key, int(&m.value, "a written value")?),
-            (Workload::ListAppend, "r") => match m.value {
+            (Workload::ListAppend, "r") => match &m.value {
                 RawVal::Nil => Mop::Read(key, Read::Nil),
                 RawVal::List(l) => {
                     let start = self.h.elements.len() as u32;
                     let len = l.len() as u32;
-                    self.h.elements.extend_from_slice(&l);
+                    self.h.elements.extend_from_slice(l);
                     Mop::Read(key, Read::List { start, len })
                 }
                 other => {
                     return Err(format!(
                         "a list-append read must return a list of integers or nil, got {}",
-                        raw_text(&other)
+                        raw_text(other)
                     ))
                 }
             },
-            (Workload::RwRegister, "r") => match m.value {
+            (Workload::RwRegister, "r") => match &m.value {
                 RawVal::Nil => Mop::Read(key, Read::Nil),
-                RawVal::Int(i) => Mop::Read(key, Read::Value(i)),
-                other => {
-                    return Err(format!("a register read must return an integer or nil, got {}", raw_text(&other)))
-                }
+                RawVal::Int(i) => Mop::Read(key, Read::Value(*i)),
+                other => return Err(format!("a register read must return an integer or nil, got {}", raw_text(other))),
             },
             (w, f) => {
                 return Err(format!(
@@ -642,7 +691,7 @@ impl Builder {
                     continue;
                 }
                 let start = self.h.mops.len() as u32;
-                for m in raw.next().unwrap_or_default() {
+                for m in &raw.next().unwrap_or_default() {
                     let mop = self.convert(w, m).map_err(|e| (Some(self.h.txns[t].line), e))?;
                     self.h.mops.push(mop);
                 }

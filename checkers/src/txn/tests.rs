@@ -59,6 +59,11 @@ fn pairs(ops: &[(&str, u64, &str)]) -> String {
         .join("\n")
 }
 
+/// Events in the order given: (shorthand, process, type).
+fn events(evs: &[(&str, u64, &str)]) -> TxnHistory {
+    hist(&evs.iter().map(|(o, p, k)| op_edn(o, *p, k, None)).collect::<Vec<_>>().join("\n"))
+}
+
 fn hist(text: &str) -> TxnHistory {
     parse_txn_history(text, None).unwrap_or_else(|e| panic!("{e}\n{text}")).0
 }
@@ -97,7 +102,7 @@ fn cycle_steps(r: &TxnResult, kind: &str) -> Vec<String> {
     r.anomalies[kind][0]["steps"].as_array().unwrap().iter().map(|s| s["type"].as_str().unwrap().to_string()).collect()
 }
 
-use Validity::{False, Unknown};
+use Validity::{False, True, Unknown};
 
 #[test]
 fn g0() {
@@ -444,14 +449,8 @@ fn rw_internal() {
 
 #[test]
 fn rw_initial_state() {
-    let text = [
-        op_edn("Rrx_ry1", 0, "invoke", None),
-        op_edn("wy1wx2", 1, "invoke", None),
-        op_edn("wy1wx2", 1, "ok", None),
-        op_edn("Rrx_ry1", 0, "ok", None),
-    ]
-    .join("\n");
-    let r = cm(&hist(&text), &["serializable"]);
+    let h = events(&[("Rrx_ry1", 0, "invoke"), ("wy1wx2", 1, "invoke"), ("wy1wx2", 1, "ok"), ("Rrx_ry1", 0, "ok")]);
+    let r = cm(&h, &["serializable"]);
     assert_result(&r, False, &["G-single-item"], &["consistent-view", "repeatable-read"]);
     assert_eq!(cycle_steps(&r, "G-single-item"), ["rw", "wr"]);
 }
@@ -476,6 +475,143 @@ fn rw_lost_update() {
     let h = hist(&pairs(&[("rx0wx1", 0, "ok"), ("rx0wx2", 1, "ok")]));
     let r = cm(&h, &["strict-serializable"]);
     assert_result(&r, False, &["lost-update"], &["cursor-stability", "update-atomic"]);
+}
+
+/// rw-register options: `o(models, anomalies, [wfr, sequential, linearizable])`.
+fn rw_opts(models: Option<&[&str]>, anomalies: &[&str], assume: [bool; 3]) -> TxnOptions {
+    let mut o = TxnOptions::new(Workload::RwRegister);
+    o.consistency_models = models.unwrap_or(&[]).iter().map(|s| s.to_string()).collect();
+    o.anomalies = anomalies.iter().map(|s| s.to_string()).collect();
+    [o.wfr_keys, o.sequential_keys, o.linearizable_keys] = assume;
+    o
+}
+
+/// Anomaly instances as Elle gives them (our explanation in words aside).
+fn without_explanation(cases: &[Value]) -> Vec<Value> {
+    cases
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            c.as_object_mut().unwrap().remove("explanation");
+            c
+        })
+        .collect()
+}
+
+const LINEARIZABLE: [bool; 3] = [false, false, true];
+const SEQUENTIAL: [bool; 3] = [false, true, false];
+
+#[test]
+fn rw_linearizable_keys_read_of_a_newer_value() {
+    // checker-test "Read doesn't return what was just been written": Elle calls this valid
+    // (a TODO in its test: a read of 2, which nobody wrote, after the write of 1).
+    let h = hist(&pairs(&[("wx1", 0, "ok"), ("Rrx2", 0, "ok")]));
+    valid(&check(&h, &rw_opts(Some(&["strict-serializable"]), &[], LINEARIZABLE)));
+    // "Read read returns what was just been written": 1 < 2 < 1 in realtime.
+    let h = hist(&pairs(&[("wx1", 0, "ok"), ("Rrx2", 0, "ok"), ("Rrx1", 0, "ok")]));
+    versions_1_2_cycle(&h, LINEARIZABLE, "linearizable-keys");
+}
+
+/// Under strict-serializability with the assumption, the versions 1 and 2 of x form a cycle.
+fn versions_1_2_cycle(h: &TxnHistory, assume: [bool; 3], source: &str) {
+    let r = check(h, &rw_opts(Some(&["strict-serializable"]), &[], assume));
+    assert_result(&r, False, &["cyclic-versions"], &["read-uncommitted"]);
+    assert_eq!(
+        without_explanation(&r.anomalies["cyclic-versions"]),
+        vec![json!({"key": "x", "scc": [1, 2], "sources": ["initial-state", source]})]
+    );
+}
+
+#[test]
+fn rw_sequential_keys_g0() {
+    // checker-test "G0": T1 wx1wy2 and T2 wx2wy1 alone say nothing about versions ...
+    let h = hist(&pairs(&[("wx1wy2", 0, "ok"), ("wx2wy1", 1, "ok")]));
+    assert_result(&c(&h, None, &["G0"]), Unknown, &["empty-transaction-graph"], &[]);
+    // ... but later reads of x = 2 (process 0) and y = 2 (process 1) order them both ways.
+    let h = hist(&pairs(&[("wx1wy2", 0, "ok"), ("wx2wy1", 1, "ok"), ("Rrx2", 0, "ok"), ("Rry2", 1, "ok")]));
+    let r = check(&h, &rw_opts(None, &["G0"], SEQUENTIAL));
+    assert_result(&r, False, &["G0"], &["read-uncommitted"]);
+    let g0 = &r.anomalies["G0"][0];
+    let cycle: Vec<u64> = g0["cycle"].as_array().unwrap().iter().map(|t| t["index"].as_u64().unwrap()).collect();
+    assert_eq!(cycle, [1, 3, 1]);
+    assert_eq!(
+        g0["steps"],
+        json!([
+            {"type": "ww", "key": "x", "value": 1, "value'": 2, "a-mop-index": 0, "b-mop-index": 0},
+            {"type": "ww", "key": "y", "value": 1, "value'": 2, "a-mop-index": 1, "b-mop-index": 1}
+        ])
+    );
+    let text = g0["explanation"].as_str().unwrap();
+    assert!(text.contains("(sequential keys)"), "{text}");
+    // Without the assumption the versions stay unordered.
+    assert_result(&c(&h, None, &["G0"]), True, &[], &[]);
+}
+
+#[test]
+fn rw_linearizable_keys_g2_item() {
+    // checker-test "G2-item": T1 reads x = 1, y = 1; T2 (rx1wy2) and T3 (ry1wx2) overlap.
+    let h = events(&[
+        ("Rrx1ry1", 0, "invoke"),
+        ("Rrx1ry1", 0, "ok"),
+        ("rx1wy2", 1, "invoke"),
+        ("ry1wx2", 2, "invoke"),
+        ("ry1wx2", 2, "ok"),
+        ("rx1wy2", 1, "ok"),
+    ]);
+    valid(&check(&h, &rw_opts(Some(&["read-committed"]), &[], LINEARIZABLE)));
+    let r = check(&h, &rw_opts(None, &["G2"], LINEARIZABLE));
+    assert_result(&r, False, &["G2-item"], &["repeatable-read"]);
+    assert_eq!(cycle_steps(&r, "G2-item"), ["rw", "rw"]);
+    // Process order says nothing here (each process ran one transaction): no G2-item.
+    let r = check(&h, &rw_opts(None, &["G2"], SEQUENTIAL));
+    assert_result(&r, Unknown, &["empty-transaction-graph"], &[]);
+}
+
+#[test]
+fn rw_sequential_keys_cyclic_versions() {
+    // checker-test "cyclic version order": one process writes 1, then 2, then reads 1.
+    let h = hist(&pairs(&[("wx1", 0, "ok"), ("wx2", 0, "ok"), ("Rrx1", 0, "ok")]));
+    versions_1_2_cycle(&h, SEQUENTIAL, "sequential-keys");
+    // Completions only: a process's completions are still in its order.
+    versions_1_2_cycle(&hist(&oks(&["wx1", "wx2", "Rrx1"])), SEQUENTIAL, "sequential-keys");
+}
+
+#[test]
+fn rw_scc_sort_bug() {
+    // scc-sort-bug-test: realtime says x went 1 -> nil (and nil precedes everything), and
+    // 3 -> 4 while wfr says 4 -> 3; the G1c-realtime comes from the realtime graph.
+    let h = hist(&pairs(&[("Rrx1", 0, "ok"), ("Rrx_", 0, "ok"), ("rx4wx3", 0, "ok"), ("wx4", 0, "ok")]));
+    let r = check(&h, &rw_opts(Some(&["strong-serializable"]), &[], [true, false, true]));
+    assert_result(&r, False, &["G1c-realtime", "cyclic-versions"], &["read-uncommitted"]);
+    let sources = json!(["initial-state", "wfr-keys", "linearizable-keys"]);
+    assert_eq!(
+        without_explanation(&r.anomalies["cyclic-versions"]),
+        vec![
+            json!({"key": "x", "scc": [null, 1], "sources": sources}),
+            json!({"key": "x", "scc": [3, 4], "sources": sources})
+        ]
+    );
+    assert_eq!(cycle_steps(&r, "G1c-realtime"), ["realtime", "wr"]);
+}
+
+#[test]
+fn rw_cyclic_versions_bug() {
+    // cyclic-versions-bug-test: valid under serializable with linearizable keys.
+    let text = r#"{:index 1,   :time 33189116, :type :invoke,  :process 0, :f :txn, :value []}
+{:index 2,   :time 34621247, :type :ok,      :process 0, :f :txn, :value []}
+{:index 3,   :time 36022782, :type :invoke,  :process 0, :f :txn, :value [[:r 1 nil]]}
+{:index 4,   :time 36230324, :type :invoke,  :process 1, :f :txn, :value [[:w 1 4]]}
+{:index 5,   :time 36827540, :type :invoke,  :process 2, :f :txn, :value []}
+{:index 320, :time 37708797, :type :ok,      :process 0, :f :txn, :value [[:r 1 nil]]}
+{:index 322, :time 37894295, :type :ok,      :process 1, :f :txn, :value [[:w 1 4]]}
+{:index 323, :time 37992467, :type :ok,      :process 2, :f :txn, :value []}
+{:index 324, :time 38532405, :type :invoke,  :process 0, :f :txn, :value []}
+{:index 325, :time 39475568, :type :ok,      :process 0, :f :txn, :value []}
+{:index 326, :time 39956694, :type :invoke,  :process 0, :f :txn, :value [[:r 1 nil]]}
+{:index 327, :time 40746079, :type :ok,      :process 0, :f :txn, :value [[:r 1 4]]}"#;
+    let (h, _) = parse_txn_history(text, Some(Workload::RwRegister)).unwrap();
+    valid(&check(&h, &rw_opts(Some(&["serializable"]), &[], LINEARIZABLE)));
+    valid(&check(&h, &rw_opts(Some(&["serializable"]), &[], SEQUENTIAL)));
 }
 
 // elle-cli's histories (ligurio/elle-cli, histories/elle/), transcribed.
@@ -705,4 +841,88 @@ fn transactional_histories_are_recognised() {
     assert!(!looks_transactional("{:process 0, :type :invoke, :f :append, :key \"0\", :value \"x 0 0 y\"}"));
     assert!(!looks_transactional("[{:process 4, :type :invoke, :f :cas, :value [0 2]}]"));
     assert!(!looks_transactional("{\"type\":\"ok\",\"process\":0,\"f\":\"add\",\"value\":3}"));
+}
+
+// Huge strongly connected components: the cycle search never settles for "a cycle exists".
+
+/// A ring of `n` committed list-append transactions: T(i) appends 1 to key i and reads key i+1
+/// (mod n) as empty, so T(i) precedes T(i+1) by rw, all the way round: one component of n
+/// transactions whose only cycle is the whole ring, a G2-item. With `chord` = Some(j), T(j+1)
+/// also appends 1 to key -1 and T(j) reads it as [1]: T(j+1) precedes T(j) by wr, a G-single-item
+/// of two transactions somewhere in the middle.
+fn ring(n: usize, chord: Option<usize>) -> TxnHistory {
+    let mut text = String::with_capacity(n * 80);
+    for i in 0..n {
+        let mut mops = format!("[:append {i} 1] [:r {} []]", (i + 1) % n);
+        if chord == Some(i) {
+            mops.push_str(" [:r -1 [1]]");
+        }
+        if chord.map(|j| j + 1) == Some(i) {
+            mops.push_str(" [:append -1 1]");
+        }
+        text.push_str(&format!("{{:process {}, :type :ok, :f :txn, :value [{mops}]}}\n", i % 7));
+    }
+    hist(&text)
+}
+
+fn serializable_opts() -> TxnOptions {
+    let mut o = TxnOptions::new(Workload::ListAppend);
+    o.consistency_models = vec!["serializable".into()];
+    o
+}
+
+#[test]
+fn huge_ring_is_reported_with_its_whole_cycle() {
+    let n = 20_000;
+    let r = check(&ring(n, None), &serializable_opts());
+    assert_eq!(r.stats.largest_component, n);
+    assert_result(&r, False, &["G2-item"], &["repeatable-read"]);
+    let steps = cycle_steps(&r, "G2-item");
+    assert_eq!(steps.len(), n);
+    assert!(steps.iter().all(|s| s == "rw"));
+    let cycle = r.anomalies["G2-item"][0]["cycle"].as_array().unwrap();
+    assert_eq!(cycle.first(), cycle.last());
+}
+
+#[test]
+fn huge_component_finds_its_short_cycle() {
+    let n = 100_000;
+    let r = check(&ring(n, Some(n / 2)), &serializable_opts());
+    assert_eq!(r.stats.largest_component, n);
+    assert_result(&r, False, &["G-single-item"], &["consistent-view", "repeatable-read"]);
+    assert_eq!(cycle_steps(&r, "G-single-item"), ["rw", "wr"]);
+    assert_eq!(r.anomalies["G-single-item"][0]["shortest"], true);
+}
+
+#[test]
+fn a_search_cut_short_still_reports_a_real_cycle() {
+    // A budget of 10 edges cuts the first search (the ring is 1,000 long): the search goes on
+    // unbounded for the first cycle it can find, and says it is not proven shortest.
+    let mut o = serializable_opts();
+    o.search_budget = 10;
+    let r = check(&ring(1000, None), &o);
+    assert_result(&r, False, &["G2-item"], &["repeatable-read"]);
+    assert_eq!(cycle_steps(&r, "G2-item").len(), 1000);
+    assert_eq!(r.anomalies["G2-item"][0]["shortest"], false);
+    // Out of time before it starts: the same.
+    let mut o = serializable_opts();
+    o.search_time = std::time::Duration::ZERO;
+    let r = check(&ring(300, Some(150)), &o);
+    assert_result(&r, False, &["G-single-item"], &["consistent-view", "repeatable-read"]);
+    assert_eq!(cycle_steps(&r, "G-single-item"), ["rw", "wr"]);
+}
+
+#[test]
+fn past_the_ceiling_a_kind_never_found_is_a_timeout() {
+    // A ceiling of 100 edges: the ring's G-single-item and G-nonadjacent-item searches (there
+    // are none) and its G2-item search (its one cycle has 1,000 edges) all give up, and say so.
+    let mut o = serializable_opts();
+    o.search_budget = 10;
+    o.search_ceiling = 100;
+    let r = check(&ring(1000, None), &o);
+    assert_result(&r, Unknown, &["cycle-search-timeout"], &[]);
+    let kinds: Vec<&str> =
+        r.anomalies["cycle-search-timeout"].iter().map(|c| c["anomaly-spec-type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["G-single-item", "G-nonadjacent-item", "G2-item"]);
+    assert_eq!(r.anomalies["cycle-search-timeout"][0]["scc-size"], 1000);
 }
