@@ -105,6 +105,10 @@ fn serializable_reads_under_partition_are_stale() {
             "200",
             "--op-timeout",
             "1s",
+            // Long-lived keys, so that n1's readers (never blocked) and the majority's writers
+            // (blocked while a new leader is elected) still meet on a key.
+            "--ops-per-key",
+            "1000",
             "--seed",
             "11",
         ],
