@@ -83,12 +83,7 @@ fn serializable_reads_under_partition_are_stale() {
     // partition lasts the whole run (healed after the workers stop): a follower's serializable
     // read can be a little stale without any fault (apply lag on a loaded machine, or catching up
     // after a heal), and the search may name such an op on some key instead.
-    let schedule = store.path().join("schedule.toml");
-    std::fs::write(
-        &schedule,
-        "[[step]]\nat = \"0s\"\nstart = \"partition-one\"\n[step.grudge]\nn1 = [\"n2\", \"n3\"]\nn2 = [\"n1\"]\nn3 = [\"n1\"]\n",
-    )
-    .unwrap();
+    let schedule = common::n1_cut_off_schedule(store.path());
     let (code, run, log) = run_test(
         store.path(),
         &[

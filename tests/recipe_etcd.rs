@@ -50,14 +50,7 @@ fn recipe_etcd_and_builtin_etcd_agree() {
          [[step]]\nat = \"8s\"\nheal = true\n",
     )
     .unwrap();
-    // n1 cut off for the whole run (healed once the workers stop), as in tests/etcd.rs: every
-    // read n1 serves while the majority writes is one the cut made stale.
-    let cut_off = dir.path().join("cut-off.toml");
-    std::fs::write(
-        &cut_off,
-        "[[step]]\nat = \"0s\"\nstart = \"partition-one\"\n[step.grudge]\nn1 = [\"n2\", \"n3\"]\nn2 = [\"n1\"]\nn3 = [\"n1\"]\n",
-    )
-    .unwrap();
+    let cut_off = common::n1_cut_off_schedule(dir.path());
     let store = dir.path().join("store");
     let builtin = ["--db", "etcd"];
     let recipe = ["--db-recipe", RECIPE, "--client", CLIENT];

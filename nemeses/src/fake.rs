@@ -243,7 +243,7 @@ impl FakeControl {
                 out(0, if had { "reset\n" } else { "" }, "")
             }
             Kind::Date => {
-                let t = unix_now() + s.nodes[node].clock_ms as f64 / 1000.0;
+                let t = crate::faketime::unix_now() + s.nodes[node].clock_ms as f64 / 1000.0;
                 out(0, format!("{t:.9}\n"), "")
             }
             Kind::Probe => {
@@ -431,10 +431,6 @@ enum Kind {
     Date,
 }
 
-fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
-
 fn classify(argv: &[String]) -> Option<Kind> {
     let a: Vec<&str> = argv.iter().map(String::as_str).collect();
     match a.as_slice() {
@@ -500,7 +496,7 @@ impl DbControl for FakeControl {
         (!self.faketime).then(|| "the fake database does not run under libfaketime".to_string())
     }
     fn db_time(&self, node: &str) -> impl Future<Output = anyhow::Result<Option<f64>>> + Send {
-        let t = self.faketime.then(|| unix_now() + self.clock_ms(node) as f64 / 1000.0);
+        let t = self.faketime.then(|| crate::faketime::unix_now() + self.clock_ms(node) as f64 / 1000.0);
         ready(Ok(t))
     }
     fn promote(&self, node: &str) -> impl Future<Output = anyhow::Result<String>> + Send {

@@ -70,6 +70,11 @@ pub fn reset_argv() -> Vec<String> {
     vec!["sh".into(), "-c".into(), format!("if [ -e {FILE} ]; then rm -f {FILE} {FILE}.tmp && echo reset; fi")]
 }
 
+/// This machine's wall clock now, in Unix seconds (what node clocks are measured against).
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
 /// The node's own wall clock, for clocks moved with `date` (real hosts): Unix seconds.
 pub fn date_argv() -> Vec<String> {
     vec!["date".into(), "+%s.%N".into()]

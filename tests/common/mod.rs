@@ -128,6 +128,16 @@ pub fn failover_schedule(dir: &std::path::Path, start: &str, stop: &str) -> std:
     path
 }
 
+/// A `--nemesis-schedule` file in `dir` that cuts n1 off from n2 and n3 when the run starts and
+/// keeps it cut off to the end (the run's final heal): every read n1 serves while the majority
+/// writes is one the cut made stale, and no op falls outside the fault.
+pub fn n1_cut_off_schedule(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("cut-off.toml");
+    let toml = "[[step]]\nat = \"0s\"\nstart = \"partition-one\"\n[step.grudge]\nn1 = [\"n2\", \"n3\"]\nn2 = [\"n1\"]\nn3 = [\"n1\"]\n";
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
 /// A run's `results.json`.
 pub fn results(run: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap()

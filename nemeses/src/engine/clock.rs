@@ -11,7 +11,7 @@
 //! offset must be back where it was.
 
 use super::*;
-use crate::faketime;
+use crate::faketime::{self, unix_now};
 
 /// Slack on a measured clock offset beyond the measurement's own round trip.
 const CLOCK_SLACK_MS: f64 = 50.0;
@@ -21,10 +21,6 @@ const CLOCK_SLACK_MS: f64 = 50.0;
 pub(super) struct ClockReading {
     offset_ms: f64,
     uncertainty_ms: f64,
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 impl<C: Control> Nemesis<C> {
