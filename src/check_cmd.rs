@@ -55,7 +55,8 @@ pub struct CheckArgs {
     #[arg(long)]
     pub workload: Option<String>,
     /// Transactional: the consistency models the history must satisfy, by Elle's names
-    /// (default strict-serializable), e.g. serializable,strong-session-snapshot-isolation.
+    /// (default strict-serializable), e.g. serializable,strong-session-snapshot-isolation;
+    /// `none` checks only the --anomalies given (Elle's `:consistency-models nil`).
     #[arg(long, value_delimiter = ',')]
     pub consistency_models: Vec<String>,
     /// Transactional: further anomalies that must not occur, by Elle's names (e.g. G1,G2-item).
@@ -142,9 +143,7 @@ fn looks_transactional(path: &std::path::Path) -> bool {
 /// The transactional checker's options from the flags (`workload` None: detect it).
 pub fn txn_options(args: &CheckArgs, workload: Workload) -> Result<TxnOptions, String> {
     let mut o = TxnOptions::new(workload);
-    if !args.consistency_models.is_empty() {
-        o.consistency_models = args.consistency_models.clone();
-    }
+    o.set_consistency_models(&args.consistency_models).map_err(|e| format!("--consistency-models: {e}"))?;
     o.anomalies = args.anomalies.clone();
     o.wfr_keys = args.wfr_keys;
     o.sequential_keys = args.sequential_keys;
@@ -194,7 +193,7 @@ fn check_txn_file(path: &std::path::Path, args: &CheckArgs, started: Instant) ->
         format: Format::Auto,
         nil_read_is_unknown: true,
         lines: Vec::new(),
-        warnings: Vec::new(),
+        warnings: r.notes.clone(),
     };
     Ok(FileCheck {
         path: path.to_path_buf(),
@@ -557,12 +556,14 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
         }
     }
     let total = started.elapsed();
+    // A file that could not be read was not checked: the summary never calls the whole valid.
+    let summary_verdict = if errors > 0 && worst == Verdict::Valid { Verdict::Unknown } else { worst };
     if args.json {
         let _ = writeln!(
             out,
             "{}",
             json!({"summary": {"files": results.len(), "valid": valid, "invalid": invalid, "unknown": unknown,
-                   "errors": errors, "verdict": worst.as_str(), "elapsed_ms": total.as_secs_f64() * 1e3}})
+                   "errors": errors, "verdict": summary_verdict.as_str(), "elapsed_ms": total.as_secs_f64() * 1e3}})
         );
     } else {
         let _ = writeln!(

@@ -288,8 +288,9 @@ pub fn validate(args: &TestArgs) -> Result<()> {
     }
     if transactional {
         let mut o = faultline_checkers::txn::TxnOptions::new(faultline_checkers::txn::Workload::ListAppend);
-        o.consistency_models = args.consistency_models.clone();
-        o.validate().map_err(|e| bad_input(format!("--consistency-models: {e}")))?;
+        o.set_consistency_models(&args.consistency_models)
+            .and_then(|()| o.validate())
+            .map_err(|e| bad_input(format!("--consistency-models: {e}")))?;
     }
     if args.max_txn_length == 0 || args.key_count == 0 || args.max_writes_per_key == 0 {
         return Err(bad_input("--max-txn-length, --key-count and --max-writes-per-key must be at least 1"));

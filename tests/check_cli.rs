@@ -196,7 +196,73 @@ fn transactional_histories() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:2: value 1 is appended to key x twice", bad.display())), "{err}");
     // Unknown model names are bad arguments.
-    assert_eq!(check(&["--consistency-models", "serializeable"], &[g2]).status.code(), Some(254));
+    assert_eq!(check(&["--consistency-models", "serializeable"], &[g2.clone()]).status.code(), Some(254));
+    // Elle's `:consistency-models nil` with `:anomalies`: only those anomalies count. The G2-item
+    // history has no G0, so it is valid when only G0 is asked for, and invalid when G2-item is.
+    let out = check(&["--consistency-models", "none", "--anomalies", "G0"], &[g2.clone()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = check(&["--json", "--consistency-models", "none", "--anomalies", "G2-item"], &[g2.clone()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let first: serde_json::Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(first["anomaly-types"], serde_json::json!(["G2-item"]));
+    let out = check(&["--consistency-models", "none"], &[g2.clone()]);
+    assert_eq!(out.status.code(), Some(254));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("name the anomalies with --anomalies"));
+    let out = check(&["--consistency-models", "none,serializable", "--anomalies", "G0"], &[g2.clone()]);
+    assert_eq!(out.status.code(), Some(254));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("none names no model, so it stands alone"));
+    // Elle's test histories: `:time -1` (unknown) and a process that invokes again before its
+    // transaction completed (unobserved-write-test), which is checked as Elle does and said.
+    let elle = write(
+        "unobserved.edn",
+        &["[[:append :x 1] [:append :y 1]]", "[[:append :x 2] [:append :y 2]]", "[[:r :x [1 2]]]", "[[:r :y [2]]]"]
+            .iter()
+            .map(|v| format!("{{:time -1, :process 0, :type :invoke, :f :txn, :value {v}}}\n"))
+            .chain(
+                [
+                    "[[:append :x 1] [:append :y 1]]",
+                    "[[:append :x 2] [:append :y 2]]",
+                    "[[:r :x [1 2]]]",
+                    "[[:r :y [2]]]",
+                ]
+                .iter()
+                .map(|v| format!("{{:time -1, :process 0, :type :ok, :f :txn, :value {v}}}\n")),
+            )
+            .collect::<String>(),
+    );
+    let out = check(&["--json", "--consistency-models", "serializable"], &[elle]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let first: serde_json::Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(first["anomaly-types"], serde_json::json!(["G-single-item", "G0"]), "{first}");
+    let warnings = first["warnings"].to_string();
+    assert!(warnings.contains("process 0 invokes at line 2 while its transaction invoked at line 1"), "{warnings}");
+    // A summary never calls a run with an unreadable file valid.
+    let out = check(&["--json", "--consistency-models", "read-committed"], &[g2, dir.path().join("missing.edn")]);
+    assert_eq!(out.status.code(), Some(254));
+    let last: serde_json::Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+    assert_eq!((last["summary"]["errors"].as_u64(), last["summary"]["verdict"].as_str()), (Some(1), Some("unknown")));
+}
+
+/// A faulted transactional run, as faultline wrote it (nemesis lines with map values, final
+/// reads), is read back by `faultline check`, and its transactional verdict is the run's.
+#[test]
+fn a_faulted_transactional_run_is_rechecked_offline() {
+    let run = shared().parent().unwrap().join("runs/galera-kill-all");
+    if !run.exists() {
+        println!("skipped: needs {} (the shared data; set FAULTLINE_SHARED)", run.display());
+        return;
+    }
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    let txn = &results["checkers"]["txn"];
+    let models: Vec<&str> = txn["consistency-models"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    let out = check(&["--json", "--consistency-models", &models.join(",")], &[run.join("history.jsonl")]);
+    assert!(out.status.code() == Some(0) || out.status.code() == Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let first: serde_json::Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    for field in ["valid?", "anomaly-types", "not", "also-not"] {
+        assert_eq!(first[field], txn[field], "{field}");
+    }
+    assert_eq!(first["checkers"]["txn"]["stats"]["txns"], txn["stats"]["txns"]);
 }
 
 /// Hostile values (terminal escape sequences, a bell, a carriage return) in a history reach the

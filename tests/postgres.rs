@@ -84,6 +84,7 @@ fn postgres_serializable_holds_under_partitions_and_kills() {
     assert!(history.contains("\"start-kill\"") && history.contains("\"start-partition-halves\""), "{log}");
     assert!(history.contains("40001"), "no serialization failure recorded:\n{log}");
     assert!(txn["stats"]["ok"].as_u64().unwrap() > 1000, "{txn}");
+    common::assert_txn_recheck_agrees(&dir);
     common::assert_nodes_clean("postgres serializable");
 }
 

@@ -15,9 +15,7 @@ pub fn check(ops: &[Op], workload: &str, consistency_models: &[String]) -> Resul
     let w: Workload = workload.parse().map_err(|e: String| anyhow::anyhow!(e))?;
     let h = txn::read::history_from_ops(ops, w).map_err(|e| anyhow::anyhow!("transactional history: {e}"))?;
     let mut opts = TxnOptions::new(w);
-    if !consistency_models.is_empty() {
-        opts.consistency_models = consistency_models.to_vec();
-    }
+    opts.set_consistency_models(consistency_models).map_err(|e| anyhow::anyhow!("--consistency-models: {e}"))?;
     opts.validate().map_err(|e| anyhow::anyhow!("--consistency-models: {e}"))?;
     let r = txn::check(&h, &opts);
     let mut outcome = CheckOutcome::from_result(&r)?;

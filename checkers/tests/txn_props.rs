@@ -340,12 +340,10 @@ proptest! {
     /// anomaly is found again, or one that rules out as much), and an invalid history stays
     /// invalid.
     ///
-    /// Not "the same anomaly types", for two reasons that are Elle's design:
-    /// - a step between two transactions related several ways is named by the first relation of
-    ///   Elle's explainer order (wr, ww, rw, then process and realtime; `graph::Csr::merged`), so
-    ///   a new ww edge beside an rw edge turns a G-single-item into a G1c or a G0, and a new rw
-    ///   edge beside a realtime edge turns a G1c-realtime into a G-single-item-realtime (which is
-    ///   why this is checked under serializability, whose cycles have data edges only);
+    /// Not "the same anomaly types", for two reasons:
+    /// - in each component the kinds implied by one already found there are not searched
+    ///   (Elle's design), so a new edge that makes a G-single-item where there was only a
+    ///   G-single-item-process leaves the -process one unreported (it rules out nothing more);
     /// - sources are added in a fixed order (writes-follow-reads, sequential, linearizable) and
     ///   one that makes some key's versions cyclic is reported (`cyclic-versions`) and dropped, so
     ///   a new assumption that contradicts the history can push out a later one that was in use,

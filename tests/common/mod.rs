@@ -138,6 +138,26 @@ pub fn n1_cut_off_schedule(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
+/// `faultline check` reads back the history a transactional run wrote (nemesis lines, final
+/// reads and all) and, under the run's consistency models, gives the run's transactional
+/// verdict: the same `valid?`, anomaly types and boundary.
+pub fn assert_txn_recheck_agrees(run: &std::path::Path) {
+    let txn = results(run)["checkers"]["txn"].clone();
+    let models: Vec<&str> = txn["consistency-models"].as_array().unwrap().iter().filter_map(|m| m.as_str()).collect();
+    let out = faultline()
+        .args(["check", "--json", "--workload", txn["workload"].as_str().unwrap()])
+        .args(["--consistency-models", &models.join(",")])
+        .arg(run.join("history.jsonl"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(matches!(out.status.code(), Some(0..=2)), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let first: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    for field in ["valid?", "anomaly-types", "not", "also-not"] {
+        assert_eq!(first[field], txn[field], "re-checking {}: {field}", run.display());
+    }
+}
+
 /// A run's `results.json`.
 pub fn results(run: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap()

@@ -95,6 +95,10 @@ pub(crate) fn scan_fields<'a, V: ScanValue>(text: &'a str, start: usize) -> Opti
             Field::Value => value = Some(V::scan(&mut s)?),
             Field::Key => key = Some(V::scan(&mut s)?),
             Field::Index => index = Some(s.unsigned()?),
+            // A negative time (Jepsen's -1) is unknown: the op's position, as if absent.
+            Field::Time if s.b.get(s.pos) == Some(&b'-') => {
+                s.integer()?;
+            }
             Field::Time => time = Some(s.unsigned()?),
         }
     }

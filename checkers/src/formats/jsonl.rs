@@ -20,10 +20,21 @@ use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+/// A time; a negative one (Jepsen's -1) is unknown, as if absent.
+fn time_or_unknown<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error;
+    match <Option<serde_json::Number> as serde::Deserialize>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) if n.as_i64().is_some_and(|t| t < 0) => Ok(None),
+        Some(n) => n.as_u64().map(Some).ok_or_else(|| D::Error::custom(format!("bad time {n} (expected an integer)"))),
+    }
+}
+
 /// The on-disk record, with `index` and `time` optional (they default to the position).
 #[derive(serde::Deserialize)]
 struct RawOp {
     index: Option<u64>,
+    #[serde(default, deserialize_with = "time_or_unknown")]
     time: Option<u64>,
     #[serde(rename = "type")]
     kind: OpType,

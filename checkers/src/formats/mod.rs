@@ -512,9 +512,14 @@ fn op_from_fields(v: &Edn, fast: Fast, position: u64) -> Result<Op, String> {
         Some(i) => i,
         None => int_field("index")?.unwrap_or(position),
     };
+    // Jepsen writes `:time -1` for a time it does not know (Elle's test histories do): as if
+    // absent, the op's position.
     let time = match fast.time {
         Some(t) => t,
-        None => int_field("time")?.unwrap_or(position),
+        None => match v.get("time") {
+            Some(Edn::Int(i)) if *i < 0 => position,
+            _ => int_field("time")?.unwrap_or(position),
+        },
     };
     let value = match fast.value {
         Some(v) => v,

@@ -2,8 +2,11 @@
 //! anomaly kind in each component (after Elle's `elle.txn` and `elle.bfs`).
 //!
 //! Edges carry a set of relations (`rel`): ww, wr, rw from the workload's analysis, and process
-//! or realtime order when the models asked for need them (realtime subsumes process, as in
-//! Elle: a process's transactions are also in realtime order). The realtime edges are Elle's
+//! and realtime order when the models asked for need them. Every relation between a pair is
+//! kept (an rw edge must not hide a realtime one between the same two transactions), and both
+//! orders are built when both are asked for (Elle builds realtime alone, a process's
+//! transactions being in realtime order too; but a cycle through a process step then reads as
+//! -realtime and never rules out the strong-session models). The realtime edges are Elle's
 //! transitive reduction: each completed transaction links to the invocations that follow it
 //! until a later transaction that it precedes completes.
 //!
@@ -64,13 +67,12 @@ pub struct Csr {
 }
 
 impl Csr {
-    /// Build from an edge list, merging parallel edges into one whose relation is the first of
-    /// `priority` the pair has: as in Elle, whose explainer names a step by the first of its
-    /// explainers that can explain it, a pair related by both ww and rw is a ww step, and one
-    /// related by data and realtime order a data step. (A cycle Elle's BFS finds through the
-    /// other relation is then explained, and classified, otherwise; taking one relation per
-    /// pair gives the same classes and a smaller search.)
-    pub fn merged(n: usize, edges: &[(u32, u32, u8)], priority: &[u8]) -> Csr {
+    /// Build from an edge list, merging parallel edges into one that carries every relation the
+    /// pair has. Every kind is kept: an rw edge between two transactions must not hide a
+    /// realtime or process edge between the same two (T0 -realtime-> T1 -rw-> T0 is a
+    /// G-single-item-realtime, though T0 -rw-> T1 too), nor a ww edge an rw one. The cycle
+    /// search takes each relation of an edge as a separate step.
+    pub fn merged(n: usize, edges: &[(u32, u32, u8)]) -> Csr {
         let raw = Csr::new(n, edges);
         let mut offsets = Vec::with_capacity(n + 1);
         offsets.push(0u32);
@@ -89,9 +91,8 @@ impl Csr {
                     r |= row[i].1;
                     i += 1;
                 }
-                let one = priority.iter().copied().find(|p| r & p != 0).unwrap_or(r);
                 targets.push(w);
-                rels.push(one);
+                rels.push(r);
             }
             offsets.push(targets.len() as u32);
         }
@@ -468,8 +469,9 @@ fn cycle_starts(sub: &Csr, part: &[u32], spec: &Spec, key: u8) -> Vec<u32> {
     }
     // Components without rw edges: v reaches s without rw only if v's component is s's or
     // comes before it in Tarjan's numbering (reverse topological).
-    let plain: Vec<(u32, u32, u8)> =
-        (0..n).flat_map(|v| sub.out(v).filter(|e| e.1 & rel::RW == 0).map(move |(w, r)| (v, w, r))).collect();
+    let plain: Vec<(u32, u32, u8)> = (0..n)
+        .flat_map(|v| sub.out(v).filter(|e| e.1 & !rel::RW != 0).map(move |(w, r)| (v, w, r & !rel::RW)))
+        .collect();
     let (free, _) = scc_ids(&Csr::new(n as usize, &plain));
     let mut ranked: Vec<(u8, u32)> = Vec::new();
     for s in 0..n {
@@ -683,17 +685,23 @@ fn cycle_json(h: &TxnHistory, analysis: &Analysis, kind: &str, f: &Found) -> Val
 /// Build the graph, search it, and assemble the result.
 pub fn finish(h: &TxnHistory, opts: &TxnOptions, mut analysis: Analysis) -> TxnResult {
     let reportable = opts.reportable();
+    // Both orders when both are asked for: a process's transactions are in realtime order too,
+    // but a cycle through a process step found only as -realtime would not rule out the
+    // strong-session models it breaks.
     let need_rt = h.has_invocations && reportable.iter().any(|a| a.ends_with("-realtime"));
-    let need_process = h.has_invocations && !need_rt && reportable.iter().any(|a| a.ends_with("-process"));
+    let need_process = h.has_invocations && reportable.iter().any(|a| a.ends_with("-process"));
     let mut edges = std::mem::take(&mut analysis.edges);
-    if need_rt || need_process {
-        order_edges(h, need_rt, &mut edges);
+    if need_rt {
+        order_edges(h, true, &mut edges);
+    }
+    if need_process {
+        order_edges(h, false, &mut edges);
     }
     let mut anomalies = std::mem::take(&mut analysis.anomalies);
     if edges.is_empty() {
         anomalies.insert("empty-transaction-graph".into(), vec![json!(true)]);
     }
-    let g = Csr::merged(h.txns.len(), &edges, analysis.priority);
+    let g = Csr::merged(h.txns.len(), &edges);
     let n_edges = edges.len();
     drop(edges);
     let comps = sccs(&g);
@@ -753,6 +761,7 @@ pub fn finish(h: &TxnHistory, opts: &TxnOptions, mut analysis: Analysis) -> TxnR
             largest_component: comps.iter().map(Vec::len).max().unwrap_or(0),
             realtime_edges: need_rt,
             process_edges: need_process,
+            unordered: h.unordered(),
         },
     )
 }
@@ -786,7 +795,9 @@ fn result(h: &TxnHistory, opts: &TxnOptions, anomalies: BTreeMap<String, Vec<Val
             let needs_p = models::anomalies_prohibited_by([*m]).iter().any(|a| a.ends_with("-process"));
             let consistent = if impossible.contains(c) {
                 "no"
-            } else if (needs_rt && !stats.realtime_edges) || (needs_p && !stats.realtime_edges && !stats.process_edges)
+            } else if (needs_rt && !stats.realtime_edges)
+                || (needs_p && !stats.process_edges)
+                || ((needs_rt || needs_p) && stats.unordered > 0)
             {
                 "unchecked"
             } else {
@@ -802,6 +813,9 @@ fn result(h: &TxnHistory, opts: &TxnOptions, anomalies: BTreeMap<String, Vec<Val
     };
     let anomaly_types: Vec<String> = shown.keys().cloned().collect();
     let summary = match valid {
+        Validity::True if opts.consistency_models.is_empty() => {
+            format!("{} transactions, none of the anomalies asked for: {}", h.txns.len(), opts.anomalies.join(", "))
+        }
         Validity::True => {
             format!("{} transactions consistent with {}", h.txns.len(), opts.consistency_models.join(", "))
         }
@@ -816,7 +830,16 @@ fn result(h: &TxnHistory, opts: &TxnOptions, anomalies: BTreeMap<String, Vec<Val
             }
         ),
     };
+    let mut notes = h.notes.clone();
+    if stats.unordered > 0 {
+        notes.push(format!(
+            "{} transactions have no place in process or realtime order (no invocation paired with them): \
+             models that need those orders are unchecked",
+            stats.unordered
+        ));
+    }
     TxnResult {
+        notes,
         valid,
         verdict,
         anomaly_types,

@@ -343,12 +343,7 @@ pub fn analyze(h: &TxnHistory) -> Analysis {
             x += 1;
         }
     }
-    Analysis {
-        anomalies,
-        edges,
-        priority: &[rel::WW, rel::WR, rel::RW, rel::PROCESS, rel::REALTIME],
-        explainer: Box::new(Explainer { idx }),
-    }
+    Analysis { anomalies, edges, explainer: Box::new(Explainer { idx }) }
 }
 
 /// Elle's INT for list-append: the first read that disagrees with what the transaction already

@@ -141,9 +141,21 @@ pub struct TxnHistory {
     pub keys: Vec<Value>,
     /// Whether any invocation was seen (else there is no process or realtime order).
     pub has_invocations: bool,
+    /// What the reader had to decide about the history that the verdict depends on (e.g. a
+    /// process that invoked twice without completing), in words, for the output.
+    pub notes: Vec<String>,
 }
 
 impl TxnHistory {
+    /// Transactions (not failed) with no place in process and realtime order although the
+    /// history has invocations: completions without invocations, or a process's unpaired ones.
+    pub fn unordered(&self) -> usize {
+        if !self.has_invocations {
+            return 0;
+        }
+        self.txns.iter().filter(|t| t.outcome != Outcome::Fail && t.invoked_at.is_none()).count()
+    }
+
     pub fn mops_of(&self, t: &Txn) -> &[Mop] {
         &self.mops[t.mops.start as usize..t.mops.end as usize]
     }
@@ -260,8 +272,28 @@ impl TxnOptions {
         }
     }
 
+    /// Set the models from the user's list: empty keeps the default (strict-serializable);
+    /// `none` alone asks for no model, so that only `anomalies` are checked (Elle's
+    /// `:consistency-models nil`).
+    pub fn set_consistency_models(&mut self, models: &[String]) -> Result<(), String> {
+        if models.iter().any(|m| m == "none") {
+            if models.len() > 1 {
+                return Err(format!("none names no model, so it stands alone (got {})", models.join(",")));
+            }
+            self.consistency_models.clear();
+        } else if !models.is_empty() {
+            self.consistency_models = models.to_vec();
+        }
+        Ok(())
+    }
+
     /// Check the names of the models and anomalies asked for.
     pub fn validate(&self) -> Result<(), String> {
+        if self.consistency_models.is_empty() && self.anomalies.is_empty() {
+            return Err("no consistency model and no anomaly to check: with --consistency-models none, \
+                        name the anomalies with --anomalies"
+                .into());
+        }
         for m in &self.consistency_models {
             if !models::is_model(m) {
                 return Err(format!(
@@ -344,6 +376,9 @@ pub struct TxnResult {
     pub consistency_models: Vec<String>,
     pub stats: TxnStats,
     pub summary: String,
+    /// What the verdict rests on that the history left open (see `TxnHistory::notes`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Sizes, for the record and the benchmarks.
@@ -359,6 +394,9 @@ pub struct TxnStats {
     pub largest_component: usize,
     pub realtime_edges: bool,
     pub process_edges: bool,
+    /// Transactions with no place in process or realtime order in a history that has them
+    /// (see `TxnHistory::unordered`): models that need those orders are then unchecked.
+    pub unordered: usize,
 }
 
 /// The models of the ladder, weakest first.
@@ -387,9 +425,6 @@ pub struct Analysis {
     /// (from txn, to txn, relation bits of `graph::rel`), txns as positions in `txns`.
     pub edges: Vec<(u32, u32, u8)>,
     pub explainer: Box<dyn Explain + Send + Sync>,
-    /// The order in which relations name a step between two transactions related by several
-    /// (Elle's explainer order for the workload; see `graph::Csr::merged`).
-    pub priority: &'static [u8],
 }
 
 /// Why transaction `a` precedes `b` by a data relation: what goes in a cycle's steps.

@@ -408,12 +408,64 @@ struct RawOp {
     f: Option<Name>,
     #[serde(default)]
     index: Option<u64>,
-    #[serde(default, deserialize_with = "mops_or_null")]
-    value: Option<Vec<RawMop>>,
+    #[serde(default)]
+    value: OpValue,
 }
 
-fn mops_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<RawMop>>, D::Error> {
-    <Option<Vec<RawMop>> as serde::Deserialize>::deserialize(d)
+/// An op's value as read: micro-ops (none for nil), or what else it was. A nemesis op's value
+/// is a map, and must not stop the reading of the line before its process says to skip it.
+#[derive(Default)]
+enum OpValue {
+    #[default]
+    Nil,
+    Mops(Vec<RawMop>),
+    /// Not a vector: what it was, for the error.
+    Other(&'static str),
+}
+
+impl<'de> serde::Deserialize<'de> for OpValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<OpValue, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OpValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a vector of micro-ops")
+            }
+            fn visit_unit<E>(self) -> Result<OpValue, E> {
+                Ok(OpValue::Nil)
+            }
+            fn visit_none<E>(self) -> Result<OpValue, E> {
+                Ok(OpValue::Nil)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OpValue, A::Error> {
+                let mut mops = Vec::with_capacity(seq.size_hint().unwrap_or(4));
+                while let Some(m) = seq.next_element::<RawMop>()? {
+                    mops.push(m);
+                }
+                Ok(OpValue::Mops(mops))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<OpValue, A::Error> {
+                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                Ok(OpValue::Other("a map"))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<OpValue, E> {
+                Ok(OpValue::Other("a string"))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<OpValue, E> {
+                Ok(OpValue::Other("a number"))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<OpValue, E> {
+                Ok(OpValue::Other("a number"))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<OpValue, E> {
+                Ok(OpValue::Other("a number"))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<OpValue, E> {
+                Ok(OpValue::Other("a boolean"))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Micro-ops from a JSON value (the EDN reader's form: keywords are strings).
@@ -482,6 +534,13 @@ struct Builder {
     dead: Vec<Vec<RawMop>>,
     /// Whether another thread takes `dead` (else micro-ops are freed at once).
     defer_frees: bool,
+    /// Processes that invoked while a transaction of theirs was still outstanding (Elle's
+    /// test histories do this): their open invocations, oldest first, with their lines and
+    /// micro-ops. Which completion ends which invocation is unknown, so from then on the
+    /// process's transactions have no place in process or realtime order, as completions
+    /// without invocations; Elle accepts such a history and never asks for its pairs unless a
+    /// model needs those orders.
+    unpaired: FxHashMap<u64, std::collections::VecDeque<(usize, Vec<RawMop>)>>,
 }
 
 impl Builder {
@@ -497,6 +556,7 @@ impl Builder {
             pending_invocations: FxHashMap::default(),
             dead: Vec::new(),
             defer_frees: false,
+            unpaired: FxHashMap::default(),
         }
     }
 
@@ -535,13 +595,14 @@ impl Builder {
             }
             other => return Err(format!("bad process {other} (expected a non-negative integer or \"nemesis\")")),
         };
-        let ev = Event {
-            kind: raw.kind,
-            process,
-            f: raw.f.as_ref().map(|f| f.0.as_ref()),
-            index: raw.index,
-            mops: raw.value.unwrap_or_default(),
+        let mops = match raw.value {
+            OpValue::Nil => Vec::new(),
+            OpValue::Mops(mops) => mops,
+            OpValue::Other(what) => {
+                return Err(format!("a transaction's value must be a vector of micro-ops, got {what}"))
+            }
         };
+        let ev = Event { kind: raw.kind, process, f: raw.f.as_ref().map(|f| f.0.as_ref()), index: raw.index, mops };
         self.add(ev, line)
     }
 
@@ -551,20 +612,41 @@ impl Builder {
         check_f(ev.f)?;
         if ev.kind == OpType::Invoke {
             self.h.has_invocations = true;
-            if let Some((_, at)) = self.open.insert(ev.process, (position, line)) {
-                return Err(format!(
-                    "process {} invokes while its transaction invoked at line {at} is still outstanding",
+            if let Some(queue) = self.unpaired.get_mut(&ev.process) {
+                queue.push_back((line, ev.mops));
+                return Ok(());
+            }
+            if let Some((_, at)) = self.open.remove(&ev.process) {
+                let earlier = self.pending_invocations.remove(&ev.process).unwrap_or_default();
+                self.h.notes.push(format!(
+                    "process {} invokes at line {line} while its transaction invoked at line {at} is still \
+                     outstanding, so which completion ends which invocation is unknown: from line {at} on, its \
+                     transactions are checked as completions alone, with no place in process or realtime order \
+                     (as Elle does)",
                     ev.process
                 ));
+                self.unpaired.insert(ev.process, [(at, earlier), (line, ev.mops)].into());
+                return Ok(());
             }
+            self.open.insert(ev.process, (position, line));
             // The invocation's micro-ops matter only if it never completes: keep them until then.
             self.pending_invocations.insert(ev.process, ev.mops);
             return Ok(());
         }
-        let invoked_at = self.open.remove(&ev.process).map(|(p, _)| p);
-        if let Some(mops) = self.pending_invocations.remove(&ev.process) {
-            self.bury(mops);
-        }
+        let invoked_at = match self.unpaired.get_mut(&ev.process) {
+            Some(queue) => {
+                if let Some((_, mops)) = queue.pop_front() {
+                    self.bury(mops);
+                }
+                None
+            }
+            None => {
+                if let Some(mops) = self.pending_invocations.remove(&ev.process) {
+                    self.bury(mops);
+                }
+                self.open.remove(&ev.process).map(|(p, _)| p)
+            }
+        };
         let outcome = match ev.kind {
             OpType::Ok => Outcome::Ok,
             OpType::Info => Outcome::Info,
@@ -680,6 +762,17 @@ impl Builder {
             let end = self.position;
             self.position += 1;
             self.push_txn(mops, end, p, Outcome::Info, Some(pos), end, line).map_err(|m| (Some(line), m))?;
+        }
+        // Unpaired invocations never completed: indeterminate too, without a place in order.
+        let mut unpaired: Vec<(u64, usize, Vec<RawMop>)> = std::mem::take(&mut self.unpaired)
+            .into_iter()
+            .flat_map(|(p, queue)| queue.into_iter().map(move |(line, mops)| (p, line, mops)))
+            .collect();
+        unpaired.sort_by_key(|(_, line, _)| *line);
+        for (p, line, mops) in unpaired {
+            let end = self.position;
+            self.position += 1;
+            self.push_txn(mops, end, p, Outcome::Info, None, end, line).map_err(|m| (Some(line), m))?;
         }
         let w = self.workload.unwrap_or(Workload::ListAppend);
         if !self.raw.is_empty() {

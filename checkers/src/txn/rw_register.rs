@@ -257,12 +257,7 @@ pub fn analyze(h: &TxnHistory, opts: &TxnOptions) -> Analysis {
             }
         }
     }
-    Analysis {
-        anomalies,
-        edges,
-        priority: &[rel::WR, rel::WW, rel::RW, rel::PROCESS, rel::REALTIME],
-        explainer: Box::new(Explainer { versions }),
-    }
+    Analysis { anomalies, edges, explainer: Box::new(Explainer { versions }) }
 }
 
 /// Where a version edge comes from (Elle's `:sources`).
