@@ -551,7 +551,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
                     let _ = writeln!(out, "{}", json!({"error": e}));
                 }
                 let _ = out.flush();
-                eprintln!("error: {}", term::text(&e));
+                eprintln!("error: {}", term::text(e));
             }
         }
     }

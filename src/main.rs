@@ -39,6 +39,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Check one or more stored histories (faultline JSONL, Jepsen EDN, Porcupine).
@@ -60,6 +62,8 @@ enum Command {
     List(list_cmd::ListArgs),
     /// The packet agent (one per node, started by the nemesis): applies delay, reordering,
     /// duplicates, corruption, loss and rate limits to the packets an NFQUEUE hands it.
+    /// Internal: the nemesis starts it on the nodes.
+    #[command(hide = true)]
     Agent(agent::AgentArgs),
     /// Network measurements the nemesis runs on the nodes to verify packet faults.
     #[command(hide = true)]

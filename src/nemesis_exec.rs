@@ -205,11 +205,14 @@ impl DbControl for SshControl {
 }
 
 /// Make this faultline binary available on the nodes for the packet agent and return its path
-/// there: the local cluster's nodes already see this machine's files; real hosts get a copy under
+/// there: the local cluster's nodes see this machine's files, except their own private
+/// directories (`/tmp`, `/run`, `/var/lib/faultline`: a clone under /tmp is invisible there);
+/// real hosts, and local nodes that cannot see the binary, get a copy under
 /// `<remote root>/bin/faultline` (built for this machine: the hosts need a compatible libc).
 pub async fn install_agent(local: bool, nodes: &[DbNode]) -> Result<String> {
     let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot find faultline's own binary: {e}"))?;
-    if local {
+    let private = faultline_control::cluster::NODE_PRIVATE_DIRS.iter().any(|d| exe.starts_with(d));
+    if local && !private {
         return Ok(exe.display().to_string());
     }
     let uploads = futures::future::join_all(nodes.iter().map(|n| {

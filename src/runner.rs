@@ -574,7 +574,7 @@ fn print_summary(
     let why =
         results.checkers.values().filter(|c| c.verdict == results.verdict).find_map(|c| c.details.get("explanation"));
     if let Some(why) = why.and_then(|w| w.as_str()) {
-        println!("why:     {}", crate::term::text(&why));
+        println!("why:     {}", crate::term::text(why));
     }
     let st = &results.stats;
     let ms = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());

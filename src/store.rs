@@ -236,6 +236,8 @@ pub struct Event {
     pub error: Option<String>,
 }
 
+// An event is sent per operation: boxing it to shrink `Finish` would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
     Event(Event),
     Finish,

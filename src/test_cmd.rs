@@ -33,7 +33,7 @@ pub struct TestArgs {
     #[arg(long, default_value = "register", value_parser = clap::builder::PossibleValuesParser::new(faultline_workloads::generator::names()))]
     pub workload: String,
     /// Faults, comma-separated (e.g. partition-halves,kill), `none` or `all`.
-    #[arg(long, default_value = "none")]
+    #[arg(long, default_value = "none", long_help = nemesis_help())]
     pub nemesis: String,
     /// Which nodes a fault targets.
     #[arg(long, value_enum)]
@@ -94,8 +94,8 @@ pub struct TestArgs {
     /// (default strict-serializable), e.g. serializable or snapshot-isolation.
     #[arg(long, value_delimiter = ',')]
     pub consistency_models: Vec<String>,
-    /// Transactional databases (postgres): the isolation level every transaction runs at.
-    #[arg(long, value_enum, default_value = "serializable")]
+    /// Transactional databases: the isolation level every transaction runs at.
+    #[arg(long, value_enum, default_value = "serializable", help = isolation_help())]
     pub isolation: IsolationArg,
     /// postgres: synchronous replication (synchronous_standby_names = every replica, ANY 1).
     #[arg(long)]
@@ -182,6 +182,20 @@ impl ReadFromArg {
             ReadFromArg::Any => ReadFrom::Any,
         }
     }
+}
+
+/// `--nemesis`'s long help, with every fault's name (from `Fault::ALL`).
+fn nemesis_help() -> String {
+    let names: Vec<&str> = faultline_nemeses::Fault::ALL.iter().map(|f| f.name()).collect();
+    format!("Faults, comma-separated (e.g. partition-halves,kill), `none` or `all`.\n\nFaults: {}.", names.join(", "))
+}
+
+/// `--isolation`'s help, naming the databases that honour it (from the registry).
+fn isolation_help() -> String {
+    format!(
+        "Transactional databases ({}): the isolation level every transaction runs at",
+        faultline_dbs::isolation_names().join(", ")
+    )
 }
 
 /// `--nemesis-targets`, as clap lists it.

@@ -191,3 +191,22 @@ fn client_check_passes_the_echo_client_and_names_each_protocol_error() {
     assert_eq!(code, 255, "{text}");
     assert!(text.contains("open failed"), "{text}");
 }
+
+/// A client that dies at start says why in the error itself: its last stderr lines (Python's
+/// `ModuleNotFoundError` when the `python3` first on PATH lacks a module), not only in the log.
+#[test]
+fn a_client_that_dies_at_start_shows_its_stderr() {
+    let cmd = ClientCommand(
+        "sh -c 'echo Traceback >&2; echo \"ModuleNotFoundError: No module named kazoo\" >&2; exit 1'".into(),
+    );
+    let err = rt().block_on(async {
+        let mut c = ProcessClient::new(cmd, open_info("register"), Duration::from_millis(500));
+        c.open().await.expect_err("the client exits before answering open")
+    });
+    let err = format!("{err:#}");
+    assert!(err.contains("exited (exit status: 1)"), "{err}");
+    assert!(
+        err.contains("its last stderr lines:\n    Traceback\n    ModuleNotFoundError: No module named kazoo"),
+        "{err}"
+    );
+}

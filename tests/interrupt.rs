@@ -173,7 +173,7 @@ fn interrupt_round(round: usize, aim: Aim) -> String {
     while !aim.reached(&run) && Instant::now() < deadline && run.child.try_wait().unwrap().is_none() {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let (sig, name) = if round % 2 == 0 { (libc::SIGINT, "SIGINT") } else { (libc::SIGTERM, "SIGTERM") };
+    let (sig, name) = if round.is_multiple_of(2) { (libc::SIGINT, "SIGINT") } else { (libc::SIGTERM, "SIGTERM") };
     // A run that ended before its aim is counted as landing "after the run".
     if run.child.try_wait().unwrap().is_none() {
         run.signal(sig);

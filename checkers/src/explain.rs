@@ -19,12 +19,16 @@ pub fn explain_op(history: &[Op], invoke_index: u64) -> Option<String> {
     let start = op.invoke_time();
     let end = op.complete_time().unwrap_or(start);
     let node = op.node();
+    // A history read without times (EDN with none) has each op's position as its time: say
+    // "event N" there, never a time nobody measured.
+    let timed = history.iter().any(|o| o.time != o.index);
+    let at = |e: &Op| if timed { format_ns(e.time) } else { format!("event {}", e.index) };
     let mut sentence = format!(
         "{} {} by process {} at {}{}",
         op.f(),
         value_text(op.value()),
         process_text(op),
-        format_ns(start),
+        at(op.invoke),
         node.map(|n| format!(" on {n}")).unwrap_or_default()
     );
     let history_end = history.last().map_or(end, |o| o.time);
@@ -44,7 +48,7 @@ pub fn explain_op(history: &[Op], invoke_index: u64) -> Option<String> {
                 "; {} was written by process {} at {}{} ({})",
                 value_text(op.value()),
                 process_text(w),
-                format_ns(w.invoke_time()),
+                at(w.invoke),
                 w.node().map(|n| format!(" on {n}")).unwrap_or_default(),
                 w.outcome().map_or("pending", |k| k.as_str()),
             ));
@@ -61,7 +65,7 @@ pub fn explain_op(history: &[Op], invoke_index: u64) -> Option<String> {
                         value_text(written(o).unwrap_or(&Value::Null)),
                         process_text(o),
                         o.node().map(|n| format!(" on {n}")).unwrap_or_default(),
-                        format_ns(o.complete_time().unwrap_or(0))
+                        o.completion.map(at).unwrap_or_default()
                     )
                 })
                 .collect();
@@ -283,6 +287,26 @@ mod tests {
         assert!(explain_op(&h, 0).unwrap().ends_with("no fault was active then"));
         assert_eq!(explain_op(&h, 99), None);
         assert_eq!(explain_add(&h, 5), None, "no add in this history");
+    }
+
+    /// A history read without times (each op's time is its position) names events, not times.
+    #[test]
+    fn a_history_without_times_names_events() {
+        use OpType::{Invoke, Ok};
+        use Process::Client as C;
+        let h = vec![
+            ev(0, 0, Invoke, C(7), "write", json!(5), None),
+            ev(1, 1, Ok, C(7), "write", json!(5), None),
+            ev(2, 2, Invoke, C(2), "write", json!(6), None),
+            ev(3, 3, Ok, C(2), "write", json!(6), None),
+            ev(4, 4, Invoke, C(4), "read", json!(null), None),
+            ev(5, 5, Ok, C(4), "read", json!(5), None),
+        ];
+        assert_eq!(
+            explain_op(&h, 4).unwrap(),
+            "read 5 by process 4 at event 4; no fault was active then; 5 was written by process 7 at event 0 (ok); \
+             before the read began it was overwritten by 6 (process 2, acknowledged at event 3)"
+        );
     }
 
     #[test]

@@ -45,6 +45,9 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (T, Duration) {
 /// first; up to 10 s on each of three files).
 #[test]
 fn sequential_checker_against_linearizability_on_the_shared_histories() {
+    if !common::have_shared("sequential_checker_against_linearizability_on_the_shared_histories") {
+        return;
+    }
     let search_alone = std::env::var_os("LADDER_SEARCH_ALONE").is_some();
     let mut undecided = Vec::new();
     for dir in ["knossos-cas-register/good", "knossos-cas-register/bad", "porcupine-kv"] {
@@ -120,6 +123,9 @@ fn sequential_checker_against_linearizability_on_the_shared_histories() {
 
 #[test]
 fn the_ladder_agrees_with_the_linearizability_checker() {
+    if !common::have_shared("the_ladder_agrees_with_the_linearizability_checker") {
+        return;
+    }
     for dir in ["porcupine-kv", "knossos-cas-register/bad"] {
         for path in files(&shared().join(dir)) {
             let loaded = read_history(&path, Format::Auto).unwrap_or_else(|e| panic!("{e}"));

@@ -40,6 +40,9 @@ fn init_for(path: &Path, format: Format) -> Value {
 /// the general path's explanation) and the Porcupine kv files (keys, strings).
 #[test]
 fn quick_path_agrees_with_the_general_path() {
+    if !common::have_shared("quick_path_agrees_with_the_general_path") {
+        return;
+    }
     let mut taken = 0;
     for dir in ["knossos-cas-register/good", "knossos-cas-register/bad", "porcupine-kv"] {
         for path in files(&shared().join(dir)) {
@@ -66,6 +69,9 @@ fn quick_path_agrees_with_the_general_path() {
 
 #[test]
 fn porcupine_kv_files_get_their_labels() {
+    if !common::have_shared("porcupine_kv_files_get_their_labels") {
+        return;
+    }
     let all = files(&shared().join("porcupine-kv"));
     assert_eq!(all.len(), 6);
     for path in all {
@@ -81,6 +87,9 @@ fn porcupine_kv_files_get_their_labels() {
 
 #[test]
 fn knossos_good_files_are_linearizable() {
+    if !common::have_shared("knossos_good_files_are_linearizable") {
+        return;
+    }
     let all = files(&shared().join("knossos-cas-register/good"));
     assert_eq!(all.len(), 113);
     let wrong: Vec<String> = all
@@ -95,6 +104,9 @@ fn knossos_good_files_are_linearizable() {
 
 #[test]
 fn knossos_bad_files_are_not_linearizable() {
+    if !common::have_shared("knossos_bad_files_are_not_linearizable") {
+        return;
+    }
     let all = files(&shared().join("knossos-cas-register/bad"));
     assert_eq!(all.len(), 7);
     for p in &all {
@@ -108,6 +120,9 @@ fn knossos_bad_files_are_not_linearizable() {
 
 #[test]
 fn invalid_verdict_explains_itself() {
+    if !common::have_shared("invalid_verdict_explains_itself") {
+        return;
+    }
     let path = shared().join("knossos-cas-register/bad/rethink-fail-minimal.edn");
     let loaded = read_history(&path, Format::Auto).unwrap();
     let mut opts = Options::new(ModelKind::CasRegister);
@@ -132,6 +147,9 @@ fn invalid_verdict_explains_itself() {
 /// An unfinished search is `unknown` with its reason, never a hang or an out-of-memory.
 #[test]
 fn out_of_time_or_memory_is_unknown() {
+    if !common::have_shared("out_of_time_or_memory_is_unknown") {
+        return;
+    }
     let path = shared().join("porcupine-kv/c50-ok.txt");
     let loaded = read_history(&path, Format::Auto).unwrap();
     let mut opts = Options::new(ModelKind::Kv);
@@ -152,6 +170,9 @@ fn out_of_time_or_memory_is_unknown() {
 /// The wrong model is an error naming the op, not a verdict.
 #[test]
 fn ops_that_do_not_fit_the_model_are_an_error() {
+    if !common::have_shared("ops_that_do_not_fit_the_model_are_an_error") {
+        return;
+    }
     let path = shared().join("knossos-cas-register/bad/cas-failure.edn");
     let loaded = read_history(&path, Format::Auto).unwrap();
     let e = check(&loaded.ops, &Options::new(ModelKind::Register)).unwrap_err();

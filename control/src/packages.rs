@@ -51,10 +51,12 @@ pub fn ensure_host_packages(needed: &[(&str, &str)]) -> Result<()> {
     let host_sshd_before = host_sshd_pids();
     let install = || {
         Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300"])
+            .args(["install", "-y", "-q", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300"])
             .args(&pkgs)
             .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null())
+            // Its lines (downloads, "Setting up ...") are the progress of a first run: shown on
+            // stderr, where they never mix with a verdict printed as JSON.
+            .stdout(std::io::stderr())
             .status()
     };
     let mut result = install();

@@ -282,8 +282,27 @@ impl Node {
     /// Run `argv` with this process's stdin, stdout and stderr (output streams as it comes);
     /// returns the exit status.
     pub async fn run_interactive(&self, argv: &[&str]) -> Result<i32> {
-        let (mut child, _permit) = self.open(argv, [StdioKind::Inherit; 3]).await?;
+        // stdout and stderr come through pipes this process copies, each to its end, before the
+        // exit status is taken: with both handed to the ssh master, the status could come back
+        // (and this process exit) before the master had written the command's stderr.
+        let (mut child, _permit) = self.open(argv, [StdioKind::Inherit, StdioKind::Piped, StdioKind::Piped]).await?;
         child.stdin().take();
+        let mut out = child.stdout().take().ok_or_else(|| anyhow!("no stdout pipe"))?;
+        let mut err = child.stderr().take().ok_or_else(|| anyhow!("no stderr pipe"))?;
+        let copy_out = async {
+            let mut to = tokio::io::stdout();
+            let r = tokio::io::copy(&mut out, &mut to).await;
+            let _ = to.flush().await;
+            r
+        };
+        let copy_err = async {
+            let mut to = tokio::io::stderr();
+            let r = tokio::io::copy(&mut err, &mut to).await;
+            let _ = to.flush().await;
+            r
+        };
+        let (o, e) = tokio::join!(copy_out, copy_err);
+        o.and(e).with_context(|| format!("node {}: `{}`: copying its output", self.name, show_argv(argv)))?;
         let status = child.wait().await;
         finish_status(status, &self.name, argv)
     }

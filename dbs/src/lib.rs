@@ -201,6 +201,10 @@ pub trait Db: Send + Sync {
     fn primary(&self) -> Option<&dyn PrimaryControl> {
         None
     }
+    /// Whether its transactional clients run at `--isolation` (`ClientOptions::isolation`).
+    fn honours_isolation(&self) -> bool {
+        false
+    }
     /// Why the database process cannot be given a clock of its own by preloading libfaketime
     /// (how `clock` would run on nodes that share one kernel clock), or `None` if it can.
     fn per_process_clock_refusal(&self) -> Option<&'static str> {
@@ -264,6 +268,11 @@ pub fn known() -> Vec<&'static dyn Db> {
 /// The database called `name`.
 pub fn by_name(name: &str) -> Option<&'static dyn Db> {
     registry().iter().copied().find(|d| d.name() == name)
+}
+
+/// The databases whose transactions run at `--isolation`.
+pub fn isolation_names() -> Vec<&'static str> {
+    registry().iter().filter(|d| d.honours_isolation()).map(|d| d.name()).collect()
 }
 
 /// The names `--db` accepts.

@@ -20,7 +20,7 @@
 use faultline_workloads::{Client, Completion, Invocation, OpType};
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -146,7 +146,15 @@ struct Proc {
     from_stdout: mpsc::UnboundedReceiver<Line>,
     /// Timed-out requests whose answers may still come (and must be dropped).
     abandoned: BTreeSet<u64>,
+    /// The last lines the subprocess wrote to stderr (all of them go to the log), and the task
+    /// that reads them: when it exits, its error shows why (a missing module, a refused
+    /// connection) without a look in the log.
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    stderr_reader: tokio::task::JoinHandle<()>,
 }
+
+/// How many of a client's last stderr lines its exit error shows.
+const STDERR_TAIL_LINES: usize = 8;
 
 /// A workload client that is a subprocess speaking the JSON-lines protocol.
 pub struct ProcessClient {
@@ -232,13 +240,21 @@ impl ProcessClient {
             let _ = lines_out.send(Line::Closed);
         });
         let log_label = label.clone();
-        tokio::spawn(async move {
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        let tail = stderr_tail.clone();
+        let stderr_reader = tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 tracing::info!(target: "faultline::client", "{log_label} pid {pid} stderr: {line}");
+                let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+                if tail.len() == STDERR_TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
             }
         });
-        let mut proc = Proc { child, pid, to_stdin, from_stdout, abandoned: BTreeSet::new() };
+        let mut proc =
+            Proc { child, pid, to_stdin, from_stdout, abandoned: BTreeSet::new(), stderr_tail, stderr_reader };
         let id = self.take_id();
         let mut request = serde_json::to_value(&self.open)?;
         request["id"] = json!(id);
@@ -307,7 +323,16 @@ async fn next_answer(proc: &mut Proc, id: u64, problems: &Problems, label: &str)
                     Ok(Ok(s)) => s.to_string(),
                     _ => "stdout closed".to_string(),
                 };
-                let e = format!("exited ({status}) with request {id} pending");
+                // Its stderr ends when it exits: read to the end, briefly, before quoting it.
+                let _ = tokio::time::timeout(Duration::from_millis(500), &mut proc.stderr_reader).await;
+                let tail: Vec<String> =
+                    proc.stderr_tail.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+                let said = if tail.is_empty() {
+                    "; it wrote nothing to stderr".to_string()
+                } else {
+                    format!("; its last stderr lines:\n    {}", tail.join("\n    "))
+                };
+                let e = format!("exited ({status}) with request {id} pending{said}");
                 problems.record(format!("{label}: pid {}: {e}", proc.pid));
                 return Err(e);
             }

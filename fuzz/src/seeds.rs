@@ -67,6 +67,9 @@ pub fn all(shared: &Path) -> Result<Vec<Seed>, String> {
         ("porcupine-kv", Kind::Porcupine),
     ] {
         let dir = histories.join(dir);
+        if !histories.exists() {
+            continue;
+        }
         let entries =
             std::fs::read_dir(&dir).map_err(|e| format!("cannot read seed directory {}: {e}", dir.display()))?;
         let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -78,6 +81,11 @@ pub fn all(shared: &Path) -> Result<Vec<Seed>, String> {
                 seeds.push(Seed { kind, name: path.display().to_string(), bytes });
             }
         }
+    }
+    if !histories.exists() {
+        // A clone without the shared data: small histories of the same two kinds, made here.
+        seeds.push(Seed { kind: Kind::RegisterEdn, name: "register by hand".into(), bytes: REGISTER_EDN.into() });
+        seeds.push(Seed { kind: Kind::Porcupine, name: "key-value by hand".into(), bytes: PORCUPINE_KV.into() });
     }
     if seeds.is_empty() {
         return Err(format!("no seed histories under {}", histories.display()));
@@ -133,6 +141,31 @@ pub fn all(shared: &Path) -> Result<Vec<Seed>, String> {
     });
     Ok(seeds)
 }
+
+/// A Knossos-style CAS register history (write, cas, read, a crashed op), for a clone without
+/// the shared histories.
+const REGISTER_EDN: &str = "[{:process 0, :type :invoke, :f :write, :value 1}
+ {:process 0, :type :ok, :f :write, :value 1}
+ {:process 1, :type :invoke, :f :cas, :value [1 2]}
+ {:process 2, :type :invoke, :f :read, :value nil}
+ {:process 1, :type :ok, :f :cas, :value [1 2]}
+ {:process 2, :type :ok, :f :read, :value 2}
+ {:process 3, :type :invoke, :f :write, :value 3}
+ {:process 3, :type :info, :f :write, :value 3}
+ {:process 0, :type :invoke, :f :read, :value nil}
+ {:process 0, :type :ok, :f :read, :value 3}]
+";
+
+/// A Porcupine key-value history (put, append, get), likewise.
+const PORCUPINE_KV: &str = r#"{:process 0, :type :invoke, :f :put, :key "1", :value "x"}
+{:process 1, :type :invoke, :f :append, :key "1", :value "y"}
+{:process 0, :type :ok, :f :put, :key "1", :value "x"}
+{:process 1, :type :ok, :f :append, :key "1", :value "y"}
+{:process 2, :type :invoke, :f :get, :key "1", :value nil}
+{:process 2, :type :ok, :f :get, :key "1", :value "xy"}
+{:process 0, :type :invoke, :f :get, :key "2", :value nil}
+{:process 0, :type :ok, :f :get, :key "2", :value ""}
+"#;
 
 /// Nemesis ops as a run records them (with the probe matrix).
 const NEMESIS_JSONL: &str = r#"{"index":900,"time":900000000,"type":"info","process":"nemesis","f":"start-partition-halves","value":null}

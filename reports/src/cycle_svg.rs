@@ -46,7 +46,7 @@ pub fn draw(kind: &str, anomaly: &Value) -> Option<String> {
     let txns = anomaly.get("cycle")?.as_array()?;
     let steps = anomaly.get("steps")?.as_array()?;
     let n = steps.len();
-    if n < 1 || n > MAX_DRAWN || txns.len() < n {
+    if !(1..=MAX_DRAWN).contains(&n) || txns.len() < n {
         return None;
     }
     let (cx, cy) = (W / 2.0, H / 2.0 + 12.0);

@@ -10,6 +10,17 @@ pub fn shared() -> PathBuf {
     root.join("histories")
 }
 
+/// Whether the shared histories are there; if not, says in one line that `test` is skipped
+/// (a newcomer's clone has no `../shared`).
+pub fn have_shared(test: &str) -> bool {
+    let dir = shared();
+    let there = dir.is_dir();
+    if !there {
+        println!("skipped: {test}: needs the shared histories at {} (set FAULTLINE_SHARED)", dir.display());
+    }
+    there
+}
+
 /// The files of `dir`, sorted.
 pub fn files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)

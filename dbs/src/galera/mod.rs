@@ -142,6 +142,9 @@ impl Db for Galera {
     fn name(&self) -> &'static str {
         "galera"
     }
+    fn honours_isolation(&self) -> bool {
+        true
+    }
     fn daemon(&self) -> &Daemon {
         &GALERA
     }

@@ -242,6 +242,9 @@ impl Db for Postgres {
     fn name(&self) -> &'static str {
         "postgres"
     }
+    fn honours_isolation(&self) -> bool {
+        true
+    }
     /// PostgreSQL reads the time through libc, and glibc's malloc does not clash with libfaketime.
     fn per_process_clock_refusal(&self) -> Option<&'static str> {
         None

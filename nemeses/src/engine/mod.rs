@@ -563,7 +563,7 @@ impl<C: Control> Nemesis<C> {
         };
         let began = Instant::now();
         let baseline = match &applied {
-            Applied::Agent { baseline_rtt, profiles } => Some((baseline_rtt.clone(), profiles.len())),
+            Applied::Agent { baseline_rtt, profiles } => Some((baseline_rtt.clone(), profiles.clone())),
             _ => None,
         };
         let clock_baseline = match &applied {
@@ -582,9 +582,9 @@ impl<C: Control> Nemesis<C> {
         }
         let mut value = json!({ "fault": fault.name(), "healed": lines, "heal_ms": ms(began.elapsed()) });
         let mut reasons = errors;
-        if let Some((baseline, _)) = baseline.filter(|(b, _)| !b.is_empty() && self.opts.verify) {
+        if let Some((baseline, removed)) = baseline.filter(|(b, _)| !b.is_empty() && self.opts.verify) {
             let t = Instant::now();
-            let (measured, problems) = self.verify_rtt_restored(&baseline).await;
+            let (measured, problems) = self.verify_rtt_restored(&baseline, &removed).await;
             value["verify_ms"] = json!(ms(t.elapsed()));
             value["measured"] = measured;
             reasons.extend(problems);

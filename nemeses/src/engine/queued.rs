@@ -15,6 +15,45 @@ use crate::agent::{self, Profile, RttReport, SinkReport};
 const RTT_SAMPLES: u32 = 5;
 /// Slack on a measured RTT rise beyond the jitter (scheduling on a loaded machine).
 const RTT_SLACK_MS: f64 = 5.0;
+/// Measurements of a link after `slow` stops before it is called unhealed.
+const RESTORE_PROBES: usize = 3;
+
+/// The highest RTT a link may show once `slow` stopped and is healed: its baseline, plus the
+/// larger of the fixed slack and a tenth of the delay removed (both ends, `removed_ms`), plus
+/// what the packet faults still active on its ends may add (`still_ms`).
+fn restored_limit_ms(before: f64, removed_ms: f64, still_ms: f64) -> f64 {
+    before + RTT_SLACK_MS.max(removed_ms / 10.0) + still_ms
+}
+
+/// The most a profile may add to a packet's trip: its delay, twice its jitter, and the gap of a
+/// reordered packet.
+fn added_delay_ms(p: &LinkProfile) -> f64 {
+    let gap = if p.reorder > 0.0 { p.reorder_gap_us } else { 0 };
+    (p.delay_us + 2 * p.jitter_us + gap) as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod restore_tests {
+    use super::*;
+
+    /// 50 ms removed while `reorder` (10 ms gap) is still on at both ends: a probe held back by
+    /// reorder at each end (20 ms) is what reorder adds, not a delay left behind.
+    #[test]
+    fn a_heal_is_judged_against_the_size_of_the_fault() {
+        let reorder = LinkProfile { reorder: 0.2, reorder_gap_us: 10_000, ..LinkProfile::default() };
+        let still = 2.0 * added_delay_ms(&reorder);
+        assert!(20.5 <= restored_limit_ms(0.0, 50.0, still));
+        // With nothing else active the same probe is a delay not removed.
+        assert!(20.5 > restored_limit_ms(0.0, 50.0, 0.0));
+        // A delay left behind (a rule not removed: the whole 50 ms, or 100 ms for two ends) is
+        // caught whatever else is active.
+        assert!(50.0 + 0.1 > restored_limit_ms(0.1, 50.0, still));
+        assert!(100.1 > restored_limit_ms(0.1, 100.0, still));
+        // A large delay gets a tenth of itself as slack; a small one the fixed 5 ms.
+        assert_eq!(restored_limit_ms(0.0, 400.0, 0.0), 40.0);
+        assert_eq!(restored_limit_ms(1.0, 20.0, 0.0), 6.0);
+    }
+}
 
 impl<C: Control> Nemesis<C> {
     /// `slow` uses netem where every node has it, and the agent otherwise (probed once).
@@ -115,16 +154,7 @@ impl<C: Control> Nemesis<C> {
 
     /// Make the agents match the packet faults applied: (lines done, errors).
     pub(super) async fn reconcile_agents(&mut self) -> (Vec<String>, Vec<String>) {
-        let mut want: BTreeMap<String, LinkProfile> = BTreeMap::new();
-        for a in self.applied.values() {
-            if let Applied::Agent { profiles, .. } = a {
-                for (node, p) in profiles {
-                    let merged = want.get(node).map(|w| w.merge(p)).unwrap_or(*p);
-                    want.insert(node.clone(), merged);
-                }
-            }
-        }
-        want.retain(|_, p| !p.is_empty());
+        let want = self.active_agent_profiles();
         let (mut lines, mut errors) = (Vec::new(), Vec::new());
         let bin = self.ctl.agent_binary();
         // 1. Agents and profiles where wanted.
@@ -296,30 +326,84 @@ impl<C: Control> Nemesis<C> {
         (Value::Object(measured), texts.join("; "), problems)
     }
 
-    /// After `slow` stops: each link's RTT is back near what it was before.
-    pub(super) async fn verify_rtt_restored(&self, baseline: &[(String, String, f64)]) -> (Value, Vec<String>) {
-        let pairs: Vec<(String, String)> = baseline.iter().map(|(a, b, _)| (a.clone(), b.clone())).collect();
-        let now = self.measure_rtts(&pairs).await;
+    /// After `slow` stops: each link's RTT is back near what it was before. Judged against the
+    /// size of the fault: back within the larger of `RTT_SLACK_MS` and a tenth of the delay that
+    /// was removed, plus what the packet faults still active on the link's ends may add (a
+    /// `reorder` holds some packets back by its gap). A link that is not back is probed again,
+    /// up to `RESTORE_PROBES` times, before it is called unhealed (a loaded machine delays one
+    /// probe; a rule left behind delays every one), and every probe is recorded.
+    pub(super) async fn verify_rtt_restored(
+        &self,
+        baseline: &[(String, String, f64)],
+        removed: &BTreeMap<String, LinkProfile>,
+    ) -> (Value, Vec<String>) {
+        let still = self.active_agent_profiles();
+        let allowance = |node: &str| still.get(node).map_or(0.0, added_delay_ms);
+        let removed_ms = |node: &str| removed.get(node).map_or(0.0, |p| p.delay_us as f64 / 1000.0);
+        let limit_of = |from: &str, to: &str, before: f64| {
+            restored_limit_ms(before, removed_ms(from) + removed_ms(to), allowance(from) + allowance(to))
+        };
         let (mut measured, mut problems) = (serde_json::Map::new(), Vec::new());
-        for ((from, to, before), (_, _, r)) in baseline.iter().zip(now) {
-            let key = format!("{from}->{to}");
-            match r {
-                Ok(a) => {
-                    measured.insert(
-                        key.clone(),
-                        json!({"before_ms": round2(*before), "after_heal_ms": round2(a.median_ms)}),
-                    );
-                    if a.median_ms > before + RTT_SLACK_MS {
-                        problems.push(format!(
-                            "{key}: RTT still {:.1} ms after the stop (was {before:.1} ms before the fault)",
-                            a.median_ms
-                        ));
-                    }
+        let mut pending: Vec<usize> = (0..baseline.len()).collect();
+        let mut probes: Vec<Vec<Result<f64, String>>> = vec![Vec::new(); baseline.len()];
+        for _ in 0..RESTORE_PROBES {
+            let pairs: Vec<(String, String)> =
+                pending.iter().map(|&i| (baseline[i].0.clone(), baseline[i].1.clone())).collect();
+            let now = self.measure_rtts(&pairs).await;
+            let mut again = Vec::new();
+            for (&i, (_, _, r)) in pending.iter().zip(now) {
+                let (from, to, before) = &baseline[i];
+                let limit = limit_of(from, to, *before);
+                let back = r.as_ref().is_ok_and(|a| a.median_ms <= limit);
+                probes[i].push(r.map(|a| a.median_ms));
+                if !back {
+                    again.push(i);
                 }
-                Err(e) => problems.push(format!("{key}: RTT not measured after the stop: {e}")),
+            }
+            pending = again;
+            if pending.is_empty() {
+                break;
+            }
+        }
+        for (i, (from, to, before)) in baseline.iter().enumerate() {
+            let key = format!("{from}->{to}");
+            let limit = limit_of(from, to, *before);
+            let medians: Vec<Value> =
+                probes[i].iter().map(|r| r.as_ref().map_or(Value::Null, |m| json!(round2(*m)))).collect();
+            let last = probes[i].last().and_then(|r| r.as_ref().ok()).copied();
+            measured.insert(
+                key.clone(),
+                json!({"before_ms": round2(*before), "after_heal_ms": last.map(round2),
+                       "limit_ms": round2(limit), "probes_ms": medians}),
+            );
+            if pending.contains(&i) {
+                match probes[i].last() {
+                    Some(Ok(a)) => problems.push(format!(
+                        "{key}: RTT still {a:.1} ms after the stop in each of {} probes (was {before:.1} ms before \
+                         the fault; at most {limit:.1} ms expected)",
+                        probes[i].len()
+                    )),
+                    Some(Err(e)) => problems.push(format!("{key}: RTT not measured after the stop: {e}")),
+                    None => problems.push(format!("{key}: RTT not measured after the stop")),
+                }
             }
         }
         (Value::Object(measured), problems)
+    }
+
+    /// The merged link profile of every packet fault still applied, per node.
+    fn active_agent_profiles(&self) -> BTreeMap<String, LinkProfile> {
+        let mut want: BTreeMap<String, LinkProfile> = BTreeMap::new();
+        for a in self.applied.values() {
+            if let Applied::Agent { profiles, .. } = a {
+                for (node, p) in profiles {
+                    let merged = want.get(node).map(|w| w.merge(p)).unwrap_or(*p);
+                    want.insert(node.clone(), merged);
+                }
+            }
+        }
+        want.retain(|_, p| !p.is_empty());
+        want
     }
 
     /// Send a numbered UDP burst over each link and count at the receiver what the fault did.
