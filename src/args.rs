@@ -82,8 +82,9 @@ impl NodeArgs {
 /// Where the nodes are and how to reach them.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TargetArgs {
-    /// Use the local namespace cluster (built with 5 nodes first if there is none). The same as
-    /// `--nodes` with the cluster's addresses, key and known_hosts.
+    /// Use the local namespace cluster (`test` builds one with 5 nodes first if there is none;
+    /// `heal` never builds one). The same as `--nodes` with the cluster's addresses, key and
+    /// known_hosts.
     #[arg(long, conflicts_with_all = ["nodes", "nodes_file"])]
     pub local: bool,
     #[command(flatten)]

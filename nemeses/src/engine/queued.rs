@@ -32,29 +32,6 @@ fn added_delay_ms(p: &LinkProfile) -> f64 {
     (p.delay_us + 2 * p.jitter_us + gap) as f64 / 1000.0
 }
 
-#[cfg(test)]
-mod restore_tests {
-    use super::*;
-
-    /// 50 ms removed while `reorder` (10 ms gap) is still on at both ends: a probe held back by
-    /// reorder at each end (20 ms) is what reorder adds, not a delay left behind.
-    #[test]
-    fn a_heal_is_judged_against_the_size_of_the_fault() {
-        let reorder = LinkProfile { reorder: 0.2, reorder_gap_us: 10_000, ..LinkProfile::default() };
-        let still = 2.0 * added_delay_ms(&reorder);
-        assert!(20.5 <= restored_limit_ms(0.0, 50.0, still));
-        // With nothing else active the same probe is a delay not removed.
-        assert!(20.5 > restored_limit_ms(0.0, 50.0, 0.0));
-        // A delay left behind (a rule not removed: the whole 50 ms, or 100 ms for two ends) is
-        // caught whatever else is active.
-        assert!(50.0 + 0.1 > restored_limit_ms(0.1, 50.0, still));
-        assert!(100.1 > restored_limit_ms(0.1, 100.0, still));
-        // A large delay gets a tenth of itself as slack; a small one the fixed 5 ms.
-        assert_eq!(restored_limit_ms(0.0, 400.0, 0.0), 40.0);
-        assert_eq!(restored_limit_ms(1.0, 20.0, 0.0), 6.0);
-    }
-}
-
 impl<C: Control> Nemesis<C> {
     /// `slow` uses netem where every node has it, and the agent otherwise (probed once).
     pub(super) async fn slow_uses_agent(&mut self) -> bool {
@@ -528,5 +505,28 @@ impl<C: Control> Nemesis<C> {
             "; slow: through tc netem".into()
         };
         Ok(Some(format!("packet agent started on {} ({bin}){how}", self.nodes.join(", "))))
+    }
+}
+
+#[cfg(test)]
+mod restore_tests {
+    use super::*;
+
+    /// 50 ms removed while `reorder` (10 ms gap) is still on at both ends: a probe held back by
+    /// reorder at each end (20 ms) is what reorder adds, not a delay left behind.
+    #[test]
+    fn a_heal_is_judged_against_the_size_of_the_fault() {
+        let reorder = LinkProfile { reorder: 0.2, reorder_gap_us: 10_000, ..LinkProfile::default() };
+        let still = 2.0 * added_delay_ms(&reorder);
+        assert!(20.5 <= restored_limit_ms(0.0, 50.0, still));
+        // With nothing else active the same probe is a delay not removed.
+        assert!(20.5 > restored_limit_ms(0.0, 50.0, 0.0));
+        // A delay left behind (a rule not removed: the whole 50 ms, or 100 ms for two ends) is
+        // caught whatever else is active.
+        assert!(50.0 + 0.1 > restored_limit_ms(0.1, 50.0, still));
+        assert!(100.1 > restored_limit_ms(0.1, 100.0, still));
+        // A large delay gets a tenth of itself as slack; a small one the fixed 5 ms.
+        assert_eq!(restored_limit_ms(0.0, 400.0, 0.0), 40.0);
+        assert_eq!(restored_limit_ms(1.0, 20.0, 0.0), 6.0);
     }
 }
