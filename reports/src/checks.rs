@@ -535,11 +535,40 @@ fn counter(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String,
 /// The transactional checker (`checkers::txn`): the models ruled out, each anomaly with its
 /// first instances in words (cycles step by step), and the ladder of models.
 fn txn(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Value>) {
-    for k in ["workload", "consistency-models", "not", "also-not"] {
+    for k in ["workload", "consistency-models"] {
         if let Some(x) = obj.get(k) {
             v.facts.push((k.to_string(), text(Some(x))));
             rest.remove(k);
         }
+    }
+    // Elle's `valid?`, `not` and `also-not` speak of the models asked for; the ladder below of
+    // every anomaly found. Both are said in words, so that an empty `not` never stands beside
+    // a ladder of "no" (anomalies found that the models asked for allow).
+    let asked_hold = obj.get("valid?").and_then(Value::as_bool);
+    if let Some(hold) = asked_hold {
+        v.facts.push(("models asked for".into(), if hold { "hold" } else { "do not hold" }.into()));
+    }
+    let list = |k: &str| -> Vec<String> {
+        obj.get(k).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(String::from).collect()
+    };
+    let (not, also_not) = (list("not"), list("also-not"));
+    if !not.is_empty() {
+        v.facts.push(("not".into(), not.join(", ")));
+    }
+    if !also_not.is_empty() {
+        v.facts.push(("also not".into(), also_not.join(", ")));
+    }
+    let all: Vec<String> = list("all-anomaly-types");
+    let (weakest, _) = faultline_checkers::txn::models::boundary(all.iter().map(String::as_str));
+    let beyond: Vec<&String> = weakest.iter().filter(|m| !not.contains(m)).collect();
+    if !beyond.is_empty() && !all.is_empty() {
+        v.facts.push((
+            "ruled out by anomalies the models asked for allow".into(),
+            format!("{} ({})", beyond.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "), all.join(", ")),
+        ));
+    }
+    for k in ["valid?", "not", "also-not", "all-anomaly-types"] {
+        rest.remove(k);
     }
     if let Some(n) = obj.get("stats").and_then(|s| s.get("txns")) {
         v.facts.push(("transactions".into(), text(Some(n))));
@@ -687,6 +716,22 @@ mod tests {
         assert_eq!(v[0].explanation, vec!["G2-item (1 of 1): T0 read key x = [] ...".to_string()]);
         assert_eq!(v[0].tables[0].rows[0].cells, vec!["G2-item", "1", "rw -> rw"]);
         assert_eq!(v[0].tables[1].rows[1].class, "bad");
-        assert!(!v[0].details.contains("ladder") && v[0].details.contains("valid?"));
+        assert!(!v[0].details.contains("ladder") && !v[0].details.contains("valid?"));
+        let fact = |v: &CheckerView, k: &str| v.facts.iter().find(|(f, _)| f == k).map(|(_, x)| x.clone());
+        assert_eq!(fact(&v[0], "models asked for").as_deref(), Some("do not hold"));
+        assert_eq!(fact(&v[0], "not").as_deref(), Some("repeatable-read"));
+        assert_eq!(fact(&v[0], "also not").as_deref(), Some("serializable"));
+        // The Galera kill-all run: read-committed holds, anomalies it allows rule out stronger
+        // models (the ladder's "no" rows), and the run is invalid for lost appends. The card
+        // says so in words, never "not: [] also-not: []" beside a ladder of "no".
+        let v = views(Some(&json!({"txn": {"valid?": true, "verdict": "invalid", "summary": "lost: 2",
+            "not": [], "also-not": [], "workload": "list-append", "consistency-models": ["read-committed"],
+            "all-anomaly-types": ["G-single-item", "G2-item", "internal", "lost-update"], "anomalies": {},
+            "anomaly-types": []}})));
+        assert_eq!(fact(&v[0], "models asked for").as_deref(), Some("hold"));
+        assert_eq!(fact(&v[0], "not"), None);
+        let beyond = fact(&v[0], "ruled out by anomalies the models asked for allow").unwrap();
+        assert!(beyond.contains("read-atomic") && beyond.contains("cursor-stability"), "{beyond}");
+        assert!(!v[0].details.contains("not") && !v[0].details.contains("valid?"), "{}", v[0].details);
     }
 }

@@ -134,15 +134,336 @@ fn add_ops<'a>(b: &mut Builder, ops: impl Iterator<Item = (&'a crate::Op, usize)
         };
         check_f(Some(op.f.as_str())).map_err(|m| (line, m))?;
         let mops = mops_from_json(&op.value).map_err(|m| (line, m))?;
-        let ev = Event { kind: op.kind, process, f: Some(op.f.as_str()), index: Some(op.index), mops };
+        let ev =
+            Event { kind: op.kind, process, f: Some(op.f.as_str()), index: Some(op.index), mops: EventMops::Raw(mops) };
         b.add(ev, line).map_err(|m| (line, m))?;
     }
     Ok(())
 }
 
+/// A micro-op's function, as the fast path reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FlatF {
+    Append,
+    R,
+    W,
+}
+
+/// A key as the fast path reads it: an integer, or a string without escapes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FlatKey<'a> {
+    Int(i64),
+    Str(&'a str),
+}
+
+/// A micro-op's value as the fast path reads it; a list is a range of its block's elements.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FlatVal {
+    Nil,
+    Int(i64),
+    List(u32, u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct FlatMop<'a> {
+    f: FlatF,
+    key: FlatKey<'a>,
+    value: FlatVal,
+}
+
+impl FlatMop<'_> {
+    fn to_raw(self, elements: &[i64]) -> RawMop {
+        let f = match self.f {
+            FlatF::Append => "append",
+            FlatF::R => "r",
+            FlatF::W => "w",
+        };
+        let key = match self.key {
+            FlatKey::Int(i) => RawVal::Int(i),
+            FlatKey::Str(s) => RawVal::Str(s.to_string()),
+        };
+        let value = match self.value {
+            FlatVal::Nil => RawVal::Nil,
+            FlatVal::Int(i) => RawVal::Int(i),
+            FlatVal::List(start, len) => RawVal::List(elements[start as usize..(start + len) as usize].to_vec()),
+        };
+        RawMop { f: f.into(), key, value }
+    }
+}
+
+/// An op line as the fast path reads it (`process` None: the nemesis); its micro-ops are a
+/// range of its block's micro-op buffer.
+#[derive(Debug, Clone, PartialEq)]
+struct FlatOp<'a> {
+    kind: OpType,
+    process: Option<u64>,
+    f: Option<&'a str>,
+    index: Option<u64>,
+    mops: std::ops::Range<u32>,
+}
+
+/// A line of a block: read by the fast path, or by serde (which also gives the errors).
+enum Parsed<'a> {
+    Flat(FlatOp<'a>),
+    Raw(Result<RawOp, String>),
+}
+
 /// A block of JSON Lines, parsed: each non-blank line's number within the block (0-based) and
-/// op (or error); and how many lines the block has.
-type ParsedBlock = (Vec<(usize, Result<RawOp, String>)>, usize);
+/// op (or error); how many lines the block has; and the micro-ops and list elements of the
+/// lines the fast path read, back to back.
+struct ParsedBlock<'a> {
+    ops: Vec<(usize, Parsed<'a>)>,
+    lines: usize,
+    mops: Vec<FlatMop<'a>>,
+    elements: Vec<i64>,
+}
+
+/// The fast path for the usual shape of a transactional JSON line: the fields faultline writes
+/// (`index`, `time`, `type`, `process`, `f`, `value`, `node`, `error`), micro-ops of integers
+/// and plain strings, straight into the block's buffers without allocating. It declines
+/// (`None`, the buffers as they were) anything else: escapes, floats, other fields, a
+/// repeated field, nested values beyond a read's list, a nemesis line. serde then reads the
+/// line and gives any error, so the two paths never read a line differently.
+fn scan_txn_line<'a>(line: &'a str, mops: &mut Vec<FlatMop<'a>>, elements: &mut Vec<i64>) -> Option<FlatOp<'a>> {
+    let (m0, e0) = (mops.len(), elements.len());
+    let r = LineScan { b: line.as_bytes(), s: line, i: 0 }.op(mops, elements);
+    if r.is_none() {
+        mops.truncate(m0);
+        elements.truncate(e0);
+    }
+    r
+}
+
+struct LineScan<'a> {
+    b: &'a [u8],
+    s: &'a str,
+    i: usize,
+}
+
+impl<'a> LineScan<'a> {
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(b' ' | b'\t' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.peek()?;
+        self.b[self.i..].starts_with(word).then(|| self.i += word.len())
+    }
+
+    /// A string without escapes or control characters.
+    fn str(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.i;
+        loop {
+            match *self.b.get(self.i)? {
+                b'"' => break,
+                b'\\' | 0..=0x1f => return None,
+                _ => self.i += 1,
+            }
+        }
+        self.i += 1;
+        self.s.get(start..self.i - 1)
+    }
+
+    /// An integer in canonical JSON form that fits an i64 (serde reads it as one).
+    fn int(&mut self) -> Option<i64> {
+        self.peek()?;
+        let neg = self.b[self.i] == b'-';
+        if neg {
+            self.i += 1;
+        }
+        let start = self.i;
+        let mut n: u64 = 0;
+        while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
+            n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            self.i += 1;
+        }
+        let len = self.i - start;
+        if len == 0 || (len > 1 && self.b[start] == b'0') || (neg && n == 0) {
+            return None;
+        }
+        if matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        if neg {
+            (n <= 1 << 63).then(|| (n as i64).wrapping_neg())
+        } else {
+            i64::try_from(n).ok()
+        }
+    }
+
+    fn op(mut self, mops: &mut Vec<FlatMop<'a>>, elements: &mut Vec<i64>) -> Option<FlatOp<'a>> {
+        self.eat(b'{')?;
+        let (mut kind, mut process, mut f, mut index, mut value) = (None, None, None, None, None);
+        let mut seen = 0u8;
+        loop {
+            let name = self.str()?;
+            self.eat(b':')?;
+            let bit = match name {
+                "index" => {
+                    index = Some(u64::try_from(self.int()?).ok()?);
+                    1
+                }
+                "time" => {
+                    self.int()?;
+                    2
+                }
+                "type" => {
+                    kind = Some(match self.str()? {
+                        "invoke" => OpType::Invoke,
+                        "ok" => OpType::Ok,
+                        "fail" => OpType::Fail,
+                        "info" => OpType::Info,
+                        _ => return None,
+                    });
+                    4
+                }
+                "process" => {
+                    process = Some(u64::try_from(self.int()?).ok()?);
+                    8
+                }
+                "f" => {
+                    f = Some(self.str()?.trim_start_matches(':'));
+                    16
+                }
+                "value" => {
+                    value = Some(self.mops(mops, elements)?);
+                    32
+                }
+                "node" => {
+                    self.str()?;
+                    64
+                }
+                "error" => {
+                    if self.peek()? == b'n' {
+                        self.literal(b"null")?;
+                    } else {
+                        self.str()?;
+                    }
+                    128
+                }
+                _ => return None,
+            };
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        if self.peek().is_some() {
+            return None;
+        }
+        let n = mops.len() as u32;
+        Some(FlatOp { kind: kind?, process: Some(process?), f, index, mops: value.unwrap_or(n..n) })
+    }
+
+    /// `null`, or a vector of micro-ops `[f, key, value]`.
+    fn mops(&mut self, mops: &mut Vec<FlatMop<'a>>, elements: &mut Vec<i64>) -> Option<std::ops::Range<u32>> {
+        let start = mops.len() as u32;
+        if self.peek()? == b'n' {
+            self.literal(b"null")?;
+            return Some(start..start);
+        }
+        self.eat(b'[')?;
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(start..start);
+        }
+        loop {
+            self.eat(b'[')?;
+            let f = match self.str()?.trim_start_matches(':') {
+                "append" => FlatF::Append,
+                "r" => FlatF::R,
+                "w" => FlatF::W,
+                _ => return None,
+            };
+            self.eat(b',')?;
+            let key = match self.peek()? {
+                b'"' => FlatKey::Str(self.str()?),
+                _ => FlatKey::Int(self.int()?),
+            };
+            let value = match self.peek()? {
+                b']' => FlatVal::Nil,
+                _ => {
+                    self.eat(b',')?;
+                    match self.peek()? {
+                        b'n' => {
+                            self.literal(b"null")?;
+                            FlatVal::Nil
+                        }
+                        b'[' => {
+                            self.i += 1;
+                            let at = elements.len() as u32;
+                            if self.peek()? == b']' {
+                                self.i += 1;
+                            } else {
+                                loop {
+                                    elements.push(self.int()?);
+                                    match self.peek()? {
+                                        b',' => self.i += 1,
+                                        b']' => {
+                                            self.i += 1;
+                                            break;
+                                        }
+                                        _ => return None,
+                                    }
+                                }
+                            }
+                            FlatVal::List(at, elements.len() as u32 - at)
+                        }
+                        _ => FlatVal::Int(self.int()?),
+                    }
+                }
+            };
+            self.eat(b']')?;
+            mops.push(FlatMop { f, key, value });
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Some(start..mops.len() as u32);
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Parse a block of JSON Lines: the fast path first, serde for what it declines.
+fn parse_block(block: &str) -> ParsedBlock<'_> {
+    let mut p = ParsedBlock {
+        ops: Vec::with_capacity(block.len() / 100),
+        lines: 0,
+        mops: Vec::with_capacity(block.len() / 40),
+        elements: Vec::with_capacity(block.len() / 8),
+    };
+    for (i, l) in block.lines().enumerate() {
+        p.lines = i + 1;
+        if l.trim().is_empty() {
+            continue;
+        }
+        let op = match scan_txn_line(l, &mut p.mops, &mut p.elements) {
+            Some(op) => Parsed::Flat(op),
+            None => Parsed::Raw(serde_json::from_str::<RawOp>(l).map_err(|e| format!("bad JSON: {e}"))),
+        };
+        p.ops.push((i, op));
+    }
+    p
+}
 
 /// JSON Lines, one op per line. Large texts are cut into blocks of whole lines, parsed by two
 /// threads, and fed to the builder in file order by this one (pairing and interning are
@@ -151,22 +472,16 @@ type ParsedBlock = (Vec<(usize, Result<RawOp, String>)>, usize);
 /// in file order is the error.
 fn read_jsonl(text: &str, b: &mut Builder) -> Result<(), (usize, String)> {
     const BLOCK: usize = 1 << 20;
-    let parse = |block: &str| -> ParsedBlock {
-        let mut lines = 0;
-        let mut ops = Vec::with_capacity(block.len() / 100);
-        for (i, l) in block.lines().enumerate() {
-            lines = i + 1;
-            if !l.trim().is_empty() {
-                ops.push((i, serde_json::from_str::<RawOp>(l).map_err(|e| format!("bad JSON: {e}"))));
-            }
-        }
-        (ops, lines)
-    };
+    let parse = parse_block;
     // `first`: the 1-based number of the block's first line.
-    let feed = |b: &mut Builder, parsed: &mut ParsedBlock, first: usize| -> Result<(), (usize, String)> {
-        for (i, raw) in parsed.0.drain(..) {
+    let feed = |b: &mut Builder, parsed: &mut ParsedBlock<'_>, first: usize| -> Result<(), (usize, String)> {
+        for (i, op) in parsed.ops.drain(..) {
             let line = first + i;
-            b.add_raw(raw.map_err(|m| (line, m))?, line).map_err(|m| (line, m))?;
+            match op {
+                Parsed::Flat(op) => b.add_flat(&op, &parsed.mops, &parsed.elements, line),
+                Parsed::Raw(raw) => b.add_raw(raw.map_err(|m| (line, m))?, line),
+            }
+            .map_err(|m| (line, m))?;
         }
         Ok(())
     };
@@ -187,7 +502,7 @@ fn read_jsonl(text: &str, b: &mut Builder) -> Result<(), (usize, String)> {
         for &(s, e) in &blocks {
             let mut parsed = parse(&text[s..e]);
             feed(b, &mut parsed, first)?;
-            first += parsed.1;
+            first += parsed.lines;
         }
         return Ok(());
     }
@@ -215,7 +530,7 @@ fn read_jsonl(text: &str, b: &mut Builder) -> Result<(), (usize, String)> {
             pending.insert(i, parsed);
             while let Some(mut parsed) = pending.remove(&want) {
                 feed(b, &mut parsed, first)?;
-                first += parsed.1;
+                first += parsed.lines;
                 let _ = graves.send((parsed, b.take_dead()));
                 want += 1;
             }
@@ -511,7 +826,24 @@ struct Event<'a> {
     process: u64,
     f: Option<&'a str>,
     index: Option<u64>,
-    mops: Vec<RawMop>,
+    mops: EventMops<'a>,
+}
+
+/// An event's micro-ops: owned (serde, EDN), or the fast JSON Lines path's, borrowed from its
+/// block's buffers (no allocation per op).
+enum EventMops<'a> {
+    Raw(Vec<RawMop>),
+    Flat(&'a [FlatMop<'a>], &'a [i64]),
+}
+
+impl EventMops<'_> {
+    /// Owned micro-ops, for the rare keeping of an event past its block (an invocation).
+    fn into_raw(self) -> Vec<RawMop> {
+        match self {
+            EventMops::Raw(m) => m,
+            EventMops::Flat(mops, elements) => mops.iter().map(|m| m.to_raw(elements)).collect(),
+        }
+    }
 }
 
 /// Builds the history event by event.
@@ -602,8 +934,21 @@ impl Builder {
                 return Err(format!("a transaction's value must be a vector of micro-ops, got {what}"))
             }
         };
-        let ev = Event { kind: raw.kind, process, f: raw.f.as_ref().map(|f| f.0.as_ref()), index: raw.index, mops };
+        let ev = Event {
+            kind: raw.kind,
+            process,
+            f: raw.f.as_ref().map(|f| f.0.as_ref()),
+            index: raw.index,
+            mops: EventMops::Raw(mops),
+        };
         self.add(ev, line)
+    }
+
+    /// An op the fast JSON Lines path read (`mops` and `elements`: its block's buffers).
+    fn add_flat(&mut self, op: &FlatOp<'_>, mops: &[FlatMop<'_>], elements: &[i64], line: usize) -> Result<(), String> {
+        let Some(process) = op.process else { return Ok(()) };
+        let mops = EventMops::Flat(&mops[op.mops.start as usize..op.mops.end as usize], elements);
+        self.add(Event { kind: op.kind, process, f: op.f, index: op.index, mops }, line)
     }
 
     fn add(&mut self, ev: Event, line: usize) -> Result<(), String> {
@@ -613,7 +958,7 @@ impl Builder {
         if ev.kind == OpType::Invoke {
             self.h.has_invocations = true;
             if let Some(queue) = self.unpaired.get_mut(&ev.process) {
-                queue.push_back((line, ev.mops));
+                queue.push_back((line, ev.mops.into_raw()));
                 return Ok(());
             }
             if let Some((_, at)) = self.open.remove(&ev.process) {
@@ -625,12 +970,12 @@ impl Builder {
                      (as Elle does)",
                     ev.process
                 ));
-                self.unpaired.insert(ev.process, [(at, earlier), (line, ev.mops)].into());
+                self.unpaired.insert(ev.process, [(at, earlier), (line, ev.mops.into_raw())].into());
                 return Ok(());
             }
             self.open.insert(ev.process, (position, line));
             // The invocation's micro-ops matter only if it never completes: keep them until then.
-            self.pending_invocations.insert(ev.process, ev.mops);
+            self.pending_invocations.insert(ev.process, ev.mops.into_raw());
             return Ok(());
         }
         let invoked_at = match self.unpaired.get_mut(&ev.process) {
@@ -658,7 +1003,7 @@ impl Builder {
     #[allow(clippy::too_many_arguments)]
     fn push_txn(
         &mut self,
-        mops: Vec<RawMop>,
+        mops: EventMops<'_>,
         index: u64,
         process: u64,
         outcome: Outcome,
@@ -667,18 +1012,27 @@ impl Builder {
         line: usize,
     ) -> Result<(), String> {
         if self.workload.is_none() {
-            self.workload = detect_workload(&mops);
+            self.workload = match &mops {
+                EventMops::Raw(m) => detect_workload(m),
+                EventMops::Flat(m, elements) => detect_workload_flat(m, elements),
+            };
         }
         let start = self.h.mops.len() as u32;
-        match self.workload {
-            Some(w) => {
+        match (self.workload, mops) {
+            (Some(w), EventMops::Raw(mops)) => {
                 for m in &mops {
                     let mop = self.convert(w, m)?;
                     self.h.mops.push(mop);
                 }
                 self.bury(mops);
             }
-            None => self.raw.push(mops),
+            (Some(w), EventMops::Flat(mops, elements)) => {
+                for m in mops {
+                    let mop = self.convert_flat(w, m, elements)?;
+                    self.h.mops.push(mop);
+                }
+            }
+            (None, mops) => self.raw.push(mops.into_raw()),
         }
         let end = if self.workload.is_some() { self.h.mops.len() as u32 } else { u32::MAX };
         self.h.txns.push(Txn {
@@ -712,6 +1066,44 @@ impl Builder {
         self.h.keys.push(Value::String(name.to_string()));
         self.other_keys.insert(name.into_owned(), next);
         Ok(next)
+    }
+
+    fn key_flat(&mut self, k: FlatKey<'_>) -> Key {
+        let next = self.h.keys.len() as Key;
+        match k {
+            FlatKey::Int(i) => *self.int_keys.entry(i).or_insert_with(|| {
+                self.h.keys.push(Value::from(i));
+                next
+            }),
+            FlatKey::Str(s) => {
+                if let Some(&k) = self.other_keys.get(s) {
+                    return k;
+                }
+                self.h.keys.push(Value::String(s.to_string()));
+                self.other_keys.insert(s.to_string(), next);
+                next
+            }
+        }
+    }
+
+    /// `convert` for a micro-op of the fast path: the same rules, the same errors.
+    fn convert_flat(&mut self, w: Workload, m: &FlatMop<'_>, elements: &[i64]) -> Result<Mop, String> {
+        match (w, m.f, m.value) {
+            (Workload::ListAppend, FlatF::Append, FlatVal::Int(v)) => Ok(Mop::Append(self.key_flat(m.key), v)),
+            (Workload::RwRegister, FlatF::W, FlatVal::Int(v)) => Ok(Mop::Write(self.key_flat(m.key), v)),
+            (Workload::ListAppend, FlatF::R, FlatVal::Nil) | (Workload::RwRegister, FlatF::R, FlatVal::Nil) => {
+                Ok(Mop::Read(self.key_flat(m.key), Read::Nil))
+            }
+            (Workload::ListAppend, FlatF::R, FlatVal::List(start, len)) => {
+                let key = self.key_flat(m.key);
+                let at = self.h.elements.len() as u32;
+                self.h.elements.extend_from_slice(&elements[start as usize..(start + len) as usize]);
+                Ok(Mop::Read(key, Read::List { start: at, len }))
+            }
+            (Workload::RwRegister, FlatF::R, FlatVal::Int(v)) => Ok(Mop::Read(self.key_flat(m.key), Read::Value(v))),
+            // Anything else errs exactly as the general path does.
+            _ => self.convert(w, &m.to_raw(elements)),
+        }
     }
 
     fn convert(&mut self, w: Workload, m: &RawMop) -> Result<Mop, String> {
@@ -761,7 +1153,8 @@ impl Builder {
             let mops = self.pending_invocations.remove(&p).unwrap_or_default();
             let end = self.position;
             self.position += 1;
-            self.push_txn(mops, end, p, Outcome::Info, Some(pos), end, line).map_err(|m| (Some(line), m))?;
+            self.push_txn(EventMops::Raw(mops), end, p, Outcome::Info, Some(pos), end, line)
+                .map_err(|m| (Some(line), m))?;
         }
         // Unpaired invocations never completed: indeterminate too, without a place in order.
         let mut unpaired: Vec<(u64, usize, Vec<RawMop>)> = std::mem::take(&mut self.unpaired)
@@ -772,7 +1165,7 @@ impl Builder {
         for (p, line, mops) in unpaired {
             let end = self.position;
             self.position += 1;
-            self.push_txn(mops, end, p, Outcome::Info, None, end, line).map_err(|m| (Some(line), m))?;
+            self.push_txn(EventMops::Raw(mops), end, p, Outcome::Info, None, end, line).map_err(|m| (Some(line), m))?;
         }
         let w = self.workload.unwrap_or(Workload::ListAppend);
         if !self.raw.is_empty() {
@@ -806,6 +1199,10 @@ fn check_f(f: Option<&str>) -> Result<(), String> {
 }
 
 /// The workload a transaction's micro-ops show, if they show one.
+fn detect_workload_flat(mops: &[FlatMop<'_>], elements: &[i64]) -> Option<Workload> {
+    detect_workload(&mops.iter().map(|m| m.to_raw(elements)).collect::<Vec<_>>())
+}
+
 fn detect_workload(mops: &[RawMop]) -> Option<Workload> {
     for m in mops {
         match (m.f.as_ref(), &m.value) {
@@ -861,4 +1258,61 @@ fn check_unique_writes(h: &TxnHistory, w: Workload) -> Result<(), (Option<usize>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path reads a line exactly as serde does, or declines it.
+    #[test]
+    fn the_fast_path_agrees_with_serde_or_declines() {
+        let read = [
+            r#"{"index":6,"time":36058705340,"type":"ok","process":0,"f":"txn","value":[["r",0,[]],["append",0,2],["r",0,[2]],["r",1,[]]],"node":"n1"}"#,
+            r#"{"index":0,"time":3,"type":"invoke","process":0,"f":"txn","value":[["r",0,null],["append",0,2]],"node":"n1"}"#,
+            r#"{"type":"ok","process":1099511627776,"f":"final-read","value":[["r",0,[2, -3,4]]]}"#,
+            r#"{ "type" : "fail" , "process" : 3 , "value" : [ [ "w" , "x" , -9223372036854775808 ] ] , "error" : null }"#,
+            r#"{"type":"info","process":3,"f":"txn","value":[["r","k",7]],"error":"timed out","time":-1}"#,
+            r#"{"type":"ok","process":3,"f":"txn","value":[]}"#,
+            r#"{"type":"ok","process":3,"f":"txn","value":null}"#,
+            r#"{"type":"ok","process":3,"f":":txn","value":[[":append",5,1]]}"#,
+        ];
+        let declined = [
+            r#"{"index":1,"type":"info","process":"nemesis","f":"start-kill","value":{"fault":"kill"}}"#,
+            r#"{"type":"ok","process":3,"f":"txn","value":[["r","a\"b",7]]}"#,
+            r#"{"type":"ok","process":3,"f":"txn","value":[["w",1,1.5]]}"#,
+            r#"{"type":"ok","process":3,"f":"txn","value":[["w",1,9223372036854775808]]}"#,
+            r#"{"type":"ok","process":3,"f":"txn","value":[["w",1,01]]}"#,
+            r#"{"type":"ok","process":3,"f":"txn","value":[["w",1,-0]]}"#,
+            r#"{"type":"ok","process":3,"f":"txn","extra":1,"value":[]}"#,
+            r#"{"type":"ok","process":3,"process":4,"f":"txn","value":[]}"#,
+            r#"{"type":"ok","process":3,"f":"txn","value":[["r",1,[[1]]]]}"#,
+            r#"{"type":"weird","process":3,"f":"txn","value":[]}"#,
+            r#"{"type":"ok","process":3,"f":"txn","value":[]} trailing"#,
+            r#"{"type":"ok","process":3,"f":"txn","value":[["r",1,[1,]]]}"#,
+        ];
+        for line in read {
+            let (mut mops, mut elements) = (Vec::new(), Vec::new());
+            let flat = scan_txn_line(line, &mut mops, &mut elements).unwrap_or_else(|| panic!("declined {line}"));
+            let raw: RawOp = serde_json::from_str(line).unwrap();
+            assert_eq!(Some(flat.kind), Some(raw.kind), "{line}");
+            assert_eq!(flat.process, raw.process.as_u64(), "{line}");
+            assert_eq!(flat.f, raw.f.as_ref().map(|f| f.0.as_ref()), "{line}");
+            assert_eq!(flat.index, raw.index, "{line}");
+            let flat_mops: Vec<RawMop> =
+                mops[flat.mops.start as usize..flat.mops.end as usize].iter().map(|m| m.to_raw(&elements)).collect();
+            let serde_mops = match raw.value {
+                OpValue::Nil => Vec::new(),
+                OpValue::Mops(m) => m,
+                OpValue::Other(w) => panic!("{w}"),
+            };
+            assert_eq!(flat_mops, serde_mops, "{line}");
+        }
+        for line in declined {
+            let (mut mops, mut elements) =
+                (vec![FlatMop { f: FlatF::R, key: FlatKey::Int(0), value: FlatVal::Nil }], vec![9]);
+            assert!(scan_txn_line(line, &mut mops, &mut elements).is_none(), "accepted {line}");
+            assert_eq!((mops.len(), elements.len()), (1, 1), "buffers left as they were: {line}");
+        }
+    }
 }
