@@ -352,14 +352,15 @@ fn parse_line(line: &str) -> Result<Op, String> {
 /// does not handle, and the line then goes to serde: the scanner must never accept a line
 /// serde would reject or read it differently, so it declines escapes, floats, `-0`, leading
 /// zeros, objects, nested arrays, unknown or repeated fields.
-struct Scanner<'a> {
-    b: &'a [u8],
-    s: &'a str,
-    i: usize,
+/// (The transactional reader adds its own methods: `txn::read`.)
+pub(crate) struct Scanner<'a> {
+    pub(crate) b: &'a [u8],
+    pub(crate) s: &'a str,
+    pub(crate) i: usize,
 }
 
 impl<'a> Scanner<'a> {
-    fn new(s: &'a str) -> Self {
+    pub(crate) fn new(s: &'a str) -> Self {
         Scanner { b: s.as_bytes(), s, i: 0 }
     }
 
@@ -369,22 +370,22 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn peek(&mut self) -> Option<u8> {
+    pub(crate) fn peek(&mut self) -> Option<u8> {
         self.ws();
         self.b.get(self.i).copied()
     }
 
-    fn eat(&mut self, c: u8) -> Option<()> {
+    pub(crate) fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.i += 1)
     }
 
-    fn literal(&mut self, word: &str) -> Option<()> {
+    pub(crate) fn literal(&mut self, word: &str) -> Option<()> {
         self.ws();
         self.b[self.i..].starts_with(word.as_bytes()).then(|| self.i += word.len())
     }
 
     /// A string without escapes or control characters.
-    fn str(&mut self) -> Option<&'a str> {
+    pub(crate) fn str(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
         loop {

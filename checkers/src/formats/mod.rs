@@ -16,6 +16,7 @@ mod write;
 pub use write::{write_edn, write_edn_to, write_jsonl};
 
 pub(crate) use edn_scan::{Fields, RegisterValue};
+pub(crate) use jsonl::Scanner as JsonScanner;
 
 use crate::history::{History, Op, OpType, Process};
 use edn::{Edn, Reader};

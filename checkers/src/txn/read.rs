@@ -11,7 +11,7 @@
 //! read of a non-list in a list-append history, a duplicate append, a non-integer value.
 
 use super::{Key, Mop, Outcome, Read, Txn, TxnHistory, Workload};
-use crate::formats::HistoryError;
+use crate::formats::{HistoryError, JsonScanner};
 use crate::history::OpType;
 use rustc_hash::FxHashMap;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -226,7 +226,7 @@ struct ParsedBlock<'a> {
 /// line and gives any error, so the two paths never read a line differently.
 fn scan_txn_line<'a>(line: &'a str, mops: &mut Vec<FlatMop<'a>>, elements: &mut Vec<i64>) -> Option<FlatOp<'a>> {
     let (m0, e0) = (mops.len(), elements.len());
-    let r = LineScan { b: line.as_bytes(), s: line, i: 0 }.op(mops, elements);
+    let r = JsonScanner::new(line).txn_op(mops, elements);
     if r.is_none() {
         mops.truncate(m0);
         elements.truncate(e0);
@@ -234,44 +234,9 @@ fn scan_txn_line<'a>(line: &'a str, mops: &mut Vec<FlatMop<'a>>, elements: &mut 
     r
 }
 
-struct LineScan<'a> {
-    b: &'a [u8],
-    s: &'a str,
-    i: usize,
-}
-
-impl<'a> LineScan<'a> {
-    fn peek(&mut self) -> Option<u8> {
-        while let Some(b' ' | b'\t' | b'\r') = self.b.get(self.i) {
-            self.i += 1;
-        }
-        self.b.get(self.i).copied()
-    }
-
-    fn eat(&mut self, c: u8) -> Option<()> {
-        (self.peek()? == c).then(|| self.i += 1)
-    }
-
-    fn literal(&mut self, word: &[u8]) -> Option<()> {
-        self.peek()?;
-        self.b[self.i..].starts_with(word).then(|| self.i += word.len())
-    }
-
-    /// A string without escapes or control characters.
-    fn str(&mut self) -> Option<&'a str> {
-        self.eat(b'"')?;
-        let start = self.i;
-        loop {
-            match *self.b.get(self.i)? {
-                b'"' => break,
-                b'\\' | 0..=0x1f => return None,
-                _ => self.i += 1,
-            }
-        }
-        self.i += 1;
-        self.s.get(start..self.i - 1)
-    }
-
+/// The transactional fields of a line, on the JSON Lines reader's scanner (its strings,
+/// literals and punctuation).
+impl<'a> JsonScanner<'a> {
     /// An integer in canonical JSON form that fits an i64 (serde reads it as one).
     fn int(&mut self) -> Option<i64> {
         self.peek()?;
@@ -299,7 +264,7 @@ impl<'a> LineScan<'a> {
         }
     }
 
-    fn op(mut self, mops: &mut Vec<FlatMop<'a>>, elements: &mut Vec<i64>) -> Option<FlatOp<'a>> {
+    fn txn_op(mut self, mops: &mut Vec<FlatMop<'a>>, elements: &mut Vec<i64>) -> Option<FlatOp<'a>> {
         self.eat(b'{')?;
         let (mut kind, mut process, mut f, mut index, mut value) = (None, None, None, None, None);
         let mut seen = 0u8;
@@ -334,7 +299,7 @@ impl<'a> LineScan<'a> {
                     16
                 }
                 "value" => {
-                    value = Some(self.mops(mops, elements)?);
+                    value = Some(self.txn_mops(mops, elements)?);
                     32
                 }
                 "node" => {
@@ -343,7 +308,7 @@ impl<'a> LineScan<'a> {
                 }
                 "error" => {
                     if self.peek()? == b'n' {
-                        self.literal(b"null")?;
+                        self.literal("null")?;
                     } else {
                         self.str()?;
                     }
@@ -372,10 +337,10 @@ impl<'a> LineScan<'a> {
     }
 
     /// `null`, or a vector of micro-ops `[f, key, value]`.
-    fn mops(&mut self, mops: &mut Vec<FlatMop<'a>>, elements: &mut Vec<i64>) -> Option<std::ops::Range<u32>> {
+    fn txn_mops(&mut self, mops: &mut Vec<FlatMop<'a>>, elements: &mut Vec<i64>) -> Option<std::ops::Range<u32>> {
         let start = mops.len() as u32;
         if self.peek()? == b'n' {
-            self.literal(b"null")?;
+            self.literal("null")?;
             return Some(start..start);
         }
         self.eat(b'[')?;
@@ -402,7 +367,7 @@ impl<'a> LineScan<'a> {
                     self.eat(b',')?;
                     match self.peek()? {
                         b'n' => {
-                            self.literal(b"null")?;
+                            self.literal("null")?;
                             FlatVal::Nil
                         }
                         b'[' => {
