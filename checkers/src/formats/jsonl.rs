@@ -375,6 +375,24 @@ impl<'a> Scanner<'a> {
         self.b.get(self.i).copied()
     }
 
+    /// After an object's field: refuse a repeated one (`bit` already in `seen`), then take the
+    /// comma (false: more fields) or the closing brace (true).
+    pub(crate) fn end_field(&mut self, seen: &mut u16, bit: u16) -> Option<bool> {
+        if *seen & bit != 0 {
+            return None;
+        }
+        *seen |= bit;
+        match self.peek()? {
+            b',' => self.i += 1,
+            b'}' => {
+                self.i += 1;
+                return Some(true);
+            }
+            _ => return None,
+        }
+        Some(false)
+    }
+
     pub(crate) fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.i += 1)
     }
@@ -485,7 +503,7 @@ impl<'a> Scanner<'a> {
             error: None,
         };
         // Fields seen, one bit each: a repeated field goes to serde (which rejects it).
-        let mut seen = 0u32;
+        let mut seen = 0u16;
         if self.peek()? == b'}' {
             return None; // no fields: serde words the error
         }
@@ -543,17 +561,8 @@ impl<'a> Scanner<'a> {
                 }
                 _ => return None,
             };
-            if seen & bit != 0 {
-                return None;
-            }
-            seen |= bit;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    break;
-                }
-                _ => return None,
+            if self.end_field(&mut seen, bit)? {
+                break;
             }
         }
         // Nothing may follow, and type, process and f are required.

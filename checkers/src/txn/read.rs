@@ -267,7 +267,7 @@ impl<'a> JsonScanner<'a> {
     fn txn_op(mut self, mops: &mut Vec<FlatMop<'a>>, elements: &mut Vec<i64>) -> Option<FlatOp<'a>> {
         self.eat(b'{')?;
         let (mut kind, mut process, mut f, mut index, mut value) = (None, None, None, None, None);
-        let mut seen = 0u8;
+        let mut seen = 0u16;
         loop {
             let name = self.str()?;
             self.eat(b':')?;
@@ -316,17 +316,8 @@ impl<'a> JsonScanner<'a> {
                 }
                 _ => return None,
             };
-            if seen & bit != 0 {
-                return None;
-            }
-            seen |= bit;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    break;
-                }
-                _ => return None,
+            if self.end_field(&mut seen, bit)? {
+                break;
             }
         }
         if self.peek().is_some() {
