@@ -393,6 +393,17 @@ impl<'a> Scanner<'a> {
         Some(false)
     }
 
+    /// An op's `type`: one of Jepsen's four names.
+    pub(crate) fn op_type(&mut self) -> Option<OpType> {
+        Some(match self.str()? {
+            "invoke" => OpType::Invoke,
+            "ok" => OpType::Ok,
+            "fail" => OpType::Fail,
+            "info" => OpType::Info,
+            _ => return None,
+        })
+    }
+
     pub(crate) fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.i += 1)
     }
@@ -520,13 +531,7 @@ impl<'a> Scanner<'a> {
                     2
                 }
                 "type" => {
-                    op.kind = match self.str()? {
-                        "invoke" => OpType::Invoke,
-                        "ok" => OpType::Ok,
-                        "fail" => OpType::Fail,
-                        "info" => OpType::Info,
-                        _ => return None,
-                    };
+                    op.kind = self.op_type()?;
                     4
                 }
                 "process" => {

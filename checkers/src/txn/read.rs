@@ -281,13 +281,7 @@ impl<'a> JsonScanner<'a> {
                     2
                 }
                 "type" => {
-                    kind = Some(match self.str()? {
-                        "invoke" => OpType::Invoke,
-                        "ok" => OpType::Ok,
-                        "fail" => OpType::Fail,
-                        "info" => OpType::Info,
-                        _ => return None,
-                    });
+                    kind = Some(self.op_type()?);
                     4
                 }
                 "process" => {

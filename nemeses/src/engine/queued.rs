@@ -333,9 +333,12 @@ impl<C: Control> Nemesis<C> {
         let still = self.active_agent_profiles();
         let allowance = |node: &str| still.get(node).map_or(0.0, added_delay_ms);
         let removed_ms = |node: &str| removed.get(node).map_or(0.0, |p| p.delay_us as f64 / 1000.0);
-        let limit_of = |from: &str, to: &str, before: f64| {
-            restored_limit_ms(before, removed_ms(from) + removed_ms(to), allowance(from) + allowance(to))
-        };
+        let limits: Vec<f64> = baseline
+            .iter()
+            .map(|(from, to, before)| {
+                restored_limit_ms(*before, removed_ms(from) + removed_ms(to), allowance(from) + allowance(to))
+            })
+            .collect();
         let (mut measured, mut problems) = (serde_json::Map::new(), Vec::new());
         let mut pending: Vec<usize> = (0..baseline.len()).collect();
         let mut probes: Vec<Vec<Result<f64, String>>> = vec![Vec::new(); baseline.len()];
@@ -345,9 +348,7 @@ impl<C: Control> Nemesis<C> {
             let now = self.measure_rtts(&pairs).await;
             let mut again = Vec::new();
             for (&i, (_, _, r)) in pending.iter().zip(now) {
-                let (from, to, before) = &baseline[i];
-                let limit = limit_of(from, to, *before);
-                let back = r.as_ref().is_ok_and(|a| a.median_ms <= limit);
+                let back = r.as_ref().is_ok_and(|a| a.median_ms <= limits[i]);
                 probes[i].push(r.map(|a| a.median_ms));
                 if !back {
                     again.push(i);
@@ -360,7 +361,7 @@ impl<C: Control> Nemesis<C> {
         }
         for (i, (from, to, before)) in baseline.iter().enumerate() {
             let key = format!("{from}->{to}");
-            let limit = limit_of(from, to, *before);
+            let limit = limits[i];
             let medians: Vec<Value> =
                 probes[i].iter().map(|r| r.as_ref().map_or(Value::Null, |m| json!(round2(*m)))).collect();
             let last = probes[i].last().and_then(|r| r.as_ref().ok()).copied();
