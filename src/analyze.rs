@@ -1,16 +1,15 @@
 //! After a run: read the history back from the store, save its EDN copy and the schedule it
-//! followed, run the checkers the workload calls for (`faultline_checkers::workload`), and
-//! render the report.
+//! followed, run the checks the workload calls for (`faultline_workloads::check_run`, with the
+//! options test.json records), and render the report.
 //!
 //! Checkers see only what the store holds, so `faultline check` on `history.jsonl` later gives
 //! the same answer as the run did.
 
+use crate::plan::TestRecord;
 use crate::store::{RunDir, Store};
 use anyhow::{Context, Result};
 use faultline_checkers::formats;
-use faultline_checkers::workload::check_workload;
 use faultline_checkers::RunResults;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// Check a stored run, reading its history from `history` (the run's `history.jsonl`, or the
@@ -20,7 +19,7 @@ use std::path::{Path, PathBuf};
 pub fn analyze_run(
     run: &RunDir,
     history: &Path,
-    config: &Value,
+    record: &TestRecord,
     error: Option<&anyhow::Error>,
 ) -> Result<(RunResults, formats::LoadedHistory)> {
     let loaded = formats::read_history(history, formats::Format::Jsonl)
@@ -45,19 +44,12 @@ pub fn analyze_run(
         }
     }
 
-    let workload = config["workload"].as_str().unwrap_or("register");
-    let expectations = strings(&config["expect"]);
-    let mut results = check_workload(&loaded.ops, workload, &expectations, &strings(&config["consistency_models"]))?;
+    let mut results = faultline_workloads::check_run(&loaded.ops, record.workload, &record.check_options())?;
     if let Some(e) = error {
         results.degrade(format!("the run stopped early: {e:#}"));
         results.error = Some(format!("{e:#}"));
     }
     Ok((results, loaded))
-}
-
-/// A list of strings from test.json (empty when absent).
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default()
 }
 
 /// Render the run's report from the history just checked, and refresh the store's index.

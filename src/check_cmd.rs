@@ -27,8 +27,8 @@ pub struct CheckArgs {
     /// History files to check.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Model: auto, register, cas-register, kv, mutex, fifo-queue; or the run checkers set and
-    /// counter (auto picks them for faultline's set and counter runs).
+    /// Model: auto, register, cas-register, kv, mutex, fifo-queue; or a workload's own checks
+    /// (set, counter, list-append, rw-register; auto picks set and counter for faultline's runs).
     #[arg(long, default_value = "auto")]
     pub model: String,
     /// History format: auto, jsonl, edn or porcupine.
@@ -107,29 +107,61 @@ pub struct FileCheck {
     pub ladder: Option<faultline_checkers::ladder::LadderResult>,
 }
 
-/// The workload of the run whose directory holds `history` (its `test.json`), if it is one.
-fn run_dir_workload(history: &std::path::Path) -> Option<&'static str> {
-    let text = std::fs::read_to_string(history.parent()?.join("test.json")).ok()?;
-    let record: Value = serde_json::from_str(&text).ok()?;
-    let workload = record["workload"].as_str()?;
-    faultline_checkers::workload::RUN_WORKLOADS.iter().copied().find(|w| *w == workload)
+/// The run `history` belongs to, when its directory holds a test.json: its workload and the
+/// options it was checked with. `Err` names the file and the field that is wrong.
+fn run_plan(history: &std::path::Path) -> Result<Option<crate::plan::TestRecord>, String> {
+    let Some(test) = history.parent().map(|d| d.join("test.json")).filter(|t| t.is_file()) else {
+        return Ok(None);
+    };
+    crate::plan::TestRecord::read(&test).map(Some).map_err(|e| format!("{e:#}"))
 }
 
-/// faultline's set and counter runs: `add` ops with final reads, told apart by what reads return.
-fn detect_run_workload(ops: &[faultline_checkers::Op]) -> Option<&'static str> {
-    let has_add = ops.iter().any(|o| o.f == "add");
-    if !has_add {
+/// Whether the flags leave the check to the run's own plan: nothing given that changes what is
+/// checked or how the file is read.
+fn plan_decides(args: &CheckArgs) -> bool {
+    args.model == "auto"
+        && args.workload.is_none()
+        && matches!(args.format, Format::Auto | Format::Jsonl)
+        && args.consistency_models.is_empty()
+        && args.anomalies.is_empty()
+        && !(args.wfr_keys || args.sequential_keys || args.linearizable_keys || args.independent)
+        && args.init.is_none()
+        && args.models == Models::Linearizable
+}
+
+/// The workload `--model` names when it is not a linearizability model (`set`, `counter`).
+fn model_workload(model: &str) -> Option<&'static dyn faultline_workloads::Workload> {
+    if model == "auto" || ModelKind::from_name(model).is_some() {
         return None;
     }
-    let read =
-        ops.iter().find(|o| (o.f == "read" || o.f == "final-read") && o.kind == faultline_checkers::OpType::Ok)?;
-    if read.value.is_array() {
-        Some("set")
-    } else if read.value.is_number() {
-        Some("counter")
-    } else {
-        None
+    faultline_workloads::by_name(model).ok()
+}
+
+/// A history checked as its workload's run is (`faultline_workloads::check_run`): the run's
+/// own options when they come from its test.json.
+fn workload_check(
+    path: &std::path::Path,
+    history: LoadedHistory,
+    workload: &dyn faultline_workloads::Workload,
+    mut opts: faultline_workloads::CheckOptions,
+    args: &CheckArgs,
+    started: Instant,
+) -> Result<FileCheck, String> {
+    if let Some(t) = args.timeout {
+        opts.timeout = Some(t.into());
     }
+    let results = faultline_workloads::check_run(&history.ops, workload, &opts)
+        .map_err(|e| format!("{}: {e:#}", path.display()))?;
+    Ok(FileCheck {
+        path: path.to_path_buf(),
+        history,
+        verdict: results.verdict,
+        ops: results.stats.ops,
+        summary: results.reason.clone(),
+        results: serde_json::to_value(&results).map_err(|e| format!("{}: {e}", path.display()))?,
+        elapsed: started.elapsed(),
+        ladder: None,
+    })
 }
 
 /// Whether the file holds a transactional history (by its first few KB).
@@ -225,6 +257,15 @@ impl FloorCharBoundary for String {
 /// Read and check one file. `Err` names the file and what is wrong (bad input).
 pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck, String> {
     let started = Instant::now();
+    // A run's own history: checked as the run checked it, with the options its test.json holds.
+    if plan_decides(args) {
+        if let Some(record) = run_plan(path)? {
+            let history = read_history(path, args.format).map_err(|e| e.to_string())?;
+            if history.format == Format::Jsonl {
+                return workload_check(path, history, record.workload, record.check_options(), args, started);
+            }
+        }
+    }
     if args.workload.is_some() || (args.model == "auto" && looks_transactional(path)) {
         return check_txn_file(path, args, started);
     }
@@ -250,35 +291,19 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
         split_independent(&mut history.ops).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     let detected = (args.model == "auto").then(|| ModelKind::detect(&history.ops));
-    let run_workload = match (args.model.as_str(), &detected) {
-        (m, _) if faultline_checkers::workload::RUN_WORKLOADS.contains(&m) => {
-            faultline_checkers::workload::RUN_WORKLOADS.iter().copied().find(|w| *w == m)
-        }
-        // A run's own history: its test.json says the workload (a killed run may have no final
-        // read to tell a set from a counter by).
-        (_, Some(Err(_))) => run_dir_workload(path).or_else(|| detect_run_workload(&history.ops)),
-        _ => None,
+    // A history no linearizability model fits may be a workload's that says so (set, counter).
+    let workload = match &detected {
+        Some(Err(_)) => faultline_workloads::registry::all().iter().copied().find(|w| w.recognises(&history.ops)),
+        _ => model_workload(&args.model),
     };
-    if let Some(workload) = run_workload {
-        let results = faultline_checkers::workload::check_workload(&history.ops, workload, &[], &[])
-            .map_err(|e| format!("{}: {e:#}", path.display()))?;
-        return Ok(FileCheck {
-            path: path.to_path_buf(),
-            history,
-            verdict: results.verdict,
-            ops: results.stats.ops,
-            summary: results.reason.clone(),
-            results: serde_json::to_value(&results).map_err(|e| format!("{}: {e}", path.display()))?,
-            elapsed: started.elapsed(),
-            ladder: None,
-        });
+    if let Some(workload) = workload {
+        let opts = faultline_workloads::CheckOptions::default();
+        return workload_check(path, history, workload, opts, args, started);
     }
     let model = if let Some(detected) = detected {
         detected.map_err(|e| format!("{}: {e}", path.display()))?
     } else {
-        ModelKind::from_name(&args.model).ok_or_else(|| {
-            format!("unknown model {:?} (expected auto, register, cas-register, kv, mutex or fifo-queue)", args.model)
-        })?
+        ModelKind::from_name(&args.model).ok_or_else(|| format!("unknown model {:?}", args.model))?
     };
     let opts = options(model, &history, args);
     let loaded_at = started.elapsed();
@@ -463,13 +488,14 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     } else if !args.consistency_models.is_empty() || !args.anomalies.is_empty() {
         txn_options(&args, Workload::ListAppend).map_err(bad_input)?;
     }
-    if args.model != "auto"
-        && ModelKind::from_name(&args.model).is_none()
-        && !faultline_checkers::workload::RUN_WORKLOADS.contains(&args.model.as_str())
-    {
+    if args.model != "auto" && ModelKind::from_name(&args.model).is_none() && model_workload(&args.model).is_none() {
+        let workloads: Vec<&str> =
+            faultline_workloads::registry::names().into_iter().filter(|w| model_workload(w).is_some()).collect();
         return Err(bad_input(format!(
-            "unknown model {:?} (expected auto, register, cas-register, kv, mutex, fifo-queue, set or counter)",
-            args.model
+            "unknown model {:?} (expected auto, {}, or a workload's checks: {})",
+            args.model,
+            faultline_checkers::models::MODEL_NAMES.join(", "),
+            workloads.join(", ")
         )));
     }
     if let Some(dir) = &args.report {

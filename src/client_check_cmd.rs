@@ -11,8 +11,8 @@ use crate::args::TargetArgs;
 use crate::exit::Exit;
 use anyhow::Result;
 use faultline_dbs::process_client::{ClientCommand, NodeAddress, OpenInfo, Problems, ProcessClient};
-use faultline_workloads::{Client, Completion, GeneratorOptions, Invocation, OpType};
-use serde_json::{json, Value};
+use faultline_workloads::{Client, Completion, GeneratorOptions, Invocation, OpType, Workload};
+use serde_json::json;
 use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
@@ -21,7 +21,7 @@ pub struct ClientCheckArgs {
     #[arg(long, value_name = "COMMAND ARGS")]
     pub client: String,
     /// The workload whose operations to send.
-    #[arg(long, default_value = "register", value_parser = clap::builder::PossibleValuesParser::new(faultline_workloads::generator::names()))]
+    #[arg(long, default_value = faultline_workloads::registry::DEFAULT, value_parser = clap::builder::PossibleValuesParser::new(faultline_workloads::registry::names()))]
     pub workload: String,
     #[command(flatten)]
     pub target: TargetArgs,
@@ -75,11 +75,11 @@ struct Report {
 
 async fn check(args: &ClientCheckArgs, nodes: &[NodeAddress]) -> Result<Report> {
     let problems = Problems::default();
-    let workload = faultline_workloads::parse_workload(&args.workload)?;
-    let generator = faultline_workloads::new_generator(
+    let workload = faultline_workloads::by_name(&args.workload)?;
+    let generator = faultline_workloads::registry::generator(
         workload,
         GeneratorOptions { seed: args.seed, concurrency: args.concurrency, ..GeneratorOptions::default() },
-    )?;
+    );
     let mut clients = Vec::new();
     for w in 0..args.concurrency {
         let node = &nodes[w % nodes.len()];
@@ -87,7 +87,7 @@ async fn check(args: &ClientCheckArgs, nodes: &[NodeAddress]) -> Result<Report> 
             node: node.name.clone(),
             address: node.address.clone(),
             worker: w,
-            workload: workload.to_string(),
+            workload: workload.name().to_string(),
             nodes: nodes.to_vec(),
             options: json!({ "timeout_ms": args.op_timeout.as_millis() as u64 }),
         };
@@ -105,7 +105,7 @@ async fn check(args: &ClientCheckArgs, nodes: &[NodeAddress]) -> Result<Report> 
             while done < per_worker {
                 let Some(op) = generator.next(w) else { break };
                 let completion = invoke(c, &op, args.op_timeout).await;
-                for p in shape_problems(workload, &op, &completion) {
+                if let Some(p) = value_problem(workload, &op, &completion) {
                     problems.record(format!("worker {w}: {p}"));
                 }
                 counts[kind_index(completion.kind)] += 1;
@@ -121,10 +121,8 @@ async fn check(args: &ClientCheckArgs, nodes: &[NodeAddress]) -> Result<Report> 
             *total += n;
         }
     }
-    if workload == "register" {
-        for p in register_sequence(&mut clients[0], args.op_timeout).await {
-            problems.record(format!("register sequence: {p}"));
-        }
+    for p in probe(workload, &mut clients[0], args.op_timeout).await {
+        problems.record(format!("{} sequence: {p}", workload.name()));
     }
     for c in clients.iter_mut() {
         c.close().await;
@@ -150,60 +148,29 @@ async fn invoke(c: &mut ProcessClient, op: &Invocation, timeout: Duration) -> Co
 }
 
 /// What is wrong with an `ok` answer's value for the workload (nothing for fail/info).
-fn shape_problems(workload: &str, op: &Invocation, c: &Completion) -> Vec<String> {
+fn value_problem(workload: &dyn Workload, op: &Invocation, c: &Completion) -> Option<String> {
     if c.kind != OpType::Ok {
-        return Vec::new();
+        return None;
     }
-    let v = &c.value;
-    let is_int = |v: &Value| v.as_i64().is_some();
-    let bad = match (workload, op.is_read()) {
-        ("register", true) => !(v.is_null() || is_int(v)),
-        ("set", true) => !v.as_array().is_some_and(|a| a.iter().all(is_int)),
-        ("counter", true) => !is_int(v),
-        ("register" | "set" | "counter", false) => v != &op.value,
-        _ => false,
-    };
-    if bad {
-        let want = match (workload, op.is_read()) {
-            ("register", true) => "an integer or null".to_string(),
-            ("set", true) => "an array of integers".to_string(),
-            ("counter", true) => "an integer".to_string(),
-            _ => format!("the invocation's value {} (or no value)", op.value),
-        };
-        vec![format!(
-            "ok {} {} answered value {v}; expected {want}",
-            op.f,
-            op.key.as_ref().map_or(String::new(), |k| format!("key {k}"))
-        )]
-    } else {
-        Vec::new()
-    }
+    workload.value_problem(op, c)
 }
 
-/// write, read, cas that must succeed, cas that must fail, read: on a key of its own.
-async fn register_sequence(c: &mut ProcessClient, timeout: Duration) -> Vec<String> {
-    let key = Some(json!(987_654_321));
-    let steps: [(&str, Value, Option<OpType>, Option<Value>); 5] = [
-        ("write", json!(11), Some(OpType::Ok), None),
-        ("read", Value::Null, Some(OpType::Ok), Some(json!(11))),
-        ("cas", json!([11, 12]), Some(OpType::Ok), None),
-        ("cas", json!([11, 13]), Some(OpType::Fail), None),
-        ("read", Value::Null, Some(OpType::Ok), Some(json!(12))),
-    ];
+/// The workload's fixed probe (`Workload::probe`) on one client.
+async fn probe(workload: &dyn Workload, c: &mut ProcessClient, timeout: Duration) -> Vec<String> {
     let mut problems = Vec::new();
-    for (f, value, want, want_value) in steps {
-        let op = Invocation::new(f, key.clone(), value.clone());
-        let got = invoke(c, &op, timeout).await;
-        if want.is_some_and(|w| w != got.kind) {
+    for step in workload.probe() {
+        let (f, value) = (&step.op.f, &step.op.value);
+        let got = invoke(c, &step.op, timeout).await;
+        if step.kind != got.kind {
             problems.push(format!(
                 "{f} {value} answered {}{}; expected {}",
                 got.kind.as_str(),
                 got.error.map(|e| format!(" ({e})")).unwrap_or_default(),
-                want.map(|w| w.as_str()).unwrap_or("")
+                step.kind.as_str()
             ));
             break;
         }
-        if let Some(v) = want_value {
+        if let Some(v) = step.value {
             if got.value != v {
                 problems.push(format!("{f} answered {}; expected {v}", got.value));
                 break;

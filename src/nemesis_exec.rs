@@ -14,7 +14,7 @@ use faultline_control::bad_input;
 use faultline_dbs::{Db, DbNode, PrimaryRoute};
 use faultline_nemeses::control::{DbControl, Output, Shell};
 use faultline_nemeses::engine::{Nemesis, NemesisOptions};
-use faultline_nemeses::fault::{Fault, NemesisChoice};
+use faultline_nemeses::fault::{DbCapability, Fault, NemesisChoice};
 use faultline_nemeses::schedule::{self, Action, Step};
 use serde_json::{json, Value};
 use std::future::Future;
@@ -284,25 +284,23 @@ pub struct NemesisPlan {
 /// with the reason. Built-in databases have every capability but promotion.
 fn capability_gaps(db: &dyn Db) -> Vec<(Fault, String)> {
     let name = db.name();
-    let mut gaps = Vec::new();
-    if db.process().is_none() {
-        gaps.push((Fault::Kill, format!("{name} cannot kill and restart a node")));
-    }
-    if db.pause().is_none() {
-        gaps.push((Fault::Pause, format!("{name} cannot pause a node")));
-    }
-    if db.primary().is_none() {
-        gaps.push((
-            Fault::PartitionLeader,
-            format!("{name} cannot name its primaries{}", recipe_hint(db, "[primary] command")),
-        ));
-    }
-    if !db.primary().is_some_and(|p| p.can_promote()) {
-        if let Some(r) = recipe_of(db) {
-            gaps.push((Fault::Failover, format!("{name} cannot promote a node ({} has no primary.promote)", r)));
+    let gap = |need: DbCapability| -> Option<String> {
+        match need {
+            DbCapability::KillAndRestart => {
+                db.process().is_none().then(|| format!("{name} cannot kill and restart a node"))
+            }
+            DbCapability::Pause => db.pause().is_none().then(|| format!("{name} cannot pause a node")),
+            DbCapability::NamePrimaries => db
+                .primary()
+                .is_none()
+                .then(|| format!("{name} cannot name its primaries{}", recipe_hint(db, "[primary] command"))),
+            // A built-in database without promotion refuses failover itself, with its own reason.
+            DbCapability::Promote => recipe_of(db)
+                .filter(|_| !db.primary().is_some_and(|p| p.can_promote()))
+                .map(|r| format!("{name} cannot promote a node ({r} has no primary.promote)")),
         }
-    }
-    gaps
+    };
+    Fault::ALL.into_iter().filter_map(|f| Some((f, gap(f.needs()?)?))).collect()
 }
 
 /// The recipe file `db` came from, if it is a recipe.
@@ -417,16 +415,7 @@ impl NemesisPlan {
     pub fn required_tools(&self) -> Vec<&'static str> {
         let mut tools = Vec::new();
         for f in &self.faults {
-            let more: &[&str] = match f {
-                f if f.is_partition() => &["iptables", "timeout", "bash"],
-                Fault::Flaky => &["iptables"],
-                Fault::Slow => &["tc", "ip"],
-                f if f.needs_agent() => &["iptables", "setsid"],
-                Fault::Kill | Fault::Pause => &["pgrep", "awk", "kill"],
-                Fault::Clock => &["date"],
-                Fault::Failover => &["iptables", "timeout", "bash"],
-                _ => &[],
-            };
+            let more = f.required_tools();
             for t in more {
                 if !tools.contains(t) {
                     tools.push(*t);

@@ -9,8 +9,8 @@ use faultline_dbs::process_client::{ClientCommand, NodeAddress, OpenInfo, Proces
 use faultline_dbs::{Db, DbNode, PrimaryRoute};
 use faultline_nemeses::schedule::Step;
 use faultline_nemeses::{Fault, NemesisChoice, Targets};
-use faultline_workloads::Client;
-use serde::Serialize;
+use faultline_workloads::{CheckOptions, Client, Workload};
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ pub struct TestPlan {
     pub db_recipe: Option<PathBuf>,
     /// `--client`: the subprocess every worker runs instead of the database's built-in client.
     pub client: Option<ClientCommand>,
-    pub workload: &'static str,
+    pub workload: &'static dyn Workload,
     pub nemesis: NemesisChoice,
     pub nemesis_targets: Option<Targets>,
     pub nemesis_interval: Duration,
@@ -58,11 +58,12 @@ pub struct TestPlan {
 }
 
 /// The packet faults' knobs, resolved.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PacketPlan {
-    #[serde(serialize_with = "as_millis")]
+    #[serde(serialize_with = "as_millis", deserialize_with = "from_millis")]
     pub latency: Duration,
-    #[serde(serialize_with = "as_millis")]
+    #[serde(serialize_with = "as_millis", deserialize_with = "from_millis")]
     pub jitter: Duration,
     pub distribution: faultline_nemeses::agent::Distribution,
     pub duplicate: f64,
@@ -75,6 +76,26 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S:
     s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
 
+fn from_millis<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
+    let ms = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(ms / 1000.0).map_err(serde::de::Error::custom)
+}
+
+/// test.json's `workload`: the workload's name, read back through the registry.
+mod workload_name {
+    use faultline_workloads::Workload;
+    use serde::Deserialize;
+
+    pub fn serialize<S: serde::Serializer>(w: &&'static dyn Workload, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(w.name())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static dyn Workload, D::Error> {
+        let name = String::deserialize(d)?;
+        faultline_workloads::by_name(&name).map_err(|e| serde::de::Error::custom(format!("{e:#}")))
+    }
+}
+
 /// What one run decided beyond the plan.
 pub struct RunFacts<'a> {
     pub seed: u64,
@@ -83,18 +104,21 @@ pub struct RunFacts<'a> {
     pub faults: &'a [Fault],
 }
 
-/// `test.json`: the plan as run, field for field what earlier versions wrote.
-#[derive(Debug, Clone, Serialize)]
+/// `test.json`: the plan as run, field for field what earlier versions wrote. Read back typed
+/// ([`TestRecord::read`]): a missing or unknown field is an error naming it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TestRecord {
     pub name: String,
-    pub db: &'static str,
+    pub db: String,
     /// The recipe file the database came from (`--db-recipe`), when it is not built in.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db_recipe: Option<String>,
     /// The client command (`--client`), when not the database's built-in client.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
-    pub workload: &'static str,
+    #[serde(with = "workload_name")]
+    pub workload: &'static dyn Workload,
     pub nemesis: Vec<String>,
     pub nemesis_targets: Option<String>,
     pub nemesis_interval_s: f64,
@@ -117,15 +141,33 @@ pub struct TestRecord {
     pub key_count: usize,
     pub max_writes_per_key: usize,
     pub consistency_models: Vec<String>,
-    pub isolation: &'static str,
+    pub isolation: String,
     pub pg_sync: bool,
-    pub read_from: &'static str,
+    pub read_from: String,
     pub recovery_time_s: f64,
     pub expect: Vec<String>,
     pub leave_db_running: bool,
     pub command_line: String,
     pub start_time: String,
-    pub faultline_version: &'static str,
+    pub faultline_version: String,
+}
+
+impl TestRecord {
+    /// A run's test.json, typed; the error names the file and the field that is wrong.
+    pub fn read(path: &std::path::Path) -> Result<TestRecord> {
+        let text = std::fs::read_to_string(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+        serde_json::from_str(&text).map_err(|e| bad_input(format!("{}: {e}", path.display())))
+    }
+
+    /// How the run's history is checked: the same options at the end of the run and in
+    /// `faultline check` later.
+    pub fn check_options(&self) -> CheckOptions {
+        CheckOptions {
+            expectations: self.expect.clone(),
+            consistency_models: self.consistency_models.clone(),
+            ..CheckOptions::default()
+        }
+    }
 }
 
 impl TestPlan {
@@ -133,7 +175,7 @@ impl TestPlan {
     pub fn record(&self, facts: RunFacts<'_>) -> TestRecord {
         TestRecord {
             name: self.name.clone(),
-            db: self.db.name(),
+            db: self.db.name().to_string(),
             db_recipe: self.db_recipe.as_ref().map(|p| p.display().to_string()),
             client: self.client.as_ref().map(|c| c.0.clone()),
             workload: self.workload,
@@ -158,15 +200,15 @@ impl TestPlan {
             key_count: self.key_count,
             max_writes_per_key: self.max_writes_per_key,
             consistency_models: self.consistency_models.clone(),
-            isolation: self.isolation.name(),
+            isolation: self.isolation.name().to_string(),
             pg_sync: self.pg_sync,
-            read_from: self.read_from.name(),
+            read_from: self.read_from.name().to_string(),
             recovery_time_s: self.recovery_time.as_secs_f64(),
             expect: self.expect.clone(),
             leave_db_running: self.leave_db_running,
             command_line: reproduce_command_line(facts.seed),
             start_time: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            faultline_version: env!("CARGO_PKG_VERSION"),
+            faultline_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
 
@@ -187,7 +229,7 @@ impl TestPlan {
             node: node.name.clone(),
             address: node.host.clone(),
             worker,
-            workload: self.workload.to_string(),
+            workload: self.workload.name().to_string(),
             nodes: nodes.iter().map(|n| NodeAddress { name: n.name.clone(), address: n.host.clone() }).collect(),
             options: serde_json::json!({ "timeout_ms": opts.timeout.as_millis() as u64 }),
         };

@@ -215,7 +215,6 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
 
     // Check what there is, even after an error or an interrupt.
     crate::phase::enter(crate::phase::RunPhase::Check);
-    let record = serde_json::to_value(&record)?;
     let outcome = match (outcome, history_error) {
         (Ok(()), Some(e)) => Err(e),
         (outcome, _) => outcome,
@@ -298,7 +297,7 @@ impl Phases {
             crate::store::say(&line);
         }
 
-        let generator = Arc::new(faultline_workloads::new_generator(
+        let generator = Arc::new(faultline_workloads::registry::generator(
             plan.workload,
             GeneratorOptions {
                 seed,
@@ -310,7 +309,7 @@ impl Phases {
                 max_writes_per_key: plan.max_writes_per_key,
                 ..GeneratorOptions::default()
             },
-        )?);
+        ));
         let stats = Arc::new(Stats::default());
         // Cancelled at the time limit, or with the whole run by an interrupt.
         let stop = shutdown.child_token();
@@ -603,14 +602,16 @@ pub fn bench_runner(concurrency: usize, duration: Duration, client: Option<Strin
     let store = Store::new(&dir);
     let run = store.create_run("bench-runner")?;
     let writer = run.history_writer(Instant::now(), None)?;
-    let generator = Arc::new(faultline_workloads::new_generator(
-        "register",
+    // The in-memory double the benchmark drives is a register.
+    let workload: &dyn faultline_workloads::Workload = &faultline_workloads::register::Register;
+    let generator = Arc::new(faultline_workloads::registry::generator(
+        workload,
         GeneratorOptions { seed: 1, concurrency, ..GeneratorOptions::default() },
-    )?);
+    ));
     let stats = Arc::new(Stats::default());
     let stop = CancellationToken::new();
     let (started, cpu_before) = rt.block_on(async {
-        let shared = faultline_workloads::InMemoryClient::new("register");
+        let shared = faultline_workloads::InMemoryClient::new(workload.shape());
         let mut clients: Vec<Box<dyn Client>> = Vec::new();
         for w in 0..concurrency {
             clients.push(match &client {
@@ -621,7 +622,7 @@ pub fn bench_runner(concurrency: usize, duration: Duration, client: Option<Strin
                         node: format!("n{}", w % 5 + 1),
                         address: "127.0.0.1".into(),
                         worker: w,
-                        workload: "register".into(),
+                        workload: workload.name().into(),
                         nodes: Vec::new(),
                         options: serde_json::json!({ "timeout_ms": 5000 }),
                     };

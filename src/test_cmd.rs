@@ -8,6 +8,7 @@ use crate::plan::{Concurrency, TestPlan};
 use anyhow::Result;
 use faultline_control::bad_input;
 use faultline_dbs::Db;
+use faultline_workloads::{CheckOptions, Flag};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ pub struct TestArgs {
     #[arg(long, value_name = "COMMAND ARGS")]
     pub client: Option<String>,
     /// Workload.
-    #[arg(long, default_value = "register", value_parser = clap::builder::PossibleValuesParser::new(faultline_workloads::generator::names()))]
+    #[arg(long, default_value = faultline_workloads::registry::DEFAULT, value_parser = clap::builder::PossibleValuesParser::new(faultline_workloads::registry::names()))]
     pub workload: String,
     /// Faults, comma-separated (e.g. partition-halves,kill), `none` or `all`.
     #[arg(long, default_value = "none", long_help = nemesis_help())]
@@ -287,25 +288,19 @@ pub fn validate(args: &TestArgs) -> Result<()> {
     if args.client.as_ref().is_some_and(|c| c.trim().is_empty()) {
         return Err(bad_input("--client: give the command that starts the client, e.g. 'python3 client.py'"));
     }
-    if args.unique_writes && args.workload != "register" {
+    let workload = faultline_workloads::by_name(&args.workload).map_err(|e| bad_input(format!("--workload: {e:#}")))?;
+    let given =
+        [(Flag::UniqueWrites, args.unique_writes), (Flag::ConsistencyModels, !args.consistency_models.is_empty())];
+    if let Some((flag, _)) = given.iter().find(|(flag, given)| *given && !workload.flags().contains(flag)) {
         return Err(bad_input(format!(
-            "--unique-writes applies to the register workload, not --workload {}",
+            "{} applies to {}, not --workload {}",
+            flag.as_str(),
+            faultline_workloads::registry::applies_to(*flag),
             args.workload
         )));
     }
-    let transactional = ["list-append", "rw-register"].contains(&args.workload.as_str());
-    if !args.consistency_models.is_empty() && !transactional {
-        return Err(bad_input(format!(
-            "--consistency-models applies to list-append and rw-register, not --workload {}",
-            args.workload
-        )));
-    }
-    if transactional {
-        let mut o = faultline_checkers::txn::TxnOptions::new(faultline_checkers::txn::Workload::ListAppend);
-        o.set_consistency_models(&args.consistency_models)
-            .and_then(|()| o.validate())
-            .map_err(|e| bad_input(format!("--consistency-models: {e}")))?;
-    }
+    let check = CheckOptions { consistency_models: args.consistency_models.clone(), ..CheckOptions::default() };
+    workload.validate(&check).map_err(|e| bad_input(format!("--consistency-models: {e}")))?;
     if args.max_txn_length == 0 || args.key_count == 0 || args.max_writes_per_key == 0 {
         return Err(bad_input("--max-txn-length, --key-count and --max-writes-per-key must be at least 1"));
     }
@@ -368,7 +363,7 @@ impl TestArgs {
         validate(self)?;
         let db = self.resolve_db()?;
         let workload =
-            faultline_workloads::parse_workload(&self.workload).map_err(|e| bad_input(format!("--workload: {e:#}")))?;
+            faultline_workloads::by_name(&self.workload).map_err(|e| bad_input(format!("--workload: {e:#}")))?;
         faultline_checkers::expect::parse_expectations(&self.expect)
             .map_err(|e| bad_input(format!("--expect: {e}")))?;
         let nemesis = faultline_nemeses::NemesisChoice::parse(&self.nemesis).map_err(bad_input)?;
@@ -377,7 +372,7 @@ impl TestArgs {
             None => None,
         };
         Ok(TestPlan {
-            name: self.name.clone().unwrap_or_else(|| format!("{}-{}", db.name(), workload)),
+            name: self.name.clone().unwrap_or_else(|| format!("{}-{}", db.name(), workload.name())),
             db,
             db_recipe: self.db_recipe.clone(),
             client: self.client.clone().map(faultline_dbs::process_client::ClientCommand),
@@ -447,7 +442,7 @@ pub fn demo(args: DemoArgs) -> Result<Exit> {
         "--db".into(),
         "etcd".into(),
         "--workload".into(),
-        "register".into(),
+        faultline_workloads::register::NAME.into(),
         "--nemesis".into(),
         "partition-halves,partition-ring,partition-one".into(),
         "--nemesis-interval".into(),

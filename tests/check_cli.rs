@@ -340,3 +340,106 @@ fn hostile_values_are_shown_as_text_and_hostile_node_names_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad node"), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!pwned.exists(), "a node name was interpreted by a shell");
 }
+
+/// A test.json as a run of the set workload writes it, with `--expect lost==0`.
+fn set_run_record() -> serde_json::Value {
+    serde_json::json!({
+        "name": "redis-set", "db": "redis", "workload": "set", "nemesis": [], "nemesis_targets": null,
+        "nemesis_interval_s": 10.0, "nemesis_schedule": null, "loss": 0.2,
+        "packet": {"latency": 50.0, "jitter": 10.0, "distribution": "normal", "duplicate": 0.1,
+                   "reorder": 0.2, "corrupt": 0.05, "bandwidth_bps": 1000000},
+        "nodes": ["n1", "n2"], "local": true, "remote_root": "/var/lib/faultline", "seed": 1,
+        "time_limit_s": 5.0, "concurrency": 2, "rate": 10.0, "ops_per_key": 200, "op_timeout_s": 5.0,
+        "serializable": false, "unique_writes": false, "max_txn_length": 4, "key_count": 5,
+        "max_writes_per_key": 32, "consistency_models": [], "isolation": "serializable", "pg_sync": false,
+        "read_from": "own-node", "recovery_time_s": 10.0, "expect": ["lost==0"], "leave_db_running": false,
+        "command_line": "faultline test --workload set --expect lost==0", "start_time": "2026-12-07T16:35:35Z",
+        "faultline_version": "0.1.0"
+    })
+}
+
+/// A set run's history: two acknowledged adds, and final reads on both nodes that miss one.
+const SET_RUN_HISTORY: &str = r#"{"index":0,"time":1000,"type":"invoke","process":0,"f":"add","value":1,"node":"n1"}
+{"index":1,"time":2000,"type":"ok","process":0,"f":"add","value":1,"node":"n1"}
+{"index":2,"time":3000,"type":"invoke","process":1,"f":"add","value":2,"node":"n2"}
+{"index":3,"time":4000,"type":"ok","process":1,"f":"add","value":2,"node":"n2"}
+{"index":4,"time":5000,"type":"invoke","process":10,"f":"final-read","value":null,"node":"n1"}
+{"index":5,"time":6000,"type":"ok","process":10,"f":"final-read","value":[1],"node":"n1"}
+{"index":6,"time":5000,"type":"invoke","process":11,"f":"final-read","value":null,"node":"n2"}
+{"index":7,"time":6000,"type":"ok","process":11,"f":"final-read","value":[1],"node":"n2"}
+"#;
+
+/// `check` on a run's history, with no flags, checks it as the run did: the workload and the
+/// `--expect` thresholds of its test.json (so the expectations checker is there, as in the run's
+/// results.json); without the test.json the history is recognised as a set run and checked
+/// without them.
+#[test]
+fn a_run_history_is_checked_with_its_test_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.jsonl");
+    std::fs::write(&history, SET_RUN_HISTORY).unwrap();
+    let bare = check(&["--json"], std::slice::from_ref(&history));
+    assert_eq!(bare.status.code(), Some(1), "{}", String::from_utf8_lossy(&bare.stderr));
+    let first: serde_json::Value = serde_json::from_str(stdout(&bare).lines().next().unwrap()).unwrap();
+    assert_eq!(first["checkers"]["set"]["verdict"], "invalid", "{first}");
+    assert!(first["checkers"].get("expectations").is_none(), "{first}");
+
+    std::fs::write(dir.path().join("test.json"), set_run_record().to_string()).unwrap();
+    let run = check(&["--json"], std::slice::from_ref(&history));
+    assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+    let first: serde_json::Value = serde_json::from_str(stdout(&run).lines().next().unwrap()).unwrap();
+    let names: Vec<&str> = first["checkers"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(names, ["set", "convergence", "expectations", "metrics"], "{first}");
+    assert_eq!(first["checkers"]["expectations"]["verdict"], "invalid", "{first}");
+    // A flag that changes the check leaves the plan out: --model set checks without --expect.
+    let forced = check(&["--json", "--model", "set"], std::slice::from_ref(&history));
+    let first: serde_json::Value = serde_json::from_str(stdout(&forced).lines().next().unwrap()).unwrap();
+    assert!(first["checkers"].get("expectations").is_none(), "{first}");
+}
+
+/// A test.json with a missing, unknown or misspelt field is an error naming the field and the
+/// file (exit 254), never a silent default.
+#[test]
+fn a_bad_test_json_is_an_error_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.jsonl");
+    std::fs::write(&history, SET_RUN_HISTORY).unwrap();
+    type Change = fn(&mut serde_json::Value);
+    let cases: [(&str, Change); 3] = [
+        ("missing field `workload`", |r| drop(r.as_object_mut().unwrap().remove("workload"))),
+        ("unknown field `workloads`", |r| r["workloads"] = "set".into()),
+        ("unknown workload \"sett\"", |r| r["workload"] = "sett".into()),
+    ];
+    for (want, change) in cases {
+        let mut record = set_run_record();
+        change(&mut record);
+        std::fs::write(dir.path().join("test.json"), record.to_string()).unwrap();
+        let out = check(&[], std::slice::from_ref(&history));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(254), "{want}: {err}");
+        assert!(err.contains(want) && err.contains("test.json"), "{want}: {err}");
+    }
+}
+
+/// The shared etcd run, re-checked with no flags, gives its results.json's checkers exactly
+/// (the ladder's timings aside).
+#[test]
+fn a_stored_register_run_rechecks_to_its_results() {
+    let run = shared().parent().unwrap().join("runs/etcd-serializable-stale-read");
+    if !run.exists() {
+        println!(
+            "skipped: a_stored_register_run_rechecks_to_its_results: needs {} (set FAULTLINE_SHARED)",
+            run.display()
+        );
+        return;
+    }
+    let out = check(&["--json"], &[run.join("history.jsonl")]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut got: serde_json::Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    let mut want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    for v in [&mut got, &mut want] {
+        v["checkers"]["ladder"].as_object_mut().unwrap().remove("timings_ms");
+    }
+    assert_eq!(got["checkers"], want["checkers"]);
+}

@@ -54,6 +54,8 @@ fn redis_failover_loses_acknowledged_writes() {
     let broken = &r["checkers"]["expectations"];
     assert_eq!(broken["verdict"], "invalid");
     assert!(broken["summary"].as_str().unwrap().contains("lost"), "{broken}");
+    // Offline, with no flags, the same checkers and the same broken expectations.
+    common::assert_recheck_agrees(&dir);
     // The failover really happened: a replica was promoted while the primary was cut off.
     let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
     assert!(history
@@ -123,4 +125,5 @@ fn etcd_set_under_partitions_loses_nothing_and_converges() {
     assert_eq!(r["checkers"]["expectations"]["verdict"], "valid");
     let windows = r["checkers"]["metrics"]["windows"].as_array().unwrap();
     assert!(!windows.is_empty(), "no fault window measured");
+    common::assert_recheck_agrees(&dir);
 }

@@ -5,7 +5,7 @@
 
 use faultline_dbs::etcd::client::EtcdClient;
 use faultline_dbs::redis::client::{RedisClient, RedisConnection, Role};
-use faultline_dbs::{ClientOptions as EtcdOptions, Shape as WorkloadKind};
+use faultline_dbs::{ClientOptions as EtcdOptions, KvShape as WorkloadKind};
 use faultline_workloads::{Client, Completion, Invocation, OpType};
 use serde_json::{json, Value};
 use std::net::{TcpListener, TcpStream};

@@ -68,6 +68,7 @@ fn partitions_with_linearizable_reads_are_valid() {
         assert!(run.join(f).exists(), "{f} missing from the run directory");
     }
     assert_eq!(check_history(&run), 0, "the stored history must check valid offline too");
+    common::assert_recheck_agrees(&run);
     common::assert_nodes_clean("after the run");
 }
 
@@ -126,6 +127,7 @@ fn serializable_reads_under_partition_are_stale() {
     assert!(why.contains("(partition-one, from "), "{why}");
     common::assert_report_explains(&run, "etcd-serializable", &["Why: ", "(partition-one, from ", "n1 | n2 n3"]);
     assert_eq!(check_history(&run), 1, "the stored history must check invalid offline too");
+    common::assert_recheck_agrees(&run);
     common::assert_nodes_clean("after the run");
 }
 
@@ -161,5 +163,40 @@ fn nemesis_all_heals_and_checks_valid() {
     }
     assert!(!faults.contains(&"clock"), "clock must be refused on the local cluster");
     assert_eq!(check_history(&run), 0);
+    common::assert_recheck_agrees(&run);
+    common::assert_nodes_clean("after the run");
+}
+
+/// The counter workload end to end: etcd's counter under partitions stays within the bounds the
+/// acknowledged adds allow, and `faultline check` on its history gives the run's results.
+#[test]
+fn counter_under_partitions_is_valid_and_rechecks_offline() {
+    let _lock = common::cluster_lock();
+    common::ensure_cluster();
+    let store = tempfile::tempdir().unwrap();
+    let (code, run, log) = run_test(
+        store.path(),
+        &[
+            "--workload",
+            "counter",
+            "--nemesis",
+            "partition-halves",
+            "--nemesis-interval",
+            "3s",
+            "--time-limit",
+            "10s",
+            "--concurrency",
+            "6",
+            "--rate",
+            "100",
+            "--seed",
+            "5",
+        ],
+    );
+    assert_eq!(code, 0, "expected valid (exit 0):\n{log}");
+    let r = results(&run);
+    assert_eq!(r["checkers"]["counter"]["verdict"], "valid", "{r}");
+    assert!(r["stats"]["ops"].as_u64().unwrap() > 100, "too few ops: {r}");
+    common::assert_recheck_agrees(&run);
     common::assert_nodes_clean("after the run");
 }

@@ -72,5 +72,6 @@ fn galera_under_partition_and_kill_is_reported_and_resynced() {
     assert_eq!(nodes.len(), 3, "every node answers the final read once Synced: {nodes:?}\n{log}");
     assert_eq!(r["checkers"]["txn"]["lost-count"], 0, "{txn}");
     common::assert_txn_recheck_agrees(&dir);
+    common::assert_recheck_agrees(&dir);
     common::assert_nodes_clean("galera partition + kill");
 }

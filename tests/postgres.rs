@@ -48,6 +48,9 @@ fn postgres_isolation_levels_show_their_anomalies() {
     let (code, out) = recheck(&dir, "snapshot-isolation");
     assert_eq!(code, 0, "the same history is valid under snapshot-isolation:\n{out}");
     common::assert_report_explains(&dir, "postgres-repeatable-read", &["G2-item (1 of", "Consistency models"]);
+    // With no flags, `check` uses the run's own consistency models (serializable), not Elle's
+    // default, and so gives the run's verdict.
+    common::assert_recheck_agrees(&dir);
 
     // Read committed: read skew / lost update, ruled out by repeatable read.
     let store = tempfile::tempdir().unwrap();
@@ -85,7 +88,28 @@ fn postgres_serializable_holds_under_partitions_and_kills() {
     assert!(history.contains("40001"), "no serialization failure recorded:\n{log}");
     assert!(txn["stats"]["ok"].as_u64().unwrap() > 1000, "{txn}");
     common::assert_txn_recheck_agrees(&dir);
+    common::assert_recheck_agrees(&dir);
     common::assert_nodes_clean("postgres serializable");
+}
+
+/// The rw-register workload end to end: PostgreSQL's serializable transactions over registers
+/// are serializable, and `faultline check` on the history gives the run's results.
+#[test]
+fn postgres_rw_register_is_serializable_and_rechecks_offline() {
+    let _lock = common::cluster_lock();
+    common::ensure_cluster();
+    let store = tempfile::tempdir().unwrap();
+    let args = ["--db", "postgres", "--workload", "rw-register", "--concurrency", "6", "--rate", "0"];
+    let mut args = args.to_vec();
+    args.extend(["--key-count", "4", "--isolation", "serializable", "--consistency-models", "serializable"]);
+    args.extend(["--time-limit", "6s", "--seed", "6"]);
+    let (code, dir, log) = run(store.path(), &args);
+    assert_eq!(code, 0, "serializable rw-register must be valid:\n{log}");
+    let txn = &results(&dir)["checkers"]["txn"];
+    assert_eq!(txn["workload"], "rw-register", "{txn}");
+    assert!(txn["stats"]["ok"].as_u64().unwrap() > 100, "{txn}");
+    common::assert_recheck_agrees(&dir);
+    common::assert_nodes_clean("postgres rw-register");
 }
 
 #[test]
@@ -120,5 +144,6 @@ fn postgres_async_failover_loses_acknowledged_transactions() {
     let faultline_log = std::fs::read_to_string(dir.join("faultline.log")).unwrap();
     assert!(faultline_log.contains(&format!("{old} rejoined as a replica of")), "{faultline_log}");
     common::assert_report_explains(&dir, "postgres-failover", &["Why: txn ", "Lost appends"]);
+    common::assert_recheck_agrees(&dir);
     common::assert_nodes_clean("postgres failover");
 }

@@ -3,6 +3,7 @@
 //! Pure and synchronous: checkers read histories (from memory or files) and return results;
 //! they never talk to nodes. Data flows runner -> store -> checkers -> reports.
 
+pub mod compose;
 pub mod convergence;
 pub mod counter;
 pub mod expect;
@@ -18,7 +19,6 @@ pub mod outcome;
 pub mod set;
 pub mod txn;
 pub mod txn_run;
-pub mod workload;
 
 pub use history::{FnName, History, Op, OpType, Process};
 pub use outcome::{CheckOutcome, RunResults, RunStats};

@@ -11,8 +11,7 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 
 /// Check a run's transactions against `consistency_models` (empty: strict-serializable).
-pub fn check(ops: &[Op], workload: &str, consistency_models: &[String]) -> Result<CheckOutcome> {
-    let w: Workload = workload.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+pub fn check(ops: &[Op], w: Workload, consistency_models: &[String]) -> Result<CheckOutcome> {
     let h = txn::read::history_from_ops(ops, w).map_err(|e| anyhow::anyhow!("transactional history: {e}"))?;
     let mut opts = TxnOptions::new(w);
     opts.set_consistency_models(consistency_models).map_err(|e| anyhow::anyhow!("--consistency-models: {e}"))?;
@@ -146,7 +145,7 @@ mod tests {
             op(4, OpType::Invoke, 9, "final-read", json!([["r", 1, null]])),
             op(5, OpType::Ok, 9, "final-read", json!([["r", 1, [1]]])),
         ];
-        let out = check(&ops, "list-append", &["serializable".into()]).unwrap();
+        let out = check(&ops, Workload::ListAppend, &["serializable".into()]).unwrap();
         assert_eq!(out.verdict, Verdict::Invalid, "{out:?}");
         assert!(out.summary.starts_with("lost: 1 acknowledged"), "{}", out.summary);
         assert_eq!(out.details["lost"][0]["value"], 2);
@@ -158,6 +157,6 @@ mod tests {
         // Without the loss the same history is valid.
         let mut ok = ops.clone();
         ok[5].value = json!([["r", 1, [1, 2]]]);
-        assert_eq!(check(&ok, "list-append", &[]).unwrap().verdict, Verdict::Valid);
+        assert_eq!(check(&ok, Workload::ListAppend, &[]).unwrap().verdict, Verdict::Valid);
     }
 }

@@ -30,7 +30,7 @@ pub use reads::{LeaderWatch, ReadFrom, ReadRouted};
 
 use anyhow::Result;
 use async_trait::async_trait;
-use faultline_workloads::Client;
+use faultline_workloads::{Client, Shape, Workload};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -117,10 +117,10 @@ impl PrimaryRoute {
     }
 }
 
-/// What a workload's operations mean to a database client: the three shapes the bundled clients
-/// implement. A client is built for one workload, as Jepsen's are.
+/// The key-value shapes the bundled etcd and Redis clients implement (of a workload's
+/// [`faultline_workloads::Shape`]s). A client is built for one workload, as Jepsen's are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
+pub enum KvShape {
     /// Independent keys, read / write / cas.
     Register,
     /// add of unique elements, read of the whole set.
@@ -129,16 +129,29 @@ pub enum Shape {
     Counter,
 }
 
-impl Shape {
+impl KvShape {
     /// The shape of `workload`, or an error naming what `db` supports.
-    pub fn of(workload: &str, db: &str) -> Result<Shape> {
-        Ok(match workload {
-            "register" => Shape::Register,
-            "set" => Shape::Set,
-            "counter" => Shape::Counter,
-            other => anyhow::bail!("{db} has no client for workload {other:?} (it has: register, set, counter)"),
+    pub fn of(workload: &dyn Workload, db: &str) -> Result<KvShape> {
+        Ok(match workload.shape() {
+            Shape::Register => KvShape::Register,
+            Shape::Set => KvShape::Set,
+            Shape::Counter => KvShape::Counter,
+            Shape::ListAppend | Shape::RwRegister => anyhow::bail!(
+                "{db} has no client for workload {:?} (it has: {})",
+                workload.name(),
+                kv_workloads().join(", ")
+            ),
         })
     }
+}
+
+/// The workloads the key-value clients run.
+fn kv_workloads() -> Vec<&'static str> {
+    faultline_workloads::registry::all()
+        .iter()
+        .filter(|w| matches!(w.shape(), Shape::Register | Shape::Set | Shape::Counter))
+        .map(|w| w.name())
+        .collect()
 }
 
 /// A database under test. Every method that touches nodes takes all of them: a database is a
@@ -179,7 +192,7 @@ pub trait Db: Send + Sync {
     /// A client for `workload` bound to `node`; an error when this database has no client for it.
     fn client(
         &self,
-        workload: &str,
+        workload: &dyn Workload,
         node: &DbNode,
         opts: &ClientOptions,
         route: &PrimaryRoute,

@@ -3,7 +3,7 @@
 //! becomes its completion.
 
 use anyhow::{bail, Result};
-use faultline_workloads::{Completion, Invocation};
+use faultline_workloads::{Completion, Invocation, Shape, Workload};
 use serde_json::{json, Value};
 
 /// How a transaction went wrong.
@@ -44,11 +44,18 @@ pub enum Table {
 
 impl Table {
     /// The table of `workload`, or an error naming the workloads `db` runs.
-    pub fn of(workload: &str, db: &str) -> Result<Table> {
-        match workload {
-            "list-append" => Ok(Table::Append),
-            "rw-register" => Ok(Table::Registers),
-            other => bail!("{db} has no client for workload {other:?} (it has: list-append, rw-register)"),
+    pub fn of(workload: &dyn Workload, db: &str) -> Result<Table> {
+        match workload.shape() {
+            Shape::ListAppend => Ok(Table::Append),
+            Shape::RwRegister => Ok(Table::Registers),
+            Shape::Register | Shape::Set | Shape::Counter => {
+                let txn: Vec<&str> = faultline_workloads::registry::all()
+                    .iter()
+                    .filter(|w| matches!(w.shape(), Shape::ListAppend | Shape::RwRegister))
+                    .map(|w| w.name())
+                    .collect();
+                bail!("{db} has no client for workload {:?} (it has: {})", workload.name(), txn.join(", "))
+            }
         }
     }
 }
@@ -79,6 +86,9 @@ mod tests {
         assert_eq!(list_read(3, Some("1,2,10".into())), json!(["r", 3, [1, 2, 10]]));
         assert_eq!(list_read(3, None), json!(["r", 3, []]));
         assert_eq!(register_read(1, None), json!(["r", 1, null]));
-        assert!(Table::of("set", "galera").unwrap_err().to_string().contains("galera has no client"));
+        assert!(Table::of(faultline_workloads::by_name("set").unwrap(), "galera")
+            .unwrap_err()
+            .to_string()
+            .contains("galera has no client"));
     }
 }

@@ -104,16 +104,54 @@ impl Fault {
         Fault::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
     }
 
-    pub fn is_partition(self) -> bool {
-        matches!(
-            self,
+    /// The engine module that applies it, and so the tools it needs.
+    pub fn family(self) -> Family {
+        match self {
             Fault::PartitionOne
-                | Fault::PartitionHalves
-                | Fault::PartitionRing
-                | Fault::PartitionBridge
-                | Fault::PartitionLeader
-                | Fault::PartitionOneway
-        )
+            | Fault::PartitionHalves
+            | Fault::PartitionRing
+            | Fault::PartitionBridge
+            | Fault::PartitionLeader
+            | Fault::PartitionOneway => Family::Partition,
+            Fault::Flaky => Family::Flaky,
+            Fault::Slow => Family::Slow,
+            Fault::Duplicate | Fault::Reorder | Fault::Corrupt | Fault::Bandwidth => Family::Packet,
+            Fault::Kill | Fault::Pause => Family::Process,
+            Fault::Clock => Family::Clock,
+            Fault::Failover => Family::Failover,
+        }
+    }
+
+    /// What the database adapter must be able to do for this fault, if anything beyond nodes
+    /// reachable over SSH; preflight refuses the fault (or `all` leaves it out) without it.
+    pub fn needs(self) -> Option<DbCapability> {
+        match self {
+            Fault::Kill => Some(DbCapability::KillAndRestart),
+            Fault::Pause => Some(DbCapability::Pause),
+            Fault::PartitionLeader => Some(DbCapability::NamePrimaries),
+            Fault::Failover => Some(DbCapability::Promote),
+            Fault::PartitionOne
+            | Fault::PartitionHalves
+            | Fault::PartitionRing
+            | Fault::PartitionBridge
+            | Fault::PartitionOneway
+            | Fault::Flaky
+            | Fault::Slow
+            | Fault::Duplicate
+            | Fault::Reorder
+            | Fault::Corrupt
+            | Fault::Bandwidth
+            | Fault::Clock => None,
+        }
+    }
+
+    /// The tools every node needs for this fault (checked by preflight).
+    pub fn required_tools(self) -> &'static [&'static str] {
+        self.family().required_tools()
+    }
+
+    pub fn is_partition(self) -> bool {
+        self.family() == Family::Partition
     }
 
     /// Whether `--nemesis-targets` chooses the affected nodes (partitions draw their own topology).
@@ -123,16 +161,65 @@ impl Fault {
 
     /// Faults only the packet agent can do (`slow` uses it where the kernel has no netem).
     pub fn needs_agent(self) -> bool {
-        matches!(self, Fault::Duplicate | Fault::Reorder | Fault::Corrupt | Fault::Bandwidth)
+        self.family() == Family::Packet
     }
 
     /// The targets used when `--nemesis-targets` is not given.
     pub fn default_targets(self) -> Targets {
-        match self {
-            Fault::Kill | Fault::Pause => Targets::One,
-            _ => Targets::All,
+        match self.family() {
+            Family::Process => Targets::One,
+            Family::Partition | Family::Flaky | Family::Slow | Family::Packet | Family::Clock | Family::Failover => {
+                Targets::All
+            }
         }
     }
+}
+
+/// The families of faults: one engine module each (`engine::partition`, `packet`, `queued`,
+/// `process`, `clock`), with the tools its commands run on the nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// iptables DROP rules between groups of nodes.
+    Partition,
+    /// iptables `statistic` packet loss.
+    Flaky,
+    /// tc netem delay, or the packet agent where the kernel has no netem.
+    Slow,
+    /// The packet agent (NFQUEUE): duplicate, reorder, corrupt, bandwidth.
+    Packet,
+    /// Signals to the database's process: kill, pause.
+    Process,
+    /// libfaketime offsets (or the wall clock where nodes have their own).
+    Clock,
+    /// Partition the primary away and promote a replica.
+    Failover,
+}
+
+impl Family {
+    /// The tools every node needs for faults of this family.
+    pub fn required_tools(self) -> &'static [&'static str] {
+        match self {
+            Family::Partition | Family::Failover => &["iptables", "timeout", "bash"],
+            Family::Flaky => &["iptables"],
+            Family::Slow => &["tc", "ip"],
+            Family::Packet => &["iptables", "setsid"],
+            Family::Process => &["pgrep", "awk", "kill"],
+            Family::Clock => &["date"],
+        }
+    }
+}
+
+/// What a fault needs the database adapter to do (`Fault::needs`); the binary asks the adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbCapability {
+    /// Kill one node's database and start it again.
+    KillAndRestart,
+    /// SIGSTOP and SIGCONT one node's database.
+    Pause,
+    /// Name the current primaries or leaders.
+    NamePrimaries,
+    /// Promote a replica to primary.
+    Promote,
 }
 
 impl fmt::Display for Fault {

@@ -134,7 +134,17 @@ pub fn topology<R: Rng>(fault: Fault, nodes: &[String], rng: &mut R) -> Result<G
         Fault::PartitionRing => partition_ring(nodes, rng),
         Fault::PartitionBridge => partition_bridge(nodes, rng),
         Fault::PartitionOneway => partition_oneway(nodes, rng),
-        other => Err(format!("{other} is not a partition with a random topology")),
+        other @ (Fault::PartitionLeader
+        | Fault::Flaky
+        | Fault::Slow
+        | Fault::Duplicate
+        | Fault::Reorder
+        | Fault::Corrupt
+        | Fault::Bandwidth
+        | Fault::Kill
+        | Fault::Pause
+        | Fault::Clock
+        | Fault::Failover) => Err(format!("{other} is not a partition with a random topology")),
     }
 }
 

@@ -158,6 +158,34 @@ pub fn assert_txn_recheck_agrees(run: &std::path::Path) {
     }
 }
 
+/// `faultline check` on a run's history, with no flags, checks it as the run did (the workload
+/// and options of its test.json) and gives the same checker section as its results.json
+/// (timings aside), and the same verdict when the run itself did not stop early.
+pub fn assert_recheck_agrees(run: &std::path::Path) {
+    fn without_timings(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.retain(|k, _| !k.starts_with("timings") && !k.starts_with("elapsed"));
+                m.values_mut().for_each(without_timings);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(without_timings),
+            _ => {}
+        }
+    }
+    let out = faultline().args(["check", "--json"]).arg(run.join("history.jsonl")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(matches!(out.status.code(), Some(0..=2)), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let first: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    let want = results(run);
+    let (mut got_checkers, mut want_checkers) = (first["checkers"].clone(), want["checkers"].clone());
+    without_timings(&mut got_checkers);
+    without_timings(&mut want_checkers);
+    assert_eq!(got_checkers, want_checkers, "re-checking {} offline", run.display());
+    if want.get("error").is_none_or(serde_json::Value::is_null) {
+        assert_eq!(first["verdict"], want["verdict"], "re-checking {}: verdict", run.display());
+    }
+}
+
 /// A run's `results.json`.
 pub fn results(run: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap()

@@ -33,7 +33,7 @@ impl Invocation {
         match self.f.as_str() {
             "read" => true,
             // A transaction (or a transactional final read) is a read when all its micro-ops are.
-            "txn" | "final-read" if self.value.is_array() => crate::txn::read_only(self),
+            "txn" | "final-read" if self.value.is_array() => read_only(self),
             f => f == "final-read",
         }
     }
@@ -118,6 +118,11 @@ pub trait Client: Send {
     fn target(&self, _op: &Invocation) -> Option<String> {
         None
     }
+}
+
+/// Whether a transaction only reads (an error then changed nothing: `fail`, not `info`).
+pub fn read_only(op: &Invocation) -> bool {
+    op.value.as_array().is_some_and(|mops| mops.iter().all(|m| m.get(0).and_then(Value::as_str) == Some("r")))
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! faultline-workloads: what the clients do to the database under test.
 //!
-//! A workload is a pair: a [`Workload`] (driven by a [`Generator`]) that says which operation each
-//! worker invokes next (reproducible from a seed, independent of timing), and a [`Client`] per
-//! worker that performs one [`Invocation`] against one database node and reports its
-//! [`Completion`]. The runner (in
-//! the binary) drives both and writes the history; this crate does no I/O itself.
+//! A [`Workload`] is one module: its operations (an [`OpSource`], driven by a [`Generator`]:
+//! which operation each worker invokes next, reproducible from a seed, independent of timing),
+//! the checkers that decide its history ([`check_run`], for the runner and `faultline check`
+//! alike), its value [`Shape`], the flags that apply to it and the value rules `client-check`
+//! enforces. A [`Client`] per worker performs one [`Invocation`] against one database node and
+//! reports its [`Completion`]. The runner (in the binary) drives both and writes the history;
+//! this crate does no I/O itself. The modules form a tree: `registry` -> each workload ->
+//! `workload`, `generator` -> `client`.
 //!
 //! Workloads and their value conventions (what the checkers expect):
 //! - `register`: independent integer keys (`Op.key`); `read` (invoke value `null`, ok value an
@@ -16,11 +19,18 @@
 //!   Elle's (see [`txn`]).
 
 pub mod client;
+pub mod counter;
 pub mod generator;
 pub mod memory;
+pub mod register;
+pub mod registry;
+pub mod set;
 pub mod txn;
+pub mod workload;
 
 pub use client::{Client, Completion, Invocation};
 pub use faultline_checkers::history::OpType;
-pub use generator::{new_generator, parse_workload, Generator, GeneratorOptions, Workload};
+pub use generator::{Generator, GeneratorOptions, OpSource};
 pub use memory::{InMemoryClient, InMemoryCounter, InMemoryRegister, InMemorySet};
+pub use registry::{by_name, new_generator};
+pub use workload::{check_run, CheckOptions, Flag, ProbeStep, Shape, Workload};

@@ -4,6 +4,7 @@
 //! way several clients share one database.
 
 use crate::client::{Client, Completion, Invocation};
+use crate::workload::Shape;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -145,12 +146,15 @@ pub enum InMemoryClient {
 }
 
 impl InMemoryClient {
-    /// A fresh, empty store for the workload called `workload` (register when unknown); clone it to give every worker a client of the same store.
-    pub fn new(workload: &str) -> Self {
-        match workload {
-            "set" => InMemoryClient::Set(InMemorySet::new()),
-            "counter" => InMemoryClient::Counter(InMemoryCounter::new()),
-            _ => InMemoryClient::Register(InMemoryRegister::new()),
+    /// A fresh, empty store for workloads of this shape (register for the transactional
+    /// ones, which have no double); clone it to give every worker a client of the same store.
+    pub fn new(shape: Shape) -> Self {
+        match shape {
+            Shape::Set => InMemoryClient::Set(InMemorySet::new()),
+            Shape::Counter => InMemoryClient::Counter(InMemoryCounter::new()),
+            Shape::Register | Shape::ListAppend | Shape::RwRegister => {
+                InMemoryClient::Register(InMemoryRegister::new())
+            }
         }
     }
 }
@@ -202,12 +206,12 @@ mod tests {
     #[test]
     fn set_and_counter() {
         run(async {
-            let mut s = InMemoryClient::new("set");
+            let mut s = InMemoryClient::new(Shape::Set);
             for e in [5, 1, 3] {
                 assert_eq!(s.invoke(&inv("add", None, json!(e))).await.kind, OpType::Ok);
             }
             assert_eq!(s.invoke(&inv("final-read", None, Value::Null)).await.value, json!([1, 3, 5]));
-            let mut c = InMemoryClient::new("counter");
+            let mut c = InMemoryClient::new(Shape::Counter);
             assert_eq!(c.invoke(&inv("read", None, Value::Null)).await.value, json!(0));
             c.invoke(&inv("add", None, json!(2))).await;
             c.clone().invoke(&inv("add", None, json!(3))).await;

@@ -16,8 +16,13 @@
 //!
 //! The final read (after the heal) reads every key any worker may have written.
 
-use crate::client::Invocation;
-use crate::generator::{GeneratorOptions, Workload};
+use crate::client::{Completion, Invocation};
+use crate::generator::{GeneratorOptions, OpSource};
+use crate::workload::{CheckOptions, Flag, Shape, Workload};
+use anyhow::Result;
+use faultline_checkers::compose::Checked;
+use faultline_checkers::txn::{TxnOptions, Workload as ElleWorkload};
+use faultline_checkers::{txn_run, Op};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
@@ -29,9 +34,69 @@ pub enum TxnKind {
     RwRegister,
 }
 
-/// A transactional workload (see the module docs).
+impl TxnKind {
+    /// The same workload as the checker names it.
+    fn elle(self) -> ElleWorkload {
+        match self {
+            TxnKind::ListAppend => ElleWorkload::ListAppend,
+            TxnKind::RwRegister => ElleWorkload::RwRegister,
+        }
+    }
+}
+
+/// The names `--workload` takes.
+pub const LIST_APPEND: &str = "list-append";
+pub const RW_REGISTER: &str = "rw-register";
+
+/// A transactional workload: list-append or rw-register.
 #[derive(Debug)]
-pub struct Txn {
+pub struct Txn(pub TxnKind);
+
+impl Workload for Txn {
+    fn name(&self) -> &'static str {
+        match self.0 {
+            TxnKind::ListAppend => LIST_APPEND,
+            TxnKind::RwRegister => RW_REGISTER,
+        }
+    }
+
+    fn shape(&self) -> Shape {
+        match self.0 {
+            TxnKind::ListAppend => Shape::ListAppend,
+            TxnKind::RwRegister => Shape::RwRegister,
+        }
+    }
+
+    fn flags(&self) -> &'static [Flag] {
+        &[Flag::ConsistencyModels]
+    }
+
+    fn ops(&self, opts: &GeneratorOptions) -> Box<dyn OpSource> {
+        Box::new(TxnOps::new(self.0, opts))
+    }
+
+    fn validate(&self, opts: &CheckOptions) -> Result<(), String> {
+        let mut o = TxnOptions::new(self.0.elle());
+        o.set_consistency_models(&opts.consistency_models).and_then(|()| o.validate())
+    }
+
+    /// Elle's analysis under the consistency models, plus acknowledged appends lost from the
+    /// final reads.
+    fn check(&self, ops: &[Op], opts: &CheckOptions) -> Result<Checked> {
+        let mut checked = Checked::default();
+        checked.checkers.insert("txn".into(), txn_run::check(ops, self.0.elle(), &opts.consistency_models)?);
+        Ok(checked)
+    }
+
+    /// Micro-op values are the checker's to judge (a read's list may be anything).
+    fn value_problem(&self, _: &Invocation, _: &Completion) -> Option<String> {
+        None
+    }
+}
+
+/// A transactional workload's operation stream (see the module docs).
+#[derive(Debug)]
+pub struct TxnOps {
     kind: TxnKind,
     concurrency: u64,
     max_txn_length: u64,
@@ -43,8 +108,8 @@ pub struct Txn {
 /// One transaction in this many is read-only.
 const READ_ONLY_EVERY: u32 = 4;
 
-impl Txn {
-    pub fn new(kind: TxnKind, o: &GeneratorOptions) -> Txn {
+impl TxnOps {
+    pub fn new(kind: TxnKind, o: &GeneratorOptions) -> TxnOps {
         let max_txn_length = o.max_txn_length.max(1) as u64;
         let key_count = o.key_count.max(1) as u64;
         let concurrency = o.concurrency.max(1) as u64;
@@ -54,7 +119,7 @@ impl Txn {
         let writes_per_txn = (max_txn_length as f64 + 1.0) / 2.0 * 0.5 * 0.75;
         let shift =
             (o.max_writes_per_key.max(1) as f64 / (concurrency as f64 * writes_per_txn)).floor().max(1.0) as u64;
-        Txn { kind, concurrency, max_txn_length, key_count, shift }
+        TxnOps { kind, concurrency, max_txn_length, key_count, shift }
     }
 
     /// The first key of a worker's pool at its `seq`-th op.
@@ -75,14 +140,7 @@ impl Txn {
     }
 }
 
-impl Workload for Txn {
-    fn name(&self) -> &'static str {
-        match self.kind {
-            TxnKind::ListAppend => "list-append",
-            TxnKind::RwRegister => "rw-register",
-        }
-    }
-
+impl OpSource for TxnOps {
     fn op(&self, worker: usize, seq: u64, rng: &mut ChaCha8Rng) -> Invocation {
         let len = rng.random_range(1..=self.max_txn_length);
         let read_only = rng.random_range(0..READ_ONLY_EVERY) == 0;
@@ -109,14 +167,12 @@ impl Workload for Txn {
     }
 }
 
-/// Whether a transaction only reads (an error then changed nothing: `fail`, not `info`).
-pub fn read_only(op: &Invocation) -> bool {
-    op.value.as_array().is_some_and(|mops| mops.iter().all(|m| m.get(0).and_then(Value::as_str) == Some("r")))
-}
+pub use crate::client::read_only;
 
 #[cfg(test)]
 mod tests {
-    use crate::generator::{new_generator, GeneratorOptions};
+    use crate::generator::GeneratorOptions;
+    use crate::registry::new_generator;
     use std::collections::{HashMap, HashSet};
 
     fn opts(concurrency: usize) -> GeneratorOptions {

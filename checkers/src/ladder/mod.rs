@@ -459,7 +459,7 @@ fn sequential_check(history: &[Op], o: &Options, mode: ScMode) -> Result<sequent
     // The search may explode where linearizability's did not (no real time to cut orders):
     // at most 10 s unless the caller allows less.
     o.timeout = Some(o.timeout.unwrap_or(Duration::from_secs(10)).min(Duration::from_secs(10)));
-    fn run<M: crate::models::Model>(
+    fn run<M: crate::linearizable::Shortcuts>(
         model: &M,
         history: &[Op],
         o: &Options,

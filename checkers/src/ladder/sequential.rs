@@ -25,8 +25,8 @@
 //! time, memory or point budget rather than guess.
 
 use crate::history::Op;
+use crate::linearizable::Shortcuts;
 use crate::linearizable::{check_parts, partition, LinearizableResult, Options, Part};
-use crate::models::Model;
 use crate::Verdict;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
@@ -58,7 +58,7 @@ pub(crate) enum ScOutcome {
 }
 
 /// Interned model states and memoised steps.
-struct States<'m, M: Model> {
+struct States<'m, M: Shortcuts> {
     model: &'m M,
     states: Vec<M::State>,
     ids: FxHashMap<M::State, u32>,
@@ -67,7 +67,7 @@ struct States<'m, M: Model> {
 
 const NONE: u32 = u32::MAX;
 
-impl<'m, M: Model> States<'m, M> {
+impl<'m, M: Shortcuts> States<'m, M> {
     fn intern(&mut self, s: M::State) -> u32 {
         if let Some(&id) = self.ids.get(&s) {
             return id;
@@ -107,7 +107,7 @@ const FIRST_TURN_STEPS: u64 = 1 << 12;
 /// that uses up its turn's steps goes to the back with four times as many. When every key has
 /// an order, the whole history is searched with a bounded number of points (a product of keys
 /// multiplies the points); past the bound the result is unknown.
-pub(crate) fn check<M: Model>(
+pub(crate) fn check<M: Shortcuts>(
     model: &M,
     history: &[Op],
     opts: &Options,
@@ -130,14 +130,14 @@ pub(crate) fn check<M: Model>(
 }
 
 /// The sequential search alone, without asking linearizability first (benchmarks, tests).
-pub(crate) fn check_search_only<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<ScOutcome, String> {
+pub(crate) fn check_search_only<M: Shortcuts>(model: &M, history: &[Op], opts: &Options) -> Result<ScOutcome, String> {
     let started = Instant::now();
     let (parts, _) = partition(model, history, opts)?;
     search_keys(model, history, &parts, opts, started, None)
 }
 
 /// Each key on its own in turns, then (when every key has an order) the whole history.
-fn search_keys<M: Model>(
+fn search_keys<M: Shortcuts>(
     model: &M,
     history: &[Op],
     parts: &[Part<M::Op>],
@@ -286,7 +286,7 @@ fn opened(after: &[Option<(u32, u32)>], p: usize, pos: &[u32]) -> bool {
 /// the processes' next ops that the model accepts; an info op the model does not accept is
 /// left out (it may never have happened). The order (the ops' invocation positions) when it
 /// places every `ok` op: it is then a sequential order. `None` says nothing (the search decides).
-fn greedy<M: Model>(
+fn greedy<M: Shortcuts>(
     model: &M,
     ops: &[ScOp<M::Op>],
     procs: &[Vec<u32>],
@@ -348,7 +348,7 @@ fn greedy<M: Model>(
 }
 
 /// Search `parts` as one object, giving up (unknown) after `max_points` points.
-fn search<M: Model>(
+fn search<M: Shortcuts>(
     model: &M,
     history: &[Op],
     parts: &[Part<M::Op>],

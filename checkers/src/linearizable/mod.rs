@@ -13,9 +13,12 @@
 //! ignored. In imported Jepsen/Knossos EDN an `ok` read of nil carries no information
 //! (`nil_read_is_unknown`); in faultline's own histories it means "absent".
 
+pub mod ops;
 pub mod quick;
 pub mod search;
+pub mod shortcuts;
 pub mod unique;
+pub use shortcuts::Shortcuts;
 
 use crate::history::{Op, OpType, Process};
 use crate::models::{FifoQueue, Kv, Model, Mutex, Register, Val};
@@ -398,7 +401,7 @@ enum KeyOutcome {
     Unknown(String),
 }
 
-fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<LinearizableResult, String> {
+fn check_with<M: Shortcuts>(model: &M, history: &[Op], opts: &Options) -> Result<LinearizableResult, String> {
     let started = Instant::now();
     // An op that does not fit the model is an error rather than a verdict, whatever order the
     // keys are searched in: every op is converted before any search starts.
@@ -409,7 +412,7 @@ fn check_with<M: Model>(model: &M, history: &[Op], opts: &Options) -> Result<Lin
 /// Search the keys of a partitioned history (see `check_with`). `history` explains a failure;
 /// without it (`quick`) an invalid verdict comes with a bare failure and a bare summary. The
 /// sequential-consistency checker (`ladder`) runs it on the parts it searches itself.
-pub(crate) fn check_parts<M: Model>(
+pub(crate) fn check_parts<M: Shortcuts>(
     model: &M,
     parts: &[Part<M::Op>],
     invocations: usize,
@@ -532,7 +535,7 @@ pub fn worker_threads() -> usize {
 const EXPLAIN_STEPS: u64 = 1 << 20;
 
 /// Search one key and build the report of a failure.
-fn run_key<M: Model>(
+fn run_key<M: Shortcuts>(
     model: &M,
     ids: &[usize],
     ops: &[SearchOp<M::Op>],
@@ -651,7 +654,7 @@ fn describe_op(op: &FailureOp) -> String {
 }
 
 /// Build the report fields from a witness.
-fn explain<M: Model>(
+fn explain<M: Shortcuts>(
     model: &M,
     witness: &search::Witness<M::State>,
     ids: &[usize],

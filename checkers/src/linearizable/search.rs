@@ -24,7 +24,7 @@
 //! Crashed (`info`) ops stay candidates to the end, so every subset of them could be tried at
 //! every point; four rules keep that in check, each dropping only orders that another one
 //! explored covers (so the search stays complete):
-//! - `Model::bound_crashed` leaves out crashed ops no linearization needs and turns crashed
+//! - `Shortcuts::bound_crashed` leaves out crashed ops no linearization needs and turns crashed
 //!   ops some `ok` op needs into ops that must take effect by that op's return (registers: a
 //!   crashed write of a value nobody expects; the only writer of a value an ok read expects).
 //! - Equal crashed ops (the same write) are interchangeable once invoked: only the earliest one
@@ -41,7 +41,8 @@
 //! hundred steps, a stop flag (another key failed) and a step budget (its turn is over: the
 //! caller restarts it later with a bigger one, see `check_with`).
 
-use crate::models::Model;
+pub use super::ops::{Bound, Decision, SearchOp, Violation};
+use super::shortcuts::Shortcuts;
 use rustc_hash::FxBuildHasher;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -53,49 +54,6 @@ const HEAD: u32 = 0;
 
 /// Steps after which the search breaks the symmetry of equal ops that must take effect.
 pub const SYMMETRY_AFTER: u64 = 1 << 12;
-
-/// One operation of a partition, ready for the search.
-#[derive(Debug)]
-pub struct SearchOp<O> {
-    pub op: O,
-    /// Position of the invocation in the history (real-time order).
-    pub call_at: usize,
-    /// Position of the `ok` completion, or `None` when the op may stay pending forever.
-    pub return_at: Option<usize>,
-}
-
-/// What crashed-op pruning (`Model::bound_crashed`) says of an op.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bound {
-    /// Search it as it is.
-    Keep,
-    /// A crashed op that can be left out of every linearization: the search skips it.
-    Drop,
-    /// A crashed op that must take effect, before this position in the history (the return of
-    /// the first op that needs it): the search treats it as an op returning there.
-    Before(usize),
-}
-
-/// The verdict of a decision procedure that replaces the search for some keys
-/// (`Model::decide`).
-#[derive(Debug)]
-pub enum Decision<S> {
-    Linearizable,
-    NotLinearizable(Violation<S>),
-}
-
-/// Why a decision procedure found a key not linearizable.
-#[derive(Debug)]
-pub struct Violation<S> {
-    /// The op that cannot be placed (an index into the ops).
-    pub failing: usize,
-    /// A linearizable prefix, as indexes into the ops, in order.
-    pub linearized: Vec<usize>,
-    /// The model's state after that prefix.
-    pub state: S,
-    /// In words.
-    pub reason: String,
-}
 
 /// Limits for one search.
 pub struct Limits<'a> {
@@ -347,7 +305,7 @@ impl SetKey {
 /// Model states interned as small ids, with every transition memoized: the search tries the same
 /// (state, op) pairs over and over, and some models' steps allocate (kv appends strings), so
 /// after the first time a step is one hash lookup and states compare and hash as integers.
-struct States<'m, M: Model> {
+struct States<'m, M: Shortcuts> {
     model: &'m M,
     states: Vec<M::State>,
     ids: HashMap<M::State, u32, FxBuildHasher>,
@@ -355,7 +313,7 @@ struct States<'m, M: Model> {
     memo: HashMap<u64, u32, FxBuildHasher>,
 }
 
-impl<'m, M: Model> States<'m, M> {
+impl<'m, M: Shortcuts> States<'m, M> {
     fn new(model: &'m M, expected: usize) -> Self {
         let mut s = States {
             model,
@@ -400,7 +358,7 @@ impl<'m, M: Model> States<'m, M> {
 }
 
 /// Search for a linearization of `ops` under `model`. An invalid result carries its witness.
-pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> Outcome<M::State> {
+pub fn search<M: Shortcuts>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> Outcome<M::State> {
     let n = ops.len();
     if n >= NONE as usize - 1 {
         return Outcome::GaveUp(format!("{n} operations on one key is more than the search supports"));
@@ -678,7 +636,7 @@ pub fn search<M: Model>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits) -> 
 ///
 /// Without this, concurrent appends are tried in every order until a read's return shows the
 /// order was wrong; with it, a wrong order is cut as soon as its first wrong step is taken.
-fn unreachable_read<M: Model>(
+fn unreachable_read<M: Shortcuts>(
     model: &M,
     ops: &[SearchOp<M::Op>],
     entries: &[Entry],
@@ -757,7 +715,7 @@ impl Deepest {
         self.low_water = self.low_water.min(height);
     }
 
-    fn into_witness<M: Model>(self, states: &States<M>) -> Option<Witness<M::State>> {
+    fn into_witness<M: Shortcuts>(self, states: &States<M>) -> Option<Witness<M::State>> {
         Some(Witness {
             linearized: self.ops,
             states: self.states.iter().map(|&s| states.states[s as usize].clone()).collect(),

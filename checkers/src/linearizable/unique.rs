@@ -34,7 +34,7 @@
 //! it against brute force). An invalid verdict carries the op that could not be placed, the
 //! chains placed before it (a linearizable prefix) and the value the register held after them.
 
-use super::search::{Decision, SearchOp, Violation};
+use super::ops::{Decision, SearchOp, Violation};
 use crate::models::{RegisterOp, Val};
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeSet;

@@ -10,7 +10,7 @@
 //! (`fail`); a cas whose comparison did not hold is `fail`. The counter's `add` is a
 //! read-modify-write guarded by the key's mod_revision, so a lost race is a clean `fail`.
 
-use crate::{ClientOptions, Shape};
+use crate::{ClientOptions, KvShape};
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -23,7 +23,7 @@ pub struct EtcdClient {
     http: reqwest::Client,
     /// `http://host:port`, without a trailing slash.
     base: String,
-    kind: Shape,
+    kind: KvShape,
     opts: ClientOptions,
 }
 
@@ -62,7 +62,7 @@ const COUNTER_KEY: &str = "c";
 
 impl EtcdClient {
     /// A client for the member at `endpoint` (`host:port` or `http://host:port`).
-    pub fn new(endpoint: &str, kind: Shape, opts: ClientOptions) -> anyhow::Result<EtcdClient> {
+    pub fn new(endpoint: &str, kind: KvShape, opts: ClientOptions) -> anyhow::Result<EtcdClient> {
         let endpoint = endpoint.trim().trim_end_matches('/');
         let base = if endpoint.contains("://") { endpoint.to_string() } else { format!("http://{endpoint}") };
         if !base.starts_with("http://") {
@@ -254,9 +254,9 @@ impl EtcdClient {
 impl Client for EtcdClient {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
         match self.kind {
-            Shape::Register => self.register(op).await,
-            Shape::Set => self.set(op).await,
-            Shape::Counter => self.counter(op).await,
+            KvShape::Register => self.register(op).await,
+            KvShape::Set => self.set(op).await,
+            KvShape::Counter => self.counter(op).await,
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::daemon::{tail, Daemon, SHORT};
 use crate::{ClientOptions, Db, DbNode, PauseControl, PrimaryControl, PrimaryRoute, ProcessControl};
 use anyhow::{bail, Result};
 use async_trait::async_trait;
-use faultline_workloads::Client;
+use faultline_workloads::{Client, Workload};
 use futures::future::join_all;
 use std::time::Duration;
 
@@ -96,12 +96,12 @@ impl Db for Etcd {
 
     fn client(
         &self,
-        workload: &str,
+        workload: &dyn Workload,
         node: &DbNode,
         opts: &ClientOptions,
         _route: &PrimaryRoute,
     ) -> Result<Box<dyn Client>> {
-        let shape = crate::Shape::of(workload, self.name())?;
+        let shape = crate::KvShape::of(workload, self.name())?;
         Ok(Box::new(client::EtcdClient::new(&format!("{}:{CLIENT_PORT}", node.host), shape, opts.clone())?))
     }
     fn process(&self) -> Option<&dyn ProcessControl> {

@@ -15,7 +15,7 @@ use crate::daemon::{Daemon, SHORT};
 use crate::{ClientOptions, Db, DbNode, DbOptions, PauseControl, PrimaryRoute, ProcessControl};
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
-use faultline_workloads::Client;
+use faultline_workloads::{Client, Workload};
 use std::time::Duration;
 
 pub const PORT: u16 = 3306;
@@ -212,7 +212,7 @@ impl Db for Galera {
     /// Each client talks to its own node.
     fn client(
         &self,
-        workload: &str,
+        workload: &dyn Workload,
         node: &DbNode,
         opts: &ClientOptions,
         _route: &PrimaryRoute,

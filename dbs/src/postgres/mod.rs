@@ -15,7 +15,7 @@ use crate::daemon::{Daemon, SHORT};
 use crate::{ClientOptions, Db, DbNode, DbOptions, PauseControl, PrimaryControl, PrimaryRoute, ProcessControl};
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
-use faultline_workloads::Client;
+use faultline_workloads::{Client, Workload};
 use futures::future::join_all;
 use std::time::Duration;
 
@@ -322,7 +322,7 @@ impl Db for Postgres {
     /// Transactions always go to the current primary, whichever node the worker is bound to.
     fn client(
         &self,
-        workload: &str,
+        workload: &dyn Workload,
         _node: &DbNode,
         opts: &ClientOptions,
         route: &PrimaryRoute,

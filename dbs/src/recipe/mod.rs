@@ -15,7 +15,7 @@ use crate::daemon::{ensure_package, tail, upload_binary, Daemon, SHORT};
 use crate::{ClientOptions, Db, DbNode, DbOptions, PauseControl, PrimaryControl, PrimaryRoute, ProcessControl};
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
-use faultline_workloads::Client;
+use faultline_workloads::{Client, Workload};
 use futures::future::join_all;
 use spec::{render, NodeVars, TemplateVars};
 use std::sync::{Mutex, OnceLock};
@@ -294,11 +294,18 @@ impl Db for RecipeDb {
     }
 
     /// A recipe has no client of its own: `--client` supplies one.
-    fn client(&self, workload: &str, _: &DbNode, _: &ClientOptions, _: &PrimaryRoute) -> Result<Box<dyn Client>> {
+    fn client(
+        &self,
+        workload: &dyn Workload,
+        _: &DbNode,
+        _: &ClientOptions,
+        _: &PrimaryRoute,
+    ) -> Result<Box<dyn Client>> {
         bail!(
-            "{} is a recipe ({}) and has no built-in client for {workload}: pass --client 'COMMAND ARGS' (docs/client-protocol.md)",
+            "{} is a recipe ({}) and has no built-in client for {}: pass --client 'COMMAND ARGS' (docs/client-protocol.md)",
             self.name(),
-            self.recipe.file.display()
+            self.recipe.file.display(),
+            workload.name()
         )
     }
     fn process(&self) -> Option<&dyn ProcessControl> {

@@ -11,7 +11,7 @@
 //! command that writes and `fail` for a read; an error reply (`-READONLY`, `-LOADING`, ...) means
 //! Redis did not run the command: `fail`; a cas whose comparison did not hold is `fail`.
 
-use crate::Shape;
+use crate::KvShape;
 use async_trait::async_trait;
 use faultline_workloads::{Client, Completion, Invocation};
 use serde_json::{json, Value};
@@ -293,12 +293,12 @@ fn read_reply<'a>(r: &'a mut BufReader<TcpStream>) -> Pin<Box<dyn Future<Output 
 #[derive(Debug)]
 pub struct RedisClient {
     conn: RedisConnection,
-    kind: Shape,
+    kind: KvShape,
 }
 
 impl RedisClient {
     /// A client for the server at `addr` (`host:port`) with a per-operation timeout.
-    pub fn new(addr: &str, kind: Shape, timeout: Duration) -> RedisClient {
+    pub fn new(addr: &str, kind: KvShape, timeout: Duration) -> RedisClient {
         RedisClient { conn: RedisConnection::new(addr, timeout), kind }
     }
 
@@ -401,9 +401,9 @@ impl RedisClient {
 impl Client for RedisClient {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
         match self.kind {
-            Shape::Register => self.register(op).await,
-            Shape::Set => self.set(op).await,
-            Shape::Counter => self.counter(op).await,
+            KvShape::Register => self.register(op).await,
+            KvShape::Set => self.set(op).await,
+            KvShape::Counter => self.counter(op).await,
         }
     }
 }

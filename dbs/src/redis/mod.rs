@@ -10,7 +10,7 @@ use crate::{ClientOptions, Db, DbNode, PauseControl, PrimaryControl, PrimaryRout
 use anyhow::{bail, Result};
 use async_trait::async_trait;
 use client::{RedisConnection, Role};
-use faultline_workloads::Client;
+use faultline_workloads::{Client, Workload};
 use futures::future::join_all;
 use std::time::Duration;
 
@@ -94,12 +94,12 @@ impl Db for Redis {
     /// the set checker measures); writes go to the current primary.
     fn client(
         &self,
-        workload: &str,
+        workload: &dyn Workload,
         node: &DbNode,
         opts: &ClientOptions,
         route: &PrimaryRoute,
     ) -> Result<Box<dyn Client>> {
-        let shape = crate::Shape::of(workload, self.name())?;
+        let shape = crate::KvShape::of(workload, self.name())?;
         Ok(Box::new(routed::RedisRouted::new(node, shape, opts.timeout, route.clone())))
     }
     fn process(&self) -> Option<&dyn ProcessControl> {

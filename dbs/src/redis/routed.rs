@@ -2,7 +2,7 @@
 //! following it after a failover.
 
 use super::client::RedisClient;
-use crate::{DbNode, PrimaryRoute, Shape};
+use crate::{DbNode, KvShape, PrimaryRoute};
 use async_trait::async_trait;
 use faultline_workloads::{Client, Completion, Invocation};
 use std::time::Duration;
@@ -11,7 +11,7 @@ use std::time::Duration;
 /// measures), writes to the primary the [`PrimaryRoute`] names.
 pub struct RedisRouted {
     own: RedisClient,
-    shape: Shape,
+    shape: KvShape,
     timeout: Duration,
     route: PrimaryRoute,
     /// The primary the writer is connected to, and its connection.
@@ -19,7 +19,7 @@ pub struct RedisRouted {
 }
 
 impl RedisRouted {
-    pub fn new(node: &DbNode, shape: Shape, timeout: Duration, route: PrimaryRoute) -> RedisRouted {
+    pub fn new(node: &DbNode, shape: KvShape, timeout: Duration, route: PrimaryRoute) -> RedisRouted {
         RedisRouted { own: RedisClient::new(&super::addr(node), shape, timeout), shape, timeout, route, writer: None }
     }
 }

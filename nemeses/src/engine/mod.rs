@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::agent::{Distribution, LinkProfile};
 use crate::control::{join_all, Control, Task};
-use crate::fault::{Fault, Targets, DEFAULT_LOSS};
+use crate::fault::{Family, Fault, Targets, DEFAULT_LOSS};
 use crate::grudge::{self, Grudge};
 use crate::netem;
 use crate::probe::{probe_all, ProbeMatrix};
@@ -338,58 +338,56 @@ impl<C: Control> Nemesis<C> {
             anyhow::bail!("{fault} is already applied; stop it before starting it again");
         }
         let began = Instant::now();
-        let mut value = if fault.is_partition() {
-            let grudge = match grudge {
-                Some(g) => {
-                    let mut named: Vec<String> = g.keys().cloned().collect();
-                    named.extend(g.values().flatten().cloned());
-                    self.check_nodes(&format!("{fault} grudge"), &named)?;
-                    if let Some((k, _)) = g.iter().find(|(k, v)| v.contains(*k)) {
-                        anyhow::bail!("{fault} grudge: {k} cannot drop its own packets");
+        let mut value = match fault.family() {
+            Family::Partition => {
+                let grudge = match grudge {
+                    Some(g) => {
+                        let mut named: Vec<String> = g.keys().cloned().collect();
+                        named.extend(g.values().flatten().cloned());
+                        self.check_nodes(&format!("{fault} grudge"), &named)?;
+                        if let Some((k, _)) = g.iter().find(|(k, v)| v.contains(*k)) {
+                            anyhow::bail!("{fault} grudge: {k} cannot drop its own packets");
+                        }
+                        g
                     }
-                    g
-                }
-                None if fault == Fault::PartitionLeader => {
-                    let primaries = self.ctl.primaries().await?;
-                    grudge::partition_primaries(&self.nodes, &primaries).map_err(anyhow::Error::msg)?
-                }
-                None => grudge::topology(fault, &self.nodes, &mut self.rng).map_err(anyhow::Error::msg)?,
-            };
-            self.start_partition(fault, grudge).await?
-        } else {
-            match fault {
-                Fault::Flaky => {
-                    let targets = self.choose_targets(fault, targets, nodes).await?;
-                    self.start_flaky(targets).await?
-                }
-                Fault::Slow => {
-                    let targets = self.choose_targets(fault, targets, nodes).await?;
-                    if self.slow_uses_agent().await {
-                        self.start_queued(fault, targets).await
-                    } else {
-                        let mut v = self.start_slow(targets).await;
-                        v["mechanism"] = json!("netem");
-                        v
+                    None if fault == Fault::PartitionLeader => {
+                        let primaries = self.ctl.primaries().await?;
+                        grudge::partition_primaries(&self.nodes, &primaries).map_err(anyhow::Error::msg)?
                     }
-                }
-                f if f.needs_agent() => {
-                    let targets = self.choose_targets(fault, targets, nodes).await?;
-                    self.start_queued(fault, targets).await
-                }
-                Fault::Kill | Fault::Pause => {
-                    let targets = self.choose_targets(fault, targets, nodes).await?;
-                    self.start_process(fault, targets).await
-                }
-                Fault::Clock => {
-                    if self.ctl.shared_clock() && self.ctl.per_process_clock_refusal().is_some() {
-                        anyhow::bail!("{}", self.shared_clock_refusal());
-                    }
-                    let targets = self.choose_targets(fault, targets, nodes).await?;
-                    self.start_clock(targets).await
-                }
-                Fault::Failover => self.start_failover().await?,
-                _ => unreachable!("partitions are handled above"),
+                    None => grudge::topology(fault, &self.nodes, &mut self.rng).map_err(anyhow::Error::msg)?,
+                };
+                self.start_partition(fault, grudge).await?
             }
+            Family::Flaky => {
+                let targets = self.choose_targets(fault, targets, nodes).await?;
+                self.start_flaky(targets).await?
+            }
+            Family::Slow => {
+                let targets = self.choose_targets(fault, targets, nodes).await?;
+                if self.slow_uses_agent().await {
+                    self.start_queued(fault, targets).await
+                } else {
+                    let mut v = self.start_slow(targets).await;
+                    v["mechanism"] = json!("netem");
+                    v
+                }
+            }
+            Family::Packet => {
+                let targets = self.choose_targets(fault, targets, nodes).await?;
+                self.start_queued(fault, targets).await
+            }
+            Family::Process => {
+                let targets = self.choose_targets(fault, targets, nodes).await?;
+                self.start_process(fault, targets).await
+            }
+            Family::Clock => {
+                if self.ctl.shared_clock() && self.ctl.per_process_clock_refusal().is_some() {
+                    anyhow::bail!("{}", self.shared_clock_refusal());
+                }
+                let targets = self.choose_targets(fault, targets, nodes).await?;
+                self.start_clock(targets).await
+            }
+            Family::Failover => self.start_failover().await?,
         };
         value["fault"] = json!(fault.name());
         if value.get("apply_ms").is_none() {

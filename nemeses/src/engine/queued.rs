@@ -65,20 +65,20 @@ impl<C: Control> Nemesis<C> {
     fn link_profile(&self, fault: Fault) -> LinkProfile {
         let o = &self.opts;
         let us = |d: Duration| d.as_micros() as u64;
+        let Some(fault) = AgentFault::of(fault) else { return LinkProfile::default() };
         match fault {
-            Fault::Slow => LinkProfile {
+            AgentFault::Slow => LinkProfile {
                 delay_us: us(o.delay),
                 jitter_us: us(o.jitter),
                 distribution: o.distribution,
                 ..LinkProfile::default()
             },
-            Fault::Duplicate => LinkProfile { duplicate: o.duplicate, ..LinkProfile::default() },
-            Fault::Reorder => {
+            AgentFault::Duplicate => LinkProfile { duplicate: o.duplicate, ..LinkProfile::default() },
+            AgentFault::Reorder => {
                 LinkProfile { reorder: o.reorder, reorder_gap_us: us(o.reorder_gap), ..LinkProfile::default() }
             }
-            Fault::Corrupt => LinkProfile { corrupt: o.corrupt, ..LinkProfile::default() },
-            Fault::Bandwidth => LinkProfile { rate_bps: o.bandwidth_bps, ..LinkProfile::default() },
-            _ => LinkProfile::default(),
+            AgentFault::Corrupt => LinkProfile { corrupt: o.corrupt, ..LinkProfile::default() },
+            AgentFault::Bandwidth => LinkProfile { rate_bps: o.bandwidth_bps, ..LinkProfile::default() },
         }
     }
 
@@ -120,9 +120,10 @@ impl<C: Control> Nemesis<C> {
             let t = Instant::now();
             let mut failed_tries: Vec<String> = Vec::new();
             let (measured, text, problems) = loop {
-                let r = match fault {
-                    Fault::Slow => self.verify_slow(&targets, &baseline, &link).await,
-                    _ => self.verify_by_datagrams(fault, &pairs, &link).await,
+                let r = if fault == Fault::Slow {
+                    self.verify_slow(&targets, &baseline, &link).await
+                } else {
+                    self.verify_by_datagrams(fault, &pairs, &link).await
                 };
                 if r.2.is_empty() || failed_tries.len() + 1 == VERIFY_TRIES {
                     break r;
@@ -410,11 +411,11 @@ impl<C: Control> Nemesis<C> {
         let Some(bin) = self.ctl.agent_binary() else {
             return (Value::Null, String::new(), vec!["no faultline binary for the probe".into()]);
         };
-        let p = match fault {
-            Fault::Duplicate => link.duplicate,
-            Fault::Reorder => link.reorder,
-            Fault::Corrupt => link.corrupt,
-            _ => 1.0,
+        let p = match AgentFault::of(fault) {
+            Some(AgentFault::Duplicate) => link.duplicate,
+            Some(AgentFault::Reorder) => link.reorder,
+            Some(AgentFault::Corrupt) => link.corrupt,
+            Some(AgentFault::Slow | AgentFault::Bandwidth) | None => 1.0,
         };
         // Enough datagrams that the fault shows up about 30 times.
         let count = ((30.0 / p.max(1e-6)).ceil() as u32).clamp(200, 3000);
@@ -452,11 +453,11 @@ impl<C: Control> Nemesis<C> {
                     continue;
                 }
             };
-            let (seen, what) = match fault {
-                Fault::Duplicate => (report.duplicates, "duplicated"),
-                Fault::Reorder => (report.reordered, "overtaken"),
-                Fault::Corrupt => (report.corrupted, "corrupted"),
-                _ => (0, ""),
+            let (seen, what) = match AgentFault::of(fault) {
+                Some(AgentFault::Duplicate) => (report.duplicates, "duplicated"),
+                Some(AgentFault::Reorder) => (report.reordered, "overtaken"),
+                Some(AgentFault::Corrupt) => (report.corrupted, "corrupted"),
+                Some(AgentFault::Slow | AgentFault::Bandwidth) | None => (0, ""),
             };
             if fault == Fault::Bandwidth {
                 let rate = report.rate_bps();
@@ -545,5 +546,39 @@ mod restore_tests {
         // A large delay gets a tenth of itself as slack; a small one the fixed 5 ms.
         assert_eq!(restored_limit_ms(0.0, 400.0, 0.0), 40.0);
         assert_eq!(restored_limit_ms(1.0, 20.0, 0.0), 6.0);
+    }
+}
+
+/// The faults the packet agent applies: a fault's place here is decided once, by an exhaustive
+/// match, so a new fault cannot slip into the agent's code paths unnoticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AgentFault {
+    Slow,
+    Duplicate,
+    Reorder,
+    Corrupt,
+    Bandwidth,
+}
+
+impl AgentFault {
+    fn of(f: Fault) -> Option<AgentFault> {
+        match f {
+            Fault::Slow => Some(AgentFault::Slow),
+            Fault::Duplicate => Some(AgentFault::Duplicate),
+            Fault::Reorder => Some(AgentFault::Reorder),
+            Fault::Corrupt => Some(AgentFault::Corrupt),
+            Fault::Bandwidth => Some(AgentFault::Bandwidth),
+            Fault::PartitionOne
+            | Fault::PartitionHalves
+            | Fault::PartitionRing
+            | Fault::PartitionBridge
+            | Fault::PartitionLeader
+            | Fault::PartitionOneway
+            | Fault::Flaky
+            | Fault::Kill
+            | Fault::Pause
+            | Fault::Clock
+            | Fault::Failover => None,
+        }
     }
 }
