@@ -16,6 +16,7 @@ use faultline_checkers::formats::{
     parse_history_file, read_history, read_small_file, split_independent, Format, LoadedHistory,
 };
 use faultline_checkers::linearizable::{check, quick, LinearizableResult, ModelKind, Options};
+use faultline_checkers::outcome::Checker;
 use faultline_checkers::txn::{self, read_txn_history, TxnOptions, Workload};
 use faultline_checkers::Verdict;
 use serde_json::{json, Value};
@@ -216,7 +217,8 @@ fn check_txn_file(path: &std::path::Path, args: &CheckArgs, started: Instant) ->
     }
     let results = if args.json || args.report.is_some() {
         let result_json = serde_json::to_value(&r).map_err(|e| e.to_string())?;
-        json!({"verdict": r.verdict, "reason": format!("txn: {}", r.summary), "checkers": {"txn": result_json}})
+        let txn = Checker::Txn.name();
+        json!({"verdict": r.verdict, "reason": format!("{txn}: {}", r.summary), "checkers": {txn: result_json}})
     } else {
         Value::Null
     };
@@ -370,7 +372,7 @@ fn file_check(
         json!({
             "verdict": result.verdict,
             "reason": format!("linearizable: {}", result.summary),
-            "checkers": { "linearizable": result_json },
+            "checkers": { Checker::Linearizable.name(): result_json },
         })
     } else {
         Value::Null
@@ -402,7 +404,7 @@ fn ladder_check(
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut fc = file_check(path, history, result, args, started)?;
     if !fc.results.is_null() {
-        fc.results["checkers"]["ladder"] = serde_json::to_value(&lad).map_err(|e| e.to_string())?;
+        fc.results["checkers"][Checker::Ladder.name()] = serde_json::to_value(&lad).map_err(|e| e.to_string())?;
     }
     fc.summary = format!("{}; {}", fc.summary, lad.summary);
     fc.ladder = Some(lad);
@@ -529,7 +531,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
                     obj["verdict"] = json!(fc.verdict);
                     obj["checkers"] = fc.results["checkers"].clone();
                     // Elle's fields at the top, so that scripts written for elle-cli keep working.
-                    if let Some(t) = fc.results["checkers"].get("txn") {
+                    if let Some(t) = fc.results["checkers"].get(Checker::Txn.name()) {
                         for f in ["valid?", "anomaly-types", "anomalies", "not", "also-not"] {
                             obj[f] = t[f].clone();
                         }

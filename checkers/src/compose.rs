@@ -5,7 +5,7 @@
 
 use crate::convergence::ConvergenceResult;
 use crate::ladder::LadderResult;
-use crate::outcome::{CheckOutcome, LatencyMs, RunResults, RunStats};
+use crate::outcome::{CheckOutcome, Checker, CheckerResult, LatencyMs, RunResults, RunStats};
 use crate::set::SetResult;
 use crate::{expect, metrics, Op, Verdict};
 use anyhow::Result;
@@ -24,24 +24,39 @@ pub struct Checked {
     pub ladder: Option<LadderResult>,
 }
 
+impl Checked {
+    /// Add a checker's outcome under its checker's name; returns it, to add details (an
+    /// explanation) to.
+    pub fn add<T: CheckerResult>(&mut self, result: &T) -> Result<&mut CheckOutcome> {
+        Ok(self.insert(T::CHECKER, CheckOutcome::from_result(result)?))
+    }
+
+    /// Add an outcome built by hand (a checker that adds run facts to its result).
+    pub fn insert(&mut self, checker: Checker, outcome: CheckOutcome) -> &mut CheckOutcome {
+        let (i, _) = self.checkers.insert_full(checker.name().to_string(), outcome);
+        &mut self.checkers[i]
+    }
+}
+
 /// The run's results: the workload's checkers, then the expectations and the fault metrics.
 /// The run's verdict is the worst checker verdict; the reason is the summary of the first
 /// checker with it (the workload's own checkers come before the metrics).
 pub fn compose(ops: &[Op], checked: Checked, expectations: &[String]) -> Result<RunResults> {
-    let Checked { mut checkers, set, convergence, ladder } = checked;
+    let mut checked = checked;
     let m = metrics::fault_metrics(ops, &metrics::MetricsOptions::default());
     if !expectations.is_empty() {
         let parsed = expect::parse_expectations(expectations).map_err(|e| anyhow::anyhow!("{e}"))?;
         let inputs = expect::ExpectInputs {
             metrics: Some(&m),
-            set: set.as_ref(),
-            convergence: convergence.as_ref(),
-            ladder: ladder.as_ref(),
+            set: checked.set.as_ref(),
+            convergence: checked.convergence.as_ref(),
+            ladder: checked.ladder.as_ref(),
         };
-        checkers.insert("expectations".into(), CheckOutcome::from_result(&expect::evaluate(&parsed, &inputs))?);
+        let result = expect::evaluate(&parsed, &inputs);
+        checked.add(&result)?;
     }
-    checkers.insert("metrics".into(), CheckOutcome::from_result(&m)?);
-    let mut results = RunResults::from_checkers(checkers, run_stats(ops));
+    checked.add(&m)?;
+    let mut results = RunResults::from_checkers(checked.checkers, run_stats(ops));
     if ops.is_empty() {
         results.verdict = results.verdict.max(Verdict::Unknown);
         results.reason = "the history is empty: no operation was recorded".into();

@@ -69,6 +69,8 @@ pub struct ConvergenceResult {
     pub malformed: Vec<String>,
 }
 
+crate::checker_result!(ConvergenceResult, crate::outcome::Checker::Convergence);
+
 /// Check that the nodes' final states agree.
 pub fn check_convergence(history: &[Op]) -> ConvergenceResult {
     let ops = client_operations(history);

@@ -57,6 +57,8 @@ pub struct CounterResult {
     pub malformed: Vec<String>,
 }
 
+crate::checker_result!(CounterResult, crate::outcome::Checker::Counter);
+
 /// Prefix sums over increments sorted by an event index, split by sign.
 struct Prefix {
     index: Vec<u64>,

@@ -338,6 +338,8 @@ pub struct ExpectResult {
     pub results: Vec<ExpectationResult>,
 }
 
+crate::checker_result!(ExpectResult, crate::outcome::Checker::Expectations);
+
 /// A metric's measured value, or why there is none / why it is broken regardless of a threshold.
 enum Measured {
     Value(f64),

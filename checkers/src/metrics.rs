@@ -225,6 +225,8 @@ pub struct MetricsResult {
     pub unrecovered_90: Vec<String>,
 }
 
+crate::checker_result!(MetricsResult, crate::outcome::Checker::Metrics);
+
 /// Key under which operations without a `node` are grouped.
 const NO_NODE: &str = "(no node)";
 

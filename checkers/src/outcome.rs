@@ -1,15 +1,100 @@
 //! Typed results: what one checker concludes ([`CheckOutcome`]) and what a whole run concludes
 //! ([`RunResults`], stored as `results.json`).
 //!
-//! Every checker's own result type carries `verdict` and `summary`; [`CheckOutcome`] keeps those
-//! two typed and the rest (the checker's evidence: anomalies, witnesses, counts) as details, so
-//! the run can pick its worst verdict and reason without knowing each checker's shape, while the
-//! JSON stays exactly the checker's own.
+//! The checker contract: every checker's own result type implements [`CheckerResult`] (which
+//! [`Checker`] it is, its verdict and its summary). [`CheckOutcome`] keeps those two typed and the
+//! rest (the checker's evidence: anomalies, witnesses, counts) as details, so the run can pick
+//! its worst verdict and reason without knowing each checker's shape, while the JSON stays
+//! exactly the checker's own. results.json keys each outcome by its checker's name, and the
+//! report turns the key back into a [`Checker`] to choose its view.
 
 use crate::Verdict;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// Every checker a run's results can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Checker {
+    /// Linearizability of a register history (Knossos's, Porcupine's question).
+    Linearizable,
+    /// The consistency ladder over a register history.
+    Ladder,
+    /// Lost and stale elements of a set (Jepsen's set-full).
+    Set,
+    /// Whether the nodes' final reads agree.
+    Convergence,
+    /// A counter's reads within the bounds of the adds.
+    Counter,
+    /// Elle's transactional checker (list-append, rw-register).
+    Txn,
+    /// `--expect` thresholds.
+    Expectations,
+    /// Availability, detection and recovery around the faults.
+    Metrics,
+}
+
+impl Checker {
+    pub const ALL: [Checker; 8] = [
+        Checker::Linearizable,
+        Checker::Ladder,
+        Checker::Set,
+        Checker::Convergence,
+        Checker::Counter,
+        Checker::Txn,
+        Checker::Expectations,
+        Checker::Metrics,
+    ];
+
+    /// Its key in results.json.
+    pub fn name(self) -> &'static str {
+        match self {
+            Checker::Linearizable => "linearizable",
+            Checker::Ladder => "ladder",
+            Checker::Set => "set",
+            Checker::Convergence => "convergence",
+            Checker::Counter => "counter",
+            Checker::Txn => "txn",
+            Checker::Expectations => "expectations",
+            Checker::Metrics => "metrics",
+        }
+    }
+
+    /// The checker a results key names: faultline's names, and the ones Jepsen's results use
+    /// for the same checkers (`linearizability`, `set-full`, `expect`).
+    pub fn from_name(name: &str) -> Option<Checker> {
+        match name {
+            "linearizability" => Some(Checker::Linearizable),
+            "set-full" => Some(Checker::Set),
+            "expect" => Some(Checker::Expectations),
+            other => Checker::ALL.into_iter().find(|c| c.name() == other),
+        }
+    }
+}
+
+/// What every checker's result type promises: which checker it is, its verdict and a summary in
+/// words. The rest of its fields are its evidence, kept as they serialise.
+pub trait CheckerResult: Serialize {
+    const CHECKER: Checker;
+    fn verdict(&self) -> Verdict;
+    fn summary(&self) -> &str;
+}
+
+/// A checker result type whose `verdict` and `summary` are plain fields.
+#[macro_export]
+macro_rules! checker_result {
+    ($ty:ty, $checker:expr) => {
+        impl $crate::outcome::CheckerResult for $ty {
+            const CHECKER: $crate::outcome::Checker = $checker;
+            fn verdict(&self) -> $crate::Verdict {
+                self.verdict
+            }
+            fn summary(&self) -> &str {
+                &self.summary
+            }
+        }
+    };
+}
 
 /// One checker's conclusion. Serialises flat: `{"verdict": .., "summary": .., <details>}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,10 +106,16 @@ pub struct CheckOutcome {
 }
 
 impl CheckOutcome {
-    /// From a checker's result, which must serialise to an object with `verdict` and `summary`.
-    pub fn from_result<T: Serialize>(result: &T) -> anyhow::Result<Self> {
-        let value = serde_json::to_value(result)?;
-        serde_json::from_value(value).map_err(|e| anyhow::anyhow!("a checker's result lacks verdict or summary: {e}"))
+    /// From a checker's result: its verdict and summary, and every other field as details.
+    pub fn from_result<T: CheckerResult>(result: &T) -> anyhow::Result<Self> {
+        let mut details = match serde_json::to_value(result)? {
+            Value::Object(m) => m,
+            other => anyhow::bail!("the {} checker's result is not an object: {other}", T::CHECKER.name()),
+        };
+        // shift_remove keeps the evidence in the order the checker wrote it.
+        details.shift_remove("verdict");
+        details.shift_remove("summary");
+        Ok(CheckOutcome { verdict: result.verdict(), summary: result.summary().to_string(), details })
     }
 }
 
@@ -114,24 +205,41 @@ mod tests {
         CheckOutcome { verdict, summary: summary.into(), details: Map::new() }
     }
 
+    #[derive(Serialize)]
+    struct Lost {
+        verdict: Verdict,
+        summary: String,
+        lost: Vec<i64>,
+    }
+    crate::checker_result!(Lost, Checker::Set);
+
+    #[test]
+    fn checker_names_round_trip_and_take_jepsens_names() {
+        for c in Checker::ALL {
+            assert_eq!(Checker::from_name(c.name()), Some(c));
+        }
+        assert_eq!(Checker::from_name("set-full"), Some(Checker::Set));
+        assert_eq!(Checker::from_name("nemesis"), None);
+    }
+
     #[test]
     fn a_checker_result_keeps_its_fields_flat() {
-        let c = CheckOutcome::from_result(&json!({"verdict": "invalid", "summary": "lost 2", "lost": [1, 2]})).unwrap();
+        let lost = Lost { verdict: Verdict::Invalid, summary: "lost 2".into(), lost: vec![1, 2] };
+        let c = CheckOutcome::from_result(&lost).unwrap();
         assert_eq!(c.verdict, Verdict::Invalid);
         assert_eq!(c.details["lost"], json!([1, 2]));
         assert_eq!(
             serde_json::to_value(&c).unwrap(),
             json!({"verdict": "invalid", "summary": "lost 2", "lost": [1, 2]})
         );
-        assert!(CheckOutcome::from_result(&json!({"summary": "no verdict"})).is_err());
     }
 
     #[test]
     fn the_reason_is_the_first_checker_with_the_worst_verdict_and_degrade_never_raises() {
         let mut checkers = IndexMap::new();
-        checkers.insert("set".to_string(), outcome(Verdict::Valid, "all there"));
-        checkers.insert("convergence".to_string(), outcome(Verdict::Unknown, "no final reads"));
-        checkers.insert("metrics".to_string(), outcome(Verdict::Unknown, "no faults"));
+        checkers.insert(Checker::Set.name().to_string(), outcome(Verdict::Valid, "all there"));
+        checkers.insert(Checker::Convergence.name().to_string(), outcome(Verdict::Unknown, "no final reads"));
+        checkers.insert(Checker::Metrics.name().to_string(), outcome(Verdict::Unknown, "no faults"));
         let mut r = RunResults::from_checkers(checkers, RunStats::default());
         assert_eq!((r.verdict, r.reason.as_str()), (Verdict::Unknown, "convergence: no final reads"));
         r.degrade("healing failed".into());
@@ -139,7 +247,7 @@ mod tests {
         assert_eq!(r.reason, "convergence: no final reads (also: healing failed)");
 
         let mut ok = RunResults::from_checkers(
-            [("counter".to_string(), outcome(Verdict::Valid, "ok"))].into_iter().collect(),
+            [(Checker::Counter.name().to_string(), outcome(Verdict::Valid, "ok"))].into_iter().collect(),
             RunStats::default(),
         );
         ok.degrade("the run stopped early".into());

@@ -116,6 +116,8 @@ pub struct SetResult {
     pub malformed: Vec<String>,
 }
 
+crate::checker_result!(SetResult, crate::outcome::Checker::Set);
+
 /// Everything known about one element.
 #[derive(Debug, Clone)]
 struct Element {

@@ -8,6 +8,7 @@
 
 use crate::linear_svg;
 use crate::style;
+use faultline_checkers::outcome::Checker;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -43,6 +44,9 @@ pub struct Figure {
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct CheckerView {
     pub name: String,
+    /// Which checker it is, when faultline knows it (the view is chosen by it).
+    #[serde(skip)]
+    pub kind: Option<Checker>,
     pub verdict: String,
     pub summary: String,
     /// Sentences explaining the evidence.
@@ -127,8 +131,10 @@ fn rows_note(shown: usize, total: usize, declared: Option<u64>) -> String {
 
 fn view(name: &str, result: &Value) -> CheckerView {
     let obj = result.as_object().cloned().unwrap_or_default();
+    let kind = Checker::from_name(name);
     let mut v = CheckerView {
         name: name.to_string(),
+        kind,
         verdict: verdict_of(obj.get("verdict").or(obj.get("valid?")).or(obj.get("valid"))),
         summary: obj.get("summary").map(|s| style::value_text(s, 2000)).unwrap_or_default(),
         ..Default::default()
@@ -137,16 +143,17 @@ fn view(name: &str, result: &Value) -> CheckerView {
     for k in ["verdict", "summary"] {
         rest.remove(k);
     }
-    match name {
-        "linearizable" | "linearizability" => linearizable(&mut v, &obj, &mut rest),
-        "set" | "set-full" => set(&mut v, &obj, &mut rest),
-        "convergence" => convergence(&mut v, &obj, &mut rest),
-        "expectations" | "expect" => expectations(&mut v, &obj, &mut rest),
-        "metrics" => metrics(&mut v, &obj, &mut rest),
-        "counter" => counter(&mut v, &obj, &mut rest),
-        "ladder" => ladder(&mut v, &obj, &mut rest),
-        "txn" => txn(&mut v, &obj, &mut rest),
-        _ => {}
+    match kind {
+        Some(Checker::Linearizable) => linearizable(&mut v, &obj, &mut rest),
+        Some(Checker::Set) => set(&mut v, &obj, &mut rest),
+        Some(Checker::Convergence) => convergence(&mut v, &obj, &mut rest),
+        Some(Checker::Expectations) => expectations(&mut v, &obj, &mut rest),
+        Some(Checker::Metrics) => metrics(&mut v, &obj, &mut rest),
+        Some(Checker::Counter) => counter(&mut v, &obj, &mut rest),
+        Some(Checker::Ladder) => ladder(&mut v, &obj, &mut rest),
+        Some(Checker::Txn) => txn(&mut v, &obj, &mut rest),
+        // Another tool's checker: its result as it is.
+        None => {}
     }
     if !result.is_object() {
         v.details = style::truncate(&result.to_string(), MAX_DETAILS);

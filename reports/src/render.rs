@@ -12,7 +12,7 @@ use crate::timeline::{self, Timeline};
 use crate::windows::{self, WindowRow};
 use crate::{Link, RunInput};
 use anyhow::Context as _;
-use faultline_checkers::outcome::HarnessSample;
+use faultline_checkers::outcome::{Checker, HarnessSample};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -128,22 +128,21 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
     let mut violations: Vec<(u64, u64)> = Vec::new();
     let mut markers: Vec<(u64, String)> = Vec::new();
     if let Some(f) = checkers_json
-        .and_then(|c| c.get("linearizable"))
+        .and_then(|c| checker(c, Checker::Linearizable))
         .and_then(|l| l.get("failure"))
         .and_then(linear_svg::Failure::parse)
     {
         violations.extend(f.span());
         markers.extend(f.failing_time().map(|t| (t, "not linearizable".to_string())));
     }
-    if let Some(lost) = checkers_json.and_then(|c| c.get("set")).and_then(|s| s.get("lost")).and_then(Value::as_array) {
+    let set_result = checkers_json.and_then(|c| checker(c, Checker::Set));
+    if let Some(lost) = set_result.and_then(|s| s.get("lost")).and_then(Value::as_array) {
         let acks: Vec<u64> =
             lost.iter().take(20).filter_map(|l| l.get("acknowledged_at").and_then(Value::as_u64)).collect();
         violations.extend(acks.iter().map(|&t| (t, t)));
         // One marker, at the first lost element's acknowledgement: twenty lines would be a wall.
-        let total = checkers_json
-            .and_then(|c| c.pointer("/set/counts/lost"))
-            .and_then(Value::as_u64)
-            .unwrap_or(lost.len() as u64);
+        let total =
+            set_result.and_then(|c| c.pointer("/counts/lost")).and_then(Value::as_u64).unwrap_or(lost.len() as u64);
         if let Some(&first) = acks.iter().min() {
             let label = if total == 1 {
                 "lost element acknowledged".to_string()
@@ -162,15 +161,15 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
         keep_spans: &violations,
         markers: &markers,
     })?;
-    let windows = windows::rows(&fault_windows, checkers_json.and_then(|c| c.get("metrics")), &ops, end_ns);
+    let windows = windows::rows(&fault_windows, checkers_json.and_then(|c| checker(c, Checker::Metrics)), &ops, end_ns);
     let mut checkers = checks::views(checkers_json);
     // The set checker's lost elements over time, against the fault windows.
-    let lost_acks: Vec<u64> = checkers_json
-        .and_then(|c| c.pointer("/set/lost"))
+    let lost_acks: Vec<u64> = set_result
+        .and_then(|c| c.get("lost"))
         .and_then(Value::as_array)
         .map(|l| l.iter().filter_map(|e| e.get("acknowledged_at").and_then(Value::as_u64)).collect())
         .unwrap_or_default();
-    if let Some(set) = checkers.iter_mut().find(|c| c.name == "set").filter(|_| !lost_acks.is_empty()) {
+    if let Some(set) = checkers.iter_mut().find(|c| c.kind == Some(Checker::Set)).filter(|_| !lost_acks.is_empty()) {
         set.svg = plots::lost_chart(&lost_acks, &fault_windows, end_ns)?;
     }
     let timeline = timeline::build(history, &ops, &fault_windows, &violations);
@@ -244,4 +243,9 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
 pub fn render_index(ctx: &impl Serialize) -> anyhow::Result<String> {
     let ctx = tera::Context::from_serialize(ctx).map_err(|e| anyhow::anyhow!("store index data: {e:?}"))?;
     tera()?.render("index.html", &ctx).map_err(|e| anyhow::anyhow!("{e:?}")).context("rendering the store index")
+}
+
+/// The result of `which` among a results' checkers, under its name or another tool's for it.
+fn checker(checkers: &Value, which: Checker) -> Option<&Value> {
+    checkers.as_object()?.iter().find(|(k, _)| Checker::from_name(k) == Some(which)).map(|(_, v)| v)
 }

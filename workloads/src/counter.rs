@@ -9,7 +9,6 @@ use crate::set::adds_and_first_read;
 use crate::workload::{echo_or, CheckOptions, Shape, Workload};
 use anyhow::Result;
 use faultline_checkers::compose::Checked;
-use faultline_checkers::outcome::CheckOutcome;
 use faultline_checkers::{counter, Op};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -37,7 +36,7 @@ impl Workload for Counter {
 
     fn check(&self, ops: &[Op], _: &CheckOptions) -> Result<Checked> {
         let mut checked = Checked::default();
-        checked.checkers.insert("counter".into(), CheckOutcome::from_result(&counter::check_counter(ops))?);
+        checked.add(&counter::check_counter(ops))?;
         Ok(checked)
     }
 

@@ -14,7 +14,6 @@ use crate::generator::{GeneratorOptions, OpSource};
 use crate::workload::{echo_or, CheckOptions, Flag, ProbeStep, Shape, Workload};
 use anyhow::Result;
 use faultline_checkers::compose::Checked;
-use faultline_checkers::outcome::CheckOutcome;
 use faultline_checkers::{explain, ladder, linearizable, Op, OpType};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -51,19 +50,18 @@ impl Workload for Register {
         let mut opts = linearizable::Options::new(linearizable::ModelKind::CasRegister);
         opts.timeout = o.timeout;
         let r = linearizable::check(ops, &opts).map_err(|e| anyhow::anyhow!("linearizability checker: {e}"))?;
-        let mut outcome = CheckOutcome::from_result(&r)?;
+        let mut checked = Checked::default();
+        let outcome = checked.add(&r)?;
         // The failing op tied to its node and the faults active on it then.
         let failing = r.failure.as_ref().and_then(|f| f.ops.iter().find(|o| o.id == f.failing));
         if let Some(why) = failing.and_then(|o| explain::explain_op(ops, o.index)) {
             outcome.details.insert("explanation".into(), why.into());
         }
-        let mut checked = Checked::default();
-        checked.checkers.insert("linearizable".into(), outcome);
         // The consistency ladder on top: which weaker models the history still satisfies. Its
         // verdict is the linearizable rung's, so it never changes the run's.
         let l = ladder::check_with_linearizable(ops, &ladder::LadderOptions::new(opts), r)
             .map_err(|e| anyhow::anyhow!("consistency ladder: {e}"))?;
-        checked.checkers.insert("ladder".into(), CheckOutcome::from_result(&l)?);
+        checked.add(&l)?;
         checked.ladder = Some(l);
         Ok(checked)
     }

@@ -9,7 +9,6 @@ use crate::generator::{GeneratorOptions, OpSource};
 use crate::workload::{echo_or, CheckOptions, Shape, Workload};
 use anyhow::Result;
 use faultline_checkers::compose::Checked;
-use faultline_checkers::outcome::CheckOutcome;
 use faultline_checkers::{convergence, explain, set, Op, OpType};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
@@ -41,21 +40,19 @@ impl Workload for Set {
         let s = set::check_set(ops, &set::SetOptions::default());
         let c = convergence::check_convergence(ops);
         let mut checked = Checked::default();
-        let mut outcome = CheckOutcome::from_result(&s)?;
+        let outcome = checked.add(&s)?;
         // The first lost element's add tied to the node that acknowledged it and its faults.
         if let Some(why) = s.lost.first().and_then(|l| explain::explain_add(ops, l.element)) {
             let missing = s.lost[0].missing_on.join(", ");
             outcome.details.insert("explanation".into(), format!("{why}; it is missing on {missing}").into());
         }
-        checked.checkers.insert("set".into(), outcome);
-        let mut outcome = CheckOutcome::from_result(&c)?;
+        let outcome = checked.add(&c)?;
         // Each diverged node tied to what it lacks, where that was acknowledged, and its faults.
         let per_node = explain::explain_divergence(ops, &c);
         if let Some(first) = per_node.first() {
             outcome.details.insert("explanation".into(), first.clone().into());
             outcome.details.insert("node_explanations".into(), per_node.into());
         }
-        checked.checkers.insert("convergence".into(), outcome);
         checked.set = Some(s);
         checked.convergence = Some(c);
         Ok(checked)

@@ -21,6 +21,7 @@ use crate::generator::{GeneratorOptions, OpSource};
 use crate::workload::{CheckOptions, Flag, Shape, Workload};
 use anyhow::Result;
 use faultline_checkers::compose::Checked;
+use faultline_checkers::outcome::Checker;
 use faultline_checkers::txn::{TxnOptions, Workload as ElleWorkload};
 use faultline_checkers::{txn_run, Op};
 use rand::Rng;
@@ -84,7 +85,7 @@ impl Workload for Txn {
     /// final reads.
     fn check(&self, ops: &[Op], opts: &CheckOptions) -> Result<Checked> {
         let mut checked = Checked::default();
-        checked.checkers.insert("txn".into(), txn_run::check(ops, self.0.elle(), &opts.consistency_models)?);
+        checked.insert(Checker::Txn, txn_run::check(ops, self.0.elle(), &opts.consistency_models)?);
         Ok(checked)
     }
 

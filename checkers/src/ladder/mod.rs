@@ -128,6 +128,8 @@ pub struct LadderResult {
     pub timings_ms: std::collections::BTreeMap<String, f64>,
 }
 
+crate::checker_result!(LadderResult, crate::outcome::Checker::Ladder);
+
 impl LadderResult {
     pub fn rung(&self, model: &str) -> Option<&Rung> {
         self.rungs.iter().find(|r| r.model == model)

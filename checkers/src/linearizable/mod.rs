@@ -162,6 +162,8 @@ pub struct LinearizableResult {
     pub failure: Option<Failure>,
 }
 
+crate::checker_result!(LinearizableResult, crate::outcome::Checker::Linearizable);
+
 /// Why the history is not linearizable, for the report's picture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failure {

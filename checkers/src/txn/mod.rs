@@ -381,6 +381,8 @@ pub struct TxnResult {
     pub notes: Vec<String>,
 }
 
+crate::checker_result!(TxnResult, crate::outcome::Checker::Txn);
+
 /// Sizes, for the record and the benchmarks.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TxnStats {
