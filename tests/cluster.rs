@@ -77,6 +77,9 @@ fn alive(pid: u64) -> bool {
 
 #[test]
 fn up_twice_then_down_leaves_nothing_and_stays_sealed() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = cluster_lock();
     // From whatever state the last test left: an untimed up (it may install packages on a
     // fresh machine), down, then a timed up.
@@ -174,6 +177,9 @@ fn up_twice_then_down_leaves_nothing_and_stays_sealed() {
 
 #[test]
 fn up_after_a_crash_cleans_up_first() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = cluster_lock();
     ensure_cluster();
     // Simulate a crashed cluster: lose the state file and kill one node's sshd.
@@ -195,6 +201,9 @@ fn up_after_a_crash_cleans_up_first() {
 
 #[test]
 fn exec_streams_output_and_passes_the_exit_status() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = cluster_lock();
     ensure_cluster();
     let out = faultline()
@@ -211,6 +220,9 @@ fn exec_streams_output_and_passes_the_exit_status() {
 
 #[tokio::test]
 async fn fifty_concurrent_commands_across_five_nodes() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = cluster_lock();
     ensure_cluster();
     let (specs, opts, _) = cluster_targets();
@@ -238,6 +250,9 @@ async fn fifty_concurrent_commands_across_five_nodes() {
 
 #[tokio::test]
 async fn hostile_arguments_arrive_literally() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = cluster_lock();
     ensure_cluster();
     let (specs, opts, _) = cluster_targets();
@@ -276,6 +291,9 @@ async fn hostile_arguments_arrive_literally() {
 
 #[tokio::test]
 async fn statuses_timeouts_and_daemons() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = cluster_lock();
     ensure_cluster();
     let (specs, opts, _) = cluster_targets();
@@ -308,13 +326,21 @@ async fn statuses_timeouts_and_daemons() {
     assert_eq!(check.stdout, format!("sleep\nFAULTLINE_TEST=a b\n{dir}\n"));
     assert!(!node.signal_pidfile(&pidfile, "etcd", "KILL").await.unwrap());
     assert!(node.signal_pidfile(&pidfile, "sleep", "KILL").await.unwrap());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Once the killed daemon is gone, its pidfile signals nothing (polled until it is gone).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while node.signal_pidfile(&pidfile, "sleep", "0").await.unwrap() {
+        assert!(std::time::Instant::now() < deadline, "the killed daemon is still there after 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(!node.signal_pidfile(&pidfile, "sleep", "KILL").await.unwrap());
     assert!(!node.signal_pidfile("/nonexistent/pid", "sleep", "KILL").await.unwrap());
 }
 
 #[tokio::test]
 async fn upload_and_download_50_mb_round_trip() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = cluster_lock();
     ensure_cluster();
     let (specs, opts, state) = cluster_targets();
@@ -349,6 +375,9 @@ async fn upload_and_download_50_mb_round_trip() {
 
 #[tokio::test]
 async fn preflight_names_a_dead_node_within_the_connect_timeout() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = cluster_lock();
     ensure_cluster();
     let (specs, mut opts, _) = cluster_targets();
@@ -381,6 +410,9 @@ async fn preflight_names_a_dead_node_within_the_connect_timeout() {
 
 #[tokio::test]
 async fn a_dead_master_is_restarted_without_rerunning_commands() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = cluster_lock();
     ensure_cluster();
     let (specs, opts, _) = cluster_targets();
@@ -405,6 +437,9 @@ async fn a_dead_master_is_restarted_without_rerunning_commands() {
 
 #[tokio::test]
 async fn wrong_key_and_changed_host_key_are_named() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = cluster_lock();
     ensure_cluster();
     let (specs, opts, _) = cluster_targets();
@@ -475,6 +510,9 @@ impl Drop for SudoUsers {
 /// sudo; a root command that times out is ended on the node through sudo as well.
 #[tokio::test]
 async fn sudo_logins_act_as_root() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = cluster_lock();
     ensure_cluster();
     let _users = SudoUsers::create();

@@ -8,6 +8,9 @@ use common::{results, run_local_test as run};
 
 #[test]
 fn redis_failover_loses_acknowledged_writes() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
@@ -86,6 +89,9 @@ fn redis_failover_loses_acknowledged_writes() {
 
 #[test]
 fn etcd_set_under_partitions_loses_nothing_and_converges() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();

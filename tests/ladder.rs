@@ -10,6 +10,9 @@ use common::{results, run_local_test as run};
 
 #[test]
 fn etcd_follower_reads_break_the_ladder_and_the_model_expectation() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
@@ -84,6 +87,9 @@ fn etcd_follower_reads_break_the_ladder_and_the_model_expectation() {
 /// causal and session rung is decided (none is "not applicable"), each broken one with a witness.
 #[test]
 fn redis_replica_reads_under_failover_climb_down_the_ladder() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();

@@ -95,6 +95,9 @@ fn short_valid_run(context: &str) -> String {
 
 #[test]
 fn sigkill_then_heal_then_a_valid_run() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
@@ -114,6 +117,9 @@ fn sigkill_then_heal_then_a_valid_run() {
 
 #[test]
 fn sigkill_then_a_valid_run_without_heal() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
@@ -134,6 +140,9 @@ fn sigkill_then_a_valid_run_without_heal() {
 
 #[test]
 fn heal_keep_db_leaves_the_database_running() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
@@ -148,6 +157,9 @@ fn heal_keep_db_leaves_the_database_running() {
 
 #[test]
 fn a_run_that_stops_early_leaves_no_etcd() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
@@ -173,6 +185,9 @@ fn a_run_that_stops_early_leaves_no_etcd() {
 
 #[test]
 fn a_stranger_on_the_client_port_is_stopped_at_set_up() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     // Something that is not this run's etcd holds n2's client port.
@@ -181,7 +196,16 @@ fn a_stranger_on_the_client_port_is_stopped_at_set_up() {
         .output()
         .unwrap();
     let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("pid of the listener");
-    std::thread::sleep(Duration::from_millis(300));
+    // Wait until it listens (polled, not a fixed sleep): set-up must find it on the port.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ss = faultline().args(["cluster", "exec", "n2", "--", "ss", "-Hltn", "sport = :2379"]).output().unwrap();
+        if !String::from_utf8_lossy(&ss.stdout).trim().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nc did not listen on n2:2379 within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let log = short_valid_run("with a stranger on n2:2379");
     assert!(
         log.contains(&format!("n2: killed stale process pid {pid} (listening on port 2379)")),

@@ -57,6 +57,9 @@ fn completed<'a>(values: &'a [(String, Value)], f: &str) -> &'a Value {
 
 #[test]
 fn etcd_under_slow_holds_elections_and_stays_linearizable() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     // A 1.2 s delay each way: far above etcd's 100 ms heartbeat and 1 s election timeout.
@@ -94,6 +97,9 @@ fn etcd_under_slow_holds_elections_and_stays_linearizable() {
 
 #[test]
 fn redis_under_duplicate_reorder_and_corrupt() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let (_store, (code, run, log)) = run_scheduled(
@@ -186,6 +192,9 @@ fn agents_running() -> usize {
 
 #[test]
 fn packet_faults_heal_after_sigint_sigterm_and_sigkill() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     for (round, (sig, name)) in
@@ -219,6 +228,9 @@ fn packet_faults_heal_after_sigint_sigterm_and_sigkill() {
 /// offsets differ per node, the stop brings each back, and nothing is left on the nodes.
 #[test]
 fn postgres_clock_skew_through_libfaketime_is_seen_by_the_database_and_healed() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
@@ -289,6 +301,9 @@ fn postgres_clock_skew_through_libfaketime_is_seen_by_the_database_and_healed() 
 /// reason says why a per-process clock (libfaketime) does not apply to the database either.
 #[test]
 fn clock_on_the_shared_clock_is_refused_with_the_database_reason() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     for (db, why) in [("etcd", "Go binary"), ("redis", "jemalloc")] {

@@ -31,6 +31,9 @@ const CONTENDED: [&str; 10] =
 
 #[test]
 fn postgres_isolation_levels_show_their_anomalies() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
@@ -69,6 +72,9 @@ fn postgres_isolation_levels_show_their_anomalies() {
 
 #[test]
 fn postgres_serializable_holds_under_partitions_and_kills() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
@@ -96,6 +102,9 @@ fn postgres_serializable_holds_under_partitions_and_kills() {
 /// are serializable, and `faultline check` on the history gives the run's results.
 #[test]
 fn postgres_rw_register_is_serializable_and_rechecks_offline() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
@@ -114,6 +123,9 @@ fn postgres_rw_register_is_serializable_and_rechecks_offline() {
 
 #[test]
 fn postgres_async_failover_loses_acknowledged_transactions() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();

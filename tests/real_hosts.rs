@@ -35,6 +35,9 @@ fn assert_separate_logs(run: &Path, file: &str) {
 /// The command of the issue that found the shared data directory, as a user would type it.
 #[test]
 fn etcd_set_under_partitions_and_kills_through_nodes() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
@@ -69,6 +72,9 @@ fn etcd_set_under_partitions_and_kills_through_nodes() {
 /// The main etcd acceptance test (register, partitions, linearizable), through `--nodes`.
 #[test]
 fn etcd_register_under_partitions_through_nodes_is_linearizable() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
@@ -100,6 +106,9 @@ fn etcd_register_under_partitions_through_nodes_is_linearizable() {
 
 #[test]
 fn redis_failover_through_nodes_loses_acknowledged_writes() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let store = tempfile::tempdir().unwrap();
@@ -184,6 +193,9 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
 
 #[test]
 fn a_sudo_password_from_the_environment_runs_a_whole_test_and_is_never_written() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let password = format!("pw-{}-never-shown", std::process::id());
@@ -229,6 +241,9 @@ fn a_sudo_password_from_the_environment_runs_a_whole_test_and_is_never_written()
 
 #[test]
 fn a_sudo_login_runs_a_whole_test() {
+    if !common::have_root() {
+        return;
+    }
     let _lock = common::cluster_lock();
     common::ensure_cluster();
     let _user = SudoUser::create(None);

@@ -55,6 +55,9 @@ fn a_bad_recipe_names_file_field_and_problem_before_touching_nodes() {
 
 #[test]
 fn faults_a_recipe_cannot_support_are_refused_at_preflight() {
+    if !common::have_root() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let bare = dir.path().join("bare.toml");
     std::fs::write(&bare, "name = \"bare\"\n[daemon]\ncommand = [\"sleep\", \"1000\"]\n").unwrap();

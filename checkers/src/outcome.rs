@@ -32,9 +32,13 @@ pub enum Checker {
     Expectations,
     /// Availability, detection and recovery around the faults.
     Metrics,
+    /// A checker of an extension (docs/extending.md): results.json keys it by this name and the
+    /// report shows its result with the generic view.
+    Other(&'static str),
 }
 
 impl Checker {
+    /// faultline's own checkers, each with a view of its own in the report.
     pub const ALL: [Checker; 8] = [
         Checker::Linearizable,
         Checker::Ladder,
@@ -57,11 +61,13 @@ impl Checker {
             Checker::Txn => "txn",
             Checker::Expectations => "expectations",
             Checker::Metrics => "metrics",
+            Checker::Other(name) => name,
         }
     }
 
-    /// The checker a results key names: faultline's names, and the ones Jepsen's results use
-    /// for the same checkers (`linearizability`, `set-full`, `expect`).
+    /// Which of faultline's own checkers a results key names: faultline's names, and the ones
+    /// Jepsen's results use for the same checkers (`linearizability`, `set-full`, `expect`);
+    /// `None` for any other checker.
     pub fn from_name(name: &str) -> Option<Checker> {
         match name {
             "linearizability" => Some(Checker::Linearizable),

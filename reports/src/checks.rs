@@ -152,8 +152,8 @@ fn view(name: &str, result: &Value) -> CheckerView {
         Some(Checker::Counter) => counter(&mut v, &obj, &mut rest),
         Some(Checker::Ladder) => ladder(&mut v, &obj, &mut rest),
         Some(Checker::Txn) => txn(&mut v, &obj, &mut rest),
-        // Another tool's checker: its result as it is.
-        None => {}
+        // An extension's or another tool's checker: its result as it is.
+        Some(Checker::Other(_)) | None => {}
     }
     if !result.is_object() {
         v.details = style::truncate(&result.to_string(), MAX_DETAILS);

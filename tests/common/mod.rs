@@ -8,6 +8,27 @@
 use std::os::fd::AsRawFd;
 use std::process::Command;
 
+/// Whether this test may run: it needs root (it builds the local cluster, or changes a node's
+/// firewall). As another user it is skipped with a line saying so; under scripts/test, which
+/// sets FAULTLINE_REQUIRE_ROOT, a missing root fails it instead (a skip there would be a test
+/// that cannot fail).
+pub fn have_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    // The test harness names each test's thread after the test.
+    let test = std::thread::current().name().unwrap_or("this test").to_string();
+    if std::env::var_os("FAULTLINE_REQUIRE_ROOT").is_some() {
+        panic!("{test} needs root, and FAULTLINE_REQUIRE_ROOT is set");
+    }
+    // Straight to the descriptor: the harness captures print! and eprint! of passing tests.
+    use std::io::Write;
+    let line = format!("skipped: {test}: needs root (it builds the local cluster and changes nodes' firewalls)\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    false
+}
+
 /// Held for as long as a test uses the local cluster; released on drop.
 pub struct LockGuard {
     _file: std::fs::File,

@@ -123,7 +123,7 @@ pub fn check_run(ops: &[Op], workload: &dyn Workload, opts: &CheckOptions) -> Re
 
 /// The usual answer of `value_problem` for a workload whose writes echo their value: an ok
 /// read must satisfy `read_ok` (described as `want`), any other ok op returns its own value.
-pub(crate) fn echo_or(
+pub fn echo_or(
     op: &Invocation,
     done: &Completion,
     read_ok: impl Fn(&serde_json::Value) -> bool,
