@@ -44,7 +44,8 @@ pub fn analyze_run(
         }
     }
 
-    let mut results = faultline_workloads::check_run(&loaded.ops, record.workload, &record.check_options())?;
+    let mut results =
+        faultline_workloads::check_run(&loaded.ops, record.workload.kind, &record.workload.check_options())?;
     if let Some(e) = error {
         results.degrade(format!("the run stopped early: {e:#}"));
         results.error = Some(format!("{e:#}"));

@@ -264,7 +264,14 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
         if let Some(record) = run_plan(path)? {
             let history = read_history(path, args.format).map_err(|e| e.to_string())?;
             if history.format == Format::Jsonl {
-                return workload_check(path, history, record.workload, record.check_options(), args, started);
+                return workload_check(
+                    path,
+                    history,
+                    record.workload.kind,
+                    record.workload.check_options(),
+                    args,
+                    started,
+                );
             }
         }
     }

@@ -29,13 +29,13 @@ pub async fn run(
     };
     crate::store::say(&format!(
         "final reads from every node (up to {})",
-        humantime::format_duration(plan.recovery_time)
+        humantime::format_duration(plan.run.recovery_time)
     ));
-    let deadline = Instant::now() + plan.recovery_time;
+    let deadline = Instant::now() + plan.run.recovery_time;
     let mut clients = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
         // Numbered after the workers, so that a `--client` subprocess's log lines are told apart.
-        let worker = plan.concurrency.clients(nodes.len()) + i;
+        let worker = plan.run.concurrency.clients(nodes.len()) + i;
         let mut client = plan.make_client(worker, n, nodes, route)?;
         client.open().await?;
         clients.push(client);
@@ -46,7 +46,7 @@ pub async fn run(
         let reads =
             futures::future::join_all(clients.iter_mut().zip(nodes).zip(processes.iter()).map(|((c, n), p)| {
                 let op = op.clone();
-                async move { perform(c.as_mut(), &op, *p, &n.name, writer, plan.op_timeout).await }
+                async move { perform(c.as_mut(), &op, *p, &n.name, writer, plan.db.op_timeout).await }
             }))
             .await;
         let mut values: Vec<Option<Value>> = Vec::new();
@@ -61,7 +61,7 @@ pub async fn run(
             if !all_agree {
                 crate::store::say(&format!(
                     "nodes still disagree after {}",
-                    humantime::format_duration(plan.recovery_time)
+                    humantime::format_duration(plan.run.recovery_time)
                 ));
             }
             return Ok(());

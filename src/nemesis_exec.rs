@@ -319,10 +319,10 @@ pub type SharedNemesis = Arc<tokio::sync::Mutex<Nemesis<SshControl>>>;
 impl NemesisPlan {
     /// The nemesis part of the test plan, for the run with `seed` (no node is touched).
     pub fn new(plan: &TestPlan, seed: u64) -> NemesisPlan {
-        let p = &plan.packet;
+        let p = &plan.nemesis.packet;
         let options = NemesisOptions {
-            targets: plan.nemesis_targets,
-            loss: plan.loss,
+            targets: plan.nemesis.targets,
+            loss: plan.nemesis.loss,
             delay: p.latency,
             jitter: p.jitter,
             distribution: p.distribution,
@@ -333,14 +333,14 @@ impl NemesisPlan {
             ..NemesisOptions::default()
         };
         NemesisPlan {
-            choice: plan.nemesis.clone(),
+            choice: plan.nemesis.choice.clone(),
             faults: Vec::new(),
-            steps: plan.nemesis_schedule.as_ref().map(|(_, s)| s.clone()).unwrap_or_default(),
+            steps: plan.nemesis.schedule.as_ref().map(|(_, s)| s.clone()).unwrap_or_default(),
             options,
             seed,
-            interval: plan.nemesis_interval,
-            time_limit: plan.time_limit,
-            from_file: plan.nemesis_schedule.is_some(),
+            interval: plan.nemesis.interval,
+            time_limit: plan.run.time_limit,
+            from_file: plan.nemesis.schedule.is_some(),
         }
     }
 

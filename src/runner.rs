@@ -32,8 +32,8 @@ pub fn run_tests(plan: TestPlan) -> Result<Exit> {
     let emergency = Emergency::default();
     let _signals = rt.spawn(watch_signals(shutdown.clone(), emergency.clone()));
     let mut worst = Verdict::Valid;
-    for i in 0..plan.test_count {
-        let seed = plan.seed.wrapping_add(i as u64);
+    for i in 0..plan.run.test_count {
+        let seed = plan.run.seed.wrapping_add(i as u64);
         let verdict = rt.block_on(run_one(&plan, seed, &shutdown, &emergency))?;
         worst = worst.max(verdict);
         if shutdown.is_cancelled() {
@@ -95,14 +95,14 @@ pub struct Stats {
 }
 
 async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emergency: &Emergency) -> Result<Verdict> {
-    let db = plan.db;
+    let db = plan.db.adapter;
     crate::phase::enter(crate::phase::RunPhase::Preflight);
     // Faults the cluster cannot do are refused after preflight, before anything is injected.
     let mut nemesis_plan = NemesisPlan::new(plan, seed);
 
     // Where the nodes are.
     let Targets { specs, ssh: ssh_opts, root, control_addresses } = resolve_nodes(plan).await?;
-    let clients = plan.concurrency.clients(specs.len());
+    let clients = plan.run.concurrency.clients(specs.len());
     crate::store::say(&format!("seed {seed} ({} nodes, {clients} clients)", specs.len()));
     let node_names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
 
@@ -117,7 +117,7 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
 
     // The packet agent (and its probes) is this binary, on every node.
     let agent_binary = if nemesis_plan.may_use_agent() {
-        Some(crate::nemesis_exec::install_agent(plan.target.local, &nodes).await?)
+        Some(crate::nemesis_exec::install_agent(plan.run.target.local, &nodes).await?)
     } else {
         None
     };
@@ -128,14 +128,14 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
     nemesis_plan.resolve(&*nemesis.lock().await, db).await?;
     faultline_control::preflight::check_nodes(&ssh_nodes, &nemesis_plan.required_tools()).await?;
 
-    let store = Store::new(&plan.store);
+    let store = Store::new(&plan.store.dir);
     let run = store.create_run(&plan.name)?;
     run.capture_log()?;
     let record = plan.record(RunFacts { seed, nodes: node_names.clone(), clients, faults: &nemesis_plan.faults });
     run.write_json("test.json", &record)?;
     crate::store::say(&format!("run directory {}", run.path.display()));
     tracing::info!(seed, "test {} starting on {}", plan.name, node_names.join(","));
-    emergency.arm(control.clone(), db, nodes.clone(), plan.leave_db_running);
+    emergency.arm(control.clone(), db, nodes.clone(), plan.db.leave_running);
     // Faults a killed run left on the nodes (its firewall rules, its qdiscs) would cut links this
     // run believes whole: remove them first, and say so. Its database processes are the set-up's.
     let stale = faultline_nemeses::heal::heal_nodes(&control).await;
@@ -206,7 +206,7 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
 
     // Whatever happened (no leader, an error in a fault, a panic), the database this run started
     // does not outlive it, unless asked to.
-    if !plan.leave_db_running {
+    if !plan.db.leave_running {
         if let Err(e) = db.teardown(&nodes).await {
             crate::store::say(&format!("teardown failed: {e:#}"));
         }
@@ -247,8 +247,8 @@ async fn run_one(plan: &TestPlan, seed: u64, shutdown: &CancellationToken, emerg
 
 /// The nodes of the run: the local cluster (built first when there is none) or `--nodes`.
 async fn resolve_nodes(plan: &TestPlan) -> Result<Targets> {
-    let cluster = if plan.target.local {
-        let packages = plan.db.host_packages();
+    let cluster = if plan.run.target.local {
+        let packages = plan.db.adapter.host_packages();
         Some(
             tokio::task::spawn_blocking(move || -> Result<LocalCluster> {
                 let cluster = match faultline_control::cluster::load_local_cluster()? {
@@ -267,7 +267,7 @@ async fn resolve_nodes(plan: &TestPlan) -> Result<Targets> {
     } else {
         None
     };
-    plan.target.resolve(cluster.as_ref(), "--nodes / --nodes-file named no nodes")
+    plan.run.target.resolve(cluster.as_ref(), "--nodes / --nodes-file named no nodes")
 }
 
 /// Everything the phases that touch the database need, owned (they run in their own task).
@@ -288,27 +288,18 @@ impl Phases {
     /// and checks.
     async fn run(self) -> Result<()> {
         let Phases { plan, seed, clients, nodes, route, nemesis_plan, nemesis, writer, shutdown } = self;
-        let db = plan.db;
+        let db = plan.db.adapter;
         crate::phase::enter(crate::phase::RunPhase::SetUp);
         crate::store::say(&format!("setting up {} on {} nodes", db.name(), nodes.len()));
-        let db_opts = DbOptions { binary: plan.db_binary.clone(), sync_replication: plan.pg_sync };
+        let db_opts = DbOptions { binary: plan.db.binary.clone(), sync_replication: plan.db.pg_sync };
         db.install(&nodes, &db_opts).await?;
         for line in faultline_dbs::lifecycle::setup(db, &nodes, &db_opts).await? {
             crate::store::say(&line);
         }
 
         let generator = Arc::new(faultline_workloads::registry::generator(
-            plan.workload,
-            GeneratorOptions {
-                seed,
-                concurrency: clients,
-                ops_per_key: plan.ops_per_key,
-                unique_writes: plan.unique_writes,
-                max_txn_length: plan.max_txn_length,
-                key_count: plan.key_count,
-                max_writes_per_key: plan.max_writes_per_key,
-                ..GeneratorOptions::default()
-            },
+            plan.workload.kind,
+            plan.workload.generator_options(seed, clients),
         ));
         let stats = Arc::new(Stats::default());
         // Cancelled at the time limit, or with the whole run by an interrupt.
@@ -318,7 +309,7 @@ impl Phases {
         // Workers: one task each, with its own client bound to one node (and, with
         // `--read-from`, one per node for the reads). Every client is made and opened before any
         // worker starts, so a failure here leaves no worker running.
-        let leaders = if plan.read_from.needs_leader() {
+        let leaders = if plan.db.read_from.needs_leader() {
             faultline_dbs::LeaderWatch::start(db, nodes.clone(), stop.clone()).await
         } else {
             faultline_dbs::LeaderWatch::default()
@@ -326,7 +317,7 @@ impl Phases {
         let mut workers_clients = Vec::with_capacity(clients);
         for w in 0..clients {
             let own = w % nodes.len();
-            let mut client = if plan.read_from == faultline_dbs::ReadFrom::OwnNode {
+            let mut client = if plan.db.read_from == faultline_dbs::ReadFrom::OwnNode {
                 plan.make_client(w, &nodes[own], &nodes, &route)?
             } else {
                 let mut per_node = Vec::with_capacity(nodes.len());
@@ -334,7 +325,7 @@ impl Phases {
                     per_node.push((n.name.clone(), plan.make_client(w, n, &nodes, &route)?));
                 }
                 let draw_seed = seed ^ (w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                Box::new(faultline_dbs::ReadRouted::new(per_node, own, plan.read_from, leaders.clone(), draw_seed))
+                Box::new(faultline_dbs::ReadRouted::new(per_node, own, plan.db.read_from, leaders.clone(), draw_seed))
             };
             client.open().await?;
             client.setup().await?;
@@ -351,8 +342,8 @@ impl Phases {
                 writer: writer.clone(),
                 stats: stats.clone(),
                 stop: stop.clone(),
-                interval: per_worker_interval(plan.rate, clients),
-                op_timeout: plan.op_timeout,
+                interval: per_worker_interval(plan.run.rate, clients),
+                op_timeout: plan.db.op_timeout,
             })));
         }
 
@@ -367,9 +358,9 @@ impl Phases {
         ));
 
         let progress =
-            progress_loop(plan.time_limit, stats.clone(), writer.clone(), active_fault.clone(), stop.clone());
+            progress_loop(plan.run.time_limit, stats.clone(), writer.clone(), active_fault.clone(), stop.clone());
         tokio::select! {
-            _ = tokio::time::sleep(plan.time_limit) => {}
+            _ = tokio::time::sleep(plan.run.time_limit) => {}
             _ = shutdown.cancelled() => {}
             _ = progress => {}
         }
@@ -564,7 +555,7 @@ fn print_summary(
     results: &RunResults,
     report: Option<&std::path::PathBuf>,
 ) {
-    if plan.json {
+    if plan.store.json {
         println!("{}", serde_json::to_string_pretty(results).unwrap_or_default());
         return;
     }

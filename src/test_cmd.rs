@@ -4,7 +4,7 @@
 
 use crate::args::TargetArgs;
 use crate::exit::Exit;
-use crate::plan::{Concurrency, TestPlan};
+use crate::plan::{Concurrency, DbPlan, FaultPlan, RunPlan, StorePlan, TestPlan, WorkloadPlan};
 use anyhow::Result;
 use faultline_control::bad_input;
 use faultline_dbs::Db;
@@ -373,40 +373,47 @@ impl TestArgs {
         };
         Ok(TestPlan {
             name: self.name.clone().unwrap_or_else(|| format!("{}-{}", db.name(), workload.name())),
-            db,
-            db_recipe: self.db_recipe.clone(),
-            client: self.client.clone().map(faultline_dbs::process_client::ClientCommand),
-            workload,
-            nemesis,
-            nemesis_targets: self.nemesis_targets.map(TargetsArg::resolve),
-            nemesis_interval: self.nemesis_interval,
-            nemesis_schedule: self.nemesis_schedule.clone().zip(schedule),
-            loss: self.loss,
-            packet: self.packet.resolve()?,
-            target: self.target.clone(),
-            // A random seed is kept small so that it is easy to read and retype.
-            seed: self.seed.unwrap_or_else(|| rand::random::<u32>() as u64),
-            time_limit: self.time_limit,
-            concurrency: Concurrency::parse(&self.concurrency)?,
-            rate: self.rate,
-            test_count: self.test_count,
-            leave_db_running: self.leave_db_running,
-            ops_per_key: self.ops_per_key,
-            op_timeout: self.op_timeout,
-            serializable: self.serializable,
-            unique_writes: self.unique_writes,
-            max_txn_length: self.max_txn_length,
-            key_count: self.key_count,
-            max_writes_per_key: self.max_writes_per_key,
-            consistency_models: self.consistency_models.clone(),
-            isolation: self.isolation.resolve(),
-            pg_sync: self.pg_sync,
-            read_from: self.read_from.resolve(),
-            recovery_time: self.recovery_time,
-            expect: self.expect.clone(),
-            db_binary: self.db_binary.clone(),
-            store: self.store.clone(),
-            json: self.json,
+            db: DbPlan {
+                adapter: db,
+                recipe: self.db_recipe.clone(),
+                client: self.client.clone().map(faultline_dbs::process_client::ClientCommand),
+                binary: self.db_binary.clone(),
+                isolation: self.isolation.resolve(),
+                pg_sync: self.pg_sync,
+                read_from: self.read_from.resolve(),
+                serializable: self.serializable,
+                op_timeout: self.op_timeout,
+                leave_running: self.leave_db_running,
+            },
+            workload: WorkloadPlan {
+                kind: workload,
+                ops_per_key: self.ops_per_key,
+                unique_writes: self.unique_writes,
+                max_txn_length: self.max_txn_length,
+                key_count: self.key_count,
+                max_writes_per_key: self.max_writes_per_key,
+                consistency_models: self.consistency_models.clone(),
+                expect: self.expect.clone(),
+            },
+            nemesis: FaultPlan {
+                choice: nemesis,
+                targets: self.nemesis_targets.map(TargetsArg::resolve),
+                interval: self.nemesis_interval,
+                schedule: self.nemesis_schedule.clone().zip(schedule),
+                loss: self.loss,
+                packet: self.packet.resolve()?,
+            },
+            run: RunPlan {
+                target: self.target.clone(),
+                // A random seed is kept small so that it is easy to read and retype.
+                seed: self.seed.unwrap_or_else(|| rand::random::<u32>() as u64),
+                time_limit: self.time_limit,
+                concurrency: Concurrency::parse(&self.concurrency)?,
+                rate: self.rate,
+                test_count: self.test_count,
+                recovery_time: self.recovery_time,
+            },
+            store: StorePlan { dir: self.store.clone(), json: self.json },
         })
     }
 }
