@@ -278,7 +278,8 @@ pub fn check_file(path: &std::path::Path, args: &CheckArgs) -> Result<FileCheck,
     if args.workload.is_some() || (args.model == "auto" && looks_transactional(path)) {
         return check_txn_file(path, args, started);
     }
-    let quick_model = matches!(args.model.as_str(), "auto" | "register" | "cas-register");
+    let quick_model = args.model == "auto"
+        || matches!(ModelKind::from_name(&args.model), Some(ModelKind::Register | ModelKind::CasRegister));
     let quick = matches!(args.format, Format::Auto | Format::Edn)
         && quick_model
         && !args.independent
