@@ -64,11 +64,16 @@ pub fn compose(ops: &[Op], checked: Checked, expectations: &[String]) -> Result<
     Ok(results)
 }
 
-/// Throughput and latency quantiles of the workload's operations (final reads excluded).
+/// Throughput of the workload's completed operations (final reads excluded) and the latency
+/// quantiles of its successful ones (a refused connection answers fast and would flatter them).
 pub fn run_stats(ops: &[Op]) -> RunStats {
     let client_ops: Vec<_> = metrics::client_operations(ops).into_iter().filter(|o| !o.is_final()).collect();
-    let mut latencies: Vec<u64> =
-        client_ops.iter().filter_map(|o| o.complete_time().map(|end| end.saturating_sub(o.invoke_time()))).collect();
+    let completed = client_ops.iter().filter(|o| o.complete_time().is_some()).count();
+    let mut latencies: Vec<u64> = client_ops
+        .iter()
+        .filter(|o| o.is_ok())
+        .filter_map(|o| o.complete_time().map(|end| end.saturating_sub(o.invoke_time())))
+        .collect();
     latencies.sort_unstable();
     let q = |p: f64| -> Option<f64> {
         let i = ((latencies.len().checked_sub(1)?) as f64 * p).round() as usize;
@@ -77,7 +82,6 @@ pub fn run_stats(ops: &[Op]) -> RunStats {
     let first = client_ops.iter().map(|o| o.invoke_time()).min().unwrap_or(0);
     let last = client_ops.iter().filter_map(|o| o.complete_time()).max().unwrap_or(first);
     let span_s = (last.saturating_sub(first)) as f64 / 1e9;
-    let completed = latencies.len();
     RunStats {
         ops: completed,
         ops_per_s: if span_s > 0.0 { completed as f64 / span_s } else { 0.0 },

@@ -3,15 +3,20 @@
 //! Computed from client operations only (nemesis events just delimit the fault windows, see
 //! `faults`):
 //! - availability: the share of completed workload operations that succeeded,
-//!   `ok / (ok + fail + info)`, overall and inside each fault window (an operation belongs to a
-//!   window when it *completed* inside it). Operations that never completed are counted as
+//!   `ok / (ok + fail + info - expected)`, overall and inside each fault window (an operation
+//!   belongs to a window when it *completed* inside it). `expected` failures are the database's
+//!   correct "no" (a cas whose expected value did not match): an answer, not unavailability.
+//! - failures by reason: every `fail` and `info` workload operation in a [`FailureClass`] by its
+//!   client's error text (expected, refused, timeout, conflict, unavailable, other), with the
+//!   nodes that saw it, when, and its commonest error texts. Operations that never completed are counted as
 //!   `pending` and left out. The runner's after-run `final-*` polls are not workload operations:
 //!   they are counted separately and excluded from availability and throughput, but they do count
 //!   as evidence that a node serves again (recovery, outages).
 //! - longest outage per node: the longest stretch, between the first client invocation and the last
 //!   client completion, in which the node completed no successful operation.
 //! - detection: from a fault's start to the first client operation that failed or timed out
-//!   (`fail`/`info`) inside the window; `null` when no client noticed the fault.
+//!   (`fail`/`info`, expected failures aside) inside the window; `null` when no client noticed
+//!   the fault.
 //! - recovery: from the heal (the window's end) to the first success on *every* node; and
 //!   recovery-90: from the heal to the first throughput bucket (1 s by default) whose ok-throughput
 //!   is back to 90% of the mean ok-throughput of the 10 s before the fault (clipped to the time since
@@ -135,13 +140,19 @@ pub struct OpCounts {
     pub fail: u64,
     pub info: u64,
     pub pending: u64,
+    /// Of `fail`, the database's correct "no" (`FailureClass::Expected`).
+    #[serde(default)]
+    pub expected: u64,
 }
 
 impl OpCounts {
     fn add(&mut self, op: &ClientOp<'_>) {
         match op.outcome() {
             Some(OpType::Ok) => self.ok += 1,
-            Some(OpType::Fail) => self.fail += 1,
+            Some(OpType::Fail) => {
+                self.fail += 1;
+                self.expected += u64::from(FailureClass::of(op) == Some(FailureClass::Expected));
+            }
             Some(OpType::Info) | Some(OpType::Invoke) => self.info += 1,
             None => self.pending += 1,
         }
@@ -152,11 +163,123 @@ impl OpCounts {
         self.ok + self.fail + self.info
     }
 
-    /// `ok / completed`, `None` without completed operations.
+    /// `ok` over the completed operations that were not expected failures; `None` without any.
     pub fn availability(&self) -> Option<f64> {
-        let completed = self.completed();
-        (completed > 0).then(|| self.ok as f64 / completed as f64)
+        let asked = self.completed() - self.expected;
+        (asked > 0).then(|| self.ok as f64 / asked as f64)
     }
+}
+
+/// Why an operation did not succeed, from its outcome and its client's error text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureClass {
+    /// The database's correct "no": a cas whose expected value did not match. Not a failure
+    /// of the database; left out of availability and detection.
+    Expected,
+    /// The connection was refused or reset: nothing listening, or the node going down.
+    Refused,
+    /// No answer in time.
+    Timeout,
+    /// The database aborted the operation for a conflict (deadlock, serialization failure, a
+    /// concurrent change); retrying may succeed.
+    Conflict,
+    /// The node said it cannot serve now (no leader or quorum, read-only, not ready).
+    Unavailable,
+    /// Anything else.
+    Other,
+}
+
+impl FailureClass {
+    /// The class of a `fail` or `info` operation (`None` for ok and pending ones).
+    pub fn of(op: &ClientOp<'_>) -> Option<FailureClass> {
+        let c = op.completion?;
+        if !matches!(c.kind, OpType::Fail | OpType::Info) {
+            return None;
+        }
+        let e = c.error.as_deref().unwrap_or("").to_ascii_lowercase();
+        let has = |words: &[&str]| words.iter().any(|w| e.contains(w));
+        Some(if c.kind == OpType::Fail && op.f() == "cas" && has(&["did not match", "mismatch", "compare failed"]) {
+            FailureClass::Expected
+        } else if has(&["timed out", "timeout", "deadline"]) {
+            FailureClass::Timeout
+        } else if has(&["refused", "reset", "broken pipe", "connection closed", "unexpected eof", "not connected"]) {
+            FailureClass::Refused
+        } else if has(&["deadlock", "1213", "40001", "serializ", "conflict", "changed concurrently", "lock wait"]) {
+            FailureClass::Conflict
+        } else if has(&["leader", "quorum", "read-only", "readonly", "not ready", "unavailable", "no primary", "wsrep"]) {
+            FailureClass::Unavailable
+        } else {
+            FailureClass::Other
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Expected => "expected",
+            FailureClass::Refused => "refused",
+            FailureClass::Timeout => "timeout",
+            FailureClass::Conflict => "conflict",
+            FailureClass::Unavailable => "unavailable",
+            FailureClass::Other => "other",
+        }
+    }
+}
+
+/// The workload operations that failed or timed out for one reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureRow {
+    pub class: FailureClass,
+    pub fail: u64,
+    pub info: u64,
+    /// How many on each node, busiest first.
+    pub nodes: IndexMap<String, u64>,
+    /// When the first and the last of them completed, ns since the run started.
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// The commonest error texts (at most three, 120 characters each) with their counts.
+    pub errors: IndexMap<String, u64>,
+}
+
+/// Failed and timed-out workload operations by class, the commonest class first.
+fn failures_by_reason(ops: &[ClientOp<'_>]) -> Vec<FailureRow> {
+    let mut rows: IndexMap<FailureClass, (FailureRow, IndexMap<String, u64>)> = IndexMap::new();
+    for op in ops.iter().filter(|o| !o.is_final()) {
+        let (Some(class), Some(c)) = (FailureClass::of(op), op.completion) else { continue };
+        let (row, errors) = rows.entry(class).or_insert_with(|| {
+            let row = FailureRow {
+                class,
+                fail: 0,
+                info: 0,
+                nodes: IndexMap::new(),
+                first_ns: c.time,
+                last_ns: c.time,
+                errors: IndexMap::new(),
+            };
+            (row, IndexMap::new())
+        });
+        if c.kind == OpType::Fail {
+            row.fail += 1;
+        } else {
+            row.info += 1;
+        }
+        *row.nodes.entry(op.node().unwrap_or(NO_NODE).to_string()).or_default() += 1;
+        row.first_ns = row.first_ns.min(c.time);
+        row.last_ns = row.last_ns.max(c.time);
+        let text: String = c.error.as_deref().unwrap_or("(no error text)").chars().take(120).collect();
+        *errors.entry(text).or_default() += 1;
+    }
+    let mut out: Vec<FailureRow> = rows
+        .into_values()
+        .map(|(mut row, mut errors)| {
+            row.nodes.sort_by(|a, x, b, y| y.cmp(x).then(a.cmp(b)));
+            errors.sort_by(|a, x, b, y| y.cmp(x).then(a.cmp(b)));
+            row.errors = errors.into_iter().take(3).collect();
+            row
+        })
+        .collect();
+    out.sort_by_key(|r| std::cmp::Reverse(r.fail + r.info));
+    out
 }
 
 /// All operation counts of a run.
@@ -209,6 +332,9 @@ pub struct MetricsResult {
     /// Workload availability over the whole run; `null` without completed operations.
     pub availability: Option<f64>,
     pub ops: RunOpCounts,
+    /// Failed and timed-out workload operations by reason, the commonest first.
+    #[serde(default)]
+    pub failures: Vec<FailureRow>,
     pub windows: Vec<WindowMetrics>,
     pub longest_outage_ns: IndexMap<String, u64>,
     /// Worst (largest) detection over the windows where a client noticed the fault.
@@ -241,7 +367,9 @@ pub fn fault_metrics(history: &[Op], options: &MetricsOptions) -> MetricsResult 
         .map(|i| window_metrics(&fault_windows, i, &ops, &times, options, history_end))
         .collect();
     let longest_outage_ns = longest_outages(&times);
-    summarize(counts, windows, longest_outage_ns)
+    let mut result = summarize(counts, windows, longest_outage_ns);
+    result.failures = failures_by_reason(&ops);
+    result
 }
 
 /// Completed operations, by phase (workload or final reads) and by function.
@@ -324,7 +452,7 @@ fn window_metrics(
         if !op.is_final() {
             in_window.add(op);
         }
-        if matches!(op.outcome(), Some(OpType::Fail) | Some(OpType::Info)) {
+        if FailureClass::of(op).is_some_and(|c| c != FailureClass::Expected) {
             first_trouble = Some(first_trouble.map_or(t, |f| f.min(t)));
         }
     }
@@ -524,6 +652,12 @@ fn summarize(
         Some(a) => format!("availability {:.3} over {} completed operations", a, counts.workload.completed()),
         None => "no completed workload operations".to_string(),
     };
+    if counts.workload.expected > 0 {
+        summary.push_str(&format!(
+            " ({} expected failures, a cas whose value did not match, left out)",
+            counts.workload.expected
+        ));
+    }
     summary.push_str(&format!("; {} fault window(s)", windows.len()));
     if let Some(r) = recovery_ns {
         summary.push_str(&format!(", worst recovery {}", format_ns(r)));
@@ -543,6 +677,7 @@ fn summarize(
         summary,
         availability,
         ops: counts,
+        failures: Vec::new(),
         windows,
         longest_outage_ns,
         detection_ns,
@@ -658,6 +793,12 @@ pub(crate) mod testing {
             self
         }
 
+        /// The last event's error text.
+        pub fn error(&mut self, text: &str) -> &mut Self {
+            self.ops.last_mut().expect("an event").error = Some(text.to_string());
+            self
+        }
+
         pub fn build(&self) -> Vec<Op> {
             self.ops.clone()
         }
@@ -673,6 +814,42 @@ mod tests {
 
     fn read(h: &mut HistoryBuilder, p: u64, node: &str, t: f64, kind: OpType) {
         h.op(p, node, "read", s(t), s(t) + 1_000_000, kind, json!(null), json!(1));
+    }
+
+    /// A cas the database refused because the value did not match is its correct answer: it is
+    /// classed expected and left out of availability and detection; refusals, timeouts and
+    /// deadlocks are counted by class, node and time, with their commonest texts.
+    #[test]
+    fn failures_are_classed_and_expected_ones_do_not_count_against_availability() {
+        let mut h = HistoryBuilder::new();
+        h.op(1, "n1", "write", s(1.0), s(1.1), OkT, json!(1), json!(1));
+        h.op(1, "n1", "cas", s(2.0), s(2.1), Fail, json!([3, 4]), json!([3, 4])).error("value did not match");
+        h.nemesis(s(3.0), s(3.0), "start-partition-one", json!({"targets": ["n2"]}));
+        h.op(2, "n2", "cas", s(4.0), s(4.1), Fail, json!([1, 2]), json!([1, 2])).error("value did not match");
+        h.op(2, "n2", "read", s(5.0), s(5.5), Fail, json!(null), json!(null)).error("connect: Connection refused");
+        h.op(2, "n2", "read", s(6.0), s(6.5), Fail, json!(null), json!(null)).error("connect: Connection refused");
+        h.op(3, "n3", "write", s(7.0), s(12.0), Info, json!(5), json!(5)).error("timed out");
+        h.op(4, "n1", "txn", s(8.0), s(8.1), Fail, json!([]), json!([])).error("1213 Deadlock found when trying to get lock");
+        h.nemesis(s(13.0), s(13.0), "stop-partition-one", json!({}));
+        let m = fault_metrics(&h.build(), &MetricsOptions::default());
+        assert_eq!(m.ops.workload.expected, 2);
+        // 1 ok of 7 completed, 2 of them expected: 1 / 5.
+        assert_eq!(m.availability, Some(0.2));
+        assert!(m.summary.contains("2 expected failures"), "{}", m.summary);
+        let classes: Vec<(&str, u64, u64)> =
+            m.failures.iter().map(|f| (f.class.as_str(), f.fail, f.info)).collect();
+        assert_eq!(
+            classes,
+            [("expected", 2, 0), ("refused", 2, 0), ("timeout", 0, 1), ("conflict", 1, 0)],
+            "{:?}",
+            m.failures
+        );
+        let refused = &m.failures[1];
+        assert_eq!(refused.nodes, IndexMap::from([("n2".to_string(), 2)]));
+        assert_eq!((refused.first_ns, refused.last_ns), (s(5.5), s(6.5)));
+        assert_eq!(refused.errors, IndexMap::from([("connect: Connection refused".to_string(), 2)]));
+        // Detection is the refused read, not the expected cas before it.
+        assert_eq!(m.windows[0].detection_ns, Some(s(5.5) - s(3.0)));
     }
 
     #[test]
@@ -708,14 +885,14 @@ mod tests {
         read(&mut h, 1, "n1", 15.0, OkT);
         let m = fault_metrics(&h.build(), &MetricsOptions::default());
         assert_eq!(m.verdict, Verdict::Valid);
-        assert_eq!(m.ops.workload, OpCounts { ok: 12, fail: 2, info: 1, pending: 0 });
+        assert_eq!(m.ops.workload, OpCounts { ok: 12, fail: 2, info: 1, pending: 0, expected: 0 });
         assert!((m.availability.unwrap() - 12.0 / 15.0).abs() < 1e-9);
         assert_eq!(m.windows.len(), 1);
         let w = &m.windows[0];
         assert_eq!((w.start, w.end), (s(10.0), Some(s(14.2))));
         assert_eq!(w.targets, vec!["n1", "n2"]);
         assert_eq!(w.verified, Some(true));
-        assert_eq!(w.ops, OpCounts { ok: 1, fail: 2, info: 1, pending: 0 });
+        assert_eq!(w.ops, OpCounts { ok: 1, fail: 2, info: 1, pending: 0, expected: 0 });
         assert!((w.availability.unwrap() - 0.25).abs() < 1e-9);
         assert_eq!(w.detection_ns, Some(s(1.001)));
         assert_eq!(m.detection_ns, Some(s(1.001)));

@@ -140,6 +140,7 @@ pub struct RunStats {
     /// Completed client operations (final reads excluded).
     pub ops: usize,
     pub ops_per_s: f64,
+    /// Latency quantiles of the successful operations.
     pub latency_ms: LatencyMs,
     /// The harness's own CPU share over the run, in cores (set by the runner, not by `check`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

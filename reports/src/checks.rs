@@ -389,6 +389,10 @@ fn metrics(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String,
         v.tables.push(op_counts_table(ops));
         rest.remove("ops");
     }
+    if let Some(failures) = obj.get("failures").and_then(Value::as_array).filter(|f| !f.is_empty()) {
+        v.tables.push(failures_table(failures));
+        rest.remove("failures");
+    }
     if let Some(outage) = obj.get("longest_outage_ns").and_then(Value::as_object) {
         let rows = outage
             .iter()
@@ -409,6 +413,42 @@ fn metrics(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String,
         v.explanation
             .push("Per-window availability, detection and recovery are in the fault window table above.".into());
         rest.remove("windows");
+    }
+}
+
+/// Failed and timed-out operations by reason: how many, where, when, and in the clients' words.
+fn failures_table(failures: &[Value]) -> Table {
+    let counts = |m: Option<&Value>| -> String {
+        m.and_then(Value::as_object)
+            .map(|m| m.iter().map(|(k, n)| format!("{k} ({})", text(Some(n)))).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
+    };
+    let rows = failures
+        .iter()
+        .map(|f| {
+            let class = text(f.get("class"));
+            let span = match (f.get("first_ns").and_then(Value::as_u64), f.get("last_ns").and_then(Value::as_u64)) {
+                (Some(a), Some(b)) => format!("{} – {}", style::duration(a), style::duration(b)),
+                _ => "—".into(),
+            };
+            let reason = if class == "expected" {
+                "expected: the database's correct no (a cas whose value did not match); not counted against availability".to_string()
+            } else {
+                class.clone()
+            };
+            Row {
+                cells: vec![reason, text(f.get("fail")), text(f.get("info")), counts(f.get("nodes")), span, counts(f.get("errors"))],
+                class: if class == "expected" { String::new() } else { "bad".into() },
+            }
+        })
+        .collect();
+    Table {
+        title: "Failures by reason".into(),
+        headers: ["reason", "fail", "info", "by node", "from – to (since start)", "commonest errors"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+        note: String::new(),
     }
 }
 
@@ -687,6 +727,27 @@ mod tests {
         assert_eq!(t.rows[1].cells[0], "<i>x</i>", "escaping is the template's job");
         assert!(v[0].details.contains("extra_field"));
         assert!(!v[0].details.contains("acknowledged_at"));
+    }
+
+    /// The metrics card says why operations failed: a row per reason with its nodes, its span
+    /// and its commonest errors; expected failures are marked as such, not as trouble.
+    #[test]
+    fn metrics_list_failures_by_reason() {
+        let v = views(Some(&json!({"metrics": {"verdict": "valid", "summary": "availability 0.9",
+            "failures": [
+                {"class": "refused", "fail": 3900, "info": 0, "nodes": {"n1": 1300, "n2": 1300},
+                 "first_ns": 36_400_000_000u64, "last_ns": 59_800_000_000u64,
+                 "errors": {"connect: Connection refused": 3900}},
+                {"class": "expected", "fail": 1054, "info": 0, "nodes": {"n3": 1054},
+                 "first_ns": 1_000_000_000u64, "last_ns": 2_000_000_000u64, "errors": {"value did not match": 1054}}]}})));
+        let t = v[0].tables.iter().find(|t| t.title == "Failures by reason").expect("a failures table");
+        assert_eq!(t.rows[0].cells[0], "refused");
+        assert_eq!(t.rows[0].cells[3], "n1 (1300), n2 (1300)");
+        assert_eq!(t.rows[0].cells[4], "36.40 s – 59.80 s");
+        assert_eq!(t.rows[0].cells[5], "connect: Connection refused (3900)");
+        assert_eq!(t.rows[0].class, "bad");
+        assert!(t.rows[1].cells[0].starts_with("expected: ") && t.rows[1].class.is_empty());
+        assert!(!v[0].details.contains("first_ns"), "the failures are shown, not dumped");
     }
 
     #[test]

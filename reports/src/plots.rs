@@ -438,7 +438,8 @@ fn bucket_charts(input: &PlotInput, dur_s: f64, bucket_ns: u64) -> anyhow::Resul
             _ => 2,
         };
         counts[b][slot] += 1;
-        if let Some(l) = o.latency_ns() {
+        // Quantiles of successes only: a refused connection answers fast and would flatter them.
+        if let (Outcome::Ok, Some(l)) = (o.outcome, o.latency_ns()) {
             lat[b].push(l);
         }
     }
