@@ -207,7 +207,8 @@ impl FailureClass {
             FailureClass::Refused
         } else if has(&["deadlock", "1213", "40001", "serializ", "conflict", "changed concurrently", "lock wait"]) {
             FailureClass::Conflict
-        } else if has(&["leader", "quorum", "read-only", "readonly", "not ready", "unavailable", "no primary", "wsrep"]) {
+        } else if has(&["leader", "quorum", "read-only", "readonly", "not ready", "unavailable", "no primary", "wsrep"])
+        {
             FailureClass::Unavailable
         } else {
             FailureClass::Other
@@ -829,15 +830,15 @@ mod tests {
         h.op(2, "n2", "read", s(5.0), s(5.5), Fail, json!(null), json!(null)).error("connect: Connection refused");
         h.op(2, "n2", "read", s(6.0), s(6.5), Fail, json!(null), json!(null)).error("connect: Connection refused");
         h.op(3, "n3", "write", s(7.0), s(12.0), Info, json!(5), json!(5)).error("timed out");
-        h.op(4, "n1", "txn", s(8.0), s(8.1), Fail, json!([]), json!([])).error("1213 Deadlock found when trying to get lock");
+        h.op(4, "n1", "txn", s(8.0), s(8.1), Fail, json!([]), json!([]))
+            .error("1213 Deadlock found when trying to get lock");
         h.nemesis(s(13.0), s(13.0), "stop-partition-one", json!({}));
         let m = fault_metrics(&h.build(), &MetricsOptions::default());
         assert_eq!(m.ops.workload.expected, 2);
         // 1 ok of 7 completed, 2 of them expected: 1 / 5.
         assert_eq!(m.availability, Some(0.2));
         assert!(m.summary.contains("2 expected failures"), "{}", m.summary);
-        let classes: Vec<(&str, u64, u64)> =
-            m.failures.iter().map(|f| (f.class.as_str(), f.fail, f.info)).collect();
+        let classes: Vec<(&str, u64, u64)> = m.failures.iter().map(|f| (f.class.as_str(), f.fail, f.info)).collect();
         assert_eq!(
             classes,
             [("expected", 2, 0), ("refused", 2, 0), ("timeout", 0, 1), ("conflict", 1, 0)],
