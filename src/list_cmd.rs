@@ -23,37 +23,46 @@ pub fn run(args: ListArgs) -> Result<Exit> {
         println!("no runs in {}", args.store.display());
     }
     for run in runs {
-        let read = |p: PathBuf| -> Value {
-            std::fs::read_to_string(p).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null)
+        // test.json is read typed, as everything after a run reads it: a run whose record is
+        // missing or wrong is listed with the reason instead of dashes.
+        let test = match crate::plan::TestRecord::read(&run.test_json()) {
+            Ok(record) => Ok(record),
+            Err(e) if !run.test_json().exists() => Err(format!("no test.json ({e:#})")),
+            Err(e) => Err(format!("{e:#}")),
         };
-        let test = read(run.test_json());
-        let results = read(run.results_json());
+        let results: Value = std::fs::read_to_string(run.results_json())
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
         let verdict = results["verdict"].as_str().unwrap_or("incomplete");
-        if args.json {
-            println!(
+        match (&test, args.json) {
+            (Ok(t), true) => println!(
                 "{}",
-                serde_json::json!({"path": run.path, "name": test["name"], "db": test["db"], "db_recipe": test["db_recipe"],
-                    "client": test["client"], "workload": test["workload"], "nemesis": test["nemesis"],
-                    "seed": test["seed"], "verdict": verdict})
-            );
-        } else {
-            println!(
-                "{:<9} {:<12} {:<9} {:<28} {}",
-                verdict,
-                test["db"].as_str().unwrap_or("-"),
-                test["workload"].as_str().unwrap_or("-"),
-                test["nemesis"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(","))
-                    .unwrap_or_default(),
-                run.path.display()
-            );
-            // A database from a recipe, or a client of the user's: say which.
-            let recipe = test["db_recipe"].as_str().map(|r| format!("recipe {r}"));
-            let client = test["client"].as_str().map(|c| format!("client {c}"));
-            let extra: Vec<String> = recipe.into_iter().chain(client).collect();
-            if !extra.is_empty() {
-                println!("{:<9} {}", "", extra.join("; "));
+                serde_json::json!({"path": run.path, "name": t.name, "db": t.db, "db_recipe": t.db_recipe,
+                    "client": t.client, "workload": t.workload.kind.name(), "nemesis": t.nemesis,
+                    "seed": t.seed, "verdict": verdict})
+            ),
+            (Err(e), true) => println!("{}", serde_json::json!({"path": run.path, "verdict": verdict, "error": e})),
+            (Ok(t), false) => {
+                println!(
+                    "{:<9} {:<12} {:<9} {:<28} {}",
+                    verdict,
+                    t.db,
+                    t.workload.kind.name(),
+                    t.nemesis.join(","),
+                    run.path.display()
+                );
+                // A database from a recipe, or a client of the user's: say which.
+                let recipe = t.db_recipe.as_ref().map(|r| format!("recipe {r}"));
+                let client = t.client.as_ref().map(|c| format!("client {c}"));
+                let extra: Vec<String> = recipe.into_iter().chain(client).collect();
+                if !extra.is_empty() {
+                    println!("{:<9} {}", "", extra.join("; "));
+                }
+            }
+            (Err(e), false) => {
+                println!("{verdict:<9} {:<12} {:<9} {:<28} {}", "-", "-", "-", run.path.display());
+                println!("{:<9} {}", "", crate::term::text(e));
             }
         }
     }

@@ -3,7 +3,11 @@
 //! After the main phase and the heal the runner polls every node with `final-read` ops (one per
 //! node per round) until all agree or the recovery time has passed. A node's final state is its
 //! last `ok` final-read. States are sets of integers: an array value is a set, an integer value
-//! (the counter workload) is the one-element set `{value}`.
+//! (the counter workload) is the one-element set `{value}`, and a transactional final read (a
+//! vector of `["r", k, v]` micro-ops) is the set of every value it read: every element of every
+//! list (list-append) or every register's value (rw-register). The workloads write unique values,
+//! so two nodes with the same set hold the same appends and writes; an order of the same
+//! appends that differs between nodes is the transactional checker's to find, not this one's.
 //!
 //! - `converged`: every polled node has a final state and all final states are equal.
 //! - differences, per node against the union `U` and the intersection `I` of the final states:
@@ -71,6 +75,21 @@ pub struct ConvergenceResult {
 
 crate::checker_result!(ConvergenceResult, crate::outcome::Checker::Convergence);
 
+/// Every value a transactional final read returned: the elements of each list read, or each
+/// register's value (nil: none). `None` when it is not a vector of `["r", k, v]` micro-ops.
+fn txn_values(value: &serde_json::Value) -> Option<Vec<i64>> {
+    let mut out = Vec::new();
+    for m in value.as_array()? {
+        let m = m.as_array().filter(|m| m.len() == 3 && m[0] == "r")?;
+        match &m[2] {
+            serde_json::Value::Null => {}
+            serde_json::Value::Array(list) => out.extend(list.iter().map(as_element).collect::<Option<Vec<_>>>()?),
+            v => out.push(as_element(v)?),
+        }
+    }
+    Some(out)
+}
+
 /// Check that the nodes' final states agree.
 pub fn check_convergence(history: &[Op]) -> ConvergenceResult {
     let ops = client_operations(history);
@@ -92,22 +111,23 @@ pub fn check_convergence(history: &[Op]) -> ConvergenceResult {
         first_poll = Some(first_poll.map_or(op.invoke_time(), |f| f.min(op.invoke_time())));
         let Some(completion) = op.completion.filter(|c| c.kind == OpType::Ok) else { continue };
         let value = op.value();
-        let state = match as_elements(value).or_else(|| as_element(value).map(|v| vec![v])) {
-            Some(mut state) => {
-                state.sort_unstable();
-                state.dedup();
-                state
-            }
-            None => {
-                if malformed.len() < LIST_LIMIT {
-                    malformed.push(format!(
-                        "op {}: final-read value must be an array of integers or an integer, got {}",
+        let state =
+            match as_elements(value).or_else(|| as_element(value).map(|v| vec![v])).or_else(|| txn_values(value)) {
+                Some(mut state) => {
+                    state.sort_unstable();
+                    state.dedup();
+                    state
+                }
+                None => {
+                    if malformed.len() < LIST_LIMIT {
+                        malformed.push(format!(
+                        "op {}: final-read value must be an array of integers, an integer or read micro-ops, got {}",
                         completion.index, value
                     ));
+                    }
+                    continue;
                 }
-                continue;
-            }
-        };
+            };
         reads.push((completion.index, completion.time, node.to_string(), state));
     }
     reads.sort_by_key(|r| r.0);
@@ -255,6 +275,37 @@ mod tests {
         h.nemesis(s(2.0), s(2.0), "start-partition-halves", json!(null));
         h.nemesis(s(9.5), s(10.0), "stop-partition-halves", json!(null));
         h
+    }
+
+    /// Transactional final reads (read micro-ops) are compared by the values they read: a node
+    /// whose list lacks an append, or whose register holds another write, differs, and says on
+    /// what.
+    #[test]
+    fn transactional_final_reads_converge_or_name_what_differs() {
+        let la = |l2: Value| json!([["r", 1, [1, 2]], ["r", 2, l2], ["r", 3, null]]);
+        let mut h = healed_at_10s();
+        round(&mut h, 11.0, &[("n1", la(json!([3]))), ("n2", la(json!([3, 4])))]);
+        let c = check_convergence(&h.build());
+        assert_eq!(c.verdict, Verdict::Invalid, "{}", c.summary);
+        assert_eq!(c.differences["n1"].missing, vec![4]);
+        assert!(c.malformed.is_empty(), "{:?}", c.malformed);
+        round(&mut h, 12.0, &[("n1", la(json!([3, 4]))), ("n2", la(json!([3, 4])))]);
+        let c = check_convergence(&h.build());
+        assert_eq!(c.verdict, Verdict::Valid, "{}", c.summary);
+        assert_eq!(c.nodes["n1"], vec![1, 2, 3, 4]);
+        // rw-register: each register's value.
+        let mut h = healed_at_10s();
+        round(
+            &mut h,
+            11.0,
+            &[("n1", json!([["r", 1, 7], ["r", 2, null]])), ("n2", json!([["r", 1, 8], ["r", 2, null]]))],
+        );
+        let c = check_convergence(&h.build());
+        assert_eq!((c.verdict, c.differences["n1"].missing.clone()), (Verdict::Invalid, vec![8]));
+        // Anything else is still malformed.
+        let mut h = healed_at_10s();
+        round(&mut h, 11.0, &[("n1", json!([["append", 1, 2]])), ("n2", json!([["r", 1, "x"]]))]);
+        assert_eq!(check_convergence(&h.build()).malformed.len(), 2);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use anyhow::Result;
 use faultline_checkers::compose::Checked;
 use faultline_checkers::outcome::Checker;
 use faultline_checkers::txn::{TxnOptions, Workload as ElleWorkload};
-use faultline_checkers::{txn_run, Op};
+use faultline_checkers::{convergence, explain, txn_run, Op};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
@@ -82,10 +82,16 @@ impl Workload for Txn {
     }
 
     /// Elle's analysis under the consistency models, plus acknowledged appends lost from the
-    /// final reads.
+    /// final reads; then whether the nodes' final reads agree (which nodes differ, on what).
     fn check(&self, ops: &[Op], opts: &CheckOptions) -> Result<Checked> {
         let mut checked = Checked::default();
         checked.insert(Checker::Txn, txn_run::check(ops, self.0.elle(), &opts.consistency_models)?);
+        let c = convergence::check_convergence(ops);
+        let outcome = checked.add(&c)?;
+        if let Some(first) = explain::explain_divergence(ops, &c).first() {
+            outcome.details.insert("explanation".into(), first.clone().into());
+        }
+        checked.convergence = Some(c);
         Ok(checked)
     }
 
