@@ -13,7 +13,8 @@
 //!   they are counted separately and excluded from availability and throughput, but they do count
 //!   as evidence that a node serves again (recovery, outages).
 //! - longest outage per node: the longest stretch, between the first client invocation and the last
-//!   client completion, in which the node completed no successful operation.
+//!   workload completion, in which the node completed no successful operation (the quiet between
+//!   the workload and the final reads, while faults are healed, is not an outage).
 //! - detection: from a fault's start to the first client operation that failed or timed out
 //!   (`fail`/`info`, expected failures aside) inside the window; `null` when no client noticed
 //!   the fault.
@@ -596,11 +597,13 @@ fn recovery_90_after(
 /// Longest stretch without a success, per node, over the client span.
 fn longest_outages(times: &SuccessTimes) -> IndexMap<String, u64> {
     let mut longest_outage_ns = IndexMap::new();
-    if let (Some(from), Some(to)) = (times.client_start, times.client_end) {
+    // Up to the workload's last completion: the quiet between the workload and the final reads
+    // (the heal, the database's recovery) is nobody's outage.
+    if let (Some(from), Some(to)) = (times.client_start, times.workload_end.or(times.client_end)) {
         for (node, node_times) in &times.by_node {
             let mut longest = 0u64;
             let mut previous = from;
-            for &t in node_times {
+            for &t in node_times.iter().filter(|&&t| t <= to) {
                 longest = longest.max(t.saturating_sub(previous));
                 previous = previous.max(t);
             }
@@ -992,6 +995,12 @@ mod tests {
         assert_eq!(m.longest_outage_ns["n1"], s(6.0));
         // n2 never succeeded: the whole span.
         assert_eq!(m.longest_outage_ns["n2"], s(8.001));
+        // Final reads 5 s after the workload (the heal, the recovery) make no outage of that
+        // quiet: the span ends at the workload's last completion.
+        h.op(100, "n1", "final-read", s(13.0), s(13.01), OkT, json!(null), json!(1));
+        h.op(101, "n2", "final-read", s(13.0), s(13.01), OkT, json!(null), json!(1));
+        let m = fault_metrics(&h.build(), &MetricsOptions::default());
+        assert_eq!((m.longest_outage_ns["n1"], m.longest_outage_ns["n2"]), (s(6.0), s(8.001)));
     }
 
     #[test]
