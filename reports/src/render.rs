@@ -64,6 +64,8 @@ struct RunView<'a> {
     first_violation: Option<String>,
     /// The verdict's anomaly tied to its node and faults (a checker's `explanation`).
     why: Option<String>,
+    /// An unknown verdict in full: what passed, what could not be decided and why, what to do.
+    undecided: Vec<String>,
     links: &'a [Link],
     css: &'static str,
     version: &'static str,
@@ -214,6 +216,7 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
         .filter(|c| c.verdict != "valid")
         .find_map(|c| c.explanation.iter().find_map(|e| e.strip_prefix("Why: ")))
         .map(|w| w.trim_end_matches('.').to_string());
+    let undecided = if view_verdict_is_unknown(results) { unknown_story(&checkers, results) } else { Vec::new() };
     let view = RunView {
         title: &input.title,
         subtitle: input.subtitle.clone(),
@@ -232,6 +235,7 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
         timeline,
         first_violation: violations.first().map(|(t, _)| style::secs(*t)),
         why,
+        undecided,
         links: &input.links,
         css: CSS,
         version: env!("CARGO_PKG_VERSION"),
@@ -245,7 +249,72 @@ pub fn render_index(ctx: &impl Serialize) -> anyhow::Result<String> {
     tera()?.render("index.html", &ctx).map_err(|e| anyhow::anyhow!("{e:?}")).context("rendering the store index")
 }
 
+fn view_verdict_is_unknown(results: Option<&Value>) -> bool {
+    results.is_none_or(|r| checks::verdict_of(r.get("verdict").or(r.get("valid?"))) == "unknown")
+}
+
+/// An unknown verdict told in full: which checks passed (with their summaries), which could not
+/// decide and why, and the next step for each. A reader must not take "unknown" for "failed".
+fn unknown_story(checkers: &[CheckerView], results: Option<&Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    let passed: Vec<String> =
+        checkers.iter().filter(|c| c.verdict == "valid").map(|c| format!("{}: {}", c.name, c.summary)).collect();
+    if !passed.is_empty() {
+        out.push(format!("Passed: {}.", passed.join("; ")));
+    }
+    for c in checkers.iter().filter(|c| c.verdict == "unknown") {
+        let next = match c.kind {
+            Some(Checker::Metrics) => {
+                "a fault's effect or its removal could not be verified (see its row in Fault windows and the node's \
+                 agent log); re-run with the same seed to see whether it repeats"
+            }
+            Some(Checker::Linearizable | Checker::Ladder) => {
+                "the search ran out of time or memory: re-check offline with more, e.g. faultline check --timeout 30m \
+                 history.jsonl"
+            }
+            Some(Checker::Convergence) => {
+                "a node gave no final read: raise --recovery-time, or look at that node's database log"
+            }
+            Some(Checker::Set | Checker::Counter | Checker::Txn | Checker::Expectations | Checker::Other(_)) | None => {
+                "see this checker's section below"
+            }
+        };
+        out.push(format!("Undecided: {}: {}. Next: {next}.", c.name, c.summary.trim_end_matches('.')));
+    }
+    if let Some(e) = results.and_then(|r| r.get("error")).and_then(Value::as_str) {
+        out.push(format!(
+            "The run stopped early: {}. Next: faultline.log (Files) says where; the history up to then was checked.",
+            style::truncate(e, 400)
+        ));
+    }
+    out
+}
+
 /// The result of `which` among a results' checkers, under its name or another tool's for it.
 fn checker(checkers: &Value, which: Checker) -> Option<&Value> {
     checkers.as_object()?.iter().find(|(k, _)| Checker::from_name(k) == Some(which)).map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// An unknown verdict names what passed, what could not be decided and why, and what to do.
+    #[test]
+    fn an_unknown_verdict_tells_what_passed_what_did_not_and_what_next() {
+        let results = json!({"verdict": "unknown", "reason": "metrics: fault not verified", "checkers": {
+            "linearizable": {"verdict": "valid", "summary": "all 6271 operations on 12 keys are linearizable"},
+            "metrics": {"verdict": "unknown", "summary": "fault not verified in window 3 (slow at 12.0s)"}}});
+        let checkers = checks::views(results.get("checkers"));
+        let story = unknown_story(&checkers, Some(&results));
+        assert_eq!(story[0], "Passed: linearizable: all 6271 operations on 12 keys are linearizable.");
+        assert!(
+            story[1].starts_with("Undecided: metrics: fault not verified in window 3 (slow at 12.0s). Next: "),
+            "{}",
+            story[1]
+        );
+        assert!(view_verdict_is_unknown(Some(&results)));
+        assert!(!view_verdict_is_unknown(Some(&json!({"verdict": "valid"}))));
+    }
 }

@@ -174,6 +174,18 @@ fn topology_text(grudge: &BTreeMap<String, BTreeSet<String>>, nodes: &BTreeSet<S
     parts.extend(one_way);
     parts.join("; ")
 }
+/// Whether the fault took effect and was removed: a window whose heal could not be verified must
+/// not read "yes" (that is what made such a run unknown).
+fn verified_with_heal(applied: Option<&Value>, healed: Option<&Value>, reason: Option<&Value>) -> String {
+    let applied = verified_text(applied);
+    let reason = reason.and_then(Value::as_str).map(|r| format!(": {}", style::truncate(r, 300))).unwrap_or_default();
+    match healed.and_then(Value::as_bool) {
+        Some(false) => format!("applied: {applied}; heal not verified{reason}"),
+        _ if applied == "no" => format!("no{reason}"),
+        _ => applied,
+    }
+}
+
 fn verified_text(v: Option<&Value>) -> String {
     match v.and_then(Value::as_bool) {
         Some(true) => "yes".into(),
@@ -251,8 +263,10 @@ pub fn rows(windows: &[FaultWindow], metrics: Option<&Value>, ops: &[ClientOp], 
             detection: opt_duration(m.and_then(|m| m.get("detection_ns"))),
             recovery: opt_duration(m.and_then(|m| m.get("recovery_ns"))),
             recovery_90: opt_duration(m.and_then(|m| m.get("recovery_90_ns"))),
-            verified: verified_text(
+            verified: verified_with_heal(
                 m.and_then(|m| m.get("verified")).filter(|v| !v.is_null()).or(w.detail.get("verified")),
+                m.and_then(|m| m.get("heal_verified")),
+                m.and_then(|m| m.get("verify_reason")),
             ),
             profile: profile_text(&w.detail),
             measured: measured_text(&w.detail, w.heal_detail.as_ref()),
@@ -325,6 +339,17 @@ mod tests {
         assert_eq!(r[0].targets, "n1, <n2>");
         assert_eq!(r[0].verified, "yes");
         assert_eq!(r[0].detection, "—");
+    }
+
+    /// A window whose fault took effect but whose removal was not verified (what makes a run
+    /// unknown) says so, with the nemesis's reason, instead of "yes".
+    #[test]
+    fn an_unverified_heal_is_not_verified_yes() {
+        let w = [window("slow", 100, Some(200), json!({"verified": true}))];
+        let m = json!({"windows": [{"fault": "slow", "start": 100, "verified": true, "heal_verified": false,
+            "verify_reason": "n2 -> n3: RTT 51 ms after the heal"}]});
+        let r = rows(&w, Some(&m), &[], 1000);
+        assert_eq!(r[0].verified, "applied: yes; heal not verified: n2 -> n3: RTT 51 ms after the heal");
     }
 
     #[test]
