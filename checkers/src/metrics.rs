@@ -467,7 +467,10 @@ fn window_metrics(
     match window.end {
         None => notes.push("the fault was never healed".to_string()),
         Some(heal) => {
-            recovery = recovery_after(heal, times, &mut notes);
+            // Recovery is measured up to the next fault: after it, a node's silence is that
+            // fault's doing, not this one's.
+            let next = fault_windows.iter().filter(|w| w.start > heal).min_by_key(|w| w.start);
+            recovery = recovery_after(heal, next.map(|w| (w.start, w.fault.as_str())), times, &mut notes);
             recovery_90_after(fault_windows, i, heal, times, options, &mut recovery, &mut notes);
         }
     }
@@ -507,18 +510,28 @@ struct Recovery {
     unreached_90: bool,
 }
 
-/// Recovery: the time from the heal to the first success on every node (the slowest node).
-fn recovery_after(heal: u64, times: &SuccessTimes, notes: &mut Vec<String>) -> Recovery {
+/// Recovery: the time from the heal to the first success on every node (the slowest node),
+/// unless the next fault (`next`: its start and name) begins first.
+fn recovery_after(heal: u64, next: Option<(u64, &str)>, times: &SuccessTimes, notes: &mut Vec<String>) -> Recovery {
     let mut r = Recovery::default();
     let mut worst = 0u64;
+    let mut overtaken = Vec::new();
     for (node, node_times) in &times.by_node {
         let first = node_times.partition_point(|&t| t < heal);
         match node_times.get(first) {
+            Some(&t) if next.is_some_and(|(start, _)| t > start) => overtaken.push(node.clone()),
             Some(&t) => worst = worst.max(t - heal),
             None => r.unrecovered_nodes.push(node.clone()),
         }
     }
-    if r.unrecovered_nodes.is_empty() && !times.by_node.is_empty() {
+    if r.unrecovered_nodes.is_empty() && !overtaken.is_empty() {
+        let (start, fault) = next.expect("overtaken only with a next fault");
+        notes.push(format!(
+            "the next fault ({fault} at {}) began before {} succeeded again: recovery not measured",
+            format_ns(start),
+            overtaken.join(", ")
+        ));
+    } else if r.unrecovered_nodes.is_empty() && !times.by_node.is_empty() {
         r.recovery_ns = Some(worst);
     } else if times.by_node.is_empty() {
         notes.push("no client operations".to_string());
@@ -932,6 +945,15 @@ mod tests {
         // The final read is not a workload op: it is counted apart from the 6 workload ops.
         assert_eq!(m.ops.workload.completed(), 6);
         assert_eq!(m.ops.final_polls.ok, 1);
+
+        // A next fault before n3 is back: this window's recovery is not measured across it
+        // (n3's silence is the partition's doing now), and it is not "never recovered" either.
+        h.nemesis(s(6.8), s(6.8), "start-partition-one", json!({"targets": ["n3"]}));
+        let m = fault_metrics(&h.build(), &MetricsOptions::default());
+        let w = &m.windows[0];
+        assert_eq!((w.recovery_ns, w.unrecovered_nodes.len()), (None, 0));
+        assert!(w.notes.iter().any(|n| n.contains("partition-one") && n.contains("before n3")), "{:?}", w.notes);
+        assert!(m.unrecovered.is_empty());
     }
 
     #[test]
