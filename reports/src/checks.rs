@@ -662,6 +662,9 @@ fn txn(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Val
     let mut rows = Vec::new();
     for (kind, cases) in anomalies {
         let cases = cases.as_array().cloned().unwrap_or_default();
+        // The anomaly in words first, then its instances.
+        let in_words = faultline_checkers::txn::models::anomaly_in_words(kind);
+        v.explanation.push(format!("{kind}: {in_words}."));
         for (i, c) in cases.iter().take(3).enumerate() {
             let words =
                 c.get("explanation").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| c.to_string());
@@ -670,7 +673,7 @@ fn txn(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Val
         let steps = cases.first().and_then(|c| c.get("steps")).and_then(Value::as_array).map_or(String::new(), |s| {
             s.iter().filter_map(|x| x.get("type").and_then(Value::as_str)).collect::<Vec<_>>().join(" -> ")
         });
-        rows.push(Row { cells: vec![kind.clone(), cases.len().to_string(), steps], class: "bad".into() });
+        rows.push(Row { cells: vec![kind.clone(), in_words, cases.len().to_string(), steps], class: "bad".into() });
         // The first instance of each of the first few kinds, drawn.
         if v.svg.matches("<svg class=\"cycle\"").count() < 4 {
             if let Some(svg) = cases.first().and_then(|c| crate::cycle_svg::draw(kind, c)) {
@@ -681,7 +684,7 @@ fn txn(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Val
     if !rows.is_empty() {
         v.tables.push(Table {
             title: "Anomalies".into(),
-            headers: vec!["type".into(), "instances".into(), "first cycle's edges".into()],
+            headers: vec!["type".into(), "in words".into(), "instances".into(), "first cycle's edges".into()],
             note: String::new(),
             rows,
         });

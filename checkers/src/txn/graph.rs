@@ -787,7 +787,7 @@ fn result(h: &TxnHistory, opts: &TxnOptions, anomalies: BTreeMap<String, Vec<Val
         models::boundary(all_types.iter().map(String::as_str))
     };
     let impossible = models::impossible_models(all_types.iter().map(String::as_str));
-    let ladder = LADDER
+    let ladder: Vec<Rung> = LADDER
         .iter()
         .map(|m| {
             let c = models::canonical(m);
@@ -820,14 +820,15 @@ fn result(h: &TxnHistory, opts: &TxnOptions, anomalies: BTreeMap<String, Vec<Val
             format!("{} transactions consistent with {}", h.txns.len(), opts.consistency_models.join(", "))
         }
         _ => format!(
-            "{} ({} transactions){}",
+            "{} ({} transactions){}{}",
             anomaly_types.join(", "),
             h.txns.len(),
             if !not.is_empty() {
                 format!("; not {}", not.iter().cloned().collect::<Vec<_>>().join(", "))
             } else {
                 String::new()
-            }
+            },
+            still_consistent(&ladder)
         ),
     };
     let mut notes = h.notes.clone();
@@ -852,5 +853,25 @@ fn result(h: &TxnHistory, opts: &TxnOptions, anomalies: BTreeMap<String, Vec<Val
         consistency_models: opts.consistency_models.clone(),
         stats,
         summary,
+    }
+}
+
+/// The usual names a database gives its isolation levels, strongest first: which of them the
+/// history still satisfies, so that "not repeatable-read" (Adya's PL-2.99) is not read as
+/// "the database's repeatable read is broken" when the snapshot isolation it promises holds.
+const HEADLINE_MODELS: [&str; 5] =
+    ["strict-serializable", "serializable", "snapshot-isolation", "repeatable-read", "read-committed"];
+
+/// "; still consistent with snapshot-isolation, read-committed" (nothing when none holds).
+fn still_consistent(ladder: &[Rung]) -> String {
+    let holds: Vec<&str> = HEADLINE_MODELS
+        .iter()
+        .copied()
+        .filter(|m| ladder.iter().any(|r| r.model == *m && r.consistent == "yes"))
+        .collect();
+    if holds.is_empty() {
+        String::new()
+    } else {
+        format!("; still consistent with {}", holds.join(", "))
     }
 }

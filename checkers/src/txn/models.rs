@@ -380,6 +380,52 @@ pub fn boundary<'a>(anomalies: impl IntoIterator<Item = &'a str>) -> (BTreeSet<S
     (not.iter().map(|m| friendly(m).to_string()).collect(), also)
 }
 
+/// The isolation levels databases name, strongest first: the one an anomaly leaves standing is
+/// said beside it ("snapshot-isolation allows it").
+const NAMED_LEVELS: [&str; 5] =
+    ["strict-serializable", "serializable", "snapshot-isolation", "repeatable-read", "read-committed"];
+
+/// An anomaly type in words, for a person: its common name, the weakest models it rules out
+/// (from Elle's table, so it cannot disagree with `not`), and the strongest named level that
+/// still allows it. E.g. G2-item: "write skew: each transaction missed another's write; ruled
+/// out by repeatable-read and every stronger model; snapshot-isolation allows it".
+pub fn anomaly_in_words(anomaly: &str) -> String {
+    let (base, order) = match (anomaly.strip_suffix("-process"), anomaly.strip_suffix("-realtime")) {
+        (Some(b), _) => (b, " (through a session's own order)"),
+        (_, Some(b)) => (b, " (through real-time order)"),
+        _ => (anomaly, ""),
+    };
+    let name = match base.strip_suffix("-item").unwrap_or(base) {
+        "G0" => "write cycle (dirty write): transactions overwrote each other's writes in a cycle",
+        "G1a" => "aborted read: a committed transaction saw a write of one that failed",
+        "G1b" => "intermediate read: a transaction saw a value its writer overwrote before committing",
+        "G1c" => "circular information flow: transactions saw or overwrote each other's writes in a cycle",
+        "G-single" => "read skew: a transaction saw some of another's effects and missed the rest",
+        "G-nonadjacent" => "a cycle of anti-dependencies, no two of them adjacent",
+        "G2" => "write skew: each transaction missed another's write",
+        "lost-update" => "lost update: transactions read the same version of a key and each wrote it",
+        "internal" => "a transaction did not see its own earlier write",
+        "future-read" => "a transaction read a value before it was written",
+        "incompatible-order" => "two reads of a key disagree on the order of its appends",
+        "duplicate-elements" => "a read returned the same append twice",
+        "dirty-update" => "a committed write built on a failed transaction's write",
+        _ => "",
+    };
+    let mut words = if name.is_empty() { anomaly.to_string() } else { format!("{name}{order}") };
+    let (not, _) = boundary([anomaly]);
+    if !not.is_empty() {
+        words.push_str(&format!(
+            "; ruled out by {} and every stronger model",
+            not.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+        let impossible = impossible_models([anomaly]);
+        if let Some(allows) = NAMED_LEVELS.iter().find(|m| !impossible.contains(canonical(m))) {
+            words.push_str(&format!("; {allows} allows it"));
+        }
+    }
+    words
+}
+
 #[cfg(test)]
 mod tests {
     //! Transcribed from jepsen-io/elle, test/elle/consistency_model_test.clj.
@@ -391,6 +437,21 @@ mod tests {
 
     fn friendly_set(models: BTreeSet<String>) -> BTreeSet<String> {
         models.iter().map(|m| friendly(m).to_string()).collect()
+    }
+
+    /// Each anomaly in words names what it is, the weakest models it rules out (as `not` does)
+    /// and the strongest named level that still allows it.
+    #[test]
+    fn anomalies_in_words() {
+        assert_eq!(
+            anomaly_in_words("G2-item"),
+            "write skew: each transaction missed another's write; ruled out by repeatable-read and every \
+             stronger model; snapshot-isolation allows it"
+        );
+        let g_single = anomaly_in_words("G-single-item-realtime");
+        assert!(g_single.starts_with("read skew: ") && g_single.contains("(through real-time order)"), "{g_single}");
+        assert!(anomaly_in_words("G1a").contains("ruled out by read-committed"), "{}", anomaly_in_words("G1a"));
+        assert_eq!(anomaly_in_words("made-up"), "made-up");
     }
 
     #[test]
