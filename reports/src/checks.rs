@@ -784,8 +784,19 @@ mod tests {
             "ladder": [{"model": "read-committed", "consistent": "yes"}, {"model": "serializable", "consistent": "no"}]}}),
         ));
         assert_eq!(v[0].verdict, "invalid");
-        assert_eq!(v[0].explanation, vec!["G2-item (1 of 1): T0 read key x = [] ...".to_string()]);
-        assert_eq!(v[0].tables[0].rows[0].cells, vec!["G2-item", "1", "rw -> rw"]);
+        // The anomaly in words first, then its instances.
+        assert_eq!(
+            v[0].explanation,
+            vec![
+                "G2-item: write skew: each transaction missed another's write; ruled out by repeatable-read and every \
+                 stronger model; snapshot-isolation allows it."
+                    .to_string(),
+                "G2-item (1 of 1): T0 read key x = [] ...".to_string()
+            ]
+        );
+        assert_eq!(v[0].tables[0].rows[0].cells[0], "G2-item");
+        assert!(v[0].tables[0].rows[0].cells[1].starts_with("write skew: "));
+        assert_eq!(v[0].tables[0].rows[0].cells[2..], ["1", "rw -> rw"]);
         assert_eq!(v[0].tables[1].rows[1].class, "bad");
         assert!(!v[0].details.contains("ladder") && !v[0].details.contains("valid?"));
         let fact = |v: &CheckerView, k: &str| v.facts.iter().find(|(f, _)| f == k).map(|(_, x)| x.clone());
