@@ -139,19 +139,11 @@ impl KvShape {
             Shape::ListAppend | Shape::RwRegister => anyhow::bail!(
                 "{db} has no client for workload {:?} (it has: {})",
                 workload.name(),
-                kv_workloads().join(", ")
+                faultline_workloads::registry::names_with_shape(&[Shape::Register, Shape::Set, Shape::Counter])
+                    .join(", ")
             ),
         })
     }
-}
-
-/// The workloads the key-value clients run.
-fn kv_workloads() -> Vec<&'static str> {
-    faultline_workloads::registry::all()
-        .iter()
-        .filter(|w| matches!(w.shape(), Shape::Register | Shape::Set | Shape::Counter))
-        .map(|w| w.name())
-        .collect()
 }
 
 /// A database under test. Every method that touches nodes takes all of them: a database is a

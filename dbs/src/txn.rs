@@ -49,11 +49,7 @@ impl Table {
             Shape::ListAppend => Ok(Table::Append),
             Shape::RwRegister => Ok(Table::Registers),
             Shape::Register | Shape::Set | Shape::Counter => {
-                let txn: Vec<&str> = faultline_workloads::registry::all()
-                    .iter()
-                    .filter(|w| matches!(w.shape(), Shape::ListAppend | Shape::RwRegister))
-                    .map(|w| w.name())
-                    .collect();
+                let txn = faultline_workloads::registry::names_with_shape(&[Shape::ListAppend, Shape::RwRegister]);
                 bail!("{db} has no client for workload {:?} (it has: {})", workload.name(), txn.join(", "))
             }
         }

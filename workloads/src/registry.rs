@@ -6,7 +6,7 @@ use crate::generator::{Generator, GeneratorOptions};
 use crate::register::Register;
 use crate::set::Set;
 use crate::txn::{Txn, TxnKind};
-use crate::workload::{Flag, Workload};
+use crate::workload::{Flag, Shape, Workload};
 use anyhow::{bail, Result};
 
 /// The workload `faultline test` runs unless told otherwise.
@@ -20,6 +20,12 @@ pub fn all() -> &'static [&'static dyn Workload] {
 /// The names `--workload` accepts.
 pub fn names() -> Vec<&'static str> {
     all().iter().map(|w| w.name()).collect()
+}
+
+/// The names of the workloads of these shapes (what a database adapter's client runs, for its
+/// errors).
+pub fn names_with_shape(shapes: &[Shape]) -> Vec<&'static str> {
+    all().iter().filter(|w| shapes.contains(&w.shape())).map(|w| w.name()).collect()
 }
 
 /// The workload called `name` (case-insensitive, surrounding blanks ignored); the error lists
