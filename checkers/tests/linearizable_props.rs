@@ -220,7 +220,15 @@ fn checker_with(ops: &[GenOp], model: ModelKind, init: Value) -> Verdict {
     let mut opts = Options::new(model);
     opts.threads = 2;
     opts.init = init;
-    check(&history, &opts).expect("ops fit the model").verdict
+    let r = check(&history, &opts).expect("ops fit the model");
+    // Every explanation of a violation passes its own cross-check against the history.
+    assert!(!r.summary.contains("failed its own check"), "{}: {ops:?}", r.summary);
+    assert!(
+        r.verdict != Verdict::Invalid || r.failure.as_ref().is_some_and(|f| !f.ops.is_empty()),
+        "a violation without its explanation: {}: {ops:?}",
+        r.summary
+    );
+    r.verdict
 }
 
 fn choice() -> impl Strategy<Value = Choice> {

@@ -15,6 +15,8 @@ use common::{files, shared};
 /// the initial value (0, except rethink-fail-minimal which starts at nil).
 fn verdict_of(path: &Path) -> (Verdict, String) {
     let r = general_check(path);
+    // Every explanation of a violation passes its own cross-check against the history.
+    assert!(!r.summary.contains("failed its own check"), "{}: {}", path.display(), r.summary);
     (r.verdict, r.summary)
 }
 

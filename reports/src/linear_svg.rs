@@ -61,6 +61,13 @@ pub struct Failure {
     pub key: Option<Value>,
     pub ops: Vec<FailureOp>,
     pub linearized: Vec<String>,
+    /// Each linearized op's place in the whole prefix, from 1 (older results: empty, and the
+    /// ops are numbered from 1 in the window).
+    pub positions: Vec<usize>,
+    /// How many ops the whole prefix holds (older results: `linearized.len()`).
+    pub linearized_count: usize,
+    /// The op of the prefix that set the state named.
+    pub fixed_by: Option<String>,
     pub states: Vec<String>,
     pub failing: Option<String>,
     pub concurrent: Vec<String>,
@@ -92,10 +99,20 @@ impl Failure {
             .unwrap_or_default();
         let ids =
             |k: &str| obj.get(k).and_then(Value::as_array).map(|a| a.iter().map(id_text).collect()).unwrap_or_default();
+        let linearized: Vec<String> = ids("linearized");
+        let positions: Vec<usize> = obj
+            .get("positions")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|p| p.as_u64().map(|p| p as usize)).collect())
+            .filter(|p: &Vec<usize>| p.len() == linearized.len())
+            .unwrap_or_default();
         Some(Failure {
             key: obj.get("key").cloned(),
             ops,
-            linearized: ids("linearized"),
+            linearized_count: ns(obj.get("linearized_count")).map_or(linearized.len(), |n| n as usize),
+            linearized,
+            positions,
+            fixed_by: obj.get("fixed_by").filter(|v| !v.is_null()).map(id_text),
             states: obj
                 .get("states")
                 .and_then(Value::as_array)
@@ -134,6 +151,9 @@ impl Failure {
             key: raw[0].get("key").cloned(),
             ops,
             linearized: Vec::new(),
+            positions: Vec::new(),
+            linearized_count: 0,
+            fixed_by: None,
             states: Vec::new(),
             failing: None,
             concurrent: Vec::new(),
@@ -153,7 +173,7 @@ impl Failure {
             return Role::Writer;
         }
         if let Some(i) = self.linearized.iter().position(|x| x == id) {
-            return Role::Linearized(i + 1);
+            return Role::Linearized(self.positions.get(i).copied().unwrap_or(i + 1));
         }
         if self.concurrent.iter().any(|x| x == id) {
             return Role::Concurrent;
@@ -280,7 +300,7 @@ pub fn draw(f: &Failure) -> String {
     let legend: Vec<(&str, &String, &str)> = match &witness_label {
         Some(label) => vec![("#fde0dd", &fail, label.as_str())],
         None => vec![
-            ("#d9f2e3", &ok, "linearizable prefix (numbered in order)"),
+            ("#d9f2e3", &ok, "linearizable prefix (#n: place in it)"),
             ("#fde0dd", &fail, "cannot be linearized next"),
             ("#fff3d6", &info, "concurrent with it"),
             ("#dbe9f8", &writer, "wrote the value read"),
@@ -431,7 +451,8 @@ fn bar(s: &mut String, f: &Failure, o: &FailureOp, y: f64, x: &dyn Fn(u64) -> f6
     s.push_str("</g>");
 }
 
-/// Sentences that explain the failure in words.
+/// Sentences that explain the failure in words. Every op they name is drawn (the checker's
+/// cross-check sees to it), so each claim can be checked against the picture.
 pub fn explain(f: &Failure) -> Vec<String> {
     let mut out = Vec::new();
     let key = match &f.key {
@@ -439,29 +460,62 @@ pub fn explain(f: &Failure) -> Vec<String> {
         _ => "the history".into(),
     };
     let by_id: HashMap<&str, &FailureOp> = f.ops.iter().map(|o| (o.id.as_str(), o)).collect();
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let named = |id: &str| match by_id.get(id) {
+        Some(o) => format!("op {id} (process {}: {})", o.process, op_text(o, 60)),
+        None => format!("op {id}"),
+    };
+    let count = f.linearized_count;
+    let drawn = match (f.linearized.len(), f.positions.first(), f.positions.last()) {
+        (0, ..) => "none of them is in the picture".to_string(),
+        (n, Some(a), Some(b)) if n == count => format!("all {n} are drawn in green, numbered #{a} to #{b}"),
+        (n, Some(a), Some(b)) => {
+            format!("the {n} in the picture are drawn in green, numbered by their place in it (#{a} to #{b})")
+        }
+        (n, ..) => format!("the {n} in the picture are drawn in green, numbered in order"),
+    };
     out.push(format!(
-        "On {key}, the longest prefix that could be linearized has {} op{}; after it the model could be in {} state{}.",
-        f.linearized.len(),
-        if f.linearized.len() == 1 { "" } else { "s" },
-        f.states.len(),
-        if f.states.len() == 1 { "" } else { "s" }
+        "On {key}, the longest prefix of the history that could be linearized holds {count} op{}; {drawn}.",
+        plural(count)
     ));
+    let states = f.states.iter().map(|s| style::truncate(s, 80)).collect::<Vec<_>>().join(" or ");
+    match (&f.fixed_by, f.states.len()) {
+        (_, 0) => {}
+        (Some(id), 1) => out.push(format!(
+            "It leaves the model at {states}: {} set it, the last op of the prefix to change the state{}.",
+            named(id),
+            match f.role(id) {
+                Role::Linearized(n) => format!(" (#{n})"),
+                _ => String::new(),
+            }
+        )),
+        (Some(id), n) => out.push(format!(
+            "Depending on the order of its ops that overlap, it leaves the model at any of {n} states ({states}); in the order drawn, {} set the state last.",
+            named(id)
+        )),
+        (None, _) => out.push(format!(
+            "It leaves the model in its initial state, {states}: no op of the prefix changed it."
+        )),
+    }
     if let Some(id) = &f.failing {
+        let concurrent = match f.concurrent.len() {
+            0 => "; no op outside the prefix overlaps it, so nothing could come between".to_string(),
+            n => format!(
+                "; {n} op{} outside the prefix overlap{} it, in amber: {}{}, and the search found that linearizing {} first does not help either",
+                plural(n),
+                if n == 1 { "s" } else { "" },
+                f.concurrent.iter().take(5).map(|id| named(id)).collect::<Vec<_>>().join(", "),
+                if n > 5 { format!(" and {} more", n - 5) } else { String::new() },
+                if n == 1 { "it" } else { "them" }
+            ),
+        };
         match by_id.get(id.as_str()) {
             Some(o) => out.push(format!(
-                "Op {id} (process {}: {}, {}) cannot be linearized next from any of those states{}.",
+                "Op {id} (process {}: {}, {}) cannot be linearized next from {}{concurrent}.",
                 o.process,
                 op_text(o, 80),
                 o.kind,
-                if f.concurrent.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        " ({} other op{} concurrent with it, in amber)",
-                        f.concurrent.len(),
-                        if f.concurrent.len() == 1 { " is" } else { "s are" }
-                    )
-                }
+                if f.states.len() == 1 { "that state" } else { "any of those states" }
             )),
             None => out.push(format!("Op {id} cannot be linearized next.")),
         }
@@ -512,7 +566,7 @@ mod tests {
         assert!(svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(svg.contains("stroke-dasharray"), "the info op must be drawn open");
         assert_eq!(svg.matches("<title>").count(), 3);
-        assert!(explain(&f)[1].contains("Op 1 (process 1: read nil → <script>"));
+        assert!(explain(&f)[2].contains("Op 1 (process 1: read nil → <script>"), "{:?}", explain(&f));
     }
 
     #[test]
@@ -545,5 +599,33 @@ mod tests {
         assert!(words.contains("written by process 3 (op 9") && words.contains("before the window"), "{words}");
         // The failing read's bar is short: its label is beside it, whole.
         assert!(svg.contains("font-weight=\"600\">✗ read nil → &lt;script&gt;"), "{svg}");
+    }
+
+    /// The etcd stale read of the reports issue: the prefix of 63 ops ends with write 4 and the
+    /// write 0 that left the register at 0; the words name that write and number both by their
+    /// place in the whole prefix, and nothing is called concurrent that is drawn as linearized.
+    #[test]
+    fn the_words_name_the_op_that_fixed_the_state_and_the_whole_prefix() {
+        let v = json!({
+            "key": 2,
+            "ops": [
+                {"id": 61, "process": 4, "f": "write", "value": 0, "output": 0, "type": "ok", "start": 5054788888u64, "end": 5064625207u64},
+                {"id": 62, "process": 5, "f": "write", "value": 4, "output": 4, "type": "ok", "start": 5060712098u64, "end": 5067560317u64},
+                {"id": 63, "process": 6, "f": "read", "value": null, "output": 2, "type": "ok", "start": 5064645669u64, "end": 5065916761u64}
+            ],
+            "linearized": [62, 61], "positions": [62, 63], "linearized_count": 63, "states": ["0"],
+            "failing": 63, "concurrent": [], "fixed_by": 61
+        });
+        let f = Failure::parse(&v).unwrap();
+        assert_eq!(f.role("61"), Role::Linearized(63));
+        assert_eq!(f.role("62"), Role::Linearized(62));
+        let words = explain(&f).join(" ");
+        assert!(words.contains("holds 63 ops"), "{words}");
+        assert!(words.contains("It leaves the model at 0: op 61 (process 4: write 0) set it"), "{words}");
+        assert!(words.contains("#63"), "{words}");
+        assert!(words.contains("no op outside the prefix overlaps it"), "{words}");
+        assert!(!words.contains("amber"), "{words}");
+        let svg = draw(&f);
+        assert!(svg.contains(">#63 write 0<") && svg.contains(">#62 write 4<"), "{svg}");
     }
 }

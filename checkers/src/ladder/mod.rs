@@ -250,7 +250,7 @@ pub fn check_with_linearizable(
         ops: f
             .ops
             .iter()
-            .filter(|op| op.id == f.failing || f.concurrent.contains(&op.id))
+            .filter(|op| op.id == f.failing || f.fixed_by == Some(op.id) || f.concurrent.contains(&op.id))
             .take(12)
             .map(|op| WitnessOp {
                 index: op.index,

@@ -174,14 +174,22 @@ pub struct Failure {
     pub ops: Vec<FailureOp>,
     /// The longest linearizable prefix found, in linearization order (only ids also in `ops`).
     pub linearized: Vec<usize>,
+    /// Each of `linearized`'s position in the whole prefix, from 1 (empty in older results).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub positions: Vec<usize>,
     /// Length of the whole prefix, including ops before the window.
     pub linearized_count: usize,
     /// Model states allowed after that prefix.
     pub states: Vec<String>,
     /// The op that cannot be linearized next.
     pub failing: usize,
-    /// Ops concurrent with the failing op.
+    /// Ops concurrent with the failing op that the prefix does not hold (those it holds are
+    /// in `linearized`).
     pub concurrent: Vec<usize>,
+    /// The op of the prefix that last changed the model's state: the one that fixed the state
+    /// named (absent when the prefix never changed it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_by: Option<usize>,
     /// When the failing op is a read: the write (or cas) that produced the value it returned, if
     /// it lies outside `ops` (long before the window, typically a stale read's source).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -581,7 +589,7 @@ fn run_key<M: Shortcuts>(
                 let (Some(history), true) = (history, !ops.is_empty()) else {
                     return KeyOutcome::Invalid(Box::new(bare_failure(key)), "not linearizable".into());
                 };
-                let failure = explain(model, &witness, ids, ops, history, calls, key);
+                let (failure, checked) = explain(model, &witness, ids, ops, history, calls, key);
                 let op = &failure.ops.iter().find(|o| o.id == failure.failing);
                 let what =
                     op.map(describe_op).map(|w| abbreviate(&w)).unwrap_or_else(|| format!("op {}", failure.failing));
@@ -594,7 +602,11 @@ fn run_key<M: Shortcuts>(
                         failure.states.join(" or ")
                     ),
                 };
-                let summary = format!("{key_text}{what} cannot be linearized: {}{prefix}", violation.reason);
+                let summary = format!(
+                    "{key_text}{what} cannot be linearized: {}{prefix}{}",
+                    violation.reason,
+                    unchecked_note(checked)
+                );
                 return KeyOutcome::Invalid(Box::new(failure), summary);
             }
         }
@@ -609,17 +621,31 @@ fn run_key<M: Shortcuts>(
             let (Some(witness), Some(history)) = (witness, history) else {
                 return KeyOutcome::Invalid(Box::new(bare_failure(key)), "not linearizable".into());
             };
-            let failure = explain(model, &witness, ids, ops, history, calls, key);
+            let (failure, checked) = explain(model, &witness, ids, ops, history, calls, key);
             let op = &failure.ops.iter().find(|o| o.id == failure.failing);
             let what = op.map(describe_op).map(|w| abbreviate(&w)).unwrap_or_else(|| format!("op {}", failure.failing));
             let key_text = key.map(|k| format!("key {k}: ")).unwrap_or_default();
             let states = failure.states.iter().map(|s| abbreviate(s)).collect::<Vec<_>>().join(" or ");
             let summary = format!(
-                "{key_text}{what} cannot be linearized after a prefix of {} operations, when the {} could only be {states}",
+                "{key_text}{what} cannot be linearized after a prefix of {} operations, which leaves the {} at {states}{}{}",
                 failure.linearized_count,
                 model.name(),
+                if failure.states.len() > 1 { " (depending on its order)" } else { "" },
+                unchecked_note(checked),
             );
             KeyOutcome::Invalid(Box::new(failure), summary)
+        }
+    }
+}
+
+/// What the summary adds when the explanation failed its cross-check: the verdict stands (the
+/// search decided it), but the picture must not be trusted. Tests fail on it.
+fn unchecked_note(checked: Result<(), String>) -> String {
+    match checked {
+        Ok(()) => String::new(),
+        Err(why) => {
+            debug_assert!(false, "explanation failed its cross-check: {why}");
+            format!(" (the explanation below failed its own check: {why}; please report it)")
         }
     }
 }
@@ -629,10 +655,12 @@ fn bare_failure(key: Option<&Value>) -> Failure {
         key: key.cloned().unwrap_or(Value::Null),
         ops: Vec::new(),
         linearized: Vec::new(),
+        positions: Vec::new(),
         linearized_count: 0,
         states: Vec::new(),
         failing: 0,
         concurrent: Vec::new(),
+        fixed_by: None,
         writer: None,
     }
 }
@@ -655,7 +683,8 @@ fn describe_op(op: &FailureOp) -> String {
     format!("{}{value} by process {} (op {}, history index {})", op.f, op.process, op.id, op.index)
 }
 
-/// Build the report fields from a witness.
+/// Build the report fields from a witness, and check them against the ops they came from
+/// (`cross_check`): `Err` names what the explanation would get wrong, with the failure anyway.
 fn explain<M: Shortcuts>(
     model: &M,
     witness: &search::Witness<M::State>,
@@ -664,20 +693,44 @@ fn explain<M: Shortcuts>(
     history: &[Op],
     calls: &[Call],
     key: Option<&Value>,
-) -> Failure {
+) -> (Failure, Result<(), String>) {
     let in_prefix: std::collections::HashSet<usize> = witness.linearized.iter().copied().collect();
     let failing = witness.failing;
-    // The window: from the earliest op not in the prefix to the failing op's completion.
-    let window_start = (0..ops.len()).filter(|i| !in_prefix.contains(i)).map(|i| ops[i].call_at).min().unwrap_or(0);
-    let window_end = ops[failing].return_at.unwrap_or(usize::MAX);
+    // The op that set the state the explanation names: the last one in the prefix that changed
+    // it. Without it in the picture, "leaves the register at 0" has nothing to point at.
+    let fixer = last_change(model, &witness.linearized, ops).ok().flatten();
+    let f_start = ops[failing].call_at;
+    let f_end = ops[failing].return_at.unwrap_or(usize::MAX);
+    let overlaps_failing = |i: usize| ops[i].call_at <= f_end && ops[i].return_at.unwrap_or(usize::MAX) >= f_start;
+    // Ops the argument names: the failing op, the fixer, and every op concurrent with the
+    // failing one that the prefix left out (the alternatives the search tried).
+    let named: Vec<usize> = std::iter::once(failing)
+        .chain(fixer)
+        .chain((0..ops.len()).filter(|&i| i != failing && !in_prefix.contains(&i) && overlaps_failing(i)))
+        .collect();
+    // The window: from the earliest op not in the prefix (or the fixer, if earlier) to the
+    // failing op's completion.
+    let window_start = (0..ops.len())
+        .filter(|i| !in_prefix.contains(i))
+        .map(|i| ops[i].call_at)
+        .chain(fixer.map(|i| ops[i].call_at))
+        .min()
+        .unwrap_or(0);
+    let window_end = f_end;
     let overlaps = |i: usize| ops[i].call_at <= window_end && ops[i].return_at.unwrap_or(usize::MAX) >= window_start;
     let mut chosen: Vec<usize> = (0..ops.len()).filter(|&i| overlaps(i)).collect();
     if chosen.len() > MAX_FAILURE_OPS {
-        // Keep the ops nearest the failing one.
+        // Keep the named ops, then those nearest the failing one.
         let at = ops[failing].call_at;
-        chosen.sort_by_key(|&i| (ops[i].call_at as i64 - at as i64).unsigned_abs());
-        chosen.truncate(MAX_FAILURE_OPS);
+        let named_set: std::collections::HashSet<usize> = named.iter().copied().collect();
+        chosen.sort_by_key(|&i| (!named_set.contains(&i), (ops[i].call_at as i64 - at as i64).unsigned_abs()));
+        chosen.truncate(MAX_FAILURE_OPS.max(named.len()));
         chosen.sort_unstable();
+    }
+    for &i in &named {
+        if let Err(at) = chosen.binary_search(&i) {
+            chosen.insert(at, i);
+        }
     }
     let chosen_set: std::collections::HashSet<usize> = chosen.iter().copied().collect();
     let failure_op = |i: usize| {
@@ -700,13 +753,9 @@ fn explain<M: Shortcuts>(
             end: done.map(|d| d.time),
         }
     };
-    let f_start = ops[failing].call_at;
-    let f_end = ops[failing].return_at.unwrap_or(usize::MAX);
-    let concurrent = (0..ops.len())
-        .filter(|&i| i != failing && ops[i].call_at <= f_end && ops[i].return_at.unwrap_or(usize::MAX) >= f_start)
-        .filter(|i| chosen_set.contains(i))
-        .map(|i| ids[i])
-        .collect();
+    // Concurrent: overlapping the failing op and not linearized before it. An op of the prefix
+    // that overlaps it is drawn as linearized, never as both.
+    let concurrent = named.iter().skip(1 + usize::from(fixer.is_some())).map(|&i| ids[i]).collect();
     // A read's value came from some write: the latest one invoked before the read returned. When
     // it is outside the window, the report still needs it to show where the value came from.
     let read_value = (history[calls[ids[failing]].invoke].f == "read")
@@ -726,14 +775,223 @@ fn explain<M: Shortcuts>(
             .filter(|i| !chosen_set.contains(i))
             .map(failure_op)
     });
-    Failure {
+    let (linearized, positions): (Vec<usize>, Vec<usize>) = witness
+        .linearized
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| chosen_set.contains(i))
+        .map(|(at, &i)| (ids[i], at + 1))
+        .unzip();
+    let failure = Failure {
         writer,
         key: key.cloned().unwrap_or(Value::Null),
         ops: chosen.iter().map(|&i| failure_op(i)).collect(),
-        linearized: witness.linearized.iter().filter(|i| chosen_set.contains(i)).map(|&i| ids[i]).collect(),
+        linearized,
+        positions,
         linearized_count: witness.linearized.len(),
         states: witness.states.iter().map(|s| model.describe(s)).collect(),
         failing: ids[failing],
+        fixed_by: fixer.map(|i| ids[i]),
         concurrent,
+    };
+    let checked = cross_check(model, witness, ids, ops, &failure);
+    (failure, checked)
+}
+
+/// The last op of `prefix` that changed the model's state, replaying it from the initial state;
+/// `Err` names the first op the model refuses.
+fn last_change<M: Model>(model: &M, prefix: &[usize], ops: &[SearchOp<M::Op>]) -> Result<Option<usize>, String> {
+    let mut state = model.init();
+    let mut last = None;
+    for (at, &i) in prefix.iter().enumerate() {
+        let next = model
+            .step(&state, &ops[i].op)
+            .ok_or_else(|| format!("op #{} of the prefix cannot follow the ones before it", at + 1))?;
+        if next != state {
+            last = Some(i);
+        }
+        state = next;
+    }
+    Ok(last)
+}
+
+/// Check an explanation against the ops it explains, so that what the report says can be
+/// verified by hand: the prefix replays under the model to a state the explanation names, it
+/// respects real time (no op outside it returned before an op in it began; within it, no op
+/// returned before an earlier one began), the failing op cannot follow any named state, the
+/// picture holds every op the argument uses (the failing op, the op that fixed the state, every
+/// concurrent op), and no op is both linearized and concurrent.
+pub(crate) fn cross_check<M: Model>(
+    model: &M,
+    witness: &search::Witness<M::State>,
+    ids: &[usize],
+    ops: &[SearchOp<M::Op>],
+    failure: &Failure,
+) -> Result<(), String> {
+    let prefix = &witness.linearized;
+    // Replay.
+    let mut state = model.init();
+    for (at, &i) in prefix.iter().enumerate() {
+        state = model
+            .step(&state, &ops[i].op)
+            .ok_or_else(|| format!("op {} (#{} of the prefix) cannot follow the ones before it", ids[i], at + 1))?;
+    }
+    let replayed = model.describe(&state);
+    if !failure.states.contains(&replayed) {
+        return Err(format!("the prefix replays to {replayed}, which the explanation does not name"));
+    }
+    if failure.linearized_count != prefix.len() {
+        return Err(format!("the prefix has {} ops, not {}", prefix.len(), failure.linearized_count));
+    }
+    // Real time.
+    let in_prefix: std::collections::HashSet<usize> = prefix.iter().copied().collect();
+    if let Some(&last_call) = prefix.iter().map(|&i| &ops[i].call_at).max() {
+        if let Some(i) =
+            (0..ops.len()).find(|i| !in_prefix.contains(i) && ops[*i].return_at.is_some_and(|r| r < last_call))
+        {
+            return Err(format!("op {} returned before an op of the prefix began, but is not in it", ids[i]));
+        }
+    }
+    let mut min_return_after = usize::MAX;
+    for &i in prefix.iter().rev() {
+        if min_return_after < ops[i].call_at {
+            return Err(format!("op {} is linearized before an op that returned before it began", ids[i]));
+        }
+        min_return_after = min_return_after.min(ops[i].return_at.unwrap_or(usize::MAX));
+    }
+    // The failing op.
+    if in_prefix.contains(&witness.failing) || ids[witness.failing] != failure.failing {
+        return Err(format!("op {} is named failing but is in the prefix, or is not the search's", failure.failing));
+    }
+    if witness.states.iter().any(|s| model.step(s, &ops[witness.failing].op).is_some()) {
+        return Err(format!("op {} can follow a state the explanation names", failure.failing));
+    }
+    // The picture.
+    let drawn = |id: usize| failure.ops.iter().any(|o| o.id == id);
+    let named = std::iter::once(failure.failing).chain(failure.fixed_by).chain(failure.concurrent.iter().copied());
+    if let Some(id) = named.clone().find(|&id| !drawn(id)) {
+        return Err(format!("op {id} is named but not drawn"));
+    }
+    if let Some(id) = failure.concurrent.iter().find(|id| failure.linearized.contains(id)) {
+        return Err(format!("op {id} is both linearized and concurrent"));
+    }
+    let by_id = |id: usize| ids.iter().position(|&x| x == id);
+    let f = witness.failing;
+    let overlapping: Vec<usize> = (0..ops.len())
+        .filter(|&i| i != f && !in_prefix.contains(&i))
+        .filter(|&i| {
+            ops[i].call_at <= ops[f].return_at.unwrap_or(usize::MAX)
+                && ops[i].return_at.unwrap_or(usize::MAX) >= ops[f].call_at
+        })
+        .map(|i| ids[i])
+        .collect();
+    if overlapping != failure.concurrent {
+        return Err(format!(
+            "the ops concurrent with op {} and not linearized are {overlapping:?}, not {:?}",
+            failure.failing, failure.concurrent
+        ));
+    }
+    let fixer = last_change(model, prefix, ops)?.map(|i| ids[i]);
+    if fixer != failure.fixed_by {
+        return Err(format!("the state was set by op {fixer:?}, not {:?}", failure.fixed_by));
+    }
+    if let Some(id) = failure.linearized.iter().find(|&&id| by_id(id).is_none_or(|i| !in_prefix.contains(&i))) {
+        return Err(format!("op {id} is drawn as linearized but is not in the prefix"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::{Register, RegisterOp};
+
+    /// A stale read: write 1, then write 2, then (after both) a read of 1.
+    const STALE: &str = r#"
+        {"index":0,"time":0,"type":"invoke","process":0,"f":"write","value":1}
+        {"index":1,"time":10,"type":"ok","process":0,"f":"write","value":1}
+        {"index":2,"time":20,"type":"invoke","process":1,"f":"write","value":2}
+        {"index":3,"time":25,"type":"invoke","process":3,"f":"write","value":3}
+        {"index":4,"time":30,"type":"ok","process":1,"f":"write","value":2}
+        {"index":5,"time":40,"type":"invoke","process":2,"f":"read","value":null}
+        {"index":6,"time":50,"type":"ok","process":2,"f":"read","value":1}
+        {"index":7,"time":60,"type":"ok","process":3,"f":"write","value":3}
+    "#;
+
+    /// The failure the checker builds for a history, with what it needs to re-check it.
+    fn explained(text: &str) -> (Register, Part<RegisterOp>, search::Witness<Val>, Failure, Result<(), String>) {
+        let history: Vec<Op> =
+            text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+        let model = Register { init: Val::from_json(&Value::from(0)), allow_cas: true };
+        let opts = Options::new(ModelKind::CasRegister);
+        let (mut parts, _) = partition(&model, &history, &opts).unwrap();
+        let part = parts.remove(0);
+        let stop = AtomicBool::new(false);
+        let limits = Limits {
+            deadline: None,
+            memory_budget: 1 << 24,
+            stop: &stop,
+            max_steps: u64::MAX,
+            symmetry_after: search::SYMMETRY_AFTER,
+        };
+        let search::Outcome::NotLinearizable(Some(witness)) = search::search(&model, &part.ops, &limits) else {
+            panic!("the history is not linearizable")
+        };
+        let (failure, checked) = explain(&model, &witness, &part.ids, &part.ops, &history, &part.calls, None);
+        (model, part, witness, failure, checked)
+    }
+
+    #[test]
+    fn an_explanation_names_and_draws_the_op_that_fixed_the_state() {
+        let (_, _, _, f, checked) = explained(STALE);
+        assert_eq!(checked, Ok(()));
+        assert_eq!(f.failing, 3, "the read (ids are in invocation order)");
+        // Write 3 overlaps the read; the search linearizes it or leaves it concurrent, never both.
+        assert!(f.linearized.iter().all(|id| !f.concurrent.contains(id)), "{f:?}");
+        let fixer = f.fixed_by.expect("the prefix changed the state");
+        let fixer_op = f.ops.iter().find(|o| o.id == fixer).expect("the fixer is drawn");
+        assert_eq!(f.states, vec![fixer_op.value.to_string()], "{f:?}");
+        assert_eq!(f.positions.len(), f.linearized.len());
+        assert_eq!(f.positions.last(), Some(&f.linearized_count));
+    }
+
+    #[test]
+    fn a_broken_explanation_fails_its_cross_check() {
+        let (model, part, witness, good, _) = explained(STALE);
+        let check = |f: &Failure| cross_check(&model, &witness, &part.ids, &part.ops, f);
+        assert_eq!(check(&good), Ok(()));
+        let mut broken: Vec<(&str, Failure)> = Vec::new();
+        let mut f = good.clone();
+        f.states = vec!["7".into()];
+        broken.push(("a state the prefix does not reach", f));
+        let mut f = good.clone();
+        f.fixed_by = None;
+        broken.push(("no op fixed the state", f));
+        let mut f = good.clone();
+        f.ops.retain(|o| Some(o.id) != good.fixed_by);
+        broken.push(("the fixer not drawn", f));
+        let mut f = good.clone();
+        f.concurrent.extend(good.linearized.first());
+        broken.push(("an op both linearized and concurrent", f));
+        let mut f = good.clone();
+        f.linearized_count += 1;
+        broken.push(("a wrong prefix length", f));
+        let mut f = good.clone();
+        f.failing = good.fixed_by.unwrap();
+        broken.push(("the wrong failing op", f));
+        let mut f = good.clone();
+        f.linearized.push(good.failing);
+        broken.push(("the failing op drawn as linearized", f));
+        for (what, f) in broken {
+            assert!(check(&f).is_err(), "{what}: the cross-check passed {f:?}");
+        }
+        // The witness itself broken: a prefix out of real-time order.
+        let mut w = search::Witness {
+            linearized: witness.linearized.clone(),
+            states: witness.states.clone(),
+            failing: witness.failing,
+        };
+        w.linearized.reverse();
+        assert!(cross_check(&model, &w, &part.ids, &part.ops, &good).is_err());
     }
 }

@@ -86,7 +86,8 @@ pub enum Outcome<S> {
 pub struct Witness<S> {
     /// The longest linearizable prefix found, as indexes into the ops, in order.
     pub linearized: Vec<usize>,
-    /// The model states reachable after exactly that set of operations (a few).
+    /// Model states reachable after exactly that set of operations (a few), each one from
+    /// which `failing` cannot go on.
     pub states: Vec<S>,
     /// The op that had to be linearized next but could not be.
     pub failing: usize,
@@ -601,8 +602,12 @@ pub fn search<M: Shortcuts>(model: &M, ops: &[SearchOp<M::Op>], limits: &Limits)
                 // failed): by the argument above, this point fails too, so backtrack.
             }
         } else {
-            // The op owning this return had to be linearized by now and was not.
-            deepest.note(&stack, &entries, &linearized, state, e.op as usize);
+            // The op owning this return had to be linearized by now and was not. The witness
+            // keeps only points where the model refuses it (a person can check that by hand);
+            // where the model took it and a later step failed, a deeper point says more.
+            if deepest.may_note(stack.len()) && states.step(state, e.op as usize, ops).is_none() {
+                deepest.note(&stack, &entries, &linearized, state, e.op as usize);
+            }
         }
         // Backtrack: undo the last choice and try the entries after it. Undoing a read-only op
         // means the point before it fails as well (see above), so undo the choice before too.
@@ -681,7 +686,9 @@ fn unreachable_read<M: Shortcuts>(
 struct Deepest {
     /// The prefix: ops in linearization order.
     ops: Vec<usize>,
-    /// State ids reached after the prefix (a few).
+    /// State ids reached after the prefix (a few) from which the same op got stuck: other
+    /// orders of the prefix may reach other states, where another op is the one that cannot
+    /// go on, and those are left out so that the explanation's claim holds for each state.
     states: Vec<u32>,
     /// The prefix as a set, to recognise other orders of it.
     set: Vec<u64>,
@@ -703,12 +710,19 @@ impl Deepest {
             self.set.extend_from_slice(linearized);
             self.failing = Some(failing);
         } else if stack.len() == self.ops.len()
+            && self.failing == Some(failing)
             && self.set == linearized
             && self.states.len() < 8
             && !self.states.contains(&state)
         {
             self.states.push(state);
         }
+    }
+
+    /// Whether a dead end at this height could change the witness (a cheap test before a
+    /// costlier one).
+    fn may_note(&self, height: usize) -> bool {
+        self.failing.is_none() || height >= self.ops.len()
     }
 
     fn backtracked_to(&mut self, height: usize) {
