@@ -668,6 +668,12 @@ fn txn(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Val
         for (i, c) in cases.iter().take(3).enumerate() {
             let words =
                 c.get("explanation").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| c.to_string());
+            // The instance in one sentence (which transactions, what each did to the next),
+            // then its proof step by step.
+            let words = match c.get("summary").and_then(Value::as_str) {
+                Some(short) => format!("{short}. Step by step: {words}"),
+                None => words,
+            };
             v.explanation.push(format!("{kind} ({} of {}): {words}", i + 1, cases.len()));
         }
         let steps = cases.first().and_then(|c| c.get("steps")).and_then(Value::as_array).map_or(String::new(), |s| {
@@ -779,7 +785,7 @@ mod tests {
         let v = views(Some(
             &json!({"txn": {"valid?": false, "verdict": "invalid", "summary": "G2-item (2 transactions)",
             "not": ["repeatable-read"], "also-not": ["serializable"], "workload": "list-append",
-            "anomalies": {"G2-item": [{"explanation": "T0 read key x = [] ...", "steps": [{"type": "rw"}, {"type": "rw"}]}]},
+            "anomalies": {"G2-item": [{"summary": "T0 and T1 each missed the other's append (keys y and x)", "explanation": "T0 read key x = [] ...", "steps": [{"type": "rw"}, {"type": "rw"}]}]},
             "anomaly-types": ["G2-item"],
             "ladder": [{"model": "read-committed", "consistent": "yes"}, {"model": "serializable", "consistent": "no"}]}}),
         ));
@@ -791,7 +797,8 @@ mod tests {
                 "G2-item: write skew: each transaction missed another's write; ruled out by repeatable-read and every \
                  stronger model; snapshot-isolation allows it."
                     .to_string(),
-                "G2-item (1 of 1): T0 read key x = [] ...".to_string()
+                "G2-item (1 of 1): T0 and T1 each missed the other's append (keys y and x). Step by step: T0 read key x = [] ..."
+                    .to_string()
             ]
         );
         assert_eq!(v[0].tables[0].rows[0].cells[0], "G2-item");

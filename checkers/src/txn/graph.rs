@@ -673,13 +673,66 @@ fn cycle_json(h: &TxnHistory, analysis: &Analysis, kind: &str, f: &Found) -> Val
     let first = format!("T{}", h.txns[f.vertices[0] as usize].index);
     let explanation =
         format!("{}; so {first} precedes itself: a {kind} cycle of {} transactions.", words.join("; "), f.rels.len());
+    let names: Vec<String> = f.vertices.iter().map(|&t| format!("T{}", h.txns[t as usize].index)).collect();
     json!({
         "type": kind,
         "cycle": f.vertices.iter().map(|&t| h.txn_json(t as usize)).collect::<Vec<_>>(),
         "steps": steps,
+        "summary": cycle_in_short(&names, &steps, analysis.explainer.write_word()),
         "explanation": explanation,
         "shortest": f.shortest,
     })
+}
+
+/// A cycle in one sentence, what each transaction did to the next (the proof, step by step,
+/// is the instance's `explanation`): "T3 and T4 each missed the other's append (keys 1 and
+/// 2)", "T3 missed T5's append to key 1; T5 saw T4's append to key 2; ...". `names` holds
+/// the cycle's transactions with the first repeated at the end.
+pub(crate) fn cycle_in_short(names: &[String], steps: &[Value], write: &str) -> String {
+    let key = |s: &Value| {
+        s.get("key").map(|k| match k {
+            Value::String(k) => k.clone(),
+            k => k.to_string(),
+        })
+    };
+    let kind = |s: &Value| s.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+    let kinds: Vec<String> = steps.iter().map(kind).collect();
+    let keys: Vec<String> = steps.iter().filter_map(key).collect();
+    let on_keys = match keys.as_slice() {
+        [a, b] if a == b => format!(" (key {a})"),
+        [a, b] => format!(" (keys {a} and {b})"),
+        _ => String::new(),
+    };
+    if steps.len() == 2 && names.len() == 3 && kinds[0] == kinds[1] {
+        let (a, b) = (&names[0], &names[1]);
+        let each = match kinds[0].as_str() {
+            "rw" => Some(format!("each missed the other's {write}")),
+            "wr" => Some(format!("each saw the other's {write}")),
+            "ww" if write == "append" => Some("each appended after the other".to_string()),
+            "ww" => Some("each overwrote the other".to_string()),
+            _ => None,
+        };
+        if let Some(each) = each {
+            return format!("{a} and {b} {each}{on_keys}");
+        }
+    }
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (a, b) = (&names[i], &names[i + 1]);
+            let to = key(s).map(|k| format!(" to key {k}")).unwrap_or_default();
+            match kind(s).as_str() {
+                "rw" => format!("{a} missed {b}'s {write}{to}"),
+                "wr" => format!("{b} saw {a}'s {write}{to}"),
+                "ww" => format!("{a}'s {write}{to} came before {b}'s"),
+                "process" => format!("{a} ran before {b} on the same process"),
+                "realtime" => format!("{a} completed before {b} began"),
+                other => format!("{a} precedes {b} ({other})"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Build the graph, search it, and assemble the result.

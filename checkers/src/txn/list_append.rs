@@ -408,6 +408,10 @@ fn name(h: &TxnHistory, t: usize) -> String {
 }
 
 impl Explain for Explainer {
+    fn write_word(&self) -> &'static str {
+        "append"
+    }
+
     fn explain(&self, h: &TxnHistory, a: usize, b: usize, r: u8) -> Option<(Value, String)> {
         let (ta, tb) = (&h.txns[a], &h.txns[b]);
         let (an, bn) = (name(h, a), name(h, b));

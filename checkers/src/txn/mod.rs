@@ -434,6 +434,10 @@ pub trait Explain {
     /// The step as Elle writes it (`type`, `key`, `value`, `value'`, `a-mop-index`,
     /// `b-mop-index`) and as a sentence, or None if the relation does not hold.
     fn explain(&self, h: &TxnHistory, a: usize, b: usize, rel: u8) -> Option<(Value, String)>;
+    /// What a write is called in this workload's words ("append", "write").
+    fn write_word(&self) -> &'static str {
+        "write"
+    }
 }
 
 /// Check a transactional history against the options' models and anomalies.

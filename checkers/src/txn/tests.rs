@@ -184,7 +184,29 @@ fn g2_item() {
     for r in [c(&h, None, &["G2"]), cm(&h, &["serializable"]), cm(&h, &["repeatable-read"])] {
         assert_result(&r, False, &["G2-item"], &["repeatable-read"]);
         assert_eq!(cycle_steps(&r, "G2-item"), ["rw", "rw"]);
+        // The instance in one sentence before its proof.
+        assert_eq!(
+            r.anomalies["G2-item"][0]["summary"],
+            json!("T0 and T1 each missed the other's append (keys y and x)")
+        );
     }
+}
+
+#[test]
+fn a_cycle_in_short_says_what_each_transaction_did_to_the_next() {
+    let names: Vec<String> = ["T1", "T2", "T3", "T1"].iter().map(|s| s.to_string()).collect();
+    let steps = [json!({"type": "rw", "key": 1}), json!({"type": "ww", "key": 2}), json!({"type": "realtime"})];
+    assert_eq!(
+        graph::cycle_in_short(&names, &steps, "write"),
+        "T1 missed T2's write to key 1; T2's write to key 2 came before T3's; T2 completed before T3 began"
+            .replace("T2 completed before T3 began", "T3 completed before T1 began")
+    );
+    let two = |kind: &str| {
+        let steps = [json!({"type": kind, "key": "x"}), json!({"type": kind, "key": "x"})];
+        graph::cycle_in_short(&names[..2].iter().chain([&names[0]]).cloned().collect::<Vec<_>>(), &steps, "write")
+    };
+    assert_eq!(two("wr"), "T1 and T2 each saw the other's write (key x)");
+    assert_eq!(two("ww"), "T1 and T2 each overwrote the other (key x)");
 }
 
 /// Elle's indexed ops with invocations: (process, type, index, value).
