@@ -32,6 +32,8 @@ const WRITER_STROKE: &str = "#2f6db5";
 #[derive(Debug, Clone)]
 pub struct FailureOp {
     pub id: String,
+    /// The invocation's history index, when the result gives it.
+    pub index: Option<u64>,
     pub process: String,
     pub f: String,
     pub value: Value,
@@ -192,6 +194,17 @@ impl Failure {
         self.ops.iter().find(|o| o.id == id).map(|o| o.start)
     }
 
+    /// History indices of the ops the argument names: the failing op, the op that fixed the
+    /// state, the concurrent ones and the writer of the value read.
+    pub fn named_indices(&self) -> Vec<u64> {
+        let named = |o: &&FailureOp| {
+            self.failing.as_deref() == Some(o.id.as_str())
+                || self.fixed_by.as_deref() == Some(o.id.as_str())
+                || self.concurrent.contains(&o.id)
+        };
+        self.ops.iter().filter(named).chain(&self.writer).filter_map(|o| o.index).collect()
+    }
+
     pub fn span(&self) -> Option<(u64, u64)> {
         let a = self.ops.iter().map(|o| o.start).min()?;
         let b = self.ops.iter().map(|o| o.end.unwrap_or(o.start)).max()?;
@@ -205,6 +218,7 @@ impl FailureOp {
         let o = o.as_object()?;
         Some(FailureOp {
             id: o.get("id").map(id_text).unwrap_or_else(|| i.to_string()),
+            index: ns(o.get("index")),
             process: o.get("process").map(id_text).unwrap_or_else(|| "?".into()),
             f: o.get("f").map(id_text).unwrap_or_default(),
             value: o.get("value").cloned().unwrap_or(Value::Null),

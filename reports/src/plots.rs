@@ -64,6 +64,8 @@ pub struct Plots {
     /// Sentences saying what was thinned and what is not plotted.
     pub sampling: Vec<String>,
     pub bucket: String,
+    /// The quantile chart's series and colours, for a legend beside the chart (never over it).
+    pub quantile_legend: Vec<(String, String)>,
 }
 
 struct Point {
@@ -75,6 +77,7 @@ struct Point {
 
 pub fn draw(input: &PlotInput) -> anyhow::Result<Plots> {
     let dur_s = (input.end_ns as f64 / 1e9).max(1e-3);
+    let from_s = axis_start_s(input, dur_s);
     let functions = function_shapes(input);
     let shape_of: HashMap<&str, Shape> = functions.iter().map(|f| (f.f.as_str(), f.shape)).collect();
     let mut sampling = Vec::new();
@@ -92,17 +95,57 @@ pub fn draw(input: &PlotInput) -> anyhow::Result<Plots> {
     let y_lo = 10f64.powf(lo.log10().floor());
     let y_hi = 10f64.powf(hi.log10().ceil()).max(y_lo * 10.0);
 
-    let (points, notes) = thin_points(input, &shape_of, dur_s, y_lo, y_hi);
+    let (points, notes) = thin_points(input, &shape_of, (from_s, dur_s), y_lo, y_hi);
     sampling.extend(notes);
+    if from_s > 0.0 {
+        sampling.push(format!(
+            "The time axes start at {from_s:.0} s: the set-up before the first client operation and the first fault is left off."
+        ));
+    }
     let pending = input.ops.iter().filter(|o| o.end.is_none()).count();
     if pending > 0 {
         sampling.push(format!("{pending} ops never completed (no latency) and are not in the latency plot."));
     }
 
-    let latency_svg = latency_chart(input, &points, dur_s, y_lo, y_hi)?;
-    let bucket_ns = bucket_width_ns(input.end_ns);
-    let (quantiles_svg, throughput_svg) = bucket_charts(input, dur_s, bucket_ns)?;
-    Ok(Plots { latency_svg, quantiles_svg, throughput_svg, functions, sampling, bucket: style::duration(bucket_ns) })
+    let latency_svg = latency_chart(input, &points, (from_s, dur_s), y_lo, y_hi)?;
+    let bucket_ns = bucket_width_ns(input.end_ns.saturating_sub((from_s * 1e9) as u64));
+    let (quantiles_svg, throughput_svg) = bucket_charts(input, (from_s, dur_s), bucket_ns)?;
+    let quantile_legend = QUANTILES.iter().map(|(name, _, c)| (name.to_string(), rgb_hex(*c))).collect();
+    Ok(Plots {
+        latency_svg,
+        quantiles_svg,
+        throughput_svg,
+        functions,
+        sampling,
+        bucket: style::duration(bucket_ns),
+        quantile_legend,
+    })
+}
+
+/// Where the time axes start (s): a round second just before the first client operation or
+/// fault, so that a database's minute of set-up does not take a third of every chart; 0 when
+/// the set-up is short beside the run.
+fn axis_start_s(input: &PlotInput, dur_s: f64) -> f64 {
+    let first_op = input.ops.iter().map(|o| o.start).min();
+    let first_fault = input.windows.iter().map(|w| w.start).min();
+    let Some(first) = first_op.into_iter().chain(first_fault).min() else { return 0.0 };
+    let first_s = first as f64 / 1e9;
+    if first_s < dur_s * 0.1 {
+        return 0.0;
+    }
+    (first_s - (dur_s - first_s) * 0.02).floor().max(0.0)
+}
+
+/// The quantile series: name, quantile, colour.
+const QUANTILES: [(&str, f64, RGBColor); 4] = [
+    ("p50", 0.5, RGBColor(0x1f, 0x77, 0xb4)),
+    ("p95", 0.95, RGBColor(0x9e, 0x5f, 0xc0)),
+    ("p99", 0.99, RGBColor(0xd6, 0x27, 0x83)),
+    ("max", 1.0, RGBColor(0x44, 0x44, 0x44)),
+];
+
+fn rgb_hex(c: RGBColor) -> String {
+    format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
 }
 
 /// Marker shape per function, most frequent first.
@@ -126,7 +169,7 @@ fn function_shapes(input: &PlotInput) -> Vec<FunctionShape> {
 fn thin_points(
     input: &PlotInput,
     shape_of: &HashMap<&str, Shape>,
-    dur_s: f64,
+    (from_s, dur_s): (f64, f64),
     y_lo: f64,
     y_hi: f64,
 ) -> (Vec<Point>, Vec<String>) {
@@ -154,7 +197,7 @@ fn thin_points(
     let (log_lo, log_span) = (y_lo.log10(), (y_hi.log10() - y_lo.log10()).max(1e-9));
     // Grid cell of a point, at `cell` plot pixels per cell.
     let cell_of = |p: &Point, cell: f64| -> (u32, u32, u8, u8) {
-        let x = (p.t_s / dur_s * WIDTH as f64 / cell) as u32;
+        let x = ((p.t_s - from_s).max(0.0) / (dur_s - from_s) * WIDTH as f64 / cell) as u32;
         let y = ((p.lat_ms.log10() - log_lo) / log_span * LATENCY_HEIGHT as f64 / cell) as u32;
         (x, y, p.shape as u8, p.outcome as u8)
     };
@@ -293,7 +336,13 @@ fn root(buf: &mut String, width: u32, height: u32) -> DrawingArea<SVGBackend<'_>
     root
 }
 
-fn latency_chart(input: &PlotInput, points: &[Point], dur_s: f64, y_lo: f64, y_hi: f64) -> anyhow::Result<String> {
+fn latency_chart(
+    input: &PlotInput,
+    points: &[Point],
+    (from_s, dur_s): (f64, f64),
+    y_lo: f64,
+    y_hi: f64,
+) -> anyhow::Result<String> {
     let mut buf = String::with_capacity(points.len() * 100 + 20_000);
     {
         let root = root(&mut buf, WIDTH, LATENCY_HEIGHT);
@@ -301,7 +350,7 @@ fn latency_chart(input: &PlotInput, points: &[Point], dur_s: f64, y_lo: f64, y_h
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(70)
-            .build_cartesian_2d(0f64..dur_s, (y_lo..y_hi).log_scale())
+            .build_cartesian_2d(from_s..dur_s, (y_lo..y_hi).log_scale())
             .map_err(|e| anyhow::anyhow!("latency chart: {e}"))?;
         mesh!(chart, "latency (ms, log scale)");
         shade_windows(&mut chart, input.windows, input.end_ns, y_lo, y_hi, true)?;
@@ -383,19 +432,13 @@ pub fn harness_chart(samples: &[HarnessSample]) -> anyhow::Result<String> {
             .build_cartesian_2d(0f64..dur_s, 0f64..top)
             .map_err(|e| anyhow::anyhow!("harness chart: {e}"))?;
         mesh!(chart, "harness RSS (MB)");
-        let fds = match (samples.first(), samples.last()) {
-            (Some(a), Some(b)) => format!("RSS; descriptors {} at start, {} at end", a.fds, b.fds),
-            _ => "RSS".into(),
-        };
+        // One series, named by the axis; the descriptor counts are in the summary above it.
         chart
             .draw_series(LineSeries::new(samples.iter().map(|s| (s.t_s, s.rss_mb)), style::OK.stroke_width(2)))
-            .map_err(|e| anyhow::anyhow!("harness chart: {e}"))?
-            .label(fds)
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style::OK.stroke_width(2)));
+            .map_err(|e| anyhow::anyhow!("harness chart: {e}"))?;
         chart
             .draw_series(samples.iter().map(|s| Circle::new((s.t_s, s.rss_mb), 3, style::OK.filled())))
             .map_err(|e| anyhow::anyhow!("harness chart: {e}"))?;
-        legend(&mut chart)?;
         root.present().map_err(|e| anyhow::anyhow!("harness chart: {e}"))?;
     }
     Ok(compact_svg(buf))
@@ -425,7 +468,7 @@ pub fn bucket_width_ns(end_ns: u64) -> u64 {
     STEPS_MS.iter().map(|ms| ms * 1_000_000).find(|&w| w >= target).unwrap_or(600_000_000_000)
 }
 
-fn bucket_charts(input: &PlotInput, dur_s: f64, bucket_ns: u64) -> anyhow::Result<(String, String)> {
+fn bucket_charts(input: &PlotInput, (from_s, dur_s): (f64, f64), bucket_ns: u64) -> anyhow::Result<(String, String)> {
     let n = (input.end_ns / bucket_ns + 1) as usize;
     let mut lat: Vec<Vec<u64>> = vec![Vec::new(); n];
     let mut counts = vec![[0u64; 3]; n];
@@ -445,21 +488,13 @@ fn bucket_charts(input: &PlotInput, dur_s: f64, bucket_ns: u64) -> anyhow::Resul
     }
     let mid = |b: usize| (b as f64 + 0.5) * bucket_ns as f64 / 1e9;
     // Quantile series (ms), skipping empty buckets.
-    let names = ["p50", "p95", "p99", "max"];
-    let qs = [0.5, 0.95, 0.99, 1.0];
-    let colors = [
-        RGBColor(0x1f, 0x77, 0xb4),
-        RGBColor(0x9e, 0x5f, 0xc0),
-        RGBColor(0xd6, 0x27, 0x83),
-        RGBColor(0x44, 0x44, 0x44),
-    ];
     let mut series: [Vec<(f64, f64)>; 4] = Default::default();
     for (b, l) in lat.iter_mut().enumerate() {
         if l.is_empty() {
             continue;
         }
         l.sort_unstable();
-        for (k, q) in qs.iter().enumerate() {
+        for (k, (_, q, _)) in QUANTILES.iter().enumerate() {
             let i = ((l.len() - 1) as f64 * q).round() as usize;
             series[k].push((mid(b), (l[i] as f64 / 1e6).max(1e-3)));
         }
@@ -483,19 +518,17 @@ fn bucket_charts(input: &PlotInput, dur_s: f64, bucket_ns: u64) -> anyhow::Resul
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(70)
-            .build_cartesian_2d(0f64..dur_s, (y_lo..y_hi).log_scale())
+            .build_cartesian_2d(from_s..dur_s, (y_lo..y_hi).log_scale())
             .map_err(|e| anyhow::anyhow!("quantile chart: {e}"))?;
         mesh!(chart, "latency (ms, log scale)");
         shade_windows(&mut chart, input.windows, input.end_ns, y_lo, y_hi, false)?;
-        for k in 0..4 {
-            let c = colors[k];
+        // The legend is on the page beside the chart (`Plots::quantile_legend`): inside the
+        // plot area it covered the data.
+        for (k, (_, _, c)) in QUANTILES.iter().enumerate() {
             chart
                 .draw_series(LineSeries::new(series[k].iter().copied(), c.stroke_width(2)))
-                .map_err(|e| anyhow::anyhow!("quantile chart: {e}"))?
-                .label(names[k])
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+                .map_err(|e| anyhow::anyhow!("quantile chart: {e}"))?;
         }
-        legend(&mut chart)?;
         root.present().map_err(|e| anyhow::anyhow!("quantile chart: {e}"))?;
     }
     // Throughput (ops/s) per outcome.
@@ -509,43 +542,30 @@ fn bucket_charts(input: &PlotInput, dur_s: f64, bucket_ns: u64) -> anyhow::Resul
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(70)
-            .build_cartesian_2d(0f64..dur_s, 0f64..y_top)
+            .build_cartesian_2d(from_s..dur_s, 0f64..y_top)
             .map_err(|e| anyhow::anyhow!("throughput chart: {e}"))?;
         mesh!(chart, "throughput (ops/s)");
         shade_windows(&mut chart, input.windows, input.end_ns, 0.0, y_top, false)?;
         mark_anomalies(&mut chart, input.markers, 0.0, y_top)?;
-        for (slot, (name, c)) in
-            [("ok", style::OK), ("fail", style::FAIL), ("info", style::INFO)].into_iter().enumerate()
-        {
+        // The legend (ok, fail, info) is on the page, as for the latency chart.
+        for (slot, c) in [style::OK, style::FAIL, style::INFO].into_iter().enumerate() {
             if counts.iter().all(|b| b[slot] == 0) {
                 continue;
             }
             chart
                 .draw_series(LineSeries::new(
-                    counts.iter().enumerate().map(|(b, k)| (mid(b), k[slot] as f64 * per_s)),
+                    counts
+                        .iter()
+                        .enumerate()
+                        .filter(|(b, _)| mid(*b) >= from_s)
+                        .map(|(b, k)| (mid(b), k[slot] as f64 * per_s)),
                     c.stroke_width(2),
                 ))
-                .map_err(|e| anyhow::anyhow!("throughput chart: {e}"))?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+                .map_err(|e| anyhow::anyhow!("throughput chart: {e}"))?;
         }
-        legend(&mut chart)?;
         root.present().map_err(|e| anyhow::anyhow!("throughput chart: {e}"))?;
     }
     Ok((qbuf, tbuf))
-}
-
-fn legend<'a, 'b: 'a, X: Ranged, Y: Ranged>(
-    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, Y>>,
-) -> anyhow::Result<()> {
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(0xcc, 0xcc, 0xcc))
-        .label_font(font(12))
-        .draw()
-        .map_err(|e| anyhow::anyhow!("chart legend: {e}"))
 }
 
 #[cfg(test)]
@@ -592,7 +612,7 @@ mod tests {
             markers: &[],
         };
         let shape_of = HashMap::new();
-        let (points, notes) = thin_points(&input, &shape_of, input.end_ns as f64 / 1e9, 0.1, 10_000.0);
+        let (points, notes) = thin_points(&input, &shape_of, (0.0, input.end_ns as f64 / 1e9), 0.1, 10_000.0);
         let count = |o: Outcome| points.iter().filter(|p| p.outcome == o).count();
         assert!(count(Outcome::Fail) <= FAILED_POINT_BUDGET + 500, "{} fail points", count(Outcome::Fail));
         assert!(count(Outcome::Ok) > count(Outcome::Fail), "ok {} fail {}", count(Outcome::Ok), count(Outcome::Fail));

@@ -49,7 +49,10 @@ struct RunView<'a> {
     reason: String,
     seed: String,
     command_line: String,
-    config: Vec<LabelValue>,
+    /// Settings given on the command line (the ones that differ from the defaults).
+    config_set: Vec<LabelValue>,
+    /// Every other setting: the defaults, collapsed.
+    config_default: Vec<LabelValue>,
     stats: Vec<LabelValue>,
     /// The harness's memory over the run (empty without samples).
     harness_svg: String,
@@ -88,12 +91,27 @@ const CONFIG_ORDER: [&str; 13] = [
     "start_time",
 ];
 
-fn config_rows(test: &Value) -> Vec<LabelValue> {
+/// test.json as rows, split in two: the settings the command line gave (what differs from the
+/// defaults, shown), and the rest (collapsed). A flag `--time-limit` names `time_limit` or
+/// `time_limit_s`; the name, the workload and the database are always shown.
+fn config_rows(test: &Value) -> (Vec<LabelValue>, Vec<LabelValue>) {
     let Some(obj) = test.as_object() else {
-        return vec![LabelValue { label: "test.json".into(), value: style::value_text(test, 2000) }];
+        return (vec![LabelValue { label: "test.json".into(), value: style::value_text(test, 2000) }], Vec::new());
     };
     let mut keys: Vec<&String> = obj.keys().filter(|k| k.as_str() != "command_line").collect();
     keys.sort_by_key(|k| (CONFIG_ORDER.iter().position(|o| o == k).unwrap_or(usize::MAX), k.to_string()));
+    let given: Vec<String> = obj
+        .get("command_line")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|t| t.strip_prefix("--"))
+        .map(|t| t.split('=').next().unwrap_or(t).replace('-', "_"))
+        .collect();
+    let is_given = |k: &str| {
+        ["name", "db", "workload"].contains(&k)
+            || given.iter().any(|g| g == k || format!("{g}_s") == k || (g == "db_recipe" && k == "db_recipe"))
+    };
     // Lists of plain values read as lists ("n1, n2, n3") and maps of plain values as
     // "latency: 50, jitter: 10", not as JSON.
     let plain = |x: &Value| !x.is_object() && !x.is_array();
@@ -104,7 +122,10 @@ fn config_rows(test: &Value) -> Vec<LabelValue> {
         }
         _ => style::value_text(v, 2000),
     };
-    keys.into_iter().map(|k| LabelValue { label: k.clone(), value: text(&obj[k]) }).collect()
+    let (set, rest): (Vec<&String>, Vec<&String>) = keys.into_iter().partition(|k| is_given(k));
+    let rows =
+        |ks: Vec<&String>| ks.into_iter().map(|k| LabelValue { label: k.clone(), value: text(&obj[k]) }).collect();
+    (rows(set), rows(rest))
 }
 
 fn scalar_text(v: Option<&Value>) -> String {
@@ -129,6 +150,7 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
     // acknowledgement), drawn on the charts.
     let mut violations: Vec<(u64, u64)> = Vec::new();
     let mut markers: Vec<(u64, String)> = Vec::new();
+    let mut highlight: std::collections::HashSet<u64> = std::collections::HashSet::new();
     if let Some(f) = checkers_json
         .and_then(|c| checker(c, Checker::Linearizable))
         .and_then(|l| l.get("failure"))
@@ -136,6 +158,41 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
     {
         violations.extend(f.span());
         markers.extend(f.failing_time().map(|t| (t, "not linearizable".to_string())));
+        highlight.extend(f.named_indices());
+    }
+    // Transactional anomalies: the transactions of each type's first instances, and lost
+    // appends' transactions, by their completions' history indices.
+    if let Some(txn) = checkers_json.and_then(|c| checker(c, Checker::Txn)) {
+        let cycles = txn.get("anomalies").and_then(Value::as_object).into_iter().flat_map(|a| a.values());
+        let named = cycles
+            .filter_map(Value::as_array)
+            .flat_map(|cases| cases.iter().take(3))
+            .filter_map(|c| c.get("cycle").and_then(Value::as_array))
+            .flatten()
+            .chain(txn.get("lost").and_then(Value::as_array).into_iter().flatten().take(20))
+            .filter_map(|t| t.get("index").and_then(Value::as_u64));
+        for index in named {
+            if let Some(op) = history.get(index as usize).filter(|op| op.index == index) {
+                violations.push((op.time, op.time));
+                highlight.insert(index);
+            }
+        }
+        let lost = txn.get("lost").and_then(Value::as_array).map_or(0, Vec::len);
+        let first_lost = txn
+            .get("lost")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.get("time")?.as_u64())
+            .min();
+        if let Some(t) = first_lost {
+            let label = if lost == 1 {
+                "lost append acknowledged".to_string()
+            } else {
+                format!("first of {lost} lost appends acknowledged")
+            };
+            markers.push((t, label));
+        }
     }
     let set_result = checkers_json.and_then(|c| checker(c, Checker::Set));
     if let Some(lost) = set_result.and_then(|s| s.get("lost")).and_then(Value::as_array) {
@@ -174,7 +231,7 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
     if let Some(set) = checkers.iter_mut().find(|c| c.kind == Some(Checker::Set)).filter(|_| !lost_acks.is_empty()) {
         set.svg = plots::lost_chart(&lost_acks, &fault_windows, end_ns)?;
     }
-    let timeline = timeline::build(history, &ops, &fault_windows, &violations);
+    let timeline = timeline::build(history, &ops, &fault_windows, &violations, &highlight);
 
     let (verdict, reason) = match results {
         Some(r) => (
@@ -217,6 +274,7 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
         .find_map(|c| c.explanation.iter().find_map(|e| e.strip_prefix("Why: ")))
         .map(|w| w.trim_end_matches('.').to_string());
     let undecided = if view_verdict_is_unknown(results) { unknown_story(&checkers, results) } else { Vec::new() };
+    let (config_set, config_default) = test.map(config_rows).unwrap_or_default();
     let view = RunView {
         title: &input.title,
         subtitle: input.subtitle.clone(),
@@ -224,7 +282,8 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
         reason,
         seed: scalar_text(test.and_then(|t| t.get("seed"))),
         command_line: scalar_text(test.and_then(|t| t.get("command_line"))),
-        config: test.map(config_rows).unwrap_or_default(),
+        config_set,
+        config_default,
         stats,
         harness_svg,
         notes: &input.notes,

@@ -5,14 +5,16 @@
 //!
 //! A huge history is bounded: the timeline shows the first ops, the ops around each fault
 //! window's start and end, and the ops around violations, as separate segments, and says how
-//! many ops it left out between them.
+//! many ops it left out between them. The ops a checker named as the violation are marked,
+//! and the jump link lands on the first of them; the nemesis's events have a column of their
+//! own; transactions read as their micro-ops (`r 3 [1 2], a 3 7`).
 
 use crate::ops::{ClientOp, Outcome};
 use crate::style;
 use faultline_checkers::faults::FaultWindow;
 use faultline_checkers::Op;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// Ops shown from the start of the run.
 const FIRST: usize = 300;
@@ -36,6 +38,8 @@ pub struct OpBox {
     pub class: String,
     pub label: String,
     pub title: String,
+    /// The HTML id of the first violating op ("violation"), the jump links' target; else empty.
+    pub id: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -96,29 +100,77 @@ fn ranges(ops: &[ClientOp], windows: &[FaultWindow], violations: &[(u64, u64)]) 
     merged
 }
 
-fn segment(history: &[Op], ops: &[ClientOp], omitted_before: usize) -> Segment {
-    // Columns: processes in numeric order.
+/// What an op did, as people write it: `write 3`, `read → 3`, and a transaction's micro-ops
+/// `r 3 [1 2], a 3 7` (its completion's values when it committed).
+fn op_label(inv: &Op, done: &Op, ok: bool) -> String {
+    let key = inv.key.as_ref().map(|k| format!("[{}] ", style::value_text(k, 20))).unwrap_or_default();
+    let value = if ok && !done.value.is_null() { &done.value } else { &inv.value };
+    if let Some(mops) = value.as_array().filter(|m| m.iter().all(|m| m.as_array().is_some_and(|m| m.len() == 3))) {
+        let short = |m: &serde_json::Value| {
+            let f = m[0].as_str().unwrap_or("?");
+            let f = match f {
+                "r" | "read" => "r",
+                "append" | "a" => "a",
+                "w" | "write" => "w",
+                other => other,
+            };
+            format!("{f} {} {}", style::value_text(&m[1], 12), style::value_text(&m[2], 24))
+        };
+        return style::truncate(&mops.iter().map(short).collect::<Vec<_>>().join(", "), 60);
+    }
+    style::truncate(&format!("{} {key}{}", inv.f, style::value_text(value, 24)), 40)
+}
+
+/// A value in words: lists as "a, b", maps as "k: v; k: v" (nested in parentheses), so that
+/// a fault's details never show as JSON.
+fn plain(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let text = match v {
+        Value::Array(xs) => xs.iter().map(plain).collect::<Vec<_>>().join(", "),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| match v {
+                Value::Object(_) => format!("{k}: ({})", plain(v)),
+                v => format!("{k}: {}", plain(v)),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Value::String(s) => s.clone(),
+        v => v.to_string(),
+    };
+    style::truncate(&text, 600)
+}
+
+fn segment(history: &[Op], ops: &[ClientOp], omitted_before: usize, highlight: &HashSet<u64>) -> Segment {
+    // Columns: the nemesis first (when it acted in the segment), then processes in numeric order.
     let mut columns: BTreeMap<u64, usize> = BTreeMap::new();
     for o in ops {
         columns.entry(o.process).or_default();
     }
-    for (i, c) in columns.values_mut().enumerate() {
-        *c = i;
-    }
-    // Rows: the segment's events in history order.
+    // Rows: the segment's events in history order, the nemesis's among them.
     let mut events: Vec<usize> = ops.iter().flat_map(|o| [Some(o.invoke), o.complete]).flatten().collect();
     events.sort_unstable();
     events.dedup();
+    let (lo, hi) = (events.first().copied().unwrap_or(0), events.last().copied().unwrap_or(0));
+    let nemesis: Vec<usize> = (lo..=hi.min(history.len().saturating_sub(1)))
+        .filter(|&i| history.get(i).is_some_and(|e| e.is_nemesis()))
+        .collect();
+    let shift = usize::from(!nemesis.is_empty());
+    for (i, c) in columns.values_mut().enumerate() {
+        *c = i + shift;
+    }
+    events.extend(&nemesis);
+    events.sort_unstable();
     let row = |e: usize| events.binary_search(&e).unwrap_or(0);
     let rows = events.len().max(1);
-    let boxes = ops
+    let marked = |i: usize| history.get(i).is_some_and(|e| highlight.contains(&e.index));
+    let mut boxes: Vec<OpBox> = ops
         .iter()
         .map(|o| {
             let top = row(o.invoke);
             let bottom = o.complete.map(row).unwrap_or(rows - 1);
             let inv = &history[o.invoke];
             let last = o.last_event(history);
-            let value = if o.outcome == Outcome::Ok && !last.value.is_null() { &last.value } else { &inv.value };
             let key = inv.key.as_ref().map(|k| format!("[{}] ", style::value_text(k, 20))).unwrap_or_default();
             let mut title = format!(
                 "process {} · {} {}{} · {} · invoked {}",
@@ -142,38 +194,82 @@ fn segment(history: &[Op], ops: &[ClientOp], omitted_before: usize) -> Segment {
             if let Some(err) = &last.error {
                 title.push_str(&format!(" · error {}", style::truncate(err, 300)));
             }
+            let violating = marked(o.invoke) || o.complete.is_some_and(marked);
+            if violating {
+                title.push_str(" · part of the violation");
+            }
             OpBox {
                 left: columns[&o.process] * COLUMN_PX,
                 top: top * ROW_PX,
                 height: (bottom - top + 1) * ROW_PX - 2,
-                class: o.outcome.as_str().to_string(),
-                label: style::truncate(&format!("{} {key}{}", inv.f, style::value_text(value, 24)), 40),
+                class: format!("{}{}", o.outcome.as_str(), if violating { " violating" } else { "" }),
+                label: op_label(inv, last, o.outcome == Outcome::Ok),
                 title,
+                id: String::new(),
             }
         })
         .collect();
+    // The nemesis's events: one row each, in its own column, as Jepsen's timeline has it.
+    boxes.extend(nemesis.iter().map(|&i| {
+        let e = &history[i];
+        // A fault's details read as "targets: n1, n2 · signal: SIGKILL", not as JSON.
+        let value = match &e.value {
+            serde_json::Value::Object(m) => {
+                m.iter().map(|(k, v)| format!("{k}: {}", plain(v))).collect::<Vec<_>>().join(" · ")
+            }
+            v => plain(v),
+        };
+        OpBox {
+            left: 0,
+            top: row(i) * ROW_PX,
+            height: ROW_PX - 2,
+            class: "nemesis".into(),
+            label: style::truncate(&e.f, 40),
+            title: format!("nemesis · {} {value} · at {}", e.f, style::secs(e.time)),
+            id: String::new(),
+        }
+    }));
     let (t0, t1) =
         (ops.first().map(|o| o.start).unwrap_or(0), ops.iter().map(|o| o.end.unwrap_or(o.start)).max().unwrap_or(0));
+    let mut head: Vec<(usize, String)> = columns.iter().map(|(p, c)| (c * COLUMN_PX, format!("p{p}"))).collect();
+    if shift == 1 {
+        head.insert(0, (0, "nemesis".into()));
+    }
     Segment {
         title: format!("{} ops from {} to {}", ops.len(), style::secs(t0), style::secs(t1)),
         anchor: String::new(),
         omitted_before,
-        width: columns.len() * COLUMN_PX,
+        width: (columns.len() + shift) * COLUMN_PX,
         height: rows * ROW_PX,
-        columns: columns.iter().map(|(p, c)| (c * COLUMN_PX, p.to_string())).collect(),
+        columns: head,
         boxes,
     }
 }
 
-/// `ops` must be sorted by start (as `ops::client_ops` returns them).
-pub fn build(history: &[Op], ops: &[ClientOp], windows: &[FaultWindow], violations: &[(u64, u64)]) -> Timeline {
+/// `ops` must be sorted by start (as `ops::client_ops` returns them). `highlight` holds the
+/// history indices (invocation or completion) of the ops a checker named as the violation:
+/// they are marked, and the first carries the jump links' target.
+pub fn build(
+    history: &[Op],
+    ops: &[ClientOp],
+    windows: &[FaultWindow],
+    violations: &[(u64, u64)],
+    highlight: &HashSet<u64>,
+) -> Timeline {
     let mut segments = Vec::new();
     let mut prev_end = 0;
     let mut shown = 0;
     let first_violation = violations.iter().map(|v| v.0).min();
     let mut anchored = false;
     for (a, b) in ranges(ops, windows, violations) {
-        let mut seg = segment(history, &ops[a..b], a - prev_end);
+        let mut seg = segment(history, &ops[a..b], a - prev_end, highlight);
+        // The jump lands on the first violating op itself; without named ops, on the segment.
+        if !anchored {
+            if let Some(b) = seg.boxes.iter_mut().filter(|b| b.class.ends_with(" violating")).min_by_key(|b| b.top) {
+                b.id = "violation".into();
+                anchored = true;
+            }
+        }
         let holds = |t: u64| ops[a..b].iter().any(|o| o.start <= t && o.end.unwrap_or(o.start) >= t);
         if !anchored && first_violation.is_some_and(holds) {
             seg.anchor = "violation".into();
@@ -217,7 +313,7 @@ mod tests {
     fn small_histories_are_shown_whole() {
         let h = history(10);
         let ops = crate::ops::client_ops(&h);
-        let t = build(&h, &ops, &[], &[]);
+        let t = build(&h, &ops, &[], &[], &HashSet::new());
         assert_eq!((t.segments.len(), t.shown, t.omitted_after), (1, 10, 0));
         assert_eq!(t.segments[0].columns.len(), 3);
         assert_eq!(t.segments[0].boxes[1].left, COLUMN_PX);
@@ -228,7 +324,7 @@ mod tests {
     fn large_histories_keep_the_start_and_the_violation() {
         let h = history(10_000);
         let ops = crate::ops::client_ops(&h);
-        let t = build(&h, &ops, &[], &[(500_000, 500_100)]);
+        let t = build(&h, &ops, &[], &[(500_000, 500_100)], &HashSet::new());
         assert_eq!(t.segments.len(), 2);
         assert_eq!(t.segments[0].boxes.len(), FIRST);
         let seg = &t.segments[1];
