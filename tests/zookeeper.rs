@@ -39,6 +39,9 @@ fn zookeeper_sync_reads_are_linearizable_and_plain_reads_sequential() {
     assert_eq!(test["client"], SYNC_CLIENT);
     let page = std::fs::read_to_string(run.join("report/index.html")).unwrap();
     assert!(page.contains(RECIPE) && page.contains("examples/zookeeper/client.py --sync"), "report names neither");
+    // A cas whose value did not match is ZooKeeper's correct "no": the page says it is not
+    // counted against availability.
+    common::assert_report_explains(&run, "zookeeper-sync", &["VALID", "expected"]);
     let list = faultline().args(["list", "--store"]).arg(store.path()).output().unwrap();
     let list = String::from_utf8_lossy(&list.stdout);
     assert!(list.contains(RECIPE) && list.contains("client.py --sync"), "{list}");

@@ -3,6 +3,7 @@
 //! Pure and synchronous: checkers read histories (from memory or files) and return results;
 //! they never talk to nodes. Data flows runner -> store -> checkers -> reports.
 
+pub mod bank;
 pub mod compose;
 pub mod convergence;
 pub mod counter;

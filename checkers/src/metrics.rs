@@ -200,20 +200,35 @@ impl FailureClass {
         }
         let e = c.error.as_deref().unwrap_or("").to_ascii_lowercase();
         let has = |words: &[&str]| words.iter().any(|w| e.contains(w));
-        Some(if c.kind == OpType::Fail && op.f() == "cas" && has(&["did not match", "mismatch", "compare failed"]) {
-            FailureClass::Expected
-        } else if has(&["timed out", "timeout", "deadline"]) {
-            FailureClass::Timeout
-        } else if has(&["refused", "reset", "broken pipe", "connection closed", "unexpected eof", "not connected"]) {
-            FailureClass::Refused
-        } else if has(&["deadlock", "1213", "40001", "serializ", "conflict", "changed concurrently", "lock wait"]) {
-            FailureClass::Conflict
-        } else if has(&["leader", "quorum", "read-only", "readonly", "not ready", "unavailable", "no primary", "wsrep"])
-        {
-            FailureClass::Unavailable
-        } else {
-            FailureClass::Other
-        })
+        // A refused overdraft is the bank's correct "no", as a cas whose value did not match is.
+        Some(
+            if c.kind == OpType::Fail
+                && (op.f() == "cas" && has(&["did not match", "mismatch", "compare failed"])
+                    || op.f() == "transfer" && has(&["insufficient funds"]))
+            {
+                FailureClass::Expected
+            } else if has(&["timed out", "timeout", "deadline"]) {
+                FailureClass::Timeout
+            } else if has(&["refused", "reset", "broken pipe", "connection closed", "unexpected eof", "not connected"])
+            {
+                FailureClass::Refused
+            } else if has(&["deadlock", "1213", "40001", "serializ", "conflict", "changed concurrently", "lock wait"]) {
+                FailureClass::Conflict
+            } else if has(&[
+                "leader",
+                "quorum",
+                "read-only",
+                "readonly",
+                "not ready",
+                "unavailable",
+                "no primary",
+                "wsrep",
+            ]) {
+                FailureClass::Unavailable
+            } else {
+                FailureClass::Other
+            },
+        )
     }
 
     pub fn as_str(self) -> &'static str {

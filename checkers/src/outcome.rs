@@ -26,6 +26,8 @@ pub enum Checker {
     Convergence,
     /// A counter's reads within the bounds of the adds.
     Counter,
+    /// A bank's reads: every balance read sums to the initial total, none overdrawn.
+    Bank,
     /// Elle's transactional checker (list-append, rw-register).
     Txn,
     /// `--expect` thresholds.
@@ -39,12 +41,13 @@ pub enum Checker {
 
 impl Checker {
     /// faultline's own checkers, each with a view of its own in the report.
-    pub const ALL: [Checker; 8] = [
+    pub const ALL: [Checker; 9] = [
         Checker::Linearizable,
         Checker::Ladder,
         Checker::Set,
         Checker::Convergence,
         Checker::Counter,
+        Checker::Bank,
         Checker::Txn,
         Checker::Expectations,
         Checker::Metrics,
@@ -58,6 +61,7 @@ impl Checker {
             Checker::Set => "set",
             Checker::Convergence => "convergence",
             Checker::Counter => "counter",
+            Checker::Bank => "bank",
             Checker::Txn => "txn",
             Checker::Expectations => "expectations",
             Checker::Metrics => "metrics",

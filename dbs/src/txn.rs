@@ -35,11 +35,12 @@ pub fn micro_ops(op: &Invocation) -> Result<&[Value], Box<Completion>> {
 }
 
 /// Which table a transactional workload uses: `append (k, v text)` holding comma-separated
-/// values, or `registers (k, v bigint)`.
+/// values, `registers (k, v bigint)`, or the bank's `accounts (id, balance bigint)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {
     Append,
     Registers,
+    Accounts,
 }
 
 impl Table {
@@ -48,12 +49,48 @@ impl Table {
         match workload.shape() {
             Shape::ListAppend => Ok(Table::Append),
             Shape::RwRegister => Ok(Table::Registers),
+            Shape::Bank => Ok(Table::Accounts),
             Shape::Register | Shape::Set | Shape::Counter => {
-                let txn = faultline_workloads::registry::names_with_shape(&[Shape::ListAppend, Shape::RwRegister]);
+                let txn = faultline_workloads::registry::names_with_shape(&[
+                    Shape::ListAppend,
+                    Shape::RwRegister,
+                    Shape::Bank,
+                ]);
                 bail!("{db} has no client for workload {:?} (it has: {})", workload.name(), txn.join(", "))
             }
         }
     }
+}
+
+/// What the SQL clients run for a bank operation, as the one micro-op of its transaction:
+/// `["transfer", from, to, amount]` or `["read"]` (see [`bank_completion`]).
+pub fn bank_mop(op: &Invocation) -> Result<Value, Box<Completion>> {
+    match op.f.as_str() {
+        "transfer" => {
+            let (from, to, amount) =
+                faultline_workloads::bank::transfer_parts(op).map_err(|e| Box::new(Completion::fail(op, e)))?;
+            Ok(json!(["transfer", from, to, amount]))
+        }
+        "read" | "final-read" => Ok(json!(["read"])),
+        f => Err(Box::new(Completion::fail(op, format!("the bank has no operation {f:?}")))),
+    }
+}
+
+/// A bank operation's completion from its transaction's: a transfer answers its invocation's
+/// value, a read the balances its micro-op came back with.
+pub fn bank_completion(op: &Invocation, mut done: Completion) -> Completion {
+    if done.kind == faultline_workloads::OpType::Ok {
+        done.value = match op.f.as_str() {
+            "transfer" => op.value.clone(),
+            _ => done.value.as_array().and_then(|d| d.first()).cloned().unwrap_or(Value::Null),
+        };
+    }
+    done
+}
+
+/// The balances of a bank read as its completion's value: `{"0": 20, ...}`.
+pub fn balances(rows: impl IntoIterator<Item = (i64, i64)>) -> Value {
+    Value::Object(rows.into_iter().map(|(id, b)| (id.to_string(), json!(b))).collect())
 }
 
 /// A micro-op taken apart: `(f, key, value)`; a malformed one reads key 0 (the generator never

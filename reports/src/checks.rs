@@ -150,6 +150,7 @@ fn view(name: &str, result: &Value) -> CheckerView {
         Some(Checker::Expectations) => expectations(&mut v, &obj, &mut rest),
         Some(Checker::Metrics) => metrics(&mut v, &obj, &mut rest),
         Some(Checker::Counter) => counter(&mut v, &obj, &mut rest),
+        Some(Checker::Bank) => bank(&mut v, &obj, &mut rest),
         Some(Checker::Ladder) => ladder(&mut v, &obj, &mut rest),
         Some(Checker::Txn) => txn(&mut v, &obj, &mut rest),
         // An extension's or another tool's checker: its result as it is.
@@ -577,6 +578,56 @@ fn counter(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String,
     });
     rest.remove("violations");
     rest.remove("errors");
+}
+
+/// The bank checker (`checkers::bank`): the first wrong read in words, the wrong reads as a
+/// table; the total over time is drawn by `render` (it needs the fault windows).
+fn bank(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Value>) {
+    for k in ["total", "accounts"] {
+        if let Some(x) = obj.get(k) {
+            v.facts.push((k.to_string(), text(Some(x))));
+            rest.remove(k);
+        }
+    }
+    if let Some(c) = obj.get("counts").and_then(Value::as_object) {
+        for (k, x) in c {
+            v.facts.push((k.replace('_', " "), text(Some(x))));
+        }
+        rest.remove("counts");
+    }
+    rest.remove("totals");
+    let Some(bad) = obj.get("violations").and_then(Value::as_array) else { return };
+    if let Some(first) = bad.first().and_then(|b| b.get("explanation")).and_then(Value::as_str) {
+        v.explanation.push(format!("The first wrong read: {first}."));
+    }
+    if !bad.is_empty() {
+        let rows: Vec<Row> = bad
+            .iter()
+            .take(MAX_ROWS)
+            .map(|b| Row {
+                cells: vec![
+                    text(b.get("index")),
+                    text(b.get("node")),
+                    b.get("invoked_at")
+                        .and_then(Value::as_u64)
+                        .map_or(String::new(), |t| format!("{:.3}s", t as f64 / 1e9)),
+                    text(b.get("kind")),
+                    text(b.get("total")),
+                    text(b.get("concurrent_transfers")),
+                ],
+                class: "bad".into(),
+            })
+            .collect();
+        v.tables.push(Table {
+            title: "Wrong reads".into(),
+            headers: ["read (history index)", "node", "invoked", "what is wrong", "total", "concurrent transfers"]
+                .map(String::from)
+                .to_vec(),
+            note: rows_note(rows.len(), bad.len(), None),
+            rows,
+        });
+    }
+    rest.remove("violations");
 }
 
 /// The transactional checker (`checkers::txn`): the models ruled out, each anomaly with its

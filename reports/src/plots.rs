@@ -417,6 +417,43 @@ pub fn lost_chart(acks_ns: &[u64], windows: &[FaultWindow], end_ns: u64) -> anyh
     Ok(compact_svg(buf))
 }
 
+/// A bank's total over time: one point per ok read of the balances (wrong ones in red), the
+/// initial total as a line, the fault windows shaded; money created or destroyed shows as
+/// points off the line.
+pub fn total_chart(points: &[(u64, i64)], total: i64, windows: &[FaultWindow], end_ns: u64) -> anyhow::Result<String> {
+    let dur_s = (end_ns.max(points.last().map_or(0, |p| p.0)) as f64 / 1e9).max(1e-3);
+    let lo = points.iter().map(|p| p.1).min().unwrap_or(total).min(total) as f64;
+    let hi = points.iter().map(|p| p.1).max().unwrap_or(total).max(total) as f64;
+    let pad = ((hi - lo) * 0.1).max(1.0);
+    let (y0, y1) = (lo - pad, hi + pad);
+    let mut buf = String::with_capacity(points.len() * 80 + 10_000);
+    {
+        let root = root(&mut buf, SMALL_WIDTH, 240);
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..dur_s, y0..y1)
+            .map_err(|e| anyhow::anyhow!("total chart: {e}"))?;
+        mesh!(chart, "total of the balances read");
+        shade_windows(&mut chart, windows, end_ns, y0, y1, true)?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(0.0, total as f64), (dur_s, total as f64)],
+                RGBColor(0x99, 0x99, 0x99).stroke_width(1),
+            )))
+            .map_err(|e| anyhow::anyhow!("total chart: {e}"))?;
+        chart
+            .draw_series(points.iter().map(|&(t, v)| {
+                let color = if v == total { style::OK } else { style::ANOMALY };
+                Circle::new((t as f64 / 1e9, v as f64), 2, color.filled())
+            }))
+            .map_err(|e| anyhow::anyhow!("total chart: {e}"))?;
+        root.present().map_err(|e| anyhow::anyhow!("total chart: {e}"))?;
+    }
+    Ok(compact_svg(buf))
+}
+
 /// The harness's resident memory over the run (one point per 10 s sample), with its descriptor
 /// count in the legend: a soak's memory line should be flat.
 pub fn harness_chart(samples: &[HarnessSample]) -> anyhow::Result<String> {

@@ -194,6 +194,25 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
             markers.push((t, label));
         }
     }
+    // The bank's wrong reads: marked on the charts (the first) and in the timeline.
+    let bank_bad = checkers_json
+        .and_then(|c| checker(c, Checker::Bank))
+        .and_then(|b| b.get("violations"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (i, v) in bank_bad.iter().take(20).enumerate() {
+        let (Some(index), Some(at)) =
+            (v.get("index").and_then(Value::as_u64), v.get("invoked_at").and_then(Value::as_u64))
+        else {
+            continue;
+        };
+        highlight.insert(index);
+        violations.push((at, v.get("completed_at").and_then(Value::as_u64).unwrap_or(at)));
+        if i == 0 {
+            markers.push((at, format!("first of {} wrong bank reads", bank_bad.len())));
+        }
+    }
     let set_result = checkers_json.and_then(|c| checker(c, Checker::Set));
     if let Some(lost) = set_result.and_then(|s| s.get("lost")).and_then(Value::as_array) {
         let acks: Vec<u64> =
@@ -230,6 +249,18 @@ pub fn render_run(input: &RunInput) -> anyhow::Result<String> {
         .unwrap_or_default();
     if let Some(set) = checkers.iter_mut().find(|c| c.kind == Some(Checker::Set)).filter(|_| !lost_acks.is_empty()) {
         set.svg = plots::lost_chart(&lost_acks, &fault_windows, end_ns)?;
+    }
+    // The bank's total over time, against the fault windows.
+    let bank = checkers_json.and_then(|c| checker(c, Checker::Bank));
+    let totals: Vec<(u64, i64)> =
+        bank.and_then(|b| b.get("totals")).and_then(|t| serde_json::from_value(t.clone()).ok()).unwrap_or_default();
+    if let (Some(view), Some(total)) = (
+        checkers.iter_mut().find(|c| c.kind == Some(Checker::Bank)),
+        bank.and_then(|b| b.get("total")).and_then(Value::as_i64),
+    ) {
+        if !totals.is_empty() {
+            view.svg = plots::total_chart(&totals, total, &fault_windows, end_ns)?;
+        }
     }
     let timeline = timeline::build(history, &ops, &fault_windows, &violations, &highlight);
 
@@ -334,9 +365,15 @@ fn unknown_story(checkers: &[CheckerView], results: Option<&Value>) -> Vec<Strin
             Some(Checker::Convergence) => {
                 "a node gave no final read: raise --recovery-time, or look at that node's database log"
             }
-            Some(Checker::Set | Checker::Counter | Checker::Txn | Checker::Expectations | Checker::Other(_)) | None => {
-                "see this checker's section below"
-            }
+            Some(
+                Checker::Set
+                | Checker::Counter
+                | Checker::Bank
+                | Checker::Txn
+                | Checker::Expectations
+                | Checker::Other(_),
+            )
+            | None => "see this checker's section below",
         };
         out.push(format!("Undecided: {}: {}. Next: {next}.", c.name, c.summary.trim_end_matches('.')));
     }

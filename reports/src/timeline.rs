@@ -118,7 +118,17 @@ fn op_label(inv: &Op, done: &Op, ok: bool) -> String {
         };
         return style::truncate(&mops.iter().map(short).collect::<Vec<_>>().join(", "), 60);
     }
-    style::truncate(&format!("{} {key}{}", inv.f, style::value_text(value, 24)), 40)
+    style::truncate(&format!("{} {key}{}", inv.f, shown(value, 24)), 40)
+}
+
+/// A value as the timeline shows it: an object (a bank read's balances, a transfer) in words,
+/// anything else as `style::value_text` writes it.
+fn shown(v: &serde_json::Value, max: usize) -> String {
+    if v.is_object() {
+        style::truncate(&plain(v), max)
+    } else {
+        style::value_text(v, max)
+    }
 }
 
 /// A value in words: lists as "a, b", maps as "k: v; k: v" (nested in parentheses), so that
@@ -177,14 +187,14 @@ fn segment(history: &[Op], ops: &[ClientOp], omitted_before: usize, highlight: &
                 o.process,
                 inv.f,
                 key,
-                style::value_text(&inv.value, 300),
+                shown(&inv.value, 300),
                 o.outcome.as_str(),
                 style::secs(o.start)
             );
             if o.complete.is_some() {
                 title.push_str(&format!(
                     " · returned {} · latency {}",
-                    style::value_text(&last.value, 300),
+                    shown(&last.value, 300),
                     style::duration(o.latency_ns().unwrap_or(0))
                 ));
             }

@@ -18,6 +18,7 @@
 //! - `list-append`, `rw-register`: `txn` (and `final-read`) whose value is a vector of micro-ops,
 //!   Elle's (see [`txn`]).
 
+pub mod bank;
 pub mod client;
 pub mod counter;
 pub mod generator;
@@ -31,6 +32,6 @@ pub mod workload;
 pub use client::{Client, Completion, Invocation};
 pub use faultline_checkers::history::OpType;
 pub use generator::{Generator, GeneratorOptions, OpSource};
-pub use memory::{InMemoryClient, InMemoryCounter, InMemoryRegister, InMemorySet};
+pub use memory::{InMemoryBank, InMemoryClient, InMemoryCounter, InMemoryRegister, InMemorySet};
 pub use registry::{by_name, new_generator};
 pub use workload::{check_run, CheckOptions, Flag, ProbeStep, Shape, Workload};

@@ -137,12 +137,53 @@ impl Client for InMemoryCounter {
     }
 }
 
+/// Bank workload double: the balances under one lock, so transfers and reads are atomic.
+#[derive(Debug, Clone)]
+pub struct InMemoryBank {
+    balances: Arc<Mutex<Vec<i64>>>,
+}
+
+impl Default for InMemoryBank {
+    fn default() -> Self {
+        InMemoryBank { balances: Arc::new(Mutex::new(vec![crate::bank::INITIAL; crate::bank::ACCOUNTS as usize])) }
+    }
+}
+
+impl InMemoryBank {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn apply(&self, op: &Invocation) -> Completion {
+        let mut b = lock(&self.balances);
+        match op.f.as_str() {
+            "read" | "final-read" => {
+                Completion::ok(Value::Object(b.iter().enumerate().map(|(a, v)| (a.to_string(), json!(v))).collect()))
+            }
+            "transfer" => match crate::bank::transfer_parts(op) {
+                Ok((from, to, _)) if from as usize >= b.len() || to as usize >= b.len() => {
+                    Completion::fail(op, "no such account")
+                }
+                Ok((from, _, amount)) if b[from as usize] < amount => Completion::fail(op, crate::bank::INSUFFICIENT),
+                Ok((from, to, amount)) => {
+                    b[from as usize] -= amount;
+                    b[to as usize] += amount;
+                    Completion::ok(op.value.clone())
+                }
+                Err(e) => Completion::fail(op, e),
+            },
+            f => Completion::fail(op, format!("bank does not support {f:?}")),
+        }
+    }
+}
+
 /// Any of the doubles, chosen by workload, so a runner can be generic over one client type.
 #[derive(Debug, Clone)]
 pub enum InMemoryClient {
     Register(InMemoryRegister),
     Set(InMemorySet),
     Counter(InMemoryCounter),
+    Bank(InMemoryBank),
 }
 
 impl InMemoryClient {
@@ -152,6 +193,7 @@ impl InMemoryClient {
         match shape {
             Shape::Set => InMemoryClient::Set(InMemorySet::new()),
             Shape::Counter => InMemoryClient::Counter(InMemoryCounter::new()),
+            Shape::Bank => InMemoryClient::Bank(InMemoryBank::new()),
             Shape::Register | Shape::ListAppend | Shape::RwRegister => {
                 InMemoryClient::Register(InMemoryRegister::new())
             }
@@ -166,6 +208,7 @@ impl Client for InMemoryClient {
             InMemoryClient::Register(c) => c.apply(op),
             InMemoryClient::Set(c) => c.apply(op),
             InMemoryClient::Counter(c) => c.apply(op),
+            InMemoryClient::Bank(c) => c.apply(op),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Every workload faultline knows: adding one is a module implementing [`Workload`] and one
 //! line in [`all`]. The command line's value lists are derived from it.
 
+use crate::bank::Bank;
 use crate::counter::Counter;
 use crate::generator::{Generator, GeneratorOptions};
 use crate::register::Register;
@@ -14,7 +15,7 @@ pub const DEFAULT: &str = crate::register::NAME;
 
 /// Every workload, in the order help texts list them.
 pub fn all() -> &'static [&'static dyn Workload] {
-    &[&Register, &Set, &Counter, &Txn(TxnKind::ListAppend), &Txn(TxnKind::RwRegister)]
+    &[&Register, &Set, &Counter, &Txn(TxnKind::ListAppend), &Txn(TxnKind::RwRegister), &Bank]
 }
 
 /// The names `--workload` accepts.

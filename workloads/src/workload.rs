@@ -27,6 +27,8 @@ pub enum Shape {
     ListAppend,
     /// Elle's rw-register transactions.
     RwRegister,
+    /// Transfers between accounts and reads of every balance (Jepsen's bank).
+    Bank,
 }
 
 /// The workload-specific flags of `faultline test`: a flag a workload does not list is refused

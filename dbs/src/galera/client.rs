@@ -4,7 +4,8 @@
 //! list-append: table `append (k bigint primary key, v text)`, an append is `INSERT ... ON
 //! DUPLICATE KEY UPDATE v = CONCAT(v, ',', new)`; rw-register: `registers (k, v bigint)`. Each
 //! transaction: `SET TRANSACTION ISOLATION LEVEL ...`, `START TRANSACTION`, the micro-ops,
-//! `COMMIT`.
+//! `COMMIT`. bank: `accounts (id, balance bigint)`, set to the initial balances at set-up; a
+//! transfer reads both balances and writes both back, a read selects them all.
 //!
 //! Outcomes: any server error (deadlock 1213 — Galera's certification conflicts are reported as
 //! deadlocks —, lock wait timeout, wsrep not ready 1047 on a node cut off from the majority)
@@ -12,7 +13,9 @@
 //! rolls back a transaction whose connection is gone). Lost mid-COMMIT: `info`, or `fail` for a
 //! read-only transaction.
 
-use crate::txn::{completion, list_read, micro_ops, parts, register_read, Table, TxnError};
+use crate::txn::{
+    balances, bank_completion, bank_mop, completion, list_read, micro_ops, parts, register_read, Table, TxnError,
+};
 use crate::{DbNode, Isolation};
 use anyhow::Result;
 use async_trait::async_trait;
@@ -29,12 +32,60 @@ pub const SCHEMA: &str = "CREATE USER IF NOT EXISTS 'faultline'@'%';
 GRANT ALL ON *.* TO 'faultline'@'%';
 CREATE DATABASE IF NOT EXISTS faultline;
 CREATE TABLE IF NOT EXISTS faultline.append (k BIGINT PRIMARY KEY, v TEXT NOT NULL) ENGINE=InnoDB;
-CREATE TABLE IF NOT EXISTS faultline.registers (k BIGINT PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB;";
+CREATE TABLE IF NOT EXISTS faultline.registers (k BIGINT PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB;
+CREATE TABLE IF NOT EXISTS faultline.accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL) ENGINE=InnoDB;";
+
+/// The bank's accounts at their initial balances (run after [`SCHEMA`]).
+pub fn seed_accounts() -> String {
+    use faultline_workloads::bank::{ACCOUNTS, INITIAL};
+    let rows: Vec<String> = (0..ACCOUNTS).map(|a| format!("({a}, {INITIAL})")).collect();
+    format!(
+        "INSERT INTO faultline.accounts (id, balance) VALUES {} ON DUPLICATE KEY UPDATE balance = VALUES(balance);",
+        rows.join(", ")
+    )
+}
 
 const APPEND: &str = "INSERT INTO append (k, v) VALUES (?, ?) ON DUPLICATE KEY UPDATE v = CONCAT(v, ',', VALUES(v))";
 const READ_APPEND: &str = "SELECT v FROM append WHERE k = ?";
 const WRITE_REGISTER: &str = "INSERT INTO registers (k, v) VALUES (?, ?) ON DUPLICATE KEY UPDATE v = VALUES(v)";
 const READ_REGISTER: &str = "SELECT v FROM registers WHERE k = ?";
+const READ_BALANCE: &str = "SELECT balance FROM accounts WHERE id = ?";
+const WRITE_BALANCE: &str = "UPDATE accounts SET balance = ? WHERE id = ?";
+const READ_BALANCES: &str = "SELECT id, balance FROM accounts ORDER BY id";
+
+/// Why a transaction's statements stopped: the server's or the transport's error, or the
+/// client's own refusal (a bank transfer that would overdraw).
+enum StepError {
+    Db(mysql_async::Error),
+    Refused(String),
+}
+
+impl From<mysql_async::Error> for StepError {
+    fn from(e: mysql_async::Error) -> Self {
+        StepError::Db(e)
+    }
+}
+
+/// A bank operation (`txn::bank_mop`), read-modify-write as an application writes it (no
+/// `FOR UPDATE`): read both balances, refuse an overdraft, write both back.
+async fn bank(c: &mut Conn, m: &Value) -> Result<Value, StepError> {
+    if m[0] == "read" {
+        let rows: Vec<(i64, i64)> = c.query(READ_BALANCES).await?;
+        return Ok(balances(rows));
+    }
+    let (from, to, amount) = (m[1].as_i64().unwrap_or(0), m[2].as_i64().unwrap_or(0), m[3].as_i64().unwrap_or(0));
+    let from_balance: i64 = c.exec_first(READ_BALANCE, (from,)).await?.unwrap_or(0);
+    let to_balance: i64 = c.exec_first(READ_BALANCE, (to,)).await?.unwrap_or(0);
+    if from_balance < amount {
+        return Err(StepError::Refused(format!(
+            "{}: account {from} holds {from_balance}",
+            faultline_workloads::bank::INSUFFICIENT
+        )));
+    }
+    c.exec_drop(WRITE_BALANCE, (from_balance - amount, from)).await?;
+    c.exec_drop(WRITE_BALANCE, (to_balance + amount, to)).await?;
+    Ok(m.clone())
+}
 
 fn opts(host: &str) -> Opts {
     OptsBuilder::default()
@@ -135,6 +186,10 @@ impl GaleraClient {
             c.query_drop("START TRANSACTION").await?;
             let mut done = Vec::with_capacity(mops.len());
             for m in mops {
+                if table == Table::Accounts {
+                    done.push(bank(c, m).await?);
+                    continue;
+                }
                 let (f, k, v) = parts(m);
                 done.push(match (table, f) {
                     (Table::Append, "append") => {
@@ -147,18 +202,23 @@ impl GaleraClient {
                         m.clone()
                     }
                     (Table::Registers, _) => register_read(k, c.exec_first::<i64, _, _>(READ_REGISTER, (k,)).await?),
+                    (Table::Accounts, _) => unreachable!("bank operations are run by `bank`"),
                 });
             }
-            Ok::<_, mysql_async::Error>(done)
+            Ok::<_, StepError>(done)
         };
         let done = match timeout_at(deadline, before_commit).await {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => {
-                let server = matches!(e, mysql_async::Error::Server(_));
-                if !server || tokio::time::timeout(Duration::from_secs(1), c.query_drop("ROLLBACK")).await.is_err() {
+                // A server error or a refusal leaves the connection usable once rolled back.
+                let (usable, why) = match &e {
+                    StepError::Db(e) => (matches!(e, mysql_async::Error::Server(_)), describe(e)),
+                    StepError::Refused(why) => (true, why.clone()),
+                };
+                if !usable || tokio::time::timeout(Duration::from_secs(1), c.query_drop("ROLLBACK")).await.is_err() {
                     self.conn = None;
                 }
-                return Err(TxnError::Aborted(describe(&e)));
+                return Err(TxnError::Aborted(why));
             }
             Err(_) => {
                 self.conn = None;
@@ -191,11 +251,17 @@ fn describe(e: &mysql_async::Error) -> String {
 #[async_trait]
 impl Client for GaleraClient {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
+        let deadline = Instant::now() + self.timeout.mul_f64(0.9);
+        if self.table == Table::Accounts {
+            return match bank_mop(op) {
+                Ok(m) => bank_completion(op, completion(op, self.run(&[m], deadline).await)),
+                Err(fail) => *fail,
+            };
+        }
         let mops = match micro_ops(op) {
             Ok(mops) => mops,
             Err(fail) => return *fail,
         };
-        let deadline = Instant::now() + self.timeout.mul_f64(0.9);
         completion(op, self.run(mops, deadline).await)
     }
 

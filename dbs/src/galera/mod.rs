@@ -201,6 +201,7 @@ impl Db for Galera {
         start(first, true).await?;
         wait_socket(first, Duration::from_secs(60)).await.context("the bootstrap node does not serve")?;
         local_sql(first, client::SCHEMA).await.context("creating the workload's user and tables")?;
+        local_sql(first, &client::seed_accounts()).await.context("setting the bank's accounts")?;
         // One joiner at a time: a donor serves one state transfer at once.
         for n in others {
             start(n, false).await?;

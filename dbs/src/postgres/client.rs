@@ -4,6 +4,8 @@
 //! list-append: table `append (k bigint primary key, v text)`; an append is
 //! `INSERT ... ON CONFLICT (k) DO UPDATE SET v = v || ',' || new`, a read `SELECT v` split at
 //! the commas. rw-register: table `registers (k bigint primary key, v bigint)`, plain rows.
+//! bank: table `accounts (id bigint primary key, balance bigint)`, set to the initial balances
+//! at set-up; a transfer reads both balances and writes both back, a read selects them all.
 //! Each transaction runs at the configured isolation level (`BEGIN ISOLATION LEVEL ...`).
 //!
 //! Outcomes: an error the server reports (serialization failure 40001, deadlock 40P01, read-only
@@ -11,7 +13,9 @@
 //! sent: `fail` too (the server rolls back a transaction whose client is gone). Lost mid-COMMIT:
 //! `info` (it may have committed), or `fail` for a read-only transaction.
 
-use crate::txn::{completion, list_read, micro_ops, parts, register_read, Table, TxnError};
+use crate::txn::{
+    balances, bank_completion, bank_mop, completion, list_read, micro_ops, parts, register_read, Table, TxnError,
+};
 use crate::{DbNode, Isolation, PrimaryRoute};
 use anyhow::Result;
 use async_trait::async_trait;
@@ -63,12 +67,20 @@ pub async fn streams_from(n: &DbNode, primary: &DbNode) -> bool {
     query_bool(n, &sql).await.unwrap_or(false)
 }
 
-/// The workloads' tables (both; a run uses one).
+/// The workloads' tables (all; a run uses one), and the bank's accounts at their initial
+/// balances.
 pub async fn create_tables(primary: &DbNode) -> Result<()> {
+    use faultline_workloads::bank::{ACCOUNTS, INITIAL};
+    let accounts: Vec<String> = (0..ACCOUNTS).map(|a| format!("({a}, {INITIAL})")).collect();
     execute(
         primary,
-        "CREATE TABLE IF NOT EXISTS append (k bigint PRIMARY KEY, v text NOT NULL);
-         CREATE TABLE IF NOT EXISTS registers (k bigint PRIMARY KEY, v bigint NOT NULL);",
+        &format!(
+            "CREATE TABLE IF NOT EXISTS append (k bigint PRIMARY KEY, v text NOT NULL);
+             CREATE TABLE IF NOT EXISTS registers (k bigint PRIMARY KEY, v bigint NOT NULL);
+             CREATE TABLE IF NOT EXISTS accounts (id bigint PRIMARY KEY, balance bigint NOT NULL);
+             INSERT INTO accounts (id, balance) VALUES {} ON CONFLICT (id) DO UPDATE SET balance = EXCLUDED.balance;",
+            accounts.join(", ")
+        ),
     )
     .await
 }
@@ -88,6 +100,22 @@ const READ_APPEND: &str = "SELECT v FROM append WHERE k = $1";
 const WRITE_REGISTER: &str =
     "INSERT INTO registers AS t (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v";
 const READ_REGISTER: &str = "SELECT v FROM registers WHERE k = $1";
+const READ_BALANCE: &str = "SELECT balance FROM accounts WHERE id = $1";
+const WRITE_BALANCE: &str = "UPDATE accounts SET balance = $2 WHERE id = $1";
+const READ_BALANCES: &str = "SELECT id, balance FROM accounts ORDER BY id";
+
+/// Why a micro-op did not complete: the server's error, or the client's own refusal (a bank
+/// transfer that would overdraw), which ends the transaction the same way.
+enum MopError {
+    Db(tokio_postgres::Error),
+    Refused(String),
+}
+
+impl From<tokio_postgres::Error> for MopError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        MopError::Db(e)
+    }
+}
 
 /// The transactional client: one connection to the current primary, re-made when the primary
 /// moves or after a transport error.
@@ -117,9 +145,14 @@ impl PgClient {
             self.conn = Some((primary.host.clone(), c));
         }
         let (_, c) = self.conn.as_ref().expect("connected above");
-        let aborted = |e: tokio_postgres::Error| TxnError::Aborted(describe(&e));
+        let aborted = |e: MopError| match e {
+            MopError::Db(e) => TxnError::Aborted(describe(&e)),
+            MopError::Refused(why) => TxnError::Aborted(why),
+        };
         let before_commit = async {
-            c.batch_execute(&format!("BEGIN ISOLATION LEVEL {}", self.isolation.sql())).await.map_err(aborted)?;
+            c.batch_execute(&format!("BEGIN ISOLATION LEVEL {}", self.isolation.sql()))
+                .await
+                .map_err(|e| aborted(e.into()))?;
             let mut done = Vec::with_capacity(mops.len());
             for m in mops {
                 done.push(self.mop(c, m).await.map_err(aborted)?);
@@ -156,7 +189,10 @@ impl PgClient {
     }
 
     /// One micro-op; a read comes back with its value.
-    async fn mop(&self, c: &tokio_postgres::Client, m: &Value) -> Result<Value, tokio_postgres::Error> {
+    async fn mop(&self, c: &tokio_postgres::Client, m: &Value) -> Result<Value, MopError> {
+        if self.table == Table::Accounts {
+            return self.bank(c, m).await;
+        }
         let (f, k, v) = parts(m);
         match (self.table, f) {
             (Table::Append, "append") => {
@@ -175,7 +211,31 @@ impl PgClient {
                 let row = c.query_opt(READ_REGISTER, &[&k]).await?;
                 Ok(register_read(k, row.map(|r| r.get(0))))
             }
+            (Table::Accounts, _) => unreachable!("bank operations are run by `bank`"),
         }
+    }
+
+    /// A bank operation, read-modify-write as an application writes it: read both balances,
+    /// refuse an overdraft, write both back (no `FOR UPDATE`: the isolation level alone must
+    /// keep concurrent transfers from losing each other's updates). A read is one `SELECT` of
+    /// every balance.
+    async fn bank(&self, c: &tokio_postgres::Client, m: &Value) -> Result<Value, MopError> {
+        if m[0] == "read" {
+            let rows = c.query(READ_BALANCES, &[]).await?;
+            return Ok(balances(rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))));
+        }
+        let (from, to, amount) = (m[1].as_i64().unwrap_or(0), m[2].as_i64().unwrap_or(0), m[3].as_i64().unwrap_or(0));
+        let from_balance: i64 = c.query_one(READ_BALANCE, &[&from]).await?.get(0);
+        let to_balance: i64 = c.query_one(READ_BALANCE, &[&to]).await?.get(0);
+        if from_balance < amount {
+            return Err(MopError::Refused(format!(
+                "{}: account {from} holds {from_balance}",
+                faultline_workloads::bank::INSUFFICIENT
+            )));
+        }
+        c.execute(WRITE_BALANCE, &[&from, &(from_balance - amount)]).await?;
+        c.execute(WRITE_BALANCE, &[&to, &(to_balance + amount)]).await?;
+        Ok(m.clone())
     }
 }
 
@@ -190,12 +250,19 @@ fn describe(e: &tokio_postgres::Error) -> String {
 #[async_trait]
 impl Client for PgClient {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
-        let mops = match micro_ops(op) {
-            Ok(mops) => mops,
-            Err(fail) => return *fail,
-        };
         let deadline = Instant::now() + self.timeout.mul_f64(0.9);
-        let mut c = completion(op, self.run(mops, deadline).await);
+        let mut c = if self.table == Table::Accounts {
+            match bank_mop(op) {
+                Ok(m) => bank_completion(op, completion(op, self.run(&[m], deadline).await)),
+                Err(fail) => return *fail,
+            }
+        } else {
+            let mops = match micro_ops(op) {
+                Ok(mops) => mops,
+                Err(fail) => return *fail,
+            };
+            completion(op, self.run(mops, deadline).await)
+        };
         c.served_by = Some(self.route.get().name);
         c
     }
