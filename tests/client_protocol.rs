@@ -160,7 +160,7 @@ fn client_check(client: &str, workload: &str) -> (i32, String) {
 
 #[test]
 fn client_check_passes_the_echo_client_and_names_each_protocol_error() {
-    for workload in ["register", "set", "counter"] {
+    for workload in ["register", "set", "counter", "bank"] {
         let (code, text) = client_check(ECHO, workload);
         assert_eq!(code, 0, "{workload}: {text}");
         assert!(text.contains("protocol: no errors") && text.contains("60 ops"), "{text}");

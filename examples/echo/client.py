@@ -5,7 +5,8 @@ It shows the whole protocol in a few lines and measures what the protocol costs
 (BENCHMARKS.md). Each subprocess has its own memory, so histories from several workers are not
 meant to check valid: this is for `faultline bench-runner --client` and `faultline client-check`.
 
-Workloads: register (read / write / cas on keys), set (add / read), counter (add / read).
+Workloads: register (read / write / cas on keys), set (add / read), counter (add / read), bank
+(transfer / read of 5 accounts of 20).
 """
 import json
 import sys
@@ -15,6 +16,7 @@ def main():
     registers = {}
     elements = set()
     counter = 0
+    accounts = {str(a): 20 for a in range(5)}
     workload = None
     out = sys.stdout
     for line in sys.stdin:
@@ -44,6 +46,16 @@ def main():
                     counter += value
                 else:
                     answer["value"] = counter
+            elif workload == "bank":
+                if f == "transfer":
+                    src, dst, amount = str(value["from"]), str(value["to"]), value["amount"]
+                    if accounts[src] < amount:
+                        answer = {"id": req["id"], "type": "fail", "error": "insufficient funds"}
+                    else:
+                        accounts[src] -= amount
+                        accounts[dst] += amount
+                else:
+                    answer["value"] = dict(accounts)
             else:
                 answer = {"id": req["id"], "type": "fail", "error": "unknown workload %r" % workload}
         elif kind == "open":
