@@ -23,6 +23,7 @@ mod resources;
 mod runner;
 mod store;
 mod term;
+mod test_all_cmd;
 mod test_cmd;
 
 use clap::{Parser, Subcommand};
@@ -51,6 +52,9 @@ enum Command {
     Cluster(cluster_cmd::ClusterArgs),
     /// Run a test: set up the database, drive clients while the nemesis injects faults, check.
     Test(test_cmd::TestArgs),
+    /// A test matrix (Jepsen's test-all): every combination of --db, --workload and --nemesis
+    /// lists, one page of verdicts linking to each run; other `test` flags after `--`.
+    TestAll(test_all_cmd::TestAllArgs),
     /// Local cluster + etcd + register workload + partitions for 30 s: the quickest look.
     Demo(test_cmd::DemoArgs),
     /// Repair nodes after faultline itself was killed: flush its firewall rules, resume stopped
@@ -105,6 +109,7 @@ fn main() {
         Command::ClientCheck(args) => client_check_cmd::run(args),
         Command::Test(args) => test_cmd::run(args),
         Command::Demo(args) => test_cmd::demo(args),
+        Command::TestAll(args) => test_all_cmd::run(args),
         Command::Heal(args) => heal_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
         Command::List(args) => list_cmd::run(args),

@@ -25,22 +25,48 @@ use tokio_util::sync::CancellationToken;
 
 /// Run `--test-count` tests; the exit code is the worst verdict.
 pub fn run_tests(plan: TestPlan) -> Result<Exit> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    // From here on Ctrl-C and SIGTERM no longer kill the process: the first asks the run to stop,
-    // heal and check what it has (the token); a second one cleans up in a hurry and exits.
-    let shutdown = CancellationToken::new();
-    let emergency = Emergency::default();
-    let _signals = rt.spawn(watch_signals(shutdown.clone(), emergency.clone()));
-    let mut worst = Verdict::Valid;
-    for i in 0..plan.run.test_count {
-        let seed = plan.run.seed.wrapping_add(i as u64);
-        let verdict = rt.block_on(run_one(&plan, seed, &shutdown, &emergency))?;
-        worst = worst.max(verdict);
-        if shutdown.is_cancelled() {
-            break;
-        }
+    let session = Session::new()?;
+    Ok(Exit::from_verdict(session.run(&plan)?))
+}
+
+/// The tokio runtime and the signal handling that several runs share (`--test-count`,
+/// `faultline test-all`): from its start Ctrl-C and SIGTERM no longer kill the process; the
+/// first asks the run to stop, heal and check what it has, a second cleans up in a hurry and
+/// exits.
+pub struct Session {
+    rt: tokio::runtime::Runtime,
+    shutdown: CancellationToken,
+    emergency: Emergency,
+}
+
+impl Session {
+    pub fn new() -> Result<Session> {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let shutdown = CancellationToken::new();
+        let emergency = Emergency::default();
+        rt.spawn(watch_signals(shutdown.clone(), emergency.clone()));
+        Ok(Session { rt, shutdown, emergency })
     }
-    Ok(Exit::from_verdict(worst))
+
+    /// The plan's runs (`test_count` of them, seeds counting up), the worst verdict; stops
+    /// early once interrupted.
+    pub fn run(&self, plan: &TestPlan) -> Result<Verdict> {
+        let mut worst = Verdict::Valid;
+        for i in 0..plan.run.test_count {
+            let seed = plan.run.seed.wrapping_add(i as u64);
+            let verdict = self.rt.block_on(run_one(plan, seed, &self.shutdown, &self.emergency))?;
+            worst = worst.max(verdict);
+            if self.interrupted() {
+                break;
+            }
+        }
+        Ok(worst)
+    }
+
+    /// Whether Ctrl-C or SIGTERM asked everything to stop.
+    pub fn interrupted(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
 }
 
 /// What a second Ctrl-C must still undo before the process exits: the nemesis's faults and the

@@ -12,6 +12,7 @@ pub mod checks;
 pub mod cycle_svg;
 pub mod linear_svg;
 pub mod load;
+mod matrix;
 pub mod ops;
 pub mod plots;
 mod render;
@@ -26,6 +27,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+pub use matrix::{matrix_html, MatrixRow, MatrixRun, MatrixView};
 pub use store_index::{render_store_index, store_index_html};
 
 /// A link from the report to a file (href relative to the report's directory).

@@ -27,8 +27,12 @@ pub fn tera() -> anyhow::Result<&'static tera::Tera> {
     let t = TERA.get_or_init(|| {
         let mut t = tera::Tera::default();
         // Names end in .html, so autoescaping applies (tera's default suffixes).
-        t.add_raw_templates([("run.html", RUN_TEMPLATE), ("index.html", INDEX_TEMPLATE)])
-            .map_err(|e| format!("{e:?}"))?;
+        t.add_raw_templates([
+            ("run.html", RUN_TEMPLATE),
+            ("index.html", INDEX_TEMPLATE),
+            ("matrix.html", include_str!("../templates/matrix.html")),
+        ])
+        .map_err(|e| format!("{e:?}"))?;
         t.autoescape_on([".html"]);
         Ok(t)
     });
