@@ -207,3 +207,24 @@ fn postgres_bank_holds_at_serializable_and_loses_updates_at_read_committed() {
     common::assert_recheck_agrees(&dir);
     common::assert_nodes_clean("postgres bank");
 }
+
+/// unique-ids (Jepsen's): ids from a PostgreSQL sequence, through kills of the primary's
+/// process, are all distinct; `faultline check` agrees offline.
+#[test]
+fn postgres_unique_ids_are_distinct() {
+    if !common::have_root() {
+        return;
+    }
+    let _lock = common::cluster_lock();
+    common::ensure_cluster();
+    let store = tempfile::tempdir().unwrap();
+    let args = ["--db", "postgres", "--workload", "unique-ids", "--concurrency", "6", "--rate", "0"];
+    let mut args = args.to_vec();
+    args.extend(["--nemesis", "kill", "--nemesis-interval", "2s", "--time-limit", "6s", "--seed", "7"]);
+    let (code, dir, log) = run(store.path(), &args);
+    assert_eq!(code, 0, "a sequence hands out each id once:\n{log}");
+    let u = &results(&dir)["checkers"]["unique-ids"];
+    assert!(u["counts"]["acknowledged"].as_u64().unwrap() > 500, "{u}");
+    common::assert_recheck_agrees(&dir);
+    common::assert_nodes_clean("postgres unique-ids");
+}

@@ -20,6 +20,7 @@ pub mod outcome;
 pub mod set;
 pub mod txn;
 pub mod txn_run;
+pub mod unique_ids;
 
 pub use history::{FnName, History, Op, OpType, Process};
 pub use outcome::{CheckOutcome, RunResults, RunStats};

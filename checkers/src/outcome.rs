@@ -28,6 +28,8 @@ pub enum Checker {
     Counter,
     /// A bank's reads: every balance read sums to the initial total, none overdrawn.
     Bank,
+    /// Every acknowledged id distinct.
+    UniqueIds,
     /// Elle's transactional checker (list-append, rw-register).
     Txn,
     /// `--expect` thresholds.
@@ -41,13 +43,14 @@ pub enum Checker {
 
 impl Checker {
     /// faultline's own checkers, each with a view of its own in the report.
-    pub const ALL: [Checker; 9] = [
+    pub const ALL: [Checker; 10] = [
         Checker::Linearizable,
         Checker::Ladder,
         Checker::Set,
         Checker::Convergence,
         Checker::Counter,
         Checker::Bank,
+        Checker::UniqueIds,
         Checker::Txn,
         Checker::Expectations,
         Checker::Metrics,
@@ -62,6 +65,7 @@ impl Checker {
             Checker::Convergence => "convergence",
             Checker::Counter => "counter",
             Checker::Bank => "bank",
+            Checker::UniqueIds => "unique-ids",
             Checker::Txn => "txn",
             Checker::Expectations => "expectations",
             Checker::Metrics => "metrics",

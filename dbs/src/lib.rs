@@ -136,7 +136,7 @@ impl KvShape {
             Shape::Register => KvShape::Register,
             Shape::Set => KvShape::Set,
             Shape::Counter => KvShape::Counter,
-            Shape::ListAppend | Shape::RwRegister | Shape::Bank => anyhow::bail!(
+            Shape::ListAppend | Shape::RwRegister | Shape::Bank | Shape::UniqueIds => anyhow::bail!(
                 "{db} has no client for workload {:?} (it has: {})",
                 workload.name(),
                 faultline_workloads::registry::names_with_shape(&[Shape::Register, Shape::Set, Shape::Counter])

@@ -41,6 +41,8 @@ pub enum Table {
     Append,
     Registers,
     Accounts,
+    /// unique-ids: a sequence (PostgreSQL) or an auto-increment table (Galera).
+    Ids,
 }
 
 impl Table {
@@ -50,6 +52,7 @@ impl Table {
             Shape::ListAppend => Ok(Table::Append),
             Shape::RwRegister => Ok(Table::Registers),
             Shape::Bank => Ok(Table::Accounts),
+            Shape::UniqueIds => Ok(Table::Ids),
             Shape::Register | Shape::Set | Shape::Counter => {
                 let txn = faultline_workloads::registry::names_with_shape(&[
                     Shape::ListAppend,
@@ -76,8 +79,8 @@ pub fn bank_mop(op: &Invocation) -> Result<Value, Box<Completion>> {
     }
 }
 
-/// A bank operation's completion from its transaction's: a transfer answers its invocation's
-/// value, a read the balances its micro-op came back with.
+/// A bank or unique-ids operation's completion from its transaction's: a transfer answers its
+/// invocation's value, a read (or a `generate`) what its one micro-op came back with.
 pub fn bank_completion(op: &Invocation, mut done: Completion) -> Completion {
     if done.kind == faultline_workloads::OpType::Ok {
         done.value = match op.f.as_str() {

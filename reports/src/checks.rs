@@ -151,6 +151,7 @@ fn view(name: &str, result: &Value) -> CheckerView {
         Some(Checker::Metrics) => metrics(&mut v, &obj, &mut rest),
         Some(Checker::Counter) => counter(&mut v, &obj, &mut rest),
         Some(Checker::Bank) => bank(&mut v, &obj, &mut rest),
+        Some(Checker::UniqueIds) => unique_ids(&mut v, &obj, &mut rest),
         Some(Checker::Ladder) => ladder(&mut v, &obj, &mut rest),
         Some(Checker::Txn) => txn(&mut v, &obj, &mut rest),
         // An extension's or another tool's checker: its result as it is.
@@ -578,6 +579,22 @@ fn counter(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String,
     });
     rest.remove("violations");
     rest.remove("errors");
+}
+
+/// The unique-ids checker (`checkers::unique_ids`): each duplicated id in words.
+fn unique_ids(v: &mut CheckerView, obj: &Map<String, Value>, rest: &mut Map<String, Value>) {
+    if let Some(c) = obj.get("counts").and_then(Value::as_object) {
+        for (k, x) in c {
+            v.facts.push((k.clone(), text(Some(x))));
+        }
+        rest.remove("counts");
+    }
+    for d in obj.get("duplicates").and_then(Value::as_array).into_iter().flatten().take(MAX_ROWS) {
+        if let Some(e) = d.get("explanation").and_then(Value::as_str) {
+            v.explanation.push(format!("{e}."));
+        }
+    }
+    rest.remove("duplicates");
 }
 
 /// The bank checker (`checkers::bank`): the first wrong read in words, the wrong reads as a

@@ -373,6 +373,7 @@ fn unknown_story(checkers: &[CheckerView], results: Option<&Value>) -> Vec<Strin
                 Checker::Set
                 | Checker::Counter
                 | Checker::Bank
+                | Checker::UniqueIds
                 | Checker::Txn
                 | Checker::Expectations
                 | Checker::Other(_),

@@ -27,6 +27,7 @@ pub mod register;
 pub mod registry;
 pub mod set;
 pub mod txn;
+pub mod unique_ids;
 pub mod workload;
 
 pub use client::{Client, Completion, Invocation};

@@ -125,6 +125,8 @@ impl InMemoryCounter {
                 None => Completion::fail(op, "counter increment is not an integer"),
             },
             "read" | "final-read" => Completion::ok(json!(self.value.load(Ordering::SeqCst))),
+            // unique-ids: the counter's next value, handed out once.
+            "generate" => Completion::ok(json!(self.value.fetch_add(1, Ordering::SeqCst) + 1)),
             f => Completion::fail(op, format!("counter does not support {f:?}")),
         }
     }
@@ -194,6 +196,8 @@ impl InMemoryClient {
             Shape::Set => InMemoryClient::Set(InMemorySet::new()),
             Shape::Counter => InMemoryClient::Counter(InMemoryCounter::new()),
             Shape::Bank => InMemoryClient::Bank(InMemoryBank::new()),
+            // A counter's `generate` hands out its next value: distinct ids.
+            Shape::UniqueIds => InMemoryClient::Counter(InMemoryCounter::new()),
             Shape::Register | Shape::ListAppend | Shape::RwRegister => {
                 InMemoryClient::Register(InMemoryRegister::new())
             }

@@ -7,6 +7,7 @@ use crate::generator::{Generator, GeneratorOptions};
 use crate::register::Register;
 use crate::set::Set;
 use crate::txn::{Txn, TxnKind};
+use crate::unique_ids::UniqueIds;
 use crate::workload::{Flag, Shape, Workload};
 use anyhow::{bail, Result};
 
@@ -15,7 +16,7 @@ pub const DEFAULT: &str = crate::register::NAME;
 
 /// Every workload, in the order help texts list them.
 pub fn all() -> &'static [&'static dyn Workload] {
-    &[&Register, &Set, &Counter, &Txn(TxnKind::ListAppend), &Txn(TxnKind::RwRegister), &Bank]
+    &[&Register, &Set, &Counter, &Txn(TxnKind::ListAppend), &Txn(TxnKind::RwRegister), &Bank, &UniqueIds]
 }
 
 /// The names `--workload` accepts.

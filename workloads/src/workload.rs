@@ -29,6 +29,8 @@ pub enum Shape {
     RwRegister,
     /// Transfers between accounts and reads of every balance (Jepsen's bank).
     Bank,
+    /// `generate` of a new id.
+    UniqueIds,
 }
 
 /// The workload-specific flags of `faultline test`: a flag a workload does not list is refused

@@ -4,7 +4,8 @@
 //! list-append: table `append (k bigint primary key, v text)`, an append is `INSERT ... ON
 //! DUPLICATE KEY UPDATE v = CONCAT(v, ',', new)`; rw-register: `registers (k, v bigint)`. Each
 //! transaction: `SET TRANSACTION ISOLATION LEVEL ...`, `START TRANSACTION`, the micro-ops,
-//! `COMMIT`. bank: `accounts (id, balance bigint)`, set to the initial balances at set-up; a
+//! `COMMIT`. unique-ids: an insert into the auto-increment table `ids` and its
+//! `LAST_INSERT_ID()`. bank: `accounts (id, balance bigint)`, set to the initial balances at set-up; a
 //! transfer reads both balances and writes both back, a read selects them all.
 //!
 //! Outcomes: any server error (deadlock 1213 — Galera's certification conflicts are reported as
@@ -33,7 +34,8 @@ GRANT ALL ON *.* TO 'faultline'@'%';
 CREATE DATABASE IF NOT EXISTS faultline;
 CREATE TABLE IF NOT EXISTS faultline.append (k BIGINT PRIMARY KEY, v TEXT NOT NULL) ENGINE=InnoDB;
 CREATE TABLE IF NOT EXISTS faultline.registers (k BIGINT PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB;
-CREATE TABLE IF NOT EXISTS faultline.accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL) ENGINE=InnoDB;";
+CREATE TABLE IF NOT EXISTS faultline.accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL) ENGINE=InnoDB;
+CREATE TABLE IF NOT EXISTS faultline.ids (id BIGINT AUTO_INCREMENT PRIMARY KEY) ENGINE=InnoDB;";
 
 /// The bank's accounts at their initial balances (run after [`SCHEMA`]).
 pub fn seed_accounts() -> String {
@@ -186,6 +188,15 @@ impl GaleraClient {
             c.query_drop("START TRANSACTION").await?;
             let mut done = Vec::with_capacity(mops.len());
             for m in mops {
+                if table == Table::Ids {
+                    // Galera gives each node its own auto-increment offset.
+                    c.query_drop("INSERT INTO ids () VALUES ()").await?;
+                    done.push(serde_json::json!(c
+                        .query_first::<i64, _>("SELECT LAST_INSERT_ID()")
+                        .await?
+                        .unwrap_or(0)));
+                    continue;
+                }
                 if table == Table::Accounts {
                     done.push(bank(c, m).await?);
                     continue;
@@ -202,7 +213,7 @@ impl GaleraClient {
                         m.clone()
                     }
                     (Table::Registers, _) => register_read(k, c.exec_first::<i64, _, _>(READ_REGISTER, (k,)).await?),
-                    (Table::Accounts, _) => unreachable!("bank operations are run by `bank`"),
+                    (Table::Accounts | Table::Ids, _) => unreachable!("bank and unique-ids operations are run above"),
                 });
             }
             Ok::<_, StepError>(done)
@@ -252,6 +263,9 @@ fn describe(e: &mysql_async::Error) -> String {
 impl Client for GaleraClient {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
         let deadline = Instant::now() + self.timeout.mul_f64(0.9);
+        if self.table == Table::Ids {
+            return bank_completion(op, completion(op, self.run(&[Value::Null], deadline).await));
+        }
         if self.table == Table::Accounts {
             return match bank_mop(op) {
                 Ok(m) => bank_completion(op, completion(op, self.run(&[m], deadline).await)),

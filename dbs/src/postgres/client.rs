@@ -4,6 +4,7 @@
 //! list-append: table `append (k bigint primary key, v text)`; an append is
 //! `INSERT ... ON CONFLICT (k) DO UPDATE SET v = v || ',' || new`, a read `SELECT v` split at
 //! the commas. rw-register: table `registers (k bigint primary key, v bigint)`, plain rows.
+//! unique-ids: `SELECT nextval('ids')`, a sequence made at set-up.
 //! bank: table `accounts (id bigint primary key, balance bigint)`, set to the initial balances
 //! at set-up; a transfer reads both balances and writes both back, a read selects them all.
 //! Each transaction runs at the configured isolation level (`BEGIN ISOLATION LEVEL ...`).
@@ -78,6 +79,7 @@ pub async fn create_tables(primary: &DbNode) -> Result<()> {
             "CREATE TABLE IF NOT EXISTS append (k bigint PRIMARY KEY, v text NOT NULL);
              CREATE TABLE IF NOT EXISTS registers (k bigint PRIMARY KEY, v bigint NOT NULL);
              CREATE TABLE IF NOT EXISTS accounts (id bigint PRIMARY KEY, balance bigint NOT NULL);
+             CREATE SEQUENCE IF NOT EXISTS ids;
              INSERT INTO accounts (id, balance) VALUES {} ON CONFLICT (id) DO UPDATE SET balance = EXCLUDED.balance;",
             accounts.join(", ")
         ),
@@ -193,6 +195,9 @@ impl PgClient {
         if self.table == Table::Accounts {
             return self.bank(c, m).await;
         }
+        if self.table == Table::Ids {
+            return Ok(serde_json::json!(c.query_one("SELECT nextval('ids')", &[]).await?.get::<_, i64>(0)));
+        }
         let (f, k, v) = parts(m);
         match (self.table, f) {
             (Table::Append, "append") => {
@@ -211,7 +216,7 @@ impl PgClient {
                 let row = c.query_opt(READ_REGISTER, &[&k]).await?;
                 Ok(register_read(k, row.map(|r| r.get(0))))
             }
-            (Table::Accounts, _) => unreachable!("bank operations are run by `bank`"),
+            (Table::Accounts | Table::Ids, _) => unreachable!("bank and unique-ids operations are run above"),
         }
     }
 
@@ -251,7 +256,11 @@ fn describe(e: &tokio_postgres::Error) -> String {
 impl Client for PgClient {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
         let deadline = Instant::now() + self.timeout.mul_f64(0.9);
-        let mut c = if self.table == Table::Accounts {
+        let mut c = if self.table == Table::Ids {
+            // One `nextval` in a transaction of its own; the id is the completion's value.
+            let done = completion(op, self.run(&[Value::Null], deadline).await);
+            bank_completion(op, done)
+        } else if self.table == Table::Accounts {
             match bank_mop(op) {
                 Ok(m) => bank_completion(op, completion(op, self.run(&[m], deadline).await)),
                 Err(fail) => return *fail,
