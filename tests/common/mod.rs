@@ -202,11 +202,18 @@ pub fn assert_recheck_agrees(run: &std::path::Path) {
     without_timings(&mut got_checkers);
     without_timings(&mut want_checkers);
     // Every checker's verdict and summary exactly; the evidence exactly too, except the
-    // linearizability search's witness (and the ladder built on it), whose prefix depends on
-    // which thread's search got there first.
+    // linearizability search's (and the ladder built on it): with several invalid keys the
+    // checker reports the first a thread finishes (it stops the others, so that one hard key
+    // cannot hold up a violation found on another), so its summary is compared only when the
+    // same key was reported.
+    let lin_key = |c: &serde_json::Value| c["linearizable"]["failure"]["key"].clone();
+    let same_key = lin_key(&got_checkers) == lin_key(&want_checkers);
     for (name, want_c) in want_checkers.as_object().unwrap() {
         let got_c = &got_checkers[name];
         for field in ["verdict", "summary"] {
+            if field == "summary" && !same_key && ["linearizable", "ladder"].contains(&name.as_str()) {
+                continue;
+            }
             assert_eq!(got_c[field], want_c[field], "re-checking {}: {name}.{field}", run.display());
         }
         if !["linearizable", "ladder"].contains(&name.as_str()) {
