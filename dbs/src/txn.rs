@@ -91,6 +91,23 @@ pub fn bank_completion(op: &Invocation, mut done: Completion) -> Completion {
     done
 }
 
+/// The bank's accounts at their initial balances, as SQL `VALUES` rows: `(0, 20), (1, 20), ...`
+/// (the set-up of every SQL adapter).
+pub fn initial_accounts() -> String {
+    use faultline_workloads::bank::{ACCOUNTS, INITIAL};
+    (0..ACCOUNTS).map(|a| format!("({a}, {INITIAL})")).collect::<Vec<_>>().join(", ")
+}
+
+/// A transfer micro-op's `(from, to, amount)` (see [`bank_mop`]).
+pub fn transfer_args(m: &Value) -> (i64, i64, i64) {
+    (m[1].as_i64().unwrap_or(0), m[2].as_i64().unwrap_or(0), m[3].as_i64().unwrap_or(0))
+}
+
+/// Why a transfer was refused: `account` holds less than the amount.
+pub fn overdraft(account: i64, balance: i64) -> String {
+    format!("{}: account {account} holds {balance}", faultline_workloads::bank::INSUFFICIENT)
+}
+
 /// The balances of a bank read as its completion's value: `{"0": 20, ...}`.
 pub fn balances(rows: impl IntoIterator<Item = (i64, i64)>) -> Value {
     Value::Object(rows.into_iter().map(|(id, b)| (id.to_string(), json!(b))).collect())

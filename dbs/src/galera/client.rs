@@ -15,7 +15,8 @@
 //! read-only transaction.
 
 use crate::txn::{
-    balances, bank_completion, bank_mop, completion, list_read, micro_ops, parts, register_read, Table, TxnError,
+    balances, bank_completion, bank_mop, completion, initial_accounts, list_read, micro_ops, overdraft, parts,
+    register_read, transfer_args, Table, TxnError,
 };
 use crate::{DbNode, Isolation};
 use anyhow::Result;
@@ -39,11 +40,9 @@ CREATE TABLE IF NOT EXISTS faultline.ids (id BIGINT AUTO_INCREMENT PRIMARY KEY) 
 
 /// The bank's accounts at their initial balances (run after [`SCHEMA`]).
 pub fn seed_accounts() -> String {
-    use faultline_workloads::bank::{ACCOUNTS, INITIAL};
-    let rows: Vec<String> = (0..ACCOUNTS).map(|a| format!("({a}, {INITIAL})")).collect();
     format!(
         "INSERT INTO faultline.accounts (id, balance) VALUES {} ON DUPLICATE KEY UPDATE balance = VALUES(balance);",
-        rows.join(", ")
+        initial_accounts()
     )
 }
 
@@ -75,14 +74,11 @@ async fn bank(c: &mut Conn, m: &Value) -> Result<Value, StepError> {
         let rows: Vec<(i64, i64)> = c.query(READ_BALANCES).await?;
         return Ok(balances(rows));
     }
-    let (from, to, amount) = (m[1].as_i64().unwrap_or(0), m[2].as_i64().unwrap_or(0), m[3].as_i64().unwrap_or(0));
+    let (from, to, amount) = transfer_args(m);
     let from_balance: i64 = c.exec_first(READ_BALANCE, (from,)).await?.unwrap_or(0);
     let to_balance: i64 = c.exec_first(READ_BALANCE, (to,)).await?.unwrap_or(0);
     if from_balance < amount {
-        return Err(StepError::Refused(format!(
-            "{}: account {from} holds {from_balance}",
-            faultline_workloads::bank::INSUFFICIENT
-        )));
+        return Err(StepError::Refused(overdraft(from, from_balance)));
     }
     c.exec_drop(WRITE_BALANCE, (from_balance - amount, from)).await?;
     c.exec_drop(WRITE_BALANCE, (to_balance + amount, to)).await?;

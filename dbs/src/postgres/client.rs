@@ -15,7 +15,8 @@
 //! `info` (it may have committed), or `fail` for a read-only transaction.
 
 use crate::txn::{
-    balances, bank_completion, bank_mop, completion, list_read, micro_ops, parts, register_read, Table, TxnError,
+    balances, bank_completion, bank_mop, completion, initial_accounts, list_read, micro_ops, overdraft, parts,
+    register_read, transfer_args, Table, TxnError,
 };
 use crate::{DbNode, Isolation, PrimaryRoute};
 use anyhow::Result;
@@ -71,8 +72,6 @@ pub async fn streams_from(n: &DbNode, primary: &DbNode) -> bool {
 /// The workloads' tables (all; a run uses one), and the bank's accounts at their initial
 /// balances.
 pub async fn create_tables(primary: &DbNode) -> Result<()> {
-    use faultline_workloads::bank::{ACCOUNTS, INITIAL};
-    let accounts: Vec<String> = (0..ACCOUNTS).map(|a| format!("({a}, {INITIAL})")).collect();
     execute(
         primary,
         &format!(
@@ -81,7 +80,7 @@ pub async fn create_tables(primary: &DbNode) -> Result<()> {
              CREATE TABLE IF NOT EXISTS accounts (id bigint PRIMARY KEY, balance bigint NOT NULL);
              CREATE SEQUENCE IF NOT EXISTS ids;
              INSERT INTO accounts (id, balance) VALUES {} ON CONFLICT (id) DO UPDATE SET balance = EXCLUDED.balance;",
-            accounts.join(", ")
+            initial_accounts()
         ),
     )
     .await
@@ -229,14 +228,11 @@ impl PgClient {
             let rows = c.query(READ_BALANCES, &[]).await?;
             return Ok(balances(rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))));
         }
-        let (from, to, amount) = (m[1].as_i64().unwrap_or(0), m[2].as_i64().unwrap_or(0), m[3].as_i64().unwrap_or(0));
+        let (from, to, amount) = transfer_args(m);
         let from_balance: i64 = c.query_one(READ_BALANCE, &[&from]).await?.get(0);
         let to_balance: i64 = c.query_one(READ_BALANCE, &[&to]).await?.get(0);
         if from_balance < amount {
-            return Err(MopError::Refused(format!(
-                "{}: account {from} holds {from_balance}",
-                faultline_workloads::bank::INSUFFICIENT
-            )));
+            return Err(MopError::Refused(overdraft(from, from_balance)));
         }
         c.execute(WRITE_BALANCE, &[&from, &(from_balance - amount)]).await?;
         c.execute(WRITE_BALANCE, &[&to, &(to_balance + amount)]).await?;
